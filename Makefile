@@ -1,0 +1,72 @@
+# taillight — run `make` for the list of targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO        ?= go
+BIN       := bin/taillight
+PKGS      := ./...
+VENV      := .venv
+LOCAL     := deployments/local
+STATICCHECK_VERSION := 2025.1.1
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/taillight
+	$(GO) build -trimpath -o $(BIN) ./cmd/taillight
+
+.PHONY: fmt
+fmt: ## gofmt every Go file
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## go vet
+	$(GO) vet $(PKGS)
+
+.PHONY: lint
+lint: vet ## go vet, gofmt check and staticcheck (fails on any finding)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+.PHONY: deps
+deps: ## install ClickHouse (Debian), Kafka jars (Maven), workerd (npm), chdb (PyPI venv)
+	$(LOCAL)/install.sh
+
+.PHONY: test
+test: deps ## everything CI runs: lint, unit + integration tests (real Kafka, ClickHouse, workerd), SQL check
+	$(MAKE) lint
+	$(GO) test -race -shuffle=on -timeout 25m $(PKGS)
+	$(MAKE) test-sql
+
+.PHONY: test-unit
+test-unit: ## unit tests only (no real servers)
+	$(GO) test -race -shuffle=on -short $(PKGS)
+
+.PHONY: test-integration
+test-integration: deps ## integration tests against real Kafka, ClickHouse and workerd
+	TAILLIGHT_E2E=1 $(GO) test -race -timeout 25m ./integration/...
+
+.PHONY: test-sql
+test-sql: ## run every DDL file and saved query on a current ClickHouse engine (chdb)
+	$(VENV)/bin/python $(LOCAL)/sqlcheck.py
+
+.PHONY: bench
+bench: ## Go micro-benchmarks
+	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$t/*_test.go | sed 's/func //'); do \
+	    echo "fuzz $$t $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$${FUZZTIME:-30s} $$t || exit 1; \
+	  done; done
+
+.PHONY: run
+run: build ## the whole pipeline on this machine with a dashboard (taillight dev)
+	$(LOCAL)/install.sh clickhouse
+	$(BIN) dev
+
+.PHONY: check-all
+check-all: lint test bench ## lint, all tests and benchmarks

@@ -1,0 +1,154 @@
+// Command taillight is the one binary of the pipeline; its subcommands run
+// each part (see `taillight help`).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 1 // runtime failure
+	exitUsage = 2 // bad flags or bad input
+)
+
+// command is one subcommand. run gets the arguments after the subcommand name
+// and a context cancelled on SIGINT/SIGTERM.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, io stdio) int
+}
+
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+var commands = map[string]*command{}
+
+func register(c *command) { commands[c.name] = c }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := runMain(ctx, os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr})
+	stop()
+	os.Exit(code)
+}
+
+func runMain(ctx context.Context, args []string, s stdio) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				return c.run(ctx, []string{"-h"}, s)
+			}
+		}
+		usage(s.out)
+		return exitOK
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(s.err, "taillight: unknown command %q\n\n", args[0])
+		usage(s.err)
+		return exitUsage
+	}
+	return c.run(ctx, args[1:], s)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "taillight: Cloudflare Workers trace events through Kafka into ClickHouse.")
+	fmt.Fprintln(w, "\nUsage: taillight <command> [flags]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'taillight help <command>' for its flags. Every flag can also be set")
+	fmt.Fprintln(w, "as an environment variable: -kafka.brokers is TAILLIGHT_KAFKA_BROKERS.")
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting.
+func newFlagSet(name string, s stdio) *flag.FlagSet {
+	fs := flag.NewFlagSet("taillight "+name, flag.ContinueOnError)
+	fs.SetOutput(s.err)
+	return fs
+}
+
+// parseFlags applies TAILLIGHT_* environment variables, then the command line
+// (which wins). It returns false with the exit status to use when parsing
+// failed or help was asked for.
+func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if envErr != nil {
+			return
+		}
+		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("environment %s: %w", envName(f.Name), err)
+			}
+		}
+	})
+	if envErr != nil {
+		fmt.Fprintf(fs.Output(), "%s: %v\n", fs.Name(), envErr)
+		return exitUsage, false
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected arguments %q\n", fs.Name(), fs.Args())
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+// envName maps a flag name to its environment variable: kafka.brokers →
+// TAILLIGHT_KAFKA_BROKERS.
+func envName(flagName string) string {
+	r := strings.NewReplacer(".", "_", "-", "_")
+	return "TAILLIGHT_" + strings.ToUpper(r.Replace(flagName))
+}
+
+// logFlags are the logging flags every long-running command takes.
+type logFlags struct {
+	level  string
+	format string
+}
+
+func (l *logFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&l.level, "log.level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&l.format, "log.format", "text", "log format: text or json")
+}
+
+// logger builds the slog logger the flags describe, writing to w.
+func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(l.level)); err != nil {
+		return nil, fmt.Errorf("-log.level %q: %w", l.level, err)
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	switch l.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, fmt.Errorf("-log.format %q: want text or json", l.format)
+}

@@ -1,0 +1,131 @@
+// Package sinks defines what the processor hands to storage: a Block of raw
+// rows and rollup rows cut from one Kafka partition, and the Sink contract that
+// stores it with an exactly-once effect.
+//
+// Delivery scheme (see README "Delivery"): raw rows are keyed by their Kafka
+// coordinates so a replayed record collapses into the original; all rollup
+// rows of a block are written in one INSERT, keyed by the block's
+// (topic, partition, first offset), so a replayed block replaces its earlier
+// rows. The rollup INSERT is the commit point; Resume reads the watermark back.
+package sinks
+
+import (
+	"context"
+	"errors"
+)
+
+// RollupKind names which view a rollup row feeds.
+type RollupKind uint8
+
+// Rollup kinds. KindMark rows carry no counts; every block writes one so the
+// watermark advances even when a block produced no other rollup row.
+const (
+	KindMark     RollupKind = 0
+	KindEndpoint RollupKind = 1 // endpoint_errors_1m
+	KindColo     RollupKind = 2 // colo_requests_1m
+	KindScript   RollupKind = 3 // script_outcomes_1m
+)
+
+// RawRow is one redacted TraceItem flattened into trace_items columns.
+// Nested columns are parallel slices of equal length.
+type RawRow struct {
+	EventTsMs         int64 // eventTimestamp in ms; 0 when null
+	ScriptName        string
+	EventKind         string
+	Outcome           string
+	ExecutionModel    string
+	Entrypoint        string
+	DispatchNamespace string
+	DurableObjectID   string
+	ScriptVersion     string
+	Detail            string // kind-specific: cron, queue, rpc method, mail from, WebSocket event type…
+	URL               string
+	Host              string
+	Route             string
+	Method            string
+	Status            uint16
+	Colo              string
+	HeaderNames       []string
+	HeaderValues      []string
+	LogLevels         []string
+	LogMessages       []string
+	LogTsMs           []int64
+	ExcNames          []string
+	ExcMessages       []string
+	ExcStacks         []string
+	ExcTsMs           []int64
+	CPUTimeMs         uint32
+	WallTimeMs        uint32
+	Truncated         bool
+	RedactionVersion  uint16
+	KafkaPartition    int32
+	KafkaOffset       int64
+}
+
+// RollupRow is one aggregate delta of a block for one (kind, minute, key).
+// Fields that are not part of a kind's key are left empty.
+type RollupRow struct {
+	Kind          RollupKind
+	Minute        int64 // unix seconds, a multiple of 60
+	ScriptName    string
+	Host          string
+	Method        string
+	Route         string
+	Colo          string
+	Outcome       string
+	Requests      uint64
+	Errors        uint64
+	Exceptions    uint64
+	Status4xx     uint64
+	Status5xx     uint64
+	CPUTimeMsSum  uint64
+	WallTimeMsSum uint64
+}
+
+// Block is everything one flush of one partition writes. It covers the
+// records FirstOffset..LastOffset inclusive (poison records included, which
+// produce no raw row).
+type Block struct {
+	Topic       string
+	Partition   int32
+	FirstOffset int64
+	LastOffset  int64
+	Rows        []RawRow
+	Rollups     []RollupRow
+}
+
+// Reset empties b for reuse, keeping its capacity.
+func (b *Block) Reset() {
+	b.FirstOffset, b.LastOffset = -1, -1
+	b.Rows = b.Rows[:0]
+	b.Rollups = b.Rollups[:0]
+}
+
+// Watermark is what a sink knows of a partition when it is assigned.
+type Watermark struct {
+	// Next is the first offset not yet covered by a committed block
+	// (last committed block's LastOffset+1), or -1 when none was committed.
+	Next int64
+	// MaxRawOffset is the highest offset with a raw row, or -1. A block that
+	// starts at Next must reach at least this offset before it is written, so
+	// a block redone after a crash covers every raw row of the one it replaces.
+	MaxRawOffset int64
+}
+
+// Sink stores blocks. Implementations must be safe for concurrent use by
+// several partitions.
+type Sink interface {
+	// Write stores b: raw rows first, then all rollup rows plus a KindMark row
+	// in a single INSERT (the commit point). It returns nil only when both are
+	// stored. Writing the same block again, or a longer block with the same
+	// FirstOffset, must not count anything twice. b is not retained.
+	Write(ctx context.Context, b *Block) error
+	// Watermark reports the committed position of a partition.
+	Watermark(ctx context.Context, topic string, partition int32) (Watermark, error)
+	// Close releases connections.
+	Close() error
+}
+
+// ErrSchema marks a write that can never succeed until an operator acts (a
+// missing table or column, a type mismatch). Callers stop instead of retrying.
+var ErrSchema = errors.New("sink schema error")
