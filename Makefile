@@ -7,7 +7,7 @@ BIN       := bin/taillight
 PKGS      := ./...
 VENV      := .venv
 LOCAL     := deployments/local
-STATICCHECK_VERSION := 2025.1.1
+STATICCHECK_VERSION := v0.8.2
 
 .PHONY: help
 help: ## list the targets
