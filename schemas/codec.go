@@ -51,9 +51,10 @@ func Unmarshal(b []byte, t *TraceItem) error {
 	return t.Validate()
 }
 
-// Marshal encodes t as JSON. The result is appended to dst.
+// Marshal encodes t as JSON, appended to dst. Header names are sorted, as the
+// runtime sends them, so the output is deterministic.
 func Marshal(dst []byte, t *TraceItem) ([]byte, error) {
-	b, err := json.Append(dst, t, 0)
+	b, err := json.Append(dst, t, json.SortMapKeys)
 	if err != nil {
 		return dst, fmt.Errorf("encode trace item: %w", err)
 	}

@@ -56,10 +56,10 @@ type Event struct {
 // Request is the fetch event's request. Header names are lower-case as the
 // runtime records them; Cf is kept verbatim.
 type Request struct {
-	URL     string            `json:"url"`
-	Method  string            `json:"method"`
-	Headers map[string]string `json:"headers"`
-	Cf      json.RawMessage   `json:"cf,omitempty"`
+	URL     string          `json:"url"`
+	Method  string          `json:"method"`
+	Headers Headers         `json:"headers"`
+	Cf      json.RawMessage `json:"cf,omitempty"`
 }
 
 // Response is the fetch event's response; absent for a thrown handler or a
@@ -81,11 +81,14 @@ type WebSocketEvent struct {
 }
 
 // Log is one console call; Message is the JSON array of its arguments (or a
-// string when the runtime truncated it), kept verbatim.
+// string when the runtime truncated it), kept verbatim. ErrorInfo, sent by
+// newer runtimes for console.error, holds the name, message and stack of each
+// Error argument (null for the others).
 type Log struct {
 	Message   json.RawMessage `json:"message"`
 	Level     string          `json:"level"`
 	Timestamp int64           `json:"timestamp"`
+	ErrorInfo json.RawMessage `json:"errorInfo,omitempty"`
 }
 
 // Exception is an uncaught exception or rejected waitUntil promise.
