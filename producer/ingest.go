@@ -1,0 +1,437 @@
+package producer
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/segmentio/encoding/json"
+
+	"github.com/taillight/taillight/schemas"
+)
+
+// IngestPath is where Tail Workers POST their events.
+const IngestPath = "/v1/traces"
+
+// maxTokensFileBytes bounds the tokens file read on every reload.
+const maxTokensFileBytes = 1 << 20
+
+// IngestConfig configures the ingest endpoint.
+type IngestConfig struct {
+	// Tokens are accepted bearer tokens, besides those in TokensFile.
+	Tokens []string
+	// TokensFile holds one token per line (blank lines and lines starting
+	// with # are ignored). It is re-read at most every TokensReload while
+	// requests arrive, so tokens rotate without a restart. A reload that
+	// fails or finds no token keeps the previous set.
+	TokensFile string
+	// TokensReload is the file re-read interval. Default 5s.
+	TokensReload time.Duration
+	// MaxBodyBytes bounds a request body, both as sent and after gzip
+	// decompression; beyond it the answer is 413. Default 8 MiB.
+	MaxBodyBytes int64
+	// MaxItems bounds the TraceItems of one request (413 beyond). Default 1000.
+	MaxItems int
+	// PublishTimeout bounds the wait for Kafka's acks; when it passes the
+	// answer is 503. Default 10s.
+	PublishTimeout time.Duration
+	// RetryAfter is the Retry-After sent with a 503. Default 5s.
+	RetryAfter time.Duration
+}
+
+// DefaultIngestConfig returns the documented defaults with no tokens.
+func DefaultIngestConfig() IngestConfig {
+	return IngestConfig{
+		TokensReload:   5 * time.Second,
+		MaxBodyBytes:   8 << 20,
+		MaxItems:       1000,
+		PublishTimeout: 10 * time.Second,
+		RetryAfter:     5 * time.Second,
+	}
+}
+
+// RegisterFlags registers prefix+"ingest.*" flags with the defaults.
+// -ingest.token is best given as TAILLIGHT_INGEST_TOKEN (command lines are
+// visible to other users).
+func (c *IngestConfig) RegisterFlags(fs *flag.FlagSet, prefix string) {
+	*c = DefaultIngestConfig()
+	p := prefix + "ingest."
+	fs.Func(p+"token", "a bearer token accepted by POST "+IngestPath+" (prefer the environment variable)", func(s string) error {
+		c.Tokens = []string{s}
+		return nil
+	})
+	fs.StringVar(&c.TokensFile, p+"tokens-file", "", "file with one accepted bearer token per line, re-read when it changes")
+	fs.DurationVar(&c.TokensReload, p+"tokens-reload", c.TokensReload, "how often the tokens file is checked for changes")
+	fs.Int64Var(&c.MaxBodyBytes, p+"max-body-bytes", c.MaxBodyBytes, "largest request body, before and after gzip decompression")
+	fs.IntVar(&c.MaxItems, p+"max-items", c.MaxItems, "most TraceItems in one request")
+	fs.DurationVar(&c.PublishTimeout, p+"publish-timeout", c.PublishTimeout, "how long a request waits for Kafka's acks before answering 503")
+	fs.DurationVar(&c.RetryAfter, p+"retry-after", c.RetryAfter, "Retry-After sent with 503")
+}
+
+// Validate reports the first problem with c.
+func (c *IngestConfig) Validate() error {
+	if len(c.Tokens) == 0 && c.TokensFile == "" {
+		return errors.New("ingest: no token configured (-ingest.token, TAILLIGHT_INGEST_TOKEN or -ingest.tokens-file)")
+	}
+	for _, t := range c.Tokens {
+		if strings.TrimSpace(t) == "" {
+			return errors.New("ingest: empty token")
+		}
+	}
+	if c.MaxBodyBytes <= 0 || c.MaxItems <= 0 {
+		return fmt.Errorf("ingest: max body bytes (%d) and max items (%d) must be positive", c.MaxBodyBytes, c.MaxItems)
+	}
+	if c.PublishTimeout <= 0 || c.RetryAfter <= 0 || (c.TokensFile != "" && c.TokensReload <= 0) {
+		return fmt.Errorf("ingest: publish timeout (%s), retry after (%s) and tokens reload (%s) must be positive",
+			c.PublishTimeout, c.RetryAfter, c.TokensReload)
+	}
+	return nil
+}
+
+// Ingest is the http.Handler of POST /v1/traces. It is safe for concurrent use.
+//
+// A request is authorised (bearer token), read whole (bounded), and every
+// item decoded and validated before anything is published, so a rejected
+// request publishes nothing. Each item is published as the exact JSON bytes
+// it was received as (not re-encoded), so fields schemas.TraceItem does not
+// know survive. 202 is sent only after Kafka acknowledged every item.
+type Ingest struct {
+	cfg IngestConfig
+	pub *Publisher
+	log *slog.Logger
+
+	tokens    atomic.Pointer[[][sha256.Size]byte]
+	fileSum   atomic.Pointer[[sha256.Size]byte] // of the last tokens file loaded
+	nextCheck atomic.Int64                      // unix nanos of the next file check
+	lastWarn  atomic.Int64                      // unix nanos of the last publish-failure log
+
+	requests *prometheus.CounterVec
+	items    prometheus.Counter
+	bytes    prometheus.Counter
+	duration prometheus.Histogram
+	reloads  *prometheus.CounterVec
+}
+
+// NewIngest validates cfg, loads the tokens file and returns the handler.
+// reg may be nil (no metrics); log may be nil.
+func NewIngest(cfg IngestConfig, pub *Publisher, log *slog.Logger, reg prometheus.Registerer) (*Ingest, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if pub == nil {
+		return nil, errors.New("ingest: nil publisher")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f := promauto.With(reg)
+	in := &Ingest{
+		cfg: cfg, pub: pub, log: log,
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "taillight_ingest_requests_total",
+			Help: "Ingest requests by HTTP status code.",
+		}, []string{"code"}),
+		items: f.NewCounter(prometheus.CounterOpts{
+			Name: "taillight_ingest_items_total",
+			Help: "TraceItems accepted (acknowledged by Kafka).",
+		}),
+		bytes: f.NewCounter(prometheus.CounterOpts{
+			Name: "taillight_ingest_body_bytes_total",
+			Help: "Decompressed request body bytes read.",
+		}),
+		duration: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "taillight_ingest_request_duration_seconds",
+			Help:    "Time from request to answer, Kafka acks included.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}),
+		reloads: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "taillight_ingest_token_reloads_total",
+			Help: "Tokens file loads that changed the accepted set (ok) or failed (error).",
+		}, []string{"result"}),
+	}
+	set := digests(cfg.Tokens)
+	in.tokens.Store(&set)
+	if cfg.TokensFile != "" {
+		if err := in.loadTokensFile(); err != nil {
+			return nil, err
+		}
+		in.nextCheck.Store(time.Now().Add(cfg.TokensReload).UnixNano())
+	}
+	return in, nil
+}
+
+func digests(tokens []string) [][sha256.Size]byte {
+	out := make([][sha256.Size]byte, 0, len(tokens))
+	for _, t := range tokens {
+		out = append(out, sha256.Sum256([]byte(t)))
+	}
+	return out
+}
+
+// loadTokensFile replaces the token set with Tokens plus the file's tokens.
+// It returns an error (keeping the old set) when the file cannot be read or
+// holds no token. Tokens are never logged.
+func (in *Ingest) loadTokensFile() error {
+	f, err := os.Open(in.cfg.TokensFile)
+	if err != nil {
+		return fmt.Errorf("ingest: read tokens file: %w", err)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxTokensFileBytes+1))
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("ingest: read tokens file: %w", err)
+	}
+	if len(b) > maxTokensFileBytes {
+		return fmt.Errorf("ingest: tokens file %s is larger than %d bytes", in.cfg.TokensFile, maxTokensFileBytes)
+	}
+	sum := sha256.Sum256(b)
+	if old := in.fileSum.Load(); old != nil && *old == sum {
+		return nil
+	}
+	var tokens []string
+	for line := range strings.Lines(string(b)) {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			tokens = append(tokens, line)
+		}
+	}
+	if len(tokens) == 0 {
+		return fmt.Errorf("ingest: tokens file %s holds no token", in.cfg.TokensFile)
+	}
+	set := digests(append(tokens, in.cfg.Tokens...))
+	in.tokens.Store(&set)
+	in.fileSum.Store(&sum)
+	in.reloads.WithLabelValues("ok").Inc()
+	in.log.Info("loaded ingest tokens file", "file", in.cfg.TokensFile, "tokens", len(tokens))
+	return nil
+}
+
+// maybeReload re-reads the tokens file when its interval has passed; one
+// request does it, the others go on with the current set.
+func (in *Ingest) maybeReload() {
+	if in.cfg.TokensFile == "" {
+		return
+	}
+	now := time.Now().UnixNano()
+	next := in.nextCheck.Load()
+	if now < next || !in.nextCheck.CompareAndSwap(next, now+int64(in.cfg.TokensReload)) {
+		return
+	}
+	if err := in.loadTokensFile(); err != nil {
+		in.reloads.WithLabelValues("error").Inc()
+		in.log.Warn("tokens file not reloaded; keeping the previous tokens", "err", err)
+	}
+}
+
+// authorized reports whether r carries an accepted bearer token, comparing
+// SHA-256 digests in constant time against every token (no early exit, no
+// length leak).
+func (in *Ingest) authorized(r *http.Request) bool {
+	in.maybeReload()
+	h := r.Header.Get("Authorization")
+	const scheme = "bearer "
+	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(h[len(scheme):])))
+	ok := 0
+	for _, want := range *in.tokens.Load() {
+		ok |= subtle.ConstantTimeCompare(got[:], want[:])
+	}
+	return ok == 1
+}
+
+// errorBody is the JSON body of every 4xx/5xx answer. Index, Line and Offset
+// locate a bad item (Line only for NDJSON).
+type errorBody struct {
+	Error  string `json:"error"`
+	Index  *int   `json:"index,omitempty"`
+	Line   int    `json:"line,omitempty"`
+	Offset *int64 `json:"offset,omitempty"`
+}
+
+func (in *Ingest) reply(w http.ResponseWriter, code int, body any) {
+	b, _ := json.Marshal(body)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+	in.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+}
+
+func (in *Ingest) fail(w http.ResponseWriter, code int, format string, args ...any) {
+	in.reply(w, code, errorBody{Error: fmt.Sprintf(format, args...)})
+}
+
+// acceptedTypes are the request media types; the body format (array, object,
+// NDJSON) is detected from the bytes whatever the type says. text/plain is
+// what fetch() sends for a string body without a Content-Type.
+var acceptedTypes = map[string]bool{
+	"application/json": true, "text/plain": true, "application/x-ndjson": true,
+	"application/ndjson": true, "application/jsonl": true, "application/x-jsonlines": true,
+	"application/jsonlines": true,
+}
+
+// ServeHTTP handles POST /v1/traces.
+func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	defer func() { in.duration.Observe(time.Since(start).Seconds()) }()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		in.fail(w, http.StatusMethodNotAllowed, "method %s not allowed: POST TraceItems", r.Method)
+		return
+	}
+	if !in.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="taillight"`)
+		in.fail(w, http.StatusUnauthorized, "missing or invalid bearer token")
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !acceptedTypes[mt] {
+			in.fail(w, http.StatusUnsupportedMediaType, "content type %q: send application/json (a JSON array) or application/x-ndjson", ct)
+			return
+		}
+	}
+	body, code, err := in.readBody(w, r)
+	if err != nil {
+		in.fail(w, code, "%v", err)
+		return
+	}
+	in.bytes.Add(float64(len(body)))
+	if len(bytes.TrimSpace(body)) == 0 {
+		in.fail(w, http.StatusBadRequest, "empty body: send a JSON array of TraceItems or NDJSON")
+		return
+	}
+
+	items, errBody, code := in.decode(body)
+	if errBody != nil {
+		in.reply(w, code, errBody)
+		return
+	}
+	// Detached from the request: a client that hangs up should not leave
+	// half its batch unsent. PublishTimeout still bounds the wait.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), in.cfg.PublishTimeout)
+	err = in.pub.PublishRaw(ctx, items...)
+	cancel()
+	if err != nil {
+		if Reason(err) == "too_large" {
+			in.fail(w, http.StatusRequestEntityTooLarge, "Kafka refused an item as too large: %v", err)
+			return
+		}
+		in.warnRateLimited("Kafka did not acknowledge an ingest request; answered 503", err, len(items))
+		w.Header().Set("Retry-After", strconv.Itoa(int((in.cfg.RetryAfter+time.Second-1)/time.Second)))
+		in.fail(w, http.StatusServiceUnavailable, "Kafka cannot take the items now, retry later: %v", err)
+		return
+	}
+	in.items.Add(float64(len(items)))
+	in.reply(w, http.StatusAccepted, struct {
+		Accepted int `json:"accepted"`
+	}{len(items)})
+}
+
+// readBody reads the whole body, gunzipping it when asked, bounded by
+// MaxBodyBytes before and after decompression.
+func (in *Ingest) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
+	max := in.cfg.MaxBodyBytes
+	if r.ContentLength > max {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body of %d bytes exceeds %d bytes", r.ContentLength, max)
+	}
+	var src io.Reader = http.MaxBytesReader(w, r.Body, max)
+	gzipped := false
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(src)
+		if err != nil {
+			return nil, statusFor(err), fmt.Errorf("gzip body: %w", err)
+		}
+		defer zr.Close()
+		src, gzipped = io.LimitReader(zr, max+1), true
+	default:
+		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content encoding %q: send gzip or none", enc)
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 && !gzipped {
+		buf.Grow(int(r.ContentLength))
+	}
+	if _, err := buf.ReadFrom(src); err != nil {
+		if gzipped && statusFor(err) != http.StatusRequestEntityTooLarge {
+			return nil, http.StatusBadRequest, fmt.Errorf("gzip body: %w", err)
+		}
+		return nil, statusFor(err), fmt.Errorf("read body: %w", err)
+	}
+	if int64(buf.Len()) > max {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("decompressed body exceeds %d bytes", max)
+	}
+	return buf.Bytes(), 0, nil
+}
+
+func statusFor(err error) int {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
+// decode validates every item and returns them ready to publish, or the
+// error answer. The values are copies in one arena (the reader's buffer is
+// reused), exactly the bytes received.
+func (in *Ingest) decode(body []byte) ([]RawItem, any, int) {
+	rd := schemas.NewReader(bytes.NewReader(body))
+	arena := make([]byte, 0, len(body))
+	var (
+		items []RawItem
+		t     schemas.TraceItem
+	)
+	for {
+		raw, err := rd.Next(&t)
+		if err == io.EOF {
+			return items, nil, 0
+		}
+		if err != nil {
+			var ie *schemas.ItemError
+			if errors.As(err, &ie) {
+				eb := errorBody{Error: ie.Error(), Index: &ie.Index, Line: ie.Line}
+				if ie.Line == 0 {
+					eb.Offset = &ie.Offset
+				}
+				return nil, eb, http.StatusBadRequest
+			}
+			return nil, errorBody{Error: err.Error()}, http.StatusBadRequest
+		}
+		if len(items) == in.cfg.MaxItems {
+			return nil, errorBody{Error: fmt.Sprintf("more than %d items in one request", in.cfg.MaxItems)}, http.StatusRequestEntityTooLarge
+		}
+		off := len(arena)
+		arena = append(arena, raw...)
+		items = append(items, RawItem{Key: schemas.Key(&t), Value: arena[off:len(arena):len(arena)]})
+	}
+}
+
+// warnRateLimited logs a publish failure at most every 10s: an outage must
+// not flood the log with one line per request.
+func (in *Ingest) warnRateLimited(msg string, err error, items int) {
+	now := time.Now().UnixNano()
+	last := in.lastWarn.Load()
+	if now-last < int64(10*time.Second) || !in.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	in.log.Warn(msg, "err", err, "items", items, "reason", Reason(err))
+}
