@@ -51,6 +51,18 @@ func Unmarshal(b []byte, t *TraceItem) error {
 	return t.Validate()
 }
 
+// UnmarshalZeroCopy is Unmarshal without copying strings: the strings and
+// raw JSON in t alias b, so b must stay unmodified for as long as t (or any
+// string taken from it) is in use. The processor uses it on Kafka record
+// values, which franz-go never reuses.
+func UnmarshalZeroCopy(b []byte, t *TraceItem) error {
+	*t = TraceItem{}
+	if _, err := json.Parse(b, t, json.ZeroCopy); err != nil {
+		return fmt.Errorf("decode trace item: %w", err)
+	}
+	return t.Validate()
+}
+
 // Marshal encodes t as JSON, appended to dst. Header names are sorted, as the
 // runtime sends them, so the output is deterministic.
 func Marshal(dst []byte, t *TraceItem) ([]byte, error) {

@@ -69,3 +69,16 @@ func (r *byteReader) Read(p []byte) (int, error) {
 	r.b = r.b[n:]
 	return n, nil
 }
+
+func BenchmarkUnmarshalZeroCopyTypical(b *testing.B) {
+	raw := []byte(typicalItem)
+	var it TraceItem
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := UnmarshalZeroCopy(raw, &it); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
+}

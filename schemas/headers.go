@@ -66,7 +66,10 @@ func (h *Headers) UnmarshalJSON(b []byte) error {
 		return errHeaderSyntax
 	}
 	// First pass: count headers and bytes so one allocation holds all text.
-	type span struct{ ks, ke, vs, ve int; kesc, vesc bool }
+	type span struct {
+		ks, ke, vs, ve int
+		kesc, vesc     bool
+	}
 	var stack [32]span
 	spans := stack[:0]
 	size := 0
