@@ -1,0 +1,269 @@
+package schemas
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// The ClickHouse DDL: numbered migration files schemas/ddl/NNN_name.sql,
+// applied in order by chsink.Migrate and recorded in schema_migrations.
+//
+// File conventions (deployments/local/sqlcheck.py relies on them too):
+//   - plain SQL statements, each ended by ';' (';' never appears inside a
+//     string literal or a comment); '--' line comments only;
+//   - every statement is safe to run again (CREATE … IF NOT EXISTS, ALTER …
+//     MODIFY), so a migration interrupted half-way is simply rerun;
+//   - placeholders, substituted by DDLParams.Render: {{database}} (the
+//     database name), {{on_cluster}} (empty, or ON CLUSTER `name`) and
+//     {{replicated}} (empty, or Replicated, prefixed to a MergeTree engine
+//     name); for a single server they are taillight, "" and "";
+//   - a first-lines comment "-- requires: MAJOR.MINOR" gates the whole file
+//     on the server's version(): on an older server it is skipped and not
+//     recorded, so it is applied after an upgrade. Such files only make
+//     tables smaller or faster (LowCardinality, codecs, TTL); nothing later
+//     may depend on them;
+//   - 000 is the bootstrap (the database and schema_migrations) and runs on
+//     every migrate.
+
+//go:embed ddl/*.sql
+var ddlFiles embed.FS
+
+// DDLFiles returns the embedded migration files (ddl/NNN_name.sql).
+func DDLFiles() fs.FS { return ddlFiles }
+
+// Migration is one DDL file.
+type Migration struct {
+	Version    uint32        // NNN of the file name
+	Name       string        // the file name without number and extension
+	File       string        // e.g. "001_trace_items.sql"
+	Requires   ServerVersion // zero when any server will do
+	Statements []string      // templated statements, comments removed
+	Checksum   string        // hex SHA-256 of the file
+}
+
+var fileName = regexp.MustCompile(`^(\d{3})_([a-z0-9_]+)\.sql$`)
+var requiresLine = regexp.MustCompile(`^--\s*requires:\s*(\S+)\s*$`)
+
+// Migrations parses the embedded DDL files, ordered by version.
+func Migrations() ([]Migration, error) {
+	ents, err := fs.ReadDir(ddlFiles, "ddl")
+	if err != nil {
+		return nil, fmt.Errorf("read embedded ddl: %w", err)
+	}
+	var ms []Migration
+	seen := map[uint32]string{}
+	for _, e := range ents {
+		m := fileName.FindStringSubmatch(e.Name())
+		if m == nil {
+			return nil, fmt.Errorf("ddl file %q: name is not NNN_name.sql", e.Name())
+		}
+		v, _ := strconv.ParseUint(m[1], 10, 32)
+		if prev, ok := seen[uint32(v)]; ok {
+			return nil, fmt.Errorf("ddl files %q and %q share version %d", prev, e.Name(), v)
+		}
+		seen[uint32(v)] = e.Name()
+		b, err := ddlFiles.ReadFile("ddl/" + e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("read ddl file %s: %w", e.Name(), err)
+		}
+		mig, err := ParseMigration(e.Name(), string(b))
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, mig)
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
+	return ms, nil
+}
+
+// ParseMigration parses one DDL file named name with content text.
+func ParseMigration(name, text string) (Migration, error) {
+	m := fileName.FindStringSubmatch(name)
+	if m == nil {
+		return Migration{}, fmt.Errorf("ddl file %q: name is not NNN_name.sql", name)
+	}
+	v, _ := strconv.ParseUint(m[1], 10, 32)
+	sum := sha256.Sum256([]byte(text))
+	mig := Migration{Version: uint32(v), Name: m[2], File: name, Checksum: hex.EncodeToString(sum[:])}
+	// The requires marker must sit in the leading comment block.
+	for line := range strings.Lines(text) {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if !strings.HasPrefix(line, "--") {
+			break
+		}
+		if r := requiresLine.FindStringSubmatch(line); r != nil {
+			sv, err := ParseServerVersion(r[1])
+			if err != nil {
+				return Migration{}, fmt.Errorf("ddl file %s: requires: %w", name, err)
+			}
+			mig.Requires = sv
+		}
+	}
+	mig.Statements = SplitStatements(text)
+	if len(mig.Statements) == 0 {
+		return Migration{}, fmt.Errorf("ddl file %s: no statements", name)
+	}
+	for _, s := range mig.Statements {
+		if err := checkPlaceholders(s); err != nil {
+			return Migration{}, fmt.Errorf("ddl file %s: %w", name, err)
+		}
+	}
+	return mig, nil
+}
+
+// SplitStatements removes '--' comments and splits text at ';' into trimmed,
+// non-empty statements. Quotes are respected, so a ';' or "--" inside a
+// string literal or a quoted identifier does not split.
+func SplitStatements(text string) []string {
+	var out []string
+	var cur strings.Builder
+	var quote byte // ', " or ` while inside one
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case quote != 0:
+			cur.WriteByte(c)
+			if c == '\\' && i+1 < len(text) {
+				i++
+				cur.WriteByte(text[i])
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"' || c == '`':
+			quote = c
+			cur.WriteByte(c)
+		case c == '-' && i+1 < len(text) && text[i+1] == '-':
+			for i < len(text) && text[i] != '\n' {
+				i++
+			}
+			cur.WriteByte('\n')
+		case c == ';':
+			if s := strings.TrimSpace(cur.String()); s != "" {
+				out = append(out, s)
+			}
+			cur.Reset()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Placeholders the DDL files may use.
+const (
+	PlaceholderDatabase   = "{{database}}"
+	PlaceholderOnCluster  = "{{on_cluster}}"
+	PlaceholderReplicated = "{{replicated}}"
+)
+
+var placeholder = regexp.MustCompile(`\{\{[^}]*\}\}`)
+
+func checkPlaceholders(stmt string) error {
+	for _, p := range placeholder.FindAllString(stmt, -1) {
+		switch p {
+		case PlaceholderDatabase, PlaceholderOnCluster, PlaceholderReplicated:
+		default:
+			return fmt.Errorf("unknown placeholder %s", p)
+		}
+	}
+	return nil
+}
+
+// DDLParams fill the placeholders of the DDL files.
+type DDLParams struct {
+	// Database holds every taillight table. Required; a plain identifier.
+	Database string
+	// Cluster, when set, adds ON CLUSTER to every statement (cluster mode).
+	Cluster string
+	// Replicated switches MergeTree engines to their Replicated variants,
+	// with the server's default replica path and name.
+	Replicated bool
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// ValidIdentifier reports whether s can be used unquoted as a ClickHouse
+// database or cluster name.
+func ValidIdentifier(s string) bool { return identifier.MatchString(s) }
+
+// Render substitutes the placeholders of stmt.
+func (p DDLParams) Render(stmt string) (string, error) {
+	if !ValidIdentifier(p.Database) {
+		return "", fmt.Errorf("database name %q is not a plain identifier", p.Database)
+	}
+	onCluster := ""
+	if p.Cluster != "" {
+		if !ValidIdentifier(p.Cluster) {
+			return "", fmt.Errorf("cluster name %q is not a plain identifier", p.Cluster)
+		}
+		onCluster = "ON CLUSTER " + p.Cluster
+	}
+	replicated := ""
+	if p.Replicated {
+		replicated = "Replicated"
+	}
+	if err := checkPlaceholders(stmt); err != nil {
+		return "", err
+	}
+	return strings.NewReplacer(
+		PlaceholderDatabase, p.Database,
+		PlaceholderOnCluster, onCluster,
+		PlaceholderReplicated, replicated,
+	).Replace(stmt), nil
+}
+
+// ServerVersion is a ClickHouse release, as version() reports it.
+type ServerVersion struct {
+	Major, Minor, Patch int
+}
+
+// ParseServerVersion parses "18.16.1", "20.3" or "24.8.4.13".
+func ParseServerVersion(s string) (ServerVersion, error) {
+	parts := strings.Split(strings.TrimSpace(s), ".")
+	if len(parts) < 2 {
+		return ServerVersion{}, fmt.Errorf("server version %q: want MAJOR.MINOR[.PATCH…]", s)
+	}
+	var n [3]int
+	for i := 0; i < len(parts) && i < 3; i++ {
+		v, err := strconv.Atoi(parts[i])
+		if err != nil || v < 0 {
+			return ServerVersion{}, fmt.Errorf("server version %q: part %q is not a number", s, parts[i])
+		}
+		n[i] = v
+	}
+	return ServerVersion{n[0], n[1], n[2]}, nil
+}
+
+// IsZero reports whether v is the zero version (no requirement).
+func (v ServerVersion) IsZero() bool { return v == ServerVersion{} }
+
+// AtLeast reports whether v is o or newer.
+func (v ServerVersion) AtLeast(o ServerVersion) bool {
+	if v.Major != o.Major {
+		return v.Major > o.Major
+	}
+	if v.Minor != o.Minor {
+		return v.Minor > o.Minor
+	}
+	return v.Patch >= o.Patch
+}
+
+func (v ServerVersion) String() string {
+	if v.Patch == 0 {
+		return fmt.Sprintf("%d.%d", v.Major, v.Minor)
+	}
+	return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch)
+}
