@@ -1,0 +1,193 @@
+// Package rollup aggregates redacted raw rows into per-minute rollup deltas
+// for one flush block.
+//
+// Windows are 1-minute tumbling windows on event time: a row's minute is
+// RawRow.EventTsMs floored to the minute (the processor fills a null
+// eventTimestamp with the Kafka record timestamp, so raw rows and rollups
+// always agree). Late events simply add to their own minute; nothing is ever
+// closed, because each block's deltas are stored as they are and the views
+// sum them.
+//
+// Three rollups, keyed as in DESIGN.md "Rollups":
+//
+//   - endpoint (KindEndpoint): (minute, script, host, method, route) with
+//     requests, errors (outcome != "ok" or status >= 500), exceptions
+//     (at least one exception, or outcome "exception"), status_4xx and
+//     status_5xx. Fetch events only: other kinds have no URL.
+//   - colo (KindColo): (minute, colo, script, outcome) with requests; colo is
+//     event.request.cf.colo, "unknown" when missing. Fetch events only: other
+//     kinds have no request and so no colo.
+//   - script (KindScript): (minute, script, outcome) with requests and the
+//     sums of cpu_time_ms and wall_time_ms. Every event kind.
+//
+// An Accumulator is not safe for concurrent use; the processor keeps one per
+// partition.
+package rollup
+
+import (
+	"strings"
+
+	"github.com/taillight/taillight/sinks"
+)
+
+// UnknownColo is the colo of a fetch event whose request carries no cf.colo.
+const UnknownColo = "unknown"
+
+// maxInterned bounds the string intern table; past it the table is dropped
+// and rebuilt, so a burst of high-cardinality routes cannot grow it forever.
+const maxInterned = 1 << 16
+
+type endpointKey struct {
+	minute                      int64
+	script, host, method, route string
+}
+
+type endpointAgg struct {
+	requests, errors, exceptions, s4xx, s5xx uint64
+}
+
+type coloKey struct {
+	minute                int64
+	colo, script, outcome string
+}
+
+type scriptKey struct {
+	minute          int64
+	script, outcome string
+}
+
+type scriptAgg struct {
+	requests, cpu, wall uint64
+}
+
+// Accumulator sums rollup deltas until Flush. In the steady state (keys seen
+// before) Add does not allocate: maps are cleared, not reallocated, and a
+// key's strings are cloned only the first time they are seen.
+type Accumulator struct {
+	endpoints map[endpointKey]endpointAgg
+	colos     map[coloKey]uint64
+	scripts   map[scriptKey]scriptAgg
+	strs      map[string]string
+}
+
+// New returns an empty Accumulator.
+func New() *Accumulator {
+	return &Accumulator{
+		endpoints: make(map[endpointKey]endpointAgg),
+		colos:     make(map[coloKey]uint64),
+		scripts:   make(map[scriptKey]scriptAgg),
+		strs:      make(map[string]string),
+	}
+}
+
+// Minute returns the start of the 1-minute window holding ms, in unix seconds.
+func Minute(ms int64) int64 {
+	m := ms / 60000
+	if ms < 0 && ms%60000 != 0 {
+		m-- // floor, not truncate, for (invalid) times before 1970
+	}
+	return m * 60
+}
+
+// IsError reports whether an event counts as an endpoint error.
+func IsError(outcome string, status uint16) bool { return outcome != "ok" || status >= 500 }
+
+// IsException reports whether an event counts as an endpoint exception.
+func IsException(outcome string, exceptions int) bool {
+	return exceptions > 0 || outcome == "exception"
+}
+
+// intern returns s itself when it is already a key in the table, else a
+// clone of s stored for next time: rollup keys never alias decode buffers.
+func (a *Accumulator) intern(s string) string {
+	if v, ok := a.strs[s]; ok {
+		return v
+	}
+	if len(a.strs) >= maxInterned {
+		clear(a.strs)
+	}
+	c := strings.Clone(s)
+	a.strs[c] = c
+	return c
+}
+
+// Add adds one raw row's deltas. r is not retained.
+func (a *Accumulator) Add(r *sinks.RawRow) {
+	minute := Minute(r.EventTsMs)
+	if r.EventKind == "fetch" {
+		ek := endpointKey{minute, r.ScriptName, r.Host, r.Method, r.Route}
+		e, ok := a.endpoints[ek]
+		if !ok {
+			ek.script, ek.host, ek.method, ek.route = a.intern(ek.script), a.intern(ek.host), a.intern(ek.method), a.intern(ek.route)
+		}
+		e.requests++
+		if IsError(r.Outcome, r.Status) {
+			e.errors++
+		}
+		if IsException(r.Outcome, len(r.ExcNames)) {
+			e.exceptions++
+		}
+		switch {
+		case r.Status >= 400 && r.Status < 500:
+			e.s4xx++
+		case r.Status >= 500 && r.Status < 600:
+			e.s5xx++
+		}
+		a.endpoints[ek] = e
+
+		colo := r.Colo
+		if colo == "" {
+			colo = UnknownColo
+		}
+		ck := coloKey{minute, colo, r.ScriptName, r.Outcome}
+		c, ok := a.colos[ck]
+		if !ok {
+			ck.colo, ck.script, ck.outcome = a.intern(ck.colo), a.intern(ck.script), a.intern(ck.outcome)
+		}
+		a.colos[ck] = c + 1
+	}
+	sk := scriptKey{minute, r.ScriptName, r.Outcome}
+	s, ok := a.scripts[sk]
+	if !ok {
+		sk.script, sk.outcome = a.intern(sk.script), a.intern(sk.outcome)
+	}
+	s.requests++
+	s.cpu += uint64(r.CPUTimeMs)
+	s.wall += uint64(r.WallTimeMs)
+	a.scripts[sk] = s
+}
+
+// Len returns the number of rollup rows Flush would emit.
+func (a *Accumulator) Len() int { return len(a.endpoints) + len(a.colos) + len(a.scripts) }
+
+// Flush appends one RollupRow per key to dst, resets the accumulator and
+// returns the extended slice. The rows' strings are shared with the intern
+// table and must not be modified (Go strings cannot be).
+func (a *Accumulator) Flush(dst []sinks.RollupRow) []sinks.RollupRow {
+	for k, e := range a.endpoints {
+		dst = append(dst, sinks.RollupRow{
+			Kind: sinks.KindEndpoint, Minute: k.minute, ScriptName: k.script, Host: k.host, Method: k.method, Route: k.route,
+			Requests: e.requests, Errors: e.errors, Exceptions: e.exceptions, Status4xx: e.s4xx, Status5xx: e.s5xx,
+		})
+	}
+	for k, n := range a.colos {
+		dst = append(dst, sinks.RollupRow{
+			Kind: sinks.KindColo, Minute: k.minute, Colo: k.colo, ScriptName: k.script, Outcome: k.outcome, Requests: n,
+		})
+	}
+	for k, s := range a.scripts {
+		dst = append(dst, sinks.RollupRow{
+			Kind: sinks.KindScript, Minute: k.minute, ScriptName: k.script, Outcome: k.outcome,
+			Requests: s.requests, CPUTimeMsSum: s.cpu, WallTimeMsSum: s.wall,
+		})
+	}
+	a.Reset()
+	return dst
+}
+
+// Reset drops every delta, keeping the maps' storage and the intern table.
+func (a *Accumulator) Reset() {
+	clear(a.endpoints)
+	clear(a.colos)
+	clear(a.scripts)
+}

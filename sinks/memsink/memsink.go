@@ -1,0 +1,315 @@
+// Package memsink is an in-memory sinks.Sink with the same delivery semantics
+// as the ClickHouse sink, for tests and for `taillight dev` without
+// ClickHouse.
+//
+// Raw rows are keyed by (topic, partition, offset): a replayed row replaces
+// the earlier one. Rollup rows are stored per block, keyed by (topic,
+// partition, first offset): a replayed or longer block with the same first
+// offset replaces the earlier block's rows (the block with the higher
+// LastOffset wins, a replay of equal length replaces). Watermark reports
+// max(LastOffset)+1 over stored blocks and the highest raw offset.
+//
+// Faults can be injected (FailNext, FailAfterRaw, FailSchema) to test the
+// processor's retry and crash paths. A Sink is safe for concurrent use.
+package memsink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/taillight/taillight/sinks"
+)
+
+// ErrInjected is the transient error returned by injected faults.
+var ErrInjected = errors.New("memsink: injected transient failure")
+
+var _ sinks.Sink = (*Sink)(nil)
+
+type rawKey struct {
+	topic     string
+	partition int32
+	offset    int64
+}
+
+type blockKey struct {
+	topic     string
+	partition int32
+	first     int64
+}
+
+type storedBlock struct {
+	last    int64
+	rollups []sinks.RollupRow
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// Sink stores blocks in memory. The zero value is not usable; call New.
+type Sink struct {
+	mu       sync.Mutex
+	raw      map[rawKey]sinks.RawRow
+	blocks   map[blockKey]storedBlock
+	maxRaw   map[tp]int64
+	writes   int // successful Write calls
+	attempts int // every Write call
+
+	failNext     int   // fail this many next writes with ErrInjected before storing anything
+	failAfterRaw int   // store raw rows, then fail this many next writes before the rollups
+	failSchema   error // when set, every write fails with it (wrapping sinks.ErrSchema)
+	hook         func(*sinks.Block) error
+	closed       bool
+}
+
+// New returns an empty sink.
+func New() *Sink {
+	return &Sink{
+		raw:    make(map[rawKey]sinks.RawRow),
+		blocks: make(map[blockKey]storedBlock),
+		maxRaw: make(map[tp]int64),
+	}
+}
+
+// FailNext makes the next n writes fail with ErrInjected before anything is
+// stored (ClickHouse unreachable).
+func (s *Sink) FailNext(n int) {
+	s.mu.Lock()
+	s.failNext = n
+	s.mu.Unlock()
+}
+
+// FailAfterRaw makes the next n writes store their raw rows and then fail
+// with ErrInjected before the rollup insert (a crash or network error between
+// the two inserts).
+func (s *Sink) FailAfterRaw(n int) {
+	s.mu.Lock()
+	s.failAfterRaw = n
+	s.mu.Unlock()
+}
+
+// FailSchema makes every write fail with an error wrapping sinks.ErrSchema
+// (on == false clears it).
+func (s *Sink) FailSchema(on bool) {
+	s.mu.Lock()
+	if on {
+		s.failSchema = fmt.Errorf("memsink: table rollup_blocks has no column kind: %w", sinks.ErrSchema)
+	} else {
+		s.failSchema = nil
+	}
+	s.mu.Unlock()
+}
+
+// OnWrite sets a function called at the start of every Write, under no lock;
+// a non-nil result fails the write before anything is stored. Tests use it
+// to block or observe writes.
+func (s *Sink) OnWrite(fn func(*sinks.Block) error) {
+	s.mu.Lock()
+	s.hook = fn
+	s.mu.Unlock()
+}
+
+// Write implements sinks.Sink.
+func (s *Sink) Write(ctx context.Context, b *sinks.Block) error {
+	s.mu.Lock()
+	hook := s.hook
+	s.mu.Unlock()
+	if hook != nil {
+		if err := hook(b); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.attempts++
+	if s.closed {
+		return errors.New("memsink: closed")
+	}
+	if s.failSchema != nil {
+		return s.failSchema
+	}
+	if s.failNext > 0 {
+		s.failNext--
+		return ErrInjected
+	}
+	if b.FirstOffset < 0 || b.LastOffset < b.FirstOffset {
+		return fmt.Errorf("memsink: block covers no offsets (%d..%d)", b.FirstOffset, b.LastOffset)
+	}
+	key := tp{b.Topic, b.Partition}
+	for i := range b.Rows {
+		r := cloneRow(&b.Rows[i])
+		if r.KafkaOffset < b.FirstOffset || r.KafkaOffset > b.LastOffset {
+			return fmt.Errorf("memsink: row offset %d outside block %d..%d", r.KafkaOffset, b.FirstOffset, b.LastOffset)
+		}
+		s.raw[rawKey{b.Topic, b.Partition, r.KafkaOffset}] = r
+		if m, ok := s.maxRaw[key]; !ok || r.KafkaOffset > m {
+			s.maxRaw[key] = r.KafkaOffset
+		}
+	}
+	if s.failAfterRaw > 0 {
+		s.failAfterRaw--
+		return ErrInjected
+	}
+	bk := blockKey{b.Topic, b.Partition, b.FirstOffset}
+	if old, ok := s.blocks[bk]; ok && old.last > b.LastOffset {
+		// A shorter block with the same first offset loses, as in ClickHouse.
+		s.writes++
+		return nil
+	}
+	s.blocks[bk] = storedBlock{last: b.LastOffset, rollups: append([]sinks.RollupRow(nil), b.Rollups...)}
+	s.writes++
+	return nil
+}
+
+func cloneRow(r *sinks.RawRow) sinks.RawRow {
+	c := *r
+	c.HeaderNames = append([]string(nil), r.HeaderNames...)
+	c.HeaderValues = append([]string(nil), r.HeaderValues...)
+	c.LogLevels = append([]string(nil), r.LogLevels...)
+	c.LogMessages = append([]string(nil), r.LogMessages...)
+	c.LogTsMs = append([]int64(nil), r.LogTsMs...)
+	c.ExcNames = append([]string(nil), r.ExcNames...)
+	c.ExcMessages = append([]string(nil), r.ExcMessages...)
+	c.ExcStacks = append([]string(nil), r.ExcStacks...)
+	c.ExcTsMs = append([]int64(nil), r.ExcTsMs...)
+	return c
+}
+
+// Watermark implements sinks.Sink.
+func (s *Sink) Watermark(ctx context.Context, topic string, partition int32) (sinks.Watermark, error) {
+	if err := ctx.Err(); err != nil {
+		return sinks.Watermark{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failSchema != nil {
+		return sinks.Watermark{}, s.failSchema
+	}
+	w := sinks.Watermark{Next: -1, MaxRawOffset: -1}
+	for k, b := range s.blocks {
+		if k.topic == topic && k.partition == partition && b.last+1 > w.Next {
+			w.Next = b.last + 1
+		}
+	}
+	if m, ok := s.maxRaw[tp{topic, partition}]; ok {
+		w.MaxRawOffset = m
+	}
+	return w, nil
+}
+
+// Close implements sinks.Sink. Stored data stays readable.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return nil
+}
+
+// Writes returns the number of successful writes and of write attempts.
+func (s *Sink) Writes() (ok, attempts int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes, s.attempts
+}
+
+// Rows returns a copy of every stored raw row, ordered by topic, partition
+// and offset.
+func (s *Sink) Rows() []sinks.RawRow {
+	s.mu.Lock()
+	keys := make([]rawKey, 0, len(s.raw))
+	for k := range s.raw {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.topic != b.topic {
+			return a.topic < b.topic
+		}
+		if a.partition != b.partition {
+			return a.partition < b.partition
+		}
+		return a.offset < b.offset
+	})
+	out := make([]sinks.RawRow, len(keys))
+	for i, k := range keys {
+		out[i] = s.raw[k]
+	}
+	s.mu.Unlock()
+	return out
+}
+
+// RowCount returns the number of stored raw rows.
+func (s *Sink) RowCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.raw)
+}
+
+// Key identifies one rollup total: the fields of a RollupRow that are part of
+// its kind's key.
+type Key struct {
+	Kind       sinks.RollupKind
+	Minute     int64
+	ScriptName string
+	Host       string
+	Method     string
+	Route      string
+	Colo       string
+	Outcome    string
+}
+
+// Totals are the summed counters of one Key.
+type Totals struct {
+	Requests, Errors, Exceptions, Status4xx, Status5xx, CPUTimeMsSum, WallTimeMsSum uint64
+}
+
+// KeyOf returns the key of a rollup row.
+func KeyOf(r *sinks.RollupRow) Key {
+	return Key{r.Kind, r.Minute, r.ScriptName, r.Host, r.Method, r.Route, r.Colo, r.Outcome}
+}
+
+// Add adds a rollup row's counters to t.
+func (t *Totals) Add(r *sinks.RollupRow) {
+	t.Requests += r.Requests
+	t.Errors += r.Errors
+	t.Exceptions += r.Exceptions
+	t.Status4xx += r.Status4xx
+	t.Status5xx += r.Status5xx
+	t.CPUTimeMsSum += r.CPUTimeMsSum
+	t.WallTimeMsSum += r.WallTimeMsSum
+}
+
+// Totals returns what the query-side views would show: the sum of every
+// stored block's rollup rows per key. Mark rows are skipped.
+func (s *Sink) Totals() map[Key]Totals {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[Key]Totals)
+	for _, b := range s.blocks {
+		for i := range b.rollups {
+			r := &b.rollups[i]
+			if r.Kind == sinks.KindMark {
+				continue
+			}
+			k := KeyOf(r)
+			t := out[k]
+			t.Add(r)
+			out[k] = t
+		}
+	}
+	return out
+}
+
+// Blocks returns the number of stored blocks.
+func (s *Sink) Blocks() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.blocks)
+}
