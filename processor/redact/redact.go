@@ -1,0 +1,216 @@
+// Package redact removes secrets from TraceItems before they are stored.
+//
+// The default policy is the Workers runtime's own, byte for byte (the runtime
+// is the oracle; see URL and SensitiveHeader): header values by header name,
+// and ID-like runs in event.request.url. Extra rules (Rules) are opt-in: query
+// parameters by name, and emails, IP addresses, bearer tokens, JWTs and card
+// numbers inside log messages, exception messages and stacks.
+//
+// Every function here is pure, safe for concurrent use, idempotent (redacting
+// twice gives the same result as once) and allocation-free when nothing
+// matches: the input string itself is returned. Router turns URLs into
+// bounded-cardinality route templates for the rollups.
+//
+// The package exports no metrics.
+package redact
+
+import "strings"
+
+// Version is the redaction policy version stored with each row
+// (trace_items.redaction_version). Bump it whenever the default policy's
+// output can change.
+const Version uint16 = 1
+
+// Redacted replaces every redacted value.
+const Redacted = "REDACTED"
+
+// Byte classes of the URL rules.
+const (
+	cUpper = 1 << iota
+	cLower
+	cDigit
+	cHex // 0-9 a-f A-F
+	cSep // + - _
+)
+
+// idClass classifies the bytes that make up an ID run in a URL; 0 ends a run.
+var idClass = func() (t [256]uint8) {
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = cUpper
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = cLower
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = cDigit | cHex
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] |= cHex
+		t[c-'a'+'A'] |= cHex
+	}
+	t['+'], t['-'], t['_'] = cSep, cSep, cSep
+	return t
+}()
+
+// minRedactRun is the shortest run any URL rule can redact: a card number
+// has at least 13 digits, a base-64 ID 21 bytes, a hex ID 32 digits.
+const minRedactRun = 13
+
+// URL applies the runtime's URL redaction to s, the whole URL from scheme to
+// query. One byte-wise pass splits s into maximal runs of A-Z a-z 0-9 + - _;
+// every other byte is copied through. A run becomes REDACTED when
+//
+//  1. it has at least 32 hex digits and no letter outside a-f A-F (hex ID);
+//  2. it is at least 21 bytes long (separators included) with at least two
+//     digits, two upper-case and two lower-case letters (base-64 ID); or
+//  3. it holds only digits and separators, 13 to 19 digits, and passes the
+//     Luhn check, digits taken right to left with separators skipped (card).
+//
+// URL returns s itself, without allocating, when no run matches.
+func URL(s string) string {
+	var b strings.Builder
+	last := 0 // s[:last] is already in b
+	for i := 0; i < len(s); {
+		if idClass[s[i]] == 0 {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(s) && idClass[s[j]] != 0 {
+			j++
+		}
+		if j-i >= minRedactRun && sensitiveRun(s[i:j]) {
+			if b.Cap() == 0 {
+				b.Grow(len(s))
+			}
+			b.WriteString(s[last:i])
+			b.WriteString(Redacted)
+			last = j
+		}
+		i = j
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// sensitiveRun reports whether a maximal ID run matches one of the three URL
+// rules.
+func sensitiveRun(r string) bool {
+	var upper, lower, digit, hex int
+	nonHex := false
+	for i := 0; i < len(r); i++ {
+		c := idClass[r[i]]
+		if c&cHex != 0 {
+			hex++
+		} else if c&cSep == 0 {
+			nonHex = true
+		}
+		switch {
+		case c&cUpper != 0:
+			upper++
+		case c&cLower != 0:
+			lower++
+		case c&cDigit != 0:
+			digit++
+		}
+	}
+	switch {
+	case hex >= 32 && !nonHex:
+		return true
+	case len(r) >= 21 && digit >= 2 && upper >= 2 && lower >= 2:
+		return true
+	case upper == 0 && lower == 0 && digit >= 13 && digit <= 19:
+		return luhn(r)
+	}
+	return false
+}
+
+// luhn checks the Luhn sum of the digits in r, taken right to left, every
+// second one doubled; other bytes (separators) are skipped.
+func luhn(r string) bool {
+	sum, n := 0, 0
+	for i := len(r) - 1; i >= 0; i-- {
+		c := r[i]
+		if c < '0' || c > '9' {
+			continue
+		}
+		d := int(c - '0')
+		if n&1 == 1 {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		n++
+	}
+	return sum%10 == 0
+}
+
+// SensitiveHeader reports whether the runtime redacts the value of the header
+// called name: exactly "cookie" or "set-cookie", or a name containing "auth",
+// "jwt", "key", "secret" or "token" (so "monkey" and "sec-websocket-key" are
+// sensitive, "x-cookie" and "x-password" are not). The runtime records names in
+// lower case and compares bytes; names are compared here ignoring ASCII case,
+// which gives the same answer for lower-case names and a safe one for others.
+func SensitiveHeader(name string) bool {
+	if strings.EqualFold(name, "cookie") || strings.EqualFold(name, "set-cookie") {
+		return true
+	}
+	for i := 0; i < len(name); i++ {
+		switch name[i] | 0x20 { // ASCII lower case; other bytes never match below
+		case 'a':
+			if hasFoldPrefix(name[i:], "auth") {
+				return true
+			}
+		case 'j':
+			if hasFoldPrefix(name[i:], "jwt") {
+				return true
+			}
+		case 'k':
+			if hasFoldPrefix(name[i:], "key") {
+				return true
+			}
+		case 's':
+			if hasFoldPrefix(name[i:], "secret") {
+				return true
+			}
+		case 't':
+			if hasFoldPrefix(name[i:], "token") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasFoldPrefix reports whether s starts with the lower-case ASCII word w,
+// ignoring ASCII case.
+func hasFoldPrefix(s, w string) bool {
+	if len(s) < len(w) {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != w[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// HeaderValue returns the value the runtime records for a request header:
+// REDACTED when SensitiveHeader(name), else value unchanged. Header values are
+// never run through the URL rules.
+func HeaderValue(name, value string) string {
+	if SensitiveHeader(name) {
+		return Redacted
+	}
+	return value
+}
