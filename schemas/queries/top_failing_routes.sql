@@ -1,0 +1,21 @@
+-- title: Top failing routes
+-- description: Endpoints (script, method, host, route template) ranked by errors in the range, with their error rate and 4xx/5xx counts.
+-- chart: bar
+-- x: endpoint
+-- y: errors
+-- params: from DateTime, to DateTime, script String, limit UInt32
+SELECT
+    concat(script_name, ' ', method, ' ', host, route) AS endpoint,
+    sum(requests) AS requests,
+    sum(errors) AS errors,
+    round(100 * errors / greatest(requests, 1), 2) AS error_pct,
+    sum(exceptions) AS exceptions,
+    sum(status_4xx) AS status_4xx,
+    sum(status_5xx) AS status_5xx
+FROM {{database}}.endpoint_errors_1m
+WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
+    AND ({script:String} = '' OR script_name = {script:String})
+GROUP BY endpoint
+HAVING errors > 0
+ORDER BY errors DESC, requests DESC, endpoint
+LIMIT {limit:UInt32}
