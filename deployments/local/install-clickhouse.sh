@@ -62,6 +62,20 @@ if ! command -v apt-get >/dev/null 2>&1; then
 	die "clickhouse-server is missing and apt-get is not available: install ClickHouse by hand (any version >= 18.16) and put clickhouse-server or clickhouse on PATH"
 fi
 
+# One install at a time: test binaries of several packages may all find the binary
+# missing at once, and apt-get refuses to run beside another apt-get.
+lock=/var/lock/taillight-install-clickhouse.lock
+if command -v flock >/dev/null 2>&1; then
+	exec 9>"$lock"
+	if ! flock -w 600 9; then
+		die "another install-clickhouse.sh has held $lock for 10 minutes; is an apt-get stuck?"
+	fi
+	if bin="$(found)"; then
+		say "ClickHouse installed meanwhile by another run: $bin"
+		exit 0
+	fi
+fi
+
 policy=/usr/sbin/policy-rc.d
 made_policy=0
 cleanup() {
@@ -79,11 +93,11 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 say "apt-get update"
-if ! apt-get update -qq; then
+if ! apt-get -o DPkg::Lock::Timeout=300 update -qq; then
 	die "apt-get update failed: check the machine's apt sources and network, then rerun $0"
 fi
 say "apt-get install -y clickhouse-server clickhouse-client"
-if ! apt-get install -y -qq --no-install-recommends clickhouse-server clickhouse-client; then
+if ! apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends clickhouse-server clickhouse-client; then
 	die "apt-get install clickhouse-server clickhouse-client failed (see apt's message above); on a non-Debian system install ClickHouse >= 18.16 by hand"
 fi
 
