@@ -104,6 +104,7 @@ func TestText(t *testing.T) {
 	f("authorization: bearer   abcdefgh1", "authorization: bearer   REDACTED")
 	f("use a Bearer token, or Bearer REDACTED", "use a Bearer token, or Bearer REDACTED")
 	f("unbearer abcdefghijkl", "unbearer abcdefghijkl")
+	f("BeArEr abcdefghijkl", "BeArEr REDACTED")
 	// JWTs
 	jwt := "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
 	f("token="+jwt+"; next", "token=REDACTED; next")

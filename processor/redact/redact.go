@@ -70,16 +70,24 @@ const minRedactRun = 13
 func URL(s string) string {
 	var b strings.Builder
 	last := 0 // s[:last] is already in b
-	for i := 0; i < len(s); {
-		if idClass[s[i]] == 0 {
-			i++
+	// Only runs of minRedactRun bytes or more can match, so look for a window
+	// of that many ID bytes, checking it from its far end: a non-ID byte
+	// there skips the whole window (Boyer-Moore style). Invariant: i == 0 or
+	// s[i-1] is not an ID byte, so a full window starting at i starts a run.
+	for i := 0; i+minRedactRun <= len(s); {
+		q := i + minRedactRun - 1
+		for q >= i && idClass[s[q]] != 0 {
+			q--
+		}
+		if q >= i {
+			i = q + 1
 			continue
 		}
-		j := i + 1
+		j := i + minRedactRun
 		for j < len(s) && idClass[s[j]] != 0 {
 			j++
 		}
-		if j-i >= minRedactRun && sensitiveRun(s[i:j]) {
+		if sensitiveRun(s[i:j]) {
 			if b.Cap() == 0 {
 				b.Grow(len(s))
 			}
@@ -87,7 +95,7 @@ func URL(s string) string {
 			b.WriteString(Redacted)
 			last = j
 		}
-		i = j
+		i = j + 1
 	}
 	if last == 0 {
 		return s
@@ -96,33 +104,50 @@ func URL(s string) string {
 	return b.String()
 }
 
+// runCount packs per-byte increments of four 16-bit counters (upper, lower,
+// digit, hex digit), so counting a run is one load and one add per byte.
+var runCount = func() (t [256]uint64) {
+	for c := range 256 {
+		k := idClass[c]
+		if k&cUpper != 0 {
+			t[c] |= 1
+		}
+		if k&cLower != 0 {
+			t[c] |= 1 << 16
+		}
+		if k&cDigit != 0 {
+			t[c] |= 1 << 32
+		}
+		if k&cHex != 0 {
+			t[c] |= 1 << 48
+		}
+	}
+	return t
+}()
+
 // sensitiveRun reports whether a maximal ID run matches one of the three URL
 // rules.
 func sensitiveRun(r string) bool {
 	var upper, lower, digit, hex int
-	nonHex := false
-	for i := 0; i < len(r); i++ {
-		c := idClass[r[i]]
-		if c&cHex != 0 {
-			hex++
-		} else if c&cSep == 0 {
-			nonHex = true
+	for rest := r; len(rest) > 0; {
+		n := min(len(rest), 1<<15) // below 1<<16: no lane overflows
+		var acc uint64
+		for i := 0; i < n; i++ {
+			acc += runCount[rest[i]]
 		}
-		switch {
-		case c&cUpper != 0:
-			upper++
-		case c&cLower != 0:
-			lower++
-		case c&cDigit != 0:
-			digit++
-		}
+		upper += int(acc & 0xffff)
+		lower += int(acc >> 16 & 0xffff)
+		digit += int(acc >> 32 & 0xffff)
+		hex += int(acc >> 48)
+		rest = rest[n:]
 	}
+	letters, hexLetters := upper+lower, hex-digit
 	switch {
-	case hex >= 32 && !nonHex:
+	case hex >= 32 && letters == hexLetters:
 		return true
 	case len(r) >= 21 && digit >= 2 && upper >= 2 && lower >= 2:
 		return true
-	case upper == 0 && lower == 0 && digit >= 13 && digit <= 19:
+	case letters == 0 && digit >= 13 && digit <= 19:
 		return luhn(r)
 	}
 	return false
@@ -157,8 +182,15 @@ func luhn(r string) bool {
 // lower case and compares bytes; names are compared here ignoring ASCII case,
 // which gives the same answer for lower-case names and a safe one for others.
 func SensitiveHeader(name string) bool {
-	if strings.EqualFold(name, "cookie") || strings.EqualFold(name, "set-cookie") {
-		return true
+	switch len(name) {
+	case len("cookie"):
+		if hasFoldPrefix(name, "cookie") {
+			return true
+		}
+	case len("set-cookie"):
+		if hasFoldPrefix(name, "set-cookie") {
+			return true
+		}
 	}
 	for i := 0; i < len(name); i++ {
 		switch name[i] | 0x20 { // ASCII lower case; other bytes never match below

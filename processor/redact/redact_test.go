@@ -99,6 +99,22 @@ func TestURLCards(t *testing.T) {
 	f("7992739871300", true)
 }
 
+// Runs longer than the 16-bit counters of sensitiveRun are counted in chunks.
+func TestURLLongRuns(t *testing.T) {
+	for _, in := range []string{
+		strings.Repeat("0", 1<<16),          // 65536 digits: hex ID
+		strings.Repeat("a", 1<<16) + "g",    // hex digits, then a letter past f
+		strings.Repeat("a", 1<<16) + "AB12", // base-64 ID
+		strings.Repeat("Z", 1<<17+3) + "a1", // one digit short of base-64
+		"/" + strings.Repeat("a_", 40000) + "/x",
+	} {
+		got, want := URL(in), refURL(in)
+		if got != want {
+			t.Errorf("URL(%d bytes %.20q…) = %.30q (%d bytes); want %.30q (%d bytes)", len(in), in, got, len(got), want, len(want))
+		}
+	}
+}
+
 func TestURLVectors(t *testing.T) {
 	f, err := os.Open(filepath.Join(fixturesDir, "redaction_unit_vectors.jsonl"))
 	if err != nil {

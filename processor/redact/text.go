@@ -34,10 +34,15 @@ func classOf(ranges, extra string) *[256]bool {
 }
 
 // runRule builds a textRule that calls match on every maximal run [i, j) of
-// class. match returns the span [a, b) within the run to redact; the rest of
-// the run after b is offered to match again.
-func runRule(class *[256]bool, match func(s string, i, j int) (a, b int, ok bool)) textRule {
+// class at least minLen bytes long. match returns the span [a, b) within the
+// run to redact; the rest of the run after b is offered to match again.
+// maybe is a cheap whole-string test (a SIMD byte search, mostly) that
+// rules the string out before any run is looked at.
+func runRule(class *[256]bool, minLen int, maybe func(string) bool, match func(s string, i, j int) (a, b int, ok bool)) textRule {
 	return func(s string) (string, bool) {
+		if len(s) < minLen || !maybe(s) {
+			return s, false
+		}
 		var sb strings.Builder
 		last := 0
 		for i := 0; i < len(s); {
@@ -49,7 +54,7 @@ func runRule(class *[256]bool, match func(s string, i, j int) (a, b int, ok bool
 			for j < len(s) && class[s[j]] {
 				j++
 			}
-			for k := i; k < j; {
+			for k := i; j-k >= minLen; {
 				a, b, ok := match(s, k, j)
 				if !ok {
 					break
@@ -71,6 +76,21 @@ func runRule(class *[256]bool, match func(s string, i, j int) (a, b int, ok bool
 	}
 }
 
+func hasByte(c byte) func(string) bool {
+	return func(s string) bool { return strings.IndexByte(s, c) >= 0 }
+}
+
+// enoughDigits rules out text with fewer than 13 digits in all.
+func enoughDigits(s string) bool {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if isDigit(s[i]) {
+			n++
+		}
+	}
+	return n >= 13
+}
+
 // wordBoundary reports whether s[i:j] is not glued to a letter, digit or '_'.
 func wordBoundary(s string, i, j int) bool {
 	return (i == 0 || !wordClass[s[i-1]]) && (j == len(s) || !wordClass[s[j]])
@@ -85,7 +105,7 @@ func trimDots(s string, i, j int) int {
 
 // emailRule: local@domain, the domain with at least one dot and a top-level
 // label of two or more letters.
-var emailRule = runRule(emailClass, func(s string, i, j int) (int, int, bool) {
+var emailRule = runRule(emailClass, len("a@b.cd"), hasByte('@'), func(s string, i, j int) (int, int, bool) {
 	j = trimDots(s, i, j)
 	at := strings.LastIndexByte(s[i:j], '@')
 	if at <= 0 {
@@ -126,7 +146,7 @@ func hostname(d string) bool {
 }
 
 // ipv4Rule: a dotted quad, each part at most 255, not glued to a word.
-var ipv4Rule = runRule(ipv4Class, func(s string, i, j int) (int, int, bool) {
+var ipv4Rule = runRule(ipv4Class, len("1.2.3.4"), hasByte('.'), func(s string, i, j int) (int, int, bool) {
 	j = trimDots(s, i, j)
 	if j-i < 7 || !wordBoundary(s, i, j) || !ipv4(s[i:j]) {
 		return 0, 0, false
@@ -156,7 +176,7 @@ func ipv4(s string) bool {
 
 // ipv6Rule: an RFC 4291 text address (with :: and a dotted-quad tail), not
 // glued to a word, holding at least one hex digit.
-var ipv6Rule = runRule(ipv6Class, func(s string, i, j int) (int, int, bool) {
+var ipv6Rule = runRule(ipv6Class, len("::1"), hasByte(':'), func(s string, i, j int) (int, int, bool) {
 	// "ip:2001:db8::1": a single leading ':' is punctuation, not address.
 	if j-i > 1 && s[i] == ':' && s[i+1] != ':' {
 		i++
@@ -235,7 +255,7 @@ func ipv6(s string) bool {
 
 // jwtRule: header.payload.signature, header and payload base64url JSON
 // objects (so they start with "eyJ"), the signature possibly empty.
-var jwtRule = runRule(jwtClass, func(s string, i, j int) (int, int, bool) {
+var jwtRule = runRule(jwtClass, len("eyJa.eyJb."), func(s string) bool { return strings.Contains(s, "eyJ") }, func(s string, i, j int) (int, int, bool) {
 	t := s[i:j]
 	if len(t) > 1 && t[len(t)-1] == '.' && strings.Count(t, ".") == 3 {
 		t = t[:len(t)-1] // sentence-ending dot after a signed token
@@ -295,7 +315,7 @@ func bearerRule(s string) (string, bool) {
 // text is full of epoch milliseconds and counters, and no card network issues
 // those. Every window of consecutive groups is tried, so "order 12 4111 1111
 // 1111 1111" loses only the card.
-var cardRule = runRule(cardClass, func(s string, i, j int) (int, int, bool) {
+var cardRule = runRule(cardClass, 13, enoughDigits, func(s string, i, j int) (int, int, bool) {
 	for p := i; p < j; {
 		if !isDigit(s[p]) {
 			p++
