@@ -447,7 +447,7 @@ func (g *Generator) logs(b []byte, tr *Truth, ts int64) []byte {
 		b = append(b, `],"level":`...)
 		b = appendString(b, level)
 		b = append(b, `,"timestamp":`...)
-		b = strconv.AppendInt(b, ts+int64(r.IntN(int(tr.WallTime)+1)), 10)
+		b = strconv.AppendInt(b, ts+int64(j)*int64(tr.WallTime)/int64(n), 10) // in order, within the invocation
 		b = append(b, '}')
 	}
 	tr.Logs = n

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/taillight/taillight/producer"
+)
+
+func init() {
+	register(&command{
+		name:    "ingest",
+		summary: "HTTP endpoint for Tail Workers: POST /v1/traces, published to Kafka",
+		run:     runIngest,
+	})
+}
+
+type ingestFlags struct {
+	kafka    producer.Config
+	ingest   producer.IngestConfig
+	log      logFlags
+	listen   string
+	ops      string
+	shutdown time.Duration
+}
+
+func (f *ingestFlags) register(fs *flag.FlagSet) {
+	f.kafka.RegisterFlags(fs, "")
+	f.ingest.RegisterFlags(fs, "")
+	f.log.register(fs)
+	fs.StringVar(&f.listen, "listen", ":8080", "address of POST "+producer.IngestPath+" (and of /metrics, /healthz, /readyz unless -ops.listen is set)")
+	fs.StringVar(&f.ops, "ops.listen", "", "separate address for /metrics, /healthz and /readyz (empty: served on -listen)")
+	fs.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
+}
+
+func runIngest(ctx context.Context, args []string, s stdio) int {
+	fs := newFlagSet("ingest", s)
+	var f ingestFlags
+	f.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: taillight ingest [flags]\n\nAccepts TraceItems from Cloudflare Tail Workers (a JSON array, NDJSON, gzip)\nand answers 202 once Kafka acknowledged every item. Tokens: -ingest.token\n(or TAILLIGHT_INGEST_TOKEN) and/or -ingest.tokens-file.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	log, err := f.log.logger(s.err)
+	if err != nil {
+		fmt.Fprintf(s.err, "taillight ingest: %v\n", err)
+		return exitUsage
+	}
+	if err := f.kafka.Validate(); err != nil {
+		fmt.Fprintf(s.err, "taillight ingest: %v\n", err)
+		return exitUsage
+	}
+	if err := f.ingest.Validate(); err != nil {
+		fmt.Fprintf(s.err, "taillight ingest: %v\n", err)
+		return exitUsage
+	}
+	if err := serveIngest(ctx, &f, log); err != nil {
+		log.Error("ingest stopped", "err", err)
+		return exitError
+	}
+	return exitOK
+}
+
+func serveIngest(ctx context.Context, f *ingestFlags, log *slog.Logger) error {
+	reg := newRegistry()
+	pub, err := producer.New(f.kafka, log, reg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), f.shutdown)
+		defer cancel()
+		if err := pub.Close(cctx); err != nil {
+			log.Warn("closing the Kafka producer", "err", err)
+		}
+	}()
+	in, err := producer.NewIngest(f.ingest, pub, log, reg)
+	if err != nil {
+		return err
+	}
+	ready := func() error {
+		pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return pub.Ping(pctx)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(producer.IngestPath, in)
+	if f.ops == "" {
+		// One port for everything: a Tail Worker deployment behind a load
+		// balancer needs only one, and probes hit the same process.
+		opsHandlers(mux, reg, ready)
+	} else {
+		ops, err := startOps(f.ops, reg, ready, nil, log)
+		if err != nil {
+			return err
+		}
+		defer ops.Close()
+		log.Info("ops listening", "addr", ops.Addr())
+	}
+
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", f.listen, err)
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		// A slow client must not hold a connection (and its buffer) forever.
+		ReadTimeout: time.Minute,
+		// Covers the wait for Kafka's acks.
+		WriteTimeout: f.ingest.PublishTimeout + time.Minute,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("ingest listening", "addr", ln.Addr().String(), "path", producer.IngestPath,
+		"topic", f.kafka.Topic, "brokers", f.kafka.Brokers)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve HTTP: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests", "timeout", f.shutdown)
+	sctx, cancel := context.WithTimeout(context.Background(), f.shutdown)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("drain in-flight requests: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve HTTP: %w", err)
+	}
+	return nil
+}
+
+// opsHandlers adds /metrics, /healthz and /readyz to mux (as startOps does
+// on its own listener).
+func opsHandlers(mux *http.ServeMux, reg *prometheus.Registry, ready func() error) {
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+}
