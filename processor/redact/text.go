@@ -192,7 +192,7 @@ var ipv6Rule = runRule(ipv6Class, len("::1"), hasByte(':'), func(s string, i, j 
 })
 
 func ipv6(s string) bool {
-	if strings.Count(s, ":") < 2 || strings.IndexAny(s, "0123456789abcdefABCDEF") < 0 {
+	if strings.Count(s, ":") < 2 || !strings.ContainsAny(s, "0123456789abcdefABCDEF") {
 		return false
 	}
 	groups, compressed := 0, false
