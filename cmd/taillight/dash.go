@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/taillight/taillight/internal/dash"
+	"github.com/taillight/taillight/sinks/chsink"
+)
+
+func init() {
+	register(&command{
+		name:    "dash",
+		summary: "serve the built-in dashboard (saved queries, charts, read-only SQL) on ClickHouse",
+		run:     runDash,
+	})
+}
+
+func runDash(ctx context.Context, args []string, s stdio) int {
+	fs := newFlagSet("dash", s)
+	listen := fs.String("listen", "127.0.0.1:8090", "address to serve the dashboard, /metrics, /healthz and /readyz on")
+	ch := chsink.DefaultConfig()
+	ch.RegisterFlags(fs, "clickhouse.")
+	dc := dash.DefaultConfig()
+	dc.RegisterFlags(fs, "dash.")
+	var lf logFlags
+	lf.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: taillight dash [flags]\n\nServes the dashboard for the taillight tables in ClickHouse. Every query runs with\nreadonly=1 and the -dash.* limits; for the ad-hoc SQL box use a read-only ClickHouse\nuser limited to the taillight database (-clickhouse.user). Flags:")
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	log, err := lf.logger(s.err)
+	if err != nil {
+		fmt.Fprintln(s.err, "taillight dash:", err)
+		return exitUsage
+	}
+	if err := ch.Validate(); err != nil {
+		fmt.Fprintln(s.err, "taillight dash:", err)
+		return exitUsage
+	}
+	dc.Database = ch.Database
+	if err := dc.Validate(); err != nil {
+		fmt.Fprintln(s.err, "taillight dash:", err)
+		return exitUsage
+	}
+	conn, err := openDashConn(ctx, ch)
+	if err != nil {
+		log.Error("cannot reach ClickHouse", "err", err)
+		return exitError
+	}
+	defer conn.Close()
+	reg := newRegistry()
+	srv, err := dash.New(dc, conn, log, reg)
+	if err != nil {
+		log.Error("cannot start the dashboard", "err", err)
+		return exitError
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", srv)
+	ready := func() error {
+		pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return conn.Ping(pctx)
+	}
+	ops, err := startOps(*listen, reg, ready, mux, log)
+	if err != nil {
+		log.Error("cannot listen", "err", err)
+		return exitError
+	}
+	log.Info("dashboard serving", "url", "http://"+ops.Addr()+"/", "clickhouse", ch.Addrs, "database", ch.Database, "user", ch.User)
+	<-ctx.Done()
+	if err := ops.Close(); err != nil {
+		log.Warn("dashboard shutdown", "err", err)
+	}
+	return exitOK
+}
+
+// openDashConn connects to ClickHouse as cfg says, with cfg.Database as the
+// connection's default database (so ad-hoc SQL can name tables bare).
+func openDashConn(ctx context.Context, cfg chsink.Config) (driver.Conn, error) {
+	opts := &clickhouse.Options{
+		Protocol:     clickhouse.Native,
+		Addr:         cfg.Addrs,
+		Auth:         clickhouse.Auth{Database: cfg.Database, Username: cfg.User, Password: cfg.Password},
+		DialTimeout:  cfg.DialTimeout,
+		ReadTimeout:  cfg.ReadTimeout,
+		MaxOpenConns: cfg.MaxOpenConns,
+		MaxIdleConns: cfg.MaxOpenConns,
+		ClientInfo: clickhouse.ClientInfo{Products: []struct{ Name, Version string }{
+			{Name: "taillight-dash", Version: "1"},
+		}},
+	}
+	if cfg.Compression {
+		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+	}
+	if cfg.TLS.Enable {
+		tc := &tls.Config{
+			MinVersion:         tls.VersionTLS12,
+			ServerName:         cfg.TLS.ServerName,
+			InsecureSkipVerify: cfg.TLS.InsecureSkipVerify, //nolint:gosec // an explicit operator choice
+		}
+		if cfg.TLS.CAFile != "" {
+			pem, err := os.ReadFile(cfg.TLS.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("read TLS CA file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("TLS CA file %s holds no PEM certificate", cfg.TLS.CAFile)
+			}
+			tc.RootCAs = pool
+		}
+		opts.TLS = tc
+	}
+	return dash.Open(ctx, opts)
+}

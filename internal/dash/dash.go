@@ -1,0 +1,579 @@
+// Package dash is taillight's built-in dashboard: an HTTP handler serving
+// one page (HTML, CSS, JS and SVG charts, all embedded; no CDN, works
+// offline) and the JSON API it calls, on a ClickHouse connection.
+//
+// API:
+//
+//	GET  /api/queries             the saved queries (schemas/queries) and the page's settings
+//	GET  /api/query/{name}?…      run a saved query; from, to (unix seconds), script,
+//	                              colo, outcome, search, limit
+//	GET  /api/filters?from=&to=   values for the script, colo and outcome pickers
+//	POST /api/sql                 ad-hoc SQL ({"sql": "SELECT …"}), read-only
+//
+// Every query runs with readonly=1, max_execution_time and max_result_rows
+// (a larger result is an error); the ad-hoc SQL is also
+// checked by CheckSQL first. Errors are JSON {"error": "…"}: 400 for a bad
+// request or SQL the server rejected (with ClickHouse's message), 502 when
+// ClickHouse cannot be reached.
+//
+// Metrics (on the Registerer given to New):
+//
+//	taillight_dash_queries_total{source,result}    source saved|sql|filters, result ok|refused|error
+//	taillight_dash_query_duration_seconds{source}  ClickHouse round trips
+package dash
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/taillight/taillight/schemas"
+)
+
+// Config is the dashboard's configuration. Start from DefaultConfig; New
+// calls Validate.
+type Config struct {
+	// Database holds the taillight tables (default "taillight").
+	Database string
+	// MaxRows caps the rows any one query returns (default 10000): the
+	// server's max_result_rows, so a larger result fails with ClickHouse's
+	// "Limit for result exceeded" (add a LIMIT); should the user's profile
+	// say result_overflow_mode=break, the page gets MaxRows rows and
+	// "truncated".
+	MaxRows int
+	// MaxExecutionTime bounds each query on the server (default 30s; whole
+	// seconds, as ClickHouse's max_execution_time).
+	MaxExecutionTime time.Duration
+	// Refresh is the page's default auto-refresh interval (default 30s; 0
+	// turns it off by default).
+	Refresh time.Duration
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{Database: "taillight", MaxRows: 10000, MaxExecutionTime: 30 * time.Second, Refresh: 30 * time.Second}
+}
+
+// RegisterFlags registers the fields except Database (which comes from the
+// ClickHouse flags) as flags named prefix+"max-rows" and so on (prefix
+// "dash." gives -dash.max-rows).
+func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
+	fs.IntVar(&c.MaxRows, prefix+"max-rows", c.MaxRows, "maximum rows a dashboard query may return (ClickHouse max_result_rows)")
+	fs.DurationVar(&c.MaxExecutionTime, prefix+"max-execution-time", c.MaxExecutionTime, "time limit of each dashboard query on ClickHouse (whole seconds)")
+	fs.DurationVar(&c.Refresh, prefix+"refresh", c.Refresh, "the page's default auto-refresh interval (0: off)")
+}
+
+// Validate reports the first thing wrong with c.
+func (c *Config) Validate() error {
+	if !schemas.ValidIdentifier(c.Database) {
+		return fmt.Errorf("dash: database %q must be a plain identifier", c.Database)
+	}
+	if c.MaxRows <= 0 || c.MaxRows > 1_000_000 {
+		return fmt.Errorf("dash: max rows (%d) must be in 1..1000000", c.MaxRows)
+	}
+	if c.MaxExecutionTime < time.Second || c.MaxExecutionTime%time.Second != 0 {
+		return fmt.Errorf("dash: max execution time (%s) must be whole seconds, at least 1s", c.MaxExecutionTime)
+	}
+	if c.Refresh < 0 {
+		return fmt.Errorf("dash: refresh (%s) must not be negative", c.Refresh)
+	}
+	return nil
+}
+
+//go:embed web
+var webFiles embed.FS
+
+// Server is the dashboard. It is an http.Handler, safe for concurrent use;
+// mount it at "/" or under a prefix with http.StripPrefix.
+type Server struct {
+	cfg     Config
+	conn    driver.Conn
+	log     *slog.Logger
+	queries []schemas.Query
+	byName  map[string]*schemas.Query
+	mux     *http.ServeMux
+	m       metrics
+}
+
+type metrics struct {
+	queries  *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New returns a dashboard on conn, which the caller keeps owning (and
+// closes after the server is done). Use a read-only ClickHouse user for
+// conn where possible (see README "Dashboard"). log and reg may be nil.
+func New(cfg Config, conn driver.Conn, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if conn == nil {
+		return nil, errors.New("dash: no ClickHouse connection")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	qs, err := schemas.Queries()
+	if err != nil {
+		return nil, fmt.Errorf("dash: %w", err)
+	}
+	s := &Server{cfg: cfg, conn: conn, log: log, queries: qs, byName: map[string]*schemas.Query{}}
+	for i := range s.queries {
+		s.byName[s.queries[i].Name] = &s.queries[i]
+	}
+	s.m.queries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "taillight_dash_queries_total",
+		Help: "Dashboard queries by source (saved, sql, filters) and result (ok, refused, error).",
+	}, []string{"source", "result"})
+	s.m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "taillight_dash_query_duration_seconds",
+		Help:    "Time of dashboard queries on ClickHouse, by source.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 4, 8),
+	}, []string{"source"})
+	if reg != nil {
+		for _, c := range []prometheus.Collector{s.m.queries, s.m.duration} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("dash: register metrics: %w", err)
+			}
+		}
+	}
+	web, err := fs.Sub(webFiles, "web")
+	if err != nil {
+		return nil, fmt.Errorf("dash: %w", err)
+	}
+	s.mux = http.NewServeMux()
+	s.mux.Handle("GET /", noCache(http.FileServerFS(web)))
+	s.mux.HandleFunc("GET /api/queries", s.handleQueries)
+	s.mux.HandleFunc("GET /api/query/{name}", s.handleQuery)
+	s.mux.HandleFunc("GET /api/filters", s.handleFilters)
+	s.mux.HandleFunc("POST /api/sql", s.handleSQL)
+	return s, nil
+}
+
+func noCache(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		// Everything the page needs is served from here: no CDN, no inline script.
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// ServeHTTP serves the page and the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Column describes one result column.
+type Column struct {
+	Name string `json:"name"`
+	Type string `json:"type"` // ClickHouse type name
+}
+
+// Result is one query's answer. DateTime values are unix seconds; NaN and
+// infinities are null.
+type Result struct {
+	Name      string   `json:"name,omitempty"`
+	Columns   []Column `json:"columns"`
+	Rows      [][]any  `json:"rows"`
+	Truncated bool     `json:"truncated"`
+	ElapsedMS float64  `json:"elapsed_ms"`
+	SQL       string   `json:"sql"`
+	// Params are a saved query's parameter values (times as unix seconds).
+	Params map[string]any `json:"params,omitempty"`
+}
+
+type apiError struct {
+	Error string `json:"error"`
+	Code  int32  `json:"code,omitempty"` // ClickHouse's exception code
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) handleQueries(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"queries":    s.queries,
+		"database":   s.cfg.Database,
+		"max_rows":   s.cfg.MaxRows,
+		"refresh_s":  int(s.cfg.Refresh / time.Second),
+		"max_exec_s": int(s.cfg.MaxExecutionTime / time.Second),
+	})
+}
+
+// Limits of the request parameters.
+const (
+	maxFilterBytes = 1024
+	maxRange       = 400 * 24 * time.Hour
+	defaultRange   = time.Hour
+	maxSQLBytes    = 64 << 10
+	// Line charts get about this many points.
+	targetPoints = 120
+)
+
+// queryArgs parses the request's parameters into the values every saved
+// query may use.
+func (s *Server) queryArgs(r *http.Request, now time.Time) (schemas.QueryArgs, error) {
+	q := r.URL.Query()
+	unix := func(name string, def time.Time) (time.Time, error) {
+		v := q.Get(name)
+		if v == "" {
+			return def, nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > math.MaxUint32 {
+			return time.Time{}, fmt.Errorf("%s=%q: want unix seconds", name, v)
+		}
+		return time.Unix(n, 0), nil
+	}
+	to, err := unix("to", now)
+	if err != nil {
+		return nil, err
+	}
+	from, err := unix("from", to.Add(-defaultRange))
+	if err != nil {
+		return nil, err
+	}
+	if !from.Before(to) {
+		return nil, fmt.Errorf("from (%d) must be before to (%d)", from.Unix(), to.Unix())
+	}
+	if to.Sub(from) > maxRange {
+		return nil, fmt.Errorf("time range %s is longer than %s", to.Sub(from), maxRange)
+	}
+	args := schemas.QueryArgs{"from": from, "to": to, "step": Step(from, to)}
+	for _, k := range []string{"script", "colo", "outcome", "search"} {
+		v := q.Get(k)
+		if len(v) > maxFilterBytes {
+			return nil, fmt.Errorf("%s is longer than %d bytes", k, maxFilterBytes)
+		}
+		args[k] = v
+	}
+	limit := 10
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > s.cfg.MaxRows {
+			return nil, fmt.Errorf("limit=%q: want 1..%d", v, s.cfg.MaxRows)
+		}
+		limit = n
+	}
+	args["limit"] = limit
+	return args, nil
+}
+
+// Step is the bucket width in seconds of line charts over [from, to): a
+// whole number of minutes (the rollups' resolution) giving about 120 points.
+func Step(from, to time.Time) int {
+	span := int(to.Sub(from) / time.Second)
+	step := (span/targetPoints + 59) / 60 * 60
+	return max(step, 60)
+}
+
+func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
+	q, ok := s.byName[r.PathValue("name")]
+	if !ok {
+		writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("no saved query %q", r.PathValue("name"))})
+		return
+	}
+	args, err := s.queryArgs(r, time.Now())
+	if err != nil {
+		s.m.queries.WithLabelValues("saved", "refused").Inc()
+		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		return
+	}
+	sql, err := schemas.RenderQuery(q, s.cfg.Database, args)
+	if err != nil {
+		s.m.queries.WithLabelValues("saved", "refused").Inc()
+		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		return
+	}
+	res, err := s.run(r.Context(), "saved", sql)
+	if err != nil {
+		s.writeQueryError(w, err)
+		return
+	}
+	res.Name = q.Name
+	res.Params = map[string]any{}
+	for k, v := range args {
+		if ts, ok := v.(time.Time); ok {
+			v = ts.Unix()
+		}
+		res.Params[k] = v
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// Filters are the values offered by the script, colo and outcome pickers.
+type Filters struct {
+	Scripts  []string `json:"scripts"`
+	Colos    []string `json:"colos"`
+	Outcomes []string `json:"outcomes"`
+}
+
+func (s *Server) handleFilters(w http.ResponseWriter, r *http.Request) {
+	args, err := s.queryArgs(r, time.Now())
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		return
+	}
+	from, _ := schemas.Literal(schemas.ParamDateTime, args["from"])
+	to, _ := schemas.Literal(schemas.ParamDateTime, args["to"])
+	db := s.cfg.Database
+	var f Filters
+	for _, c := range []struct {
+		dst         *[]string
+		column, src string
+	}{
+		{&f.Scripts, "script_name", "script_outcomes_1m"},
+		{&f.Outcomes, "outcome", "script_outcomes_1m"},
+		{&f.Colos, "colo", "colo_requests_1m"},
+	} {
+		sql := fmt.Sprintf("SELECT DISTINCT %s FROM %s.%s WHERE minute >= %s AND minute < %s ORDER BY %s LIMIT 1000",
+			c.column, db, c.src, from, to, c.column)
+		res, err := s.run(r.Context(), "filters", sql)
+		if err != nil {
+			s.writeQueryError(w, err)
+			return
+		}
+		*c.dst = []string{}
+		for _, row := range res.Rows {
+			if v, ok := row[0].(string); ok {
+				*c.dst = append(*c.dst, v)
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		SQL string `json:"sql"`
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxSQLBytes+1))
+	if err == nil && len(body) > maxSQLBytes {
+		err = fmt.Errorf("the SQL is longer than %d bytes", maxSQLBytes)
+	}
+	if err == nil {
+		if jerr := json.Unmarshal(body, &req); jerr != nil {
+			err = fmt.Errorf("want a JSON body {\"sql\": \"SELECT …\"}: %w", jerr)
+		}
+	}
+	if err != nil {
+		s.m.queries.WithLabelValues("sql", "refused").Inc()
+		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		return
+	}
+	dbs, err := s.databases(r.Context())
+	if err != nil {
+		s.writeQueryError(w, err)
+		return
+	}
+	sql, err := CheckSQL(req.SQL, s.cfg.Database, dbs)
+	if err != nil {
+		s.m.queries.WithLabelValues("sql", "refused").Inc()
+		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		return
+	}
+	res, err := s.run(r.Context(), "sql", sql)
+	if err != nil {
+		s.writeQueryError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// databases lists the server's databases, for CheckSQL.
+func (s *Server) databases(ctx context.Context) ([]string, error) {
+	res, err := s.run(ctx, "filters", "SHOW DATABASES")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, row := range res.Rows {
+		if v, ok := row[0].(string); ok {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// queryError is a failed query: ClickHouse's exception, or no answer.
+type queryError struct {
+	status int
+	code   int32
+	err    error
+}
+
+func (e *queryError) Error() string { return e.err.Error() }
+func (e *queryError) Unwrap() error { return e.err }
+
+func (s *Server) writeQueryError(w http.ResponseWriter, err error) {
+	var qe *queryError
+	if !errors.As(err, &qe) {
+		qe = &queryError{status: http.StatusInternalServerError, err: err}
+	}
+	writeJSON(w, qe.status, apiError{Error: qe.err.Error(), Code: qe.code})
+}
+
+// Settings returns the ClickHouse settings every dashboard query runs with.
+func (s *Server) Settings() clickhouse.Settings {
+	// Integers only: clickhouse-go cannot send string settings (such as
+	// result_overflow_mode=break) to 18.16, so a result over MaxRows is an
+	// error there (overflow mode throw), not a cut.
+	return clickhouse.Settings{
+		// The server-side guarantee: no INSERT, DDL, SET, SETTINGS clause or
+		// table function, whatever the text says.
+		"readonly":           1,
+		"max_execution_time": int(s.cfg.MaxExecutionTime / time.Second),
+		"max_result_rows":    s.cfg.MaxRows,
+	}
+}
+
+// run executes sql with Settings and reads at most MaxRows rows.
+func (s *Server) run(ctx context.Context, source, sql string) (*Result, error) {
+	// The server enforces max_execution_time; the client gives it a little
+	// longer before giving up on the connection.
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.MaxExecutionTime+5*time.Second)
+	defer cancel()
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(s.Settings()))
+	start := time.Now()
+	res, err := s.query(ctx, sql)
+	s.m.duration.WithLabelValues(source).Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.m.queries.WithLabelValues(source, "error").Inc()
+		var ex *clickhouse.Exception
+		switch {
+		case errors.As(err, &ex):
+			// The server understood and refused: the caller's SQL or
+			// parameters, or a limit.
+			return nil, &queryError{status: http.StatusBadRequest, code: ex.Code,
+				err: fmt.Errorf("ClickHouse: %s (code %d)", ex.Message, ex.Code)}
+		case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+			return nil, &queryError{status: http.StatusGatewayTimeout, err: fmt.Errorf("query timed out: %w", err)}
+		default:
+			s.log.Warn("dashboard query failed", "err", err)
+			return nil, &queryError{status: http.StatusBadGateway, err: fmt.Errorf("ClickHouse: %w", err)}
+		}
+	}
+	s.m.queries.WithLabelValues(source, "ok").Inc()
+	res.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
+	res.SQL = sql
+	return res, nil
+}
+
+func (s *Server) query(ctx context.Context, sql string) (*Result, error) {
+	rows, err := s.conn.Query(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	types := rows.ColumnTypes()
+	res := &Result{Columns: make([]Column, len(types)), Rows: [][]any{}}
+	dest := make([]any, len(types))
+	for i, ct := range types {
+		res.Columns[i] = Column{Name: ct.Name(), Type: ct.DatabaseTypeName()}
+		dest[i] = reflect.New(ct.ScanType()).Interface()
+	}
+	for rows.Next() {
+		if len(res.Rows) == s.cfg.MaxRows {
+			res.Truncated = true
+			break
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("read row: %w", err)
+		}
+		row := make([]any, len(dest))
+		for i, d := range dest {
+			row[i] = jsonValue(reflect.ValueOf(d).Elem().Interface())
+		}
+		res.Rows = append(res.Rows, row)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// jsonValue turns a scanned value into what the page reads: times as unix
+// seconds, NaN and infinities as null, nil pointers as null, the rest as
+// encoding/json renders it (arrays as arrays, decimals as strings).
+func jsonValue(v any) any {
+	switch x := v.(type) {
+	case time.Time:
+		return x.Unix()
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil
+		}
+		return x
+	case float32:
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return nil
+		}
+		return x
+	case string, bool, nil:
+		return x
+	}
+	if _, ok := v.(json.Marshaler); ok {
+		return v // decimals
+	}
+	if st, ok := v.(fmt.Stringer); ok {
+		return st.String() // UUID, IP addresses
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer:
+		if rv.IsNil() {
+			return nil
+		}
+		return jsonValue(rv.Elem().Interface())
+	case reflect.Slice, reflect.Array:
+		out := make([]any, rv.Len())
+		for i := range out {
+			out[i] = jsonValue(rv.Index(i).Interface())
+		}
+		return out
+	case reflect.Map:
+		out := make(map[string]any, rv.Len())
+		for it := rv.MapRange(); it.Next(); {
+			out[fmt.Sprint(it.Key().Interface())] = jsonValue(it.Value().Interface())
+		}
+		return out
+	}
+	return v
+}
+
+// Queries returns the saved queries the dashboard shows.
+func (s *Server) Queries() []schemas.Query { return s.queries }
+
+// Open connects to ClickHouse for a dashboard: native protocol, the given
+// address, database and credentials. Prefer a read-only user.
+func Open(ctx context.Context, opts *clickhouse.Options) (driver.Conn, error) {
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse %s: %w", strings.Join(opts.Addr, ","), err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ping clickhouse %s: %w", strings.Join(opts.Addr, ","), err)
+	}
+	return conn, nil
+}
