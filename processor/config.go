@@ -1,0 +1,167 @@
+package processor
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/taillight/taillight/processor/redact"
+	"github.com/taillight/taillight/schemas"
+)
+
+// Defaults applied by New to zero Config fields and by RegisterFlags.
+const (
+	DefaultGroup           = "taillight"
+	DefaultMaxRows         = 20000
+	DefaultMaxBytes        = 16 << 20
+	DefaultLinger          = 2 * time.Second
+	DefaultMaxPollRecords  = 2000
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultRetryMin        = 100 * time.Millisecond
+	DefaultRetryMax        = 10 * time.Second
+)
+
+// Config configures a Processor. Zero fields take the defaults above.
+type Config struct {
+	// Brokers are the Kafka seed brokers (host:port). Required.
+	Brokers []string
+	// Topic is the TraceItem topic. Default schemas.DefaultTopic.
+	Topic string
+	// Group is the consumer group. Default "taillight".
+	Group string
+	// DLQTopic receives poison records. Default Topic + schemas.DLQSuffix.
+	DLQTopic string
+	// MaxRows, MaxBytes and Linger cut a partition's block: it is written
+	// when it holds MaxRows records or MaxBytes of record bytes, or Linger
+	// after its first record arrived, whichever comes first.
+	MaxRows  int
+	MaxBytes int
+	Linger   time.Duration
+	// MaxPollRecords bounds one poll; a partition whose unprocessed records
+	// reach twice this is paused until its worker catches up.
+	MaxPollRecords int
+	// Redaction are the opt-in rules on top of the runtime's default policy.
+	Redaction redact.Rules
+	// RoutePatterns are route templates that win over the ID heuristic (see
+	// redact.Router), e.g. "/users/:id/orders".
+	RoutePatterns []string
+	// ShutdownTimeout bounds the final flush on stop and on revoke; keep it
+	// below the group's rebalance timeout (60 s by default).
+	ShutdownTimeout time.Duration
+	// RetryMin and RetryMax bound the exponential backoff between attempts
+	// to write a block the sink refused with a transient error.
+	RetryMin, RetryMax time.Duration
+	// KafkaOpts are extra franz-go client options appended last (TLS, SASL,
+	// a test dialer). They must not change the group or commit options.
+	KafkaOpts []kgo.Opt
+}
+
+// RegisterFlags registers the processor's flags on fs, each name prefixed
+// with prefix: kafka.brokers, kafka.topic, kafka.group, kafka.dlq-topic,
+// kafka.max-poll-records, flush.max-rows, flush.max-bytes, flush.linger,
+// route.patterns, shutdown-timeout, sink.retry-max and the redaction rules
+// under redact.*.
+func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
+	if c.Topic == "" {
+		c.Topic = schemas.DefaultTopic
+	}
+	if len(c.Brokers) == 0 {
+		c.Brokers = []string{"127.0.0.1:9092"}
+	}
+	fs.Func(prefix+"kafka.brokers", "comma-separated Kafka seed brokers (default 127.0.0.1:9092)", func(v string) error {
+		c.Brokers = splitList(v)
+		return nil
+	})
+	fs.StringVar(&c.Topic, prefix+"kafka.topic", c.Topic, "topic to consume TraceItems from")
+	fs.StringVar(&c.Group, prefix+"kafka.group", or(c.Group, DefaultGroup), "consumer group")
+	fs.StringVar(&c.DLQTopic, prefix+"kafka.dlq-topic", c.DLQTopic, "dead-letter topic for poison records (default <topic>.dlq)")
+	fs.IntVar(&c.MaxPollRecords, prefix+"kafka.max-poll-records", orInt(c.MaxPollRecords, DefaultMaxPollRecords), "records taken per poll")
+	fs.IntVar(&c.MaxRows, prefix+"flush.max-rows", orInt(c.MaxRows, DefaultMaxRows), "write a partition's block when it holds this many records")
+	fs.IntVar(&c.MaxBytes, prefix+"flush.max-bytes", orInt(c.MaxBytes, DefaultMaxBytes), "write a partition's block when its records reach this many bytes")
+	fs.DurationVar(&c.Linger, prefix+"flush.linger", orDur(c.Linger, DefaultLinger), "write a partition's block this long after its first record at the latest")
+	fs.Func(prefix+"route.patterns", "comma-separated route templates that win over the ID heuristic, e.g. /users/:id/orders", func(v string) error {
+		c.RoutePatterns = splitList(v)
+		return nil
+	})
+	fs.DurationVar(&c.ShutdownTimeout, prefix+"shutdown-timeout", orDur(c.ShutdownTimeout, DefaultShutdownTimeout), "bound on the final flush when stopping or giving up partitions")
+	fs.DurationVar(&c.RetryMax, prefix+"sink.retry-max", orDur(c.RetryMax, DefaultRetryMax), "longest backoff between attempts to write a block while the sink fails")
+	c.Redaction.RegisterFlags(fs, prefix+"redact.")
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func or(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}
+
+func orInt(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+func orDur(v, d time.Duration) time.Duration {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	c.Topic = or(c.Topic, schemas.DefaultTopic)
+	c.Group = or(c.Group, DefaultGroup)
+	c.DLQTopic = or(c.DLQTopic, c.Topic+schemas.DLQSuffix)
+	c.MaxRows = orInt(c.MaxRows, DefaultMaxRows)
+	c.MaxBytes = orInt(c.MaxBytes, DefaultMaxBytes)
+	c.Linger = orDur(c.Linger, DefaultLinger)
+	c.MaxPollRecords = orInt(c.MaxPollRecords, DefaultMaxPollRecords)
+	c.ShutdownTimeout = orDur(c.ShutdownTimeout, DefaultShutdownTimeout)
+	c.RetryMin = orDur(c.RetryMin, DefaultRetryMin)
+	c.RetryMax = orDur(c.RetryMax, DefaultRetryMax)
+	return c
+}
+
+// Validate reports a configuration New would refuse. Zero fields count as
+// their defaults.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("no Kafka brokers"))
+	}
+	if c.DLQTopic == c.Topic {
+		errs = append(errs, fmt.Errorf("DLQ topic %q must differ from the topic", c.DLQTopic))
+	}
+	if c.MaxRows < 0 || c.MaxBytes < 0 || c.Linger < 0 || c.MaxPollRecords < 0 {
+		errs = append(errs, fmt.Errorf("flush max rows (%d), max bytes (%d), linger (%s) and max poll records (%d) must be positive",
+			c.MaxRows, c.MaxBytes, c.Linger, c.MaxPollRecords))
+	}
+	if c.ShutdownTimeout < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin {
+		errs = append(errs, fmt.Errorf("shutdown timeout (%s) must be positive and retry max (%s) at least retry min (%s)",
+			c.ShutdownTimeout, c.RetryMax, c.RetryMin))
+	}
+	if err := c.Redaction.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("processor config: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,56 @@
+// Package processor is the consumer-group runtime of taillight: it polls
+// TraceItems from Kafka, decodes, validates and redacts them, turns each into
+// a raw row plus rollup deltas, and writes one sinks.Block per partition per
+// flush, then commits the Kafka offset.
+//
+// # Delivery
+//
+// Exactly-once in effect on at-least-once Kafka (DESIGN.md "Delivery"):
+//
+//   - Blocks are cut per partition by MaxRows, MaxBytes and Linger. A block
+//     covers a contiguous offset range, poison records included.
+//   - The sink's Write is the commit point. The Kafka offset is committed
+//     after it, only for lag monitoring: on assignment a partition resumes
+//     from sinks.Watermark.Next (Kafka's committed offset, or the earliest
+//     offset, when the sink has no block yet), and its first block is not
+//     written before it reaches Watermark.MaxRawOffset, so a block redone
+//     after a crash covers every raw row of the one it replaces.
+//   - On revoke (and on stop) a partition's worker processes what it holds,
+//     writes its block under a context bounded by ShutdownTimeout, and
+//     commits synchronously before the callback returns. A block that has not
+//     reached MaxRawOffset yet, or cannot be written in time, is dropped
+//     instead: nothing of it was committed, so the next owner redoes it.
+//   - On loss (session timeout) buffers are dropped without writing. A write
+//     already in flight on the old owner may still land; the README says
+//     what is guaranteed then.
+//   - Poison records (bad JSON, wrong types, invalid items, items over
+//     schemas.MaxItemBytes) go to the DLQ topic with the headers listed at
+//     DLQHeaderReason, produced and acknowledged before the block holding
+//     them is written. They never stall a partition.
+//   - A transient sink error is retried with capped exponential backoff
+//     (RetryMin..RetryMax) without committing; the partition's fetching is
+//     paused meanwhile so memory stays bounded. One log line per state change.
+//     An error wrapping sinks.ErrSchema stops Run with that error.
+//
+// # Concurrency
+//
+// One goroutine polls; each owned partition has a worker goroutine that
+// decodes, aggregates and writes. Rebalance callbacks run between polls
+// (kgo.BlockRebalanceOnPoll).
+//
+// # Metrics
+//
+// Registered on the Registerer given to New:
+//
+//	taillight_processor_records_total                 counter    records in written blocks (poison included)
+//	taillight_processor_rows_total                    counter    raw rows written
+//	taillight_processor_blocks_total                  counter    blocks written
+//	taillight_processor_flush_seconds                 histogram  duration of a successful block write
+//	taillight_processor_dlq_total{reason}             counter    poison records acknowledged by the DLQ (bad_json, wrong_type, invalid, oversize)
+//	taillight_processor_lag{partition}                gauge      high watermark minus the end of the last written block
+//	taillight_processor_event_freshness_seconds       gauge      age of the newest event in the last written block
+//	taillight_processor_sink_retries_total            counter    retried block writes (sink or DLQ failures)
+//	taillight_processor_paused_partitions             gauge      partitions with fetching paused
+//	taillight_processor_partitions                    gauge      partitions being worked on
+//	taillight_processor_kafka_*                       kprom client metrics (connections, bytes, fetch/produce batches)
+package processor

@@ -1,0 +1,81 @@
+package processor
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// DLQ reasons: the fixed values of the taillight-dlq-reason header and of
+// the reason label of taillight_processor_dlq_total.
+const (
+	ReasonBadJSON   = "bad_json"   // not JSON, or not a JSON object
+	ReasonWrongType = "wrong_type" // valid JSON with a field of the wrong type
+	ReasonInvalid   = "invalid"    // decodes but breaks the contract (schemas.ErrInvalid)
+	ReasonOversize  = "oversize"   // larger than schemas.MaxItemBytes
+)
+
+var reasons = []string{ReasonBadJSON, ReasonWrongType, ReasonInvalid, ReasonOversize}
+
+type metrics struct {
+	records    prometheus.Counter
+	rows       prometheus.Counter
+	blocks     prometheus.Counter
+	flush      prometheus.Histogram
+	dlq        *prometheus.CounterVec
+	lag        *prometheus.GaugeVec
+	freshness  prometheus.Gauge
+	retries    prometheus.Counter
+	paused     prometheus.Gauge
+	partitions prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	m := &metrics{
+		records: f.NewCounter(prometheus.CounterOpts{
+			Name: "taillight_processor_records_total",
+			Help: "Kafka records in blocks written to the sink (poison records included).",
+		}),
+		rows: f.NewCounter(prometheus.CounterOpts{
+			Name: "taillight_processor_rows_total",
+			Help: "Raw rows written to the sink.",
+		}),
+		blocks: f.NewCounter(prometheus.CounterOpts{
+			Name: "taillight_processor_blocks_total",
+			Help: "Blocks written to the sink.",
+		}),
+		flush: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "taillight_processor_flush_seconds",
+			Help:    "Time to write one block to the sink (successful attempt).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
+		dlq: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "taillight_processor_dlq_total",
+			Help: "Poison records acknowledged by the dead-letter topic, by reason.",
+		}, []string{"reason"}),
+		lag: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "taillight_processor_lag",
+			Help: "Records between a partition's high watermark and the end of its last written block.",
+		}, []string{"partition"}),
+		freshness: f.NewGauge(prometheus.GaugeOpts{
+			Name: "taillight_processor_event_freshness_seconds",
+			Help: "Age of the newest event (event time) in the last written block when it was written.",
+		}),
+		retries: f.NewCounter(prometheus.CounterOpts{
+			Name: "taillight_processor_sink_retries_total",
+			Help: "Failed attempts to write a block (sink or DLQ) that were retried.",
+		}),
+		paused: f.NewGauge(prometheus.GaugeOpts{
+			Name: "taillight_processor_paused_partitions",
+			Help: "Partitions whose fetching is paused (sink failing or worker behind).",
+		}),
+		partitions: f.NewGauge(prometheus.GaugeOpts{
+			Name: "taillight_processor_partitions",
+			Help: "Partitions this processor is working on.",
+		}),
+	}
+	for _, r := range reasons {
+		m.dlq.WithLabelValues(r) // export zeros so alerts see the series
+	}
+	return m
+}

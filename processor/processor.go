@@ -1,0 +1,453 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/taillight/taillight/processor/redact"
+	"github.com/taillight/taillight/sinks"
+)
+
+// Processor consumes one topic as a member of a consumer group. Create it
+// with New and call Run once.
+type Processor struct {
+	cfg    Config
+	sink   sinks.Sink
+	log    *slog.Logger
+	reg    prometheus.Registerer
+	m      *metrics
+	policy *redact.Policy
+	router *redact.Router
+
+	cl *kgo.Client
+
+	mu    sync.Mutex
+	parts map[int32]*worker
+	wms   map[int32]sinks.Watermark // watermarks read on assignment
+
+	state    atomic.Int32 // stateNew, stateRunning, stateStopping, stateStopped
+	started  atomic.Bool  // the client exists (p.cl may be read)
+	retrying atomic.Int32 // partitions whose sink writes are failing
+	polled   atomic.Int64 // records handed to workers (tests wait on it)
+	lost     atomic.Int64 // OnPartitionsLost calls (tests wait on it)
+	wakeMu   sync.Mutex
+	wakeFn   context.CancelFunc // cancels the poll in progress
+	woken    bool
+	fatalMu  sync.Mutex
+	fatal    error
+	cancel   context.CancelFunc
+}
+
+const (
+	stateNew int32 = iota
+	stateRunning
+	stateStopping
+	stateStopped
+)
+
+// New validates cfg and returns a processor writing to sink. log may be nil
+// (logs are discarded); reg may be nil (metrics are not registered). The
+// processor does not close sink.
+func New(cfg Config, sink sinks.Sink, log *slog.Logger, reg prometheus.Registerer) (*Processor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if sink == nil {
+		return nil, errors.New("processor: nil sink")
+	}
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	policy, err := redact.New(cfg.Redaction)
+	if err != nil {
+		return nil, fmt.Errorf("processor: redaction rules: %w", err)
+	}
+	router, err := redact.NewRouter(cfg.RoutePatterns)
+	if err != nil {
+		return nil, fmt.Errorf("processor: route patterns: %w", err)
+	}
+	return &Processor{
+		cfg: cfg, sink: sink, log: log, reg: reg, m: newMetrics(reg),
+		policy: policy, router: router,
+		parts: make(map[int32]*worker),
+		wms:   make(map[int32]sinks.Watermark),
+	}, nil
+}
+
+// Ready reports why the processor is not ready (nil when it is): not
+// running yet, stopping, stopped on a fatal error, or the sink failing for
+// some partitions. Safe for concurrent use.
+func (p *Processor) Ready() error {
+	switch p.state.Load() {
+	case stateNew:
+		return errors.New("processor not started")
+	case stateRunning:
+		if !p.started.Load() {
+			return errors.New("processor starting")
+		}
+	case stateStopping, stateStopped:
+		if err := p.fatalErr(); err != nil {
+			return err
+		}
+		return errors.New("processor stopping")
+	}
+	if n := p.retrying.Load(); n > 0 {
+		return fmt.Errorf("sink failing for %d partitions", n)
+	}
+	return nil
+}
+
+func (p *Processor) fatalErr() error {
+	p.fatalMu.Lock()
+	defer p.fatalMu.Unlock()
+	return p.fatal
+}
+
+// fail records the first fatal error and stops Run.
+func (p *Processor) fail(err error) {
+	p.fatalMu.Lock()
+	if p.fatal == nil {
+		p.fatal = err
+		p.log.Error("processor stopping on a fatal error", "err", err)
+	}
+	p.fatalMu.Unlock()
+	if p.cancel != nil {
+		p.cancel()
+	}
+}
+
+// Run consumes until ctx is cancelled or a fatal error (a sink schema error)
+// occurs. On return every owned partition has been flushed (bounded by
+// ShutdownTimeout) and committed, and the client has left the group. It
+// returns nil after a cancellation and the fatal error otherwise. Run may be
+// called once.
+func (p *Processor) Run(ctx context.Context) error {
+	if !p.state.CompareAndSwap(stateNew, stateRunning) {
+		return errors.New("processor: Run called twice")
+	}
+	defer p.state.Store(stateStopped)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p.cancel = cancel
+
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(p.cfg.Brokers...),
+		kgo.ConsumerGroup(p.cfg.Group),
+		kgo.ConsumeTopics(p.cfg.Topic),
+		// Cooperative: a rebalance moves only the partitions that change owner,
+		// the others keep flowing.
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		// ClickHouse holds the delivery watermark; Kafka commits are made by
+		// hand after each block is stored, for lag monitoring only.
+		kgo.DisableAutoCommit(),
+		// Rebalance callbacks run between polls, so every polled record has
+		// reached its partition's worker before the partition is revoked.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsRevoked(p.onRevoked),
+		kgo.OnPartitionsLost(p.onLost),
+		// Resume from the sink's watermark, not Kafka's committed offset.
+		kgo.AdjustFetchOffsetsFn(p.adjustOffsets),
+		// A new group (and a partition the sink has never seen) starts at
+		// the beginning: nothing produced is skipped.
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.WithLogger(kslog.New(p.log)),
+	}
+	if p.reg != nil {
+		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("taillight", kprom.Subsystem("processor_kafka"), kprom.Registerer(p.reg))))
+	}
+	opts = append(opts, p.cfg.KafkaOpts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("create kafka client: %w", err)
+	}
+	p.cl = cl
+	p.started.Store(true)
+	p.ensureDLQ(ctx)
+	p.log.Info("processor started", "topic", p.cfg.Topic, "group", p.cfg.Group, "dlq", p.cfg.DLQTopic)
+
+	for {
+		pollCtx, pollCancel := context.WithCancel(ctx)
+		p.wakeMu.Lock()
+		p.wakeFn = pollCancel
+		if p.woken {
+			pollCancel()
+			p.woken = false
+		}
+		p.wakeMu.Unlock()
+		fetches := cl.PollRecords(pollCtx, p.cfg.MaxPollRecords)
+		pollCancel()
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			// Records polled now are neither written nor committed; the
+			// next owner reads them again.
+			cl.AllowRebalance()
+			break
+		}
+		fetches.EachError(func(t string, part int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				p.log.Warn("fetch error", "topic", t, "partition", part, "err", err)
+			}
+		})
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if len(fp.Records) > 0 {
+				p.polled.Add(int64(len(fp.Records)))
+				p.worker(fp.Partition).push(fp.Records, fp.HighWatermark)
+			}
+		})
+		p.applyPauses()
+		cl.AllowRebalance()
+	}
+
+	p.state.Store(stateStopping)
+	p.mu.Lock()
+	ws := make([]*worker, 0, len(p.parts))
+	for id, w := range p.parts {
+		ws = append(ws, w)
+		delete(p.parts, id)
+	}
+	p.mu.Unlock()
+	p.finish(ws)
+	cl.Close()
+	if err := p.fatalErr(); err != nil {
+		return err
+	}
+	p.log.Info("processor stopped")
+	return nil
+}
+
+// wake makes the poll in progress return, so the loop applies pause changes.
+func (p *Processor) wake() {
+	p.wakeMu.Lock()
+	defer p.wakeMu.Unlock()
+	if p.wakeFn != nil {
+		p.wakeFn()
+	}
+	p.woken = true
+}
+
+// applyPauses pauses and resumes partitions as their workers want. It runs
+// in the poll loop between polls, never concurrently with a poll.
+func (p *Processor) applyPauses() {
+	var pause, resume []int32
+	p.mu.Lock()
+	for id, w := range p.parts {
+		w.mu.Lock()
+		if want := w.wantPauseLocked(); want != w.paused {
+			w.paused = want
+			if want {
+				pause = append(pause, id)
+			} else {
+				resume = append(resume, id)
+			}
+		}
+		w.mu.Unlock()
+	}
+	p.mu.Unlock()
+	if len(pause) > 0 {
+		p.cl.PauseFetchPartitions(map[string][]int32{p.cfg.Topic: pause})
+		p.m.paused.Add(float64(len(pause)))
+	}
+	if len(resume) > 0 {
+		p.cl.ResumeFetchPartitions(map[string][]int32{p.cfg.Topic: resume})
+		p.m.paused.Sub(float64(len(resume)))
+	}
+}
+
+// worker returns the worker of a partition, starting it on first use.
+func (p *Processor) worker(part int32) *worker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.parts[part]
+	if w == nil {
+		wm, ok := p.wms[part]
+		if !ok {
+			wm = sinks.Watermark{Next: -1, MaxRawOffset: -1}
+		}
+		w = newWorker(p, part, wm)
+		p.parts[part] = w
+		p.m.partitions.Set(float64(len(p.parts)))
+		go w.run()
+	}
+	return w
+}
+
+// finish flushes and commits the given workers in parallel, each bounded by
+// ShutdownTimeout; one that cannot finish in time is dropped (cancelled).
+func (p *Processor) finish(ws []*worker) {
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		wg.Go(func() {
+			w.finish()
+			t := time.NewTimer(p.cfg.ShutdownTimeout)
+			defer t.Stop()
+			select {
+			case <-w.done:
+			case <-t.C:
+				p.log.Warn("partition did not flush in time; dropping its buffer", "partition", w.id, "timeout", p.cfg.ShutdownTimeout)
+				w.cancel()
+				<-w.done
+			}
+			p.forget(w)
+		})
+	}
+	wg.Wait()
+}
+
+// forget drops a finished or cancelled worker's per-partition metrics.
+func (p *Processor) forget(w *worker) {
+	p.m.lag.DeleteLabelValues(strconv.Itoa(int(w.id)))
+	w.setRetrying(false)
+	w.mu.Lock()
+	if w.paused {
+		w.paused = false
+		p.m.paused.Dec()
+	}
+	w.mu.Unlock()
+}
+
+// take removes the workers (and assignment watermarks) of the given
+// partitions of our topic.
+func (p *Processor) take(tps map[string][]int32) []*worker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ws []*worker
+	for _, part := range tps[p.cfg.Topic] {
+		delete(p.wms, part)
+		if w := p.parts[part]; w != nil {
+			ws = append(ws, w)
+			delete(p.parts, part)
+		}
+	}
+	p.m.partitions.Set(float64(len(p.parts)))
+	return ws
+}
+
+func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	ws := p.take(revoked)
+	if len(ws) == 0 {
+		return
+	}
+	p.log.Info("partitions revoked; flushing", "partitions", revoked[p.cfg.Topic])
+	p.finish(ws)
+	p.resumeAll(revoked)
+}
+
+func (p *Processor) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	ws := p.take(lost)
+	p.lost.Add(1)
+	p.log.Warn("partitions lost; dropping their buffers", "partitions", lost[p.cfg.Topic])
+	for _, w := range ws {
+		w.cancel()
+	}
+	for _, w := range ws {
+		<-w.done
+		p.forget(w)
+	}
+	p.resumeAll(lost)
+}
+
+// resumeAll clears any pause left on partitions we gave up, so a later
+// assignment of them fetches.
+func (p *Processor) resumeAll(tps map[string][]int32) {
+	if ps := tps[p.cfg.Topic]; len(ps) > 0 {
+		p.cl.ResumeFetchPartitions(map[string][]int32{p.cfg.Topic: ps})
+	}
+}
+
+// adjustOffsets replaces the committed offsets of newly assigned partitions
+// by the sink's watermark and remembers MaxRawOffset for their first block.
+func (p *Processor) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	parts := offsets[p.cfg.Topic]
+	for part := range parts {
+		wm, err := p.watermark(ctx, part)
+		if err != nil {
+			return nil, err
+		}
+		if wm.Next >= 0 {
+			// Epoch -1: we reset the position ourselves; no data-loss check.
+			parts[part] = kgo.NewOffset().At(wm.Next).WithEpoch(-1)
+		}
+		p.mu.Lock()
+		p.wms[part] = wm
+		p.mu.Unlock()
+	}
+	if len(parts) > 0 {
+		p.log.Info("partitions assigned", "partitions", len(parts))
+	}
+	return offsets, nil
+}
+
+// watermark asks the sink, retrying transient errors until ctx ends.
+func (p *Processor) watermark(ctx context.Context, part int32) (sinks.Watermark, error) {
+	backoff := p.cfg.RetryMin
+	logged := false
+	for {
+		wm, err := p.sink.Watermark(ctx, p.cfg.Topic, part)
+		if err == nil {
+			if logged {
+				p.log.Info("sink watermark read again", "partition", part)
+			}
+			return wm, nil
+		}
+		err = fmt.Errorf("read watermark of partition %d: %w", part, err)
+		if errors.Is(err, sinks.ErrSchema) {
+			p.fail(err)
+			return wm, err
+		}
+		if ctx.Err() != nil {
+			return wm, err
+		}
+		if !logged {
+			p.log.Warn("sink watermark read failed; retrying", "partition", part, "err", err)
+			logged = true
+		}
+		p.m.retries.Inc()
+		if err := sleep(ctx, backoff); err != nil {
+			return wm, err
+		}
+		backoff = min(2*backoff, p.cfg.RetryMax)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// ensureDLQ creates the DLQ topic with the broker's defaults when it does
+// not exist. Failure is only logged: the topic may be managed elsewhere, and
+// producing to it reports the real problem.
+func (p *Processor) ensureDLQ(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(p.cl).CreateTopic(ctx, -1, -1, nil, p.cfg.DLQTopic)
+	if err == nil {
+		err = resp.Err
+	}
+	switch {
+	case err == nil:
+		p.log.Info("created DLQ topic", "topic", p.cfg.DLQTopic)
+	case errors.Is(err, kerr.TopicAlreadyExists):
+	default:
+		p.log.Warn("could not ensure the DLQ topic exists", "topic", p.cfg.DLQTopic, "err", err)
+	}
+}

@@ -1,0 +1,191 @@
+package processor
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/taillight/taillight/processor/redact"
+	"github.com/taillight/taillight/schemas"
+)
+
+// DLQ record headers. The value and key are the source record's, and its own
+// headers are kept before these.
+const (
+	// DLQHeaderReason is one of ReasonBadJSON, ReasonWrongType,
+	// ReasonInvalid or ReasonOversize.
+	DLQHeaderReason = "taillight-dlq-reason"
+	// DLQHeaderError is the decode or validation error, at most 1 KiB.
+	DLQHeaderError = "taillight-dlq-error"
+	// DLQHeaderTopic, DLQHeaderPartition and DLQHeaderOffset locate the
+	// source record (decimal partition and offset).
+	DLQHeaderTopic     = "taillight-source-topic"
+	DLQHeaderPartition = "taillight-source-partition"
+	DLQHeaderOffset    = "taillight-source-offset"
+	// DLQHeaderValueDropped is set (to the dropped value's length) when the
+	// DLQ topic refused the value as too large and the record was sent
+	// without it.
+	DLQHeaderValueDropped = "taillight-dlq-value-dropped"
+)
+
+const maxErrHeader = 1 << 10
+
+// classify maps a decode or validation error to a DLQ reason.
+func classify(err error) string {
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, schemas.ErrInvalid):
+		return ReasonInvalid
+	case errors.As(err, &te):
+		return ReasonWrongType
+	case strings.Contains(err.Error(), "cannot unmarshal"):
+		// Custom unmarshalers (schemas.Headers) report type errors as text.
+		return ReasonWrongType
+	}
+	return ReasonBadJSON
+}
+
+// dlqRecord builds the dead-letter record for a poison source record.
+func dlqRecord(topic string, src *kgo.Record, reason string, cause error) *kgo.Record {
+	msg := cause.Error()
+	if len(msg) > maxErrHeader {
+		msg = msg[:maxErrHeader]
+	}
+	h := make([]kgo.RecordHeader, 0, len(src.Headers)+5)
+	h = append(h, src.Headers...)
+	h = append(h,
+		kgo.RecordHeader{Key: DLQHeaderReason, Value: []byte(reason)},
+		kgo.RecordHeader{Key: DLQHeaderError, Value: []byte(msg)},
+		kgo.RecordHeader{Key: DLQHeaderTopic, Value: []byte(src.Topic)},
+		kgo.RecordHeader{Key: DLQHeaderPartition, Value: strconv.AppendInt(nil, int64(src.Partition), 10)},
+		kgo.RecordHeader{Key: DLQHeaderOffset, Value: strconv.AppendInt(nil, src.Offset, 10)},
+	)
+	return &kgo.Record{Topic: topic, Key: src.Key, Value: src.Value, Headers: h, Timestamp: src.Timestamp}
+}
+
+// cf holds the one field of request.cf the processor reads.
+type cf struct {
+	Colo string `json:"colo"`
+}
+
+// colo returns request.cf.colo, or "" when cf is absent or has none.
+func colo(raw []byte) string {
+	if len(raw) == 0 || !strings.Contains(string(raw), `"colo"`) {
+		return ""
+	}
+	var c cf
+	if _, err := json.Parse(raw, &c, json.ZeroCopy); err != nil {
+		return ""
+	}
+	return c.Colo
+}
+
+func ms(v float64) uint32 {
+	switch {
+	case v <= 0 || math.IsNaN(v):
+		return 0
+	case v >= math.MaxUint32:
+		return math.MaxUint32
+	}
+	return uint32(math.Round(v))
+}
+
+// fill flattens a redacted item into row, reusing row's slices. A null
+// eventTimestamp takes the record timestamp, so raw rows and rollups agree
+// on the minute.
+func (w *worker) fill(t *schemas.TraceItem, rec *kgo.Record) {
+	row := w.nextRow()
+	r := row
+	*r = sinksRawRowReuse(r)
+	if t.EventTimestamp != nil {
+		r.EventTsMs = *t.EventTimestamp
+	} else {
+		r.EventTsMs = rec.Timestamp.UnixMilli()
+	}
+	r.ScriptName = t.Script()
+	r.EventKind = string(t.Kind())
+	r.Outcome = t.Outcome
+	r.ExecutionModel = t.ExecutionModel
+	r.Entrypoint = t.Entrypoint
+	r.DispatchNamespace = t.DispatchNamespace
+	r.DurableObjectID = t.DurableObjectID
+	if v := t.ScriptVersion; v != nil {
+		r.ScriptVersion = or(v.ID, v.Tag)
+	}
+	if e := t.Event; e != nil {
+		r.Detail = detail(t, e)
+		if q := e.Request; q != nil {
+			r.URL = q.URL
+			r.Host, r.Route = w.p.router.Route(q.URL)
+			r.Method = q.Method
+			r.Colo = colo(q.Cf)
+			for i := range q.Headers {
+				r.HeaderNames = append(r.HeaderNames, q.Headers[i].Name)
+				r.HeaderValues = append(r.HeaderValues, q.Headers[i].Value)
+			}
+		}
+		if e.Response != nil && e.Response.Status > 0 && e.Response.Status <= math.MaxUint16 {
+			r.Status = uint16(e.Response.Status)
+		}
+	}
+	for i := range t.Logs {
+		l := &t.Logs[i]
+		r.LogLevels = append(r.LogLevels, l.Level)
+		r.LogMessages = append(r.LogMessages, string(l.Message))
+		r.LogTsMs = append(r.LogTsMs, l.Timestamp)
+	}
+	for i := range t.Exceptions {
+		x := &t.Exceptions[i]
+		r.ExcNames = append(r.ExcNames, x.Name)
+		r.ExcMessages = append(r.ExcMessages, x.Message)
+		r.ExcStacks = append(r.ExcStacks, x.Stack)
+		r.ExcTsMs = append(r.ExcTsMs, x.Timestamp)
+	}
+	r.CPUTimeMs = ms(t.CPUTime)
+	r.WallTimeMs = ms(t.WallTime)
+	r.Truncated = t.Truncated
+	r.RedactionVersion = redact.Version
+	r.KafkaPartition = rec.Partition
+	r.KafkaOffset = rec.Offset
+	w.acc.Add(r)
+	if r.EventTsMs > w.maxEventMs {
+		w.maxEventMs = r.EventTsMs
+	}
+}
+
+// detail is the kind-specific detail column.
+func detail(t *schemas.TraceItem, e *schemas.Event) string {
+	switch t.Kind() {
+	case schemas.KindRPC:
+		return e.RPCMethod
+	case schemas.KindScheduled:
+		if e.Cron != "" {
+			return e.Cron
+		}
+		return string(e.ScheduledTime)
+	case schemas.KindAlarm:
+		return strings.Trim(string(e.ScheduledTime), `"`)
+	case schemas.KindQueue:
+		return e.Queue
+	case schemas.KindEmail:
+		return e.MailFrom
+	case schemas.KindWebSocket:
+		return e.WebSocketEvent.WebSocketEventType
+	case schemas.KindTail:
+		var b strings.Builder
+		for i, c := range e.ConsumedEvents {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if c.ScriptName != nil {
+				b.WriteString(*c.ScriptName)
+			}
+		}
+		return b.String()
+	}
+	return ""
+}

@@ -1,0 +1,412 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/taillight/taillight/processor/rollup"
+	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/sinks"
+)
+
+// worker owns one partition: it decodes the records the poll loop hands it,
+// builds the partition's block and writes it.
+type worker struct {
+	p      *Processor
+	id     int32
+	label  string
+	ctx    context.Context // cancelled on loss or when a final flush times out
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	finishOnce sync.Once
+	finishing  chan struct{}
+
+	notify chan struct{}
+	mu     sync.Mutex // guards inbox, paused, retrying
+	inbox  []*kgo.Record
+	paused bool
+	retry  bool
+
+	hw      atomic.Int64 // partition high watermark from the last fetch
+	lagBase atomic.Int64 // end of the last written block (next offset), or the first offset seen
+
+	// Owned by run.
+	blk        sinks.Block
+	acc        *rollup.Accumulator
+	item       schemas.TraceItem
+	dlq        []dlqEntry
+	records    int
+	bytes      int
+	maxEventMs int64
+	lastEpoch  int32
+	minReach   int64 // the first block must reach this offset (Watermark.MaxRawOffset)
+	wroteNext  int64 // LastOffset+1 of the last block written, or -1
+	lingerDue  bool
+	timer      *time.Timer
+	spare      []*kgo.Record
+}
+
+type dlqEntry struct {
+	rec    *kgo.Record
+	reason string
+	acked  bool
+}
+
+func newWorker(p *Processor, id int32, wm sinks.Watermark) *worker {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &worker{
+		p: p, id: id, label: strconv.Itoa(int(id)),
+		ctx: ctx, cancel: cancel,
+		done:      make(chan struct{}),
+		finishing: make(chan struct{}),
+		notify:    make(chan struct{}, 1),
+		acc:       rollup.New(),
+		minReach:  wm.MaxRawOffset,
+		timer:     time.NewTimer(time.Hour),
+	}
+	w.timer.Stop()
+	w.blk.Topic, w.blk.Partition = p.cfg.Topic, id
+	w.blk.Reset()
+	w.lagBase.Store(-1)
+	w.wroteNext = -1
+	return w
+}
+
+// highWater is how many unprocessed records make the poll loop pause a
+// partition.
+func (w *worker) highWater() int { return 2 * w.p.cfg.MaxPollRecords }
+
+// push hands polled records to the worker; it never blocks.
+func (w *worker) push(recs []*kgo.Record, hw int64) {
+	w.hw.Store(hw)
+	w.lagBase.CompareAndSwap(-1, recs[0].Offset)
+	w.p.m.lag.WithLabelValues(w.label).Set(float64(max(hw-w.lagBase.Load(), 0)))
+	w.mu.Lock()
+	w.inbox = append(w.inbox, recs...)
+	w.updatePauseLocked()
+	w.mu.Unlock()
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+}
+
+// wantPauseLocked reports whether fetching should be paused: while the sink
+// fails, or while the worker is behind. The poll loop applies it between
+// polls (see Processor.applyPauses); records the client buffered for a paused
+// partition are dropped by the client and fetched again on resume.
+func (w *worker) wantPauseLocked() bool { return w.retry || len(w.inbox) >= w.highWater() }
+
+// updatePauseLocked wakes the poll loop when the wanted pause state differs
+// from the applied one.
+func (w *worker) updatePauseLocked() {
+	if w.wantPauseLocked() != w.paused {
+		w.p.wake()
+	}
+}
+
+func (w *worker) setRetrying(on bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.retry == on {
+		return
+	}
+	w.retry = on
+	if on {
+		w.p.retrying.Add(1)
+	} else {
+		w.p.retrying.Add(-1)
+	}
+	w.updatePauseLocked()
+}
+
+// take swaps out the inbox.
+func (w *worker) take() []*kgo.Record {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	recs := w.inbox
+	w.inbox = w.spare[:0]
+	w.spare = nil
+	w.updatePauseLocked()
+	return recs
+}
+
+// finish asks the worker to process what it holds, write its block and
+// commit, then exit.
+func (w *worker) finish() { w.finishOnce.Do(func() { close(w.finishing) }) }
+
+func (w *worker) run() {
+	defer close(w.done)
+	defer w.cancel()
+	defer w.timer.Stop()
+	for {
+		select {
+		case <-w.ctx.Done():
+			return // lost or timed out: drop the buffers
+		case <-w.notify:
+			if w.drain() != nil {
+				return
+			}
+		case <-w.timer.C:
+			w.lingerDue = true
+			if w.flushIfDue() != nil {
+				return
+			}
+		case <-w.finishing:
+			if w.drain() != nil {
+				return
+			}
+			if w.records > 0 && w.blk.LastOffset < w.minReach {
+				// Writing now would commit a block shorter than the one a
+				// crash may have left half-written; the next owner redoes it.
+				w.p.log.Info("dropping a partial first block on revoke", "partition", w.id,
+					"last_offset", w.blk.LastOffset, "must_reach", w.minReach)
+				return
+			}
+			if w.records > 0 {
+				if w.flush() != nil {
+					return
+				}
+			}
+			w.commitSync()
+			return
+		}
+	}
+}
+
+// drain processes the inbox.
+func (w *worker) drain() error {
+	recs := w.take()
+	for i, rec := range recs {
+		w.add(rec)
+		recs[i] = nil
+		if err := w.flushIfDue(); err != nil {
+			return err
+		}
+	}
+	w.mu.Lock()
+	if w.spare == nil {
+		w.spare = recs[:0]
+	}
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *worker) flushIfDue() error {
+	if w.records == 0 || w.blk.LastOffset < w.minReach {
+		return nil
+	}
+	if w.records >= w.p.cfg.MaxRows || w.bytes >= w.p.cfg.MaxBytes || w.lingerDue {
+		return w.flush()
+	}
+	return nil
+}
+
+// add puts one record into the block: a raw row and rollup deltas, or a DLQ
+// entry for a poison record.
+func (w *worker) add(rec *kgo.Record) {
+	if w.records == 0 {
+		w.blk.FirstOffset = rec.Offset
+		w.timer.Reset(w.p.cfg.Linger)
+	}
+	w.blk.LastOffset = rec.Offset
+	w.lastEpoch = rec.LeaderEpoch
+	w.records++
+	w.bytes += len(rec.Value)
+	if len(rec.Value) > schemas.MaxItemBytes {
+		w.poison(rec, ReasonOversize, fmt.Errorf("item of %d bytes exceeds %d", len(rec.Value), schemas.MaxItemBytes))
+		return
+	}
+	// Zero copy: the record value outlives the row (both live until the
+	// block is written), and rollup keys are cloned.
+	if err := schemas.UnmarshalZeroCopy(rec.Value, &w.item); err != nil {
+		w.poison(rec, classify(err), err)
+		return
+	}
+	w.p.policy.Item(&w.item)
+	w.fill(&w.item, rec)
+}
+
+func (w *worker) poison(rec *kgo.Record, reason string, err error) {
+	w.dlq = append(w.dlq, dlqEntry{rec: dlqRecord(w.p.cfg.DLQTopic, rec, reason, err), reason: reason})
+}
+
+// nextRow extends the block by one row, reusing a previous row's slices.
+func (w *worker) nextRow() *sinks.RawRow {
+	n := len(w.blk.Rows)
+	if n < cap(w.blk.Rows) {
+		w.blk.Rows = w.blk.Rows[:n+1]
+	} else {
+		w.blk.Rows = append(w.blk.Rows, sinks.RawRow{})
+	}
+	return &w.blk.Rows[n]
+}
+
+// sinksRawRowReuse returns an empty row holding r's slices, emptied.
+func sinksRawRowReuse(r *sinks.RawRow) sinks.RawRow {
+	return sinks.RawRow{
+		HeaderNames: r.HeaderNames[:0], HeaderValues: r.HeaderValues[:0],
+		LogLevels: r.LogLevels[:0], LogMessages: r.LogMessages[:0], LogTsMs: r.LogTsMs[:0],
+		ExcNames: r.ExcNames[:0], ExcMessages: r.ExcMessages[:0], ExcStacks: r.ExcStacks[:0], ExcTsMs: r.ExcTsMs[:0],
+	}
+}
+
+// flush writes the block: DLQ records first, then the sink, retrying
+// transient failures with backoff while the partition is paused. It returns
+// an error only when the worker must stop (cancelled, or a schema error).
+func (w *worker) flush() error {
+	w.blk.Rollups = w.acc.Flush(w.blk.Rollups[:0])
+	backoff := w.p.cfg.RetryMin
+	attempts := 0
+	for {
+		err := w.sendDLQ()
+		if err == nil {
+			start := time.Now()
+			if err = w.p.sink.Write(w.ctx, &w.blk); err == nil {
+				w.p.m.flush.Observe(time.Since(start).Seconds())
+				break
+			}
+		}
+		if w.ctx.Err() != nil {
+			return w.ctx.Err()
+		}
+		if errors.Is(err, sinks.ErrSchema) {
+			w.p.fail(fmt.Errorf("write block of partition %d (offsets %d..%d): %w", w.id, w.blk.FirstOffset, w.blk.LastOffset, err))
+			return err
+		}
+		attempts++
+		w.p.m.retries.Inc()
+		if attempts == 1 {
+			w.p.log.Warn("block write failed; retrying with backoff, partition paused",
+				"partition", w.id, "first_offset", w.blk.FirstOffset, "last_offset", w.blk.LastOffset, "err", err)
+			w.setRetrying(true)
+		}
+		if err := sleep(w.ctx, backoff); err != nil {
+			return err
+		}
+		backoff = min(2*backoff, w.p.cfg.RetryMax)
+	}
+	if attempts > 0 {
+		w.p.log.Info("block write succeeded again; partition resumed", "partition", w.id, "failed_attempts", attempts)
+		w.setRetrying(false)
+	}
+	m := w.p.m
+	m.records.Add(float64(w.records))
+	m.rows.Add(float64(len(w.blk.Rows)))
+	m.blocks.Inc()
+	if w.maxEventMs > 0 {
+		m.freshness.Set(time.Since(time.UnixMilli(w.maxEventMs)).Seconds())
+	}
+	next := w.blk.LastOffset + 1
+	w.lagBase.Store(next)
+	w.wroteNext = next
+	m.lag.WithLabelValues(w.label).Set(float64(max(w.hw.Load()-next, 0)))
+	w.commitAsync(next)
+
+	w.blk.Reset()
+	clear(w.dlq)
+	w.dlq = w.dlq[:0]
+	w.records, w.bytes, w.maxEventMs = 0, 0, 0
+	w.minReach = -1
+	w.lingerDue = false
+	w.timer.Stop()
+	return nil
+}
+
+// sendDLQ produces the block's poison records not yet acknowledged, in one
+// batch, and waits for the acknowledgements.
+func (w *worker) sendDLQ() error {
+	var firstErr error
+	for pass := 0; pass < 2; pass++ {
+		idx := make(map[*kgo.Record]int) // results come in completion order
+		var recs []*kgo.Record
+		for i := range w.dlq {
+			if !w.dlq[i].acked {
+				rec := *w.dlq[i].rec // a fresh record per attempt: kgo owns it until acknowledged
+				idx[&rec] = i
+				recs = append(recs, &rec)
+			}
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		tooLarge := false
+		for _, r := range w.p.cl.ProduceSync(w.ctx, recs...) {
+			e := &w.dlq[idx[r.Record]]
+			switch {
+			case r.Err == nil:
+				e.acked = true
+				w.p.m.dlq.WithLabelValues(e.reason).Inc()
+			case errors.Is(r.Err, kerr.MessageTooLarge) && len(e.rec.Value) > schemas.MaxItemBytes:
+				// Keep the coordinates and the reason; the value is lost.
+				e.rec.Headers = append(e.rec.Headers, kgo.RecordHeader{Key: DLQHeaderValueDropped, Value: strconv.AppendInt(nil, int64(len(e.rec.Value)), 10)})
+				e.rec.Value = nil
+				tooLarge = true
+			case errors.Is(r.Err, kerr.MessageTooLarge):
+				tooLarge = true // failed with an oversize record of its batch; retry alone
+			case firstErr == nil:
+				firstErr = fmt.Errorf("produce to DLQ topic %s: %w", w.p.cfg.DLQTopic, r.Err)
+			}
+		}
+		if !tooLarge {
+			break
+		}
+	}
+	return firstErr
+}
+
+func (w *worker) commitAsync(next int64) {
+	w.p.cl.CommitOffsets(w.ctx, w.offsets(next), func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err == nil {
+			err = commitErr(resp)
+		}
+		if err != nil {
+			w.p.log.Debug("kafka commit failed (lag metric only)", "partition", w.id, "err", err)
+		}
+	})
+}
+
+// commitSync commits the end of the last written block before a revoke or
+// stop returns.
+func (w *worker) commitSync() {
+	next := w.wroteNext
+	if next < 0 {
+		return // nothing written: the committed offset stays where it was
+	}
+	w.p.cl.CommitOffsetsSync(w.ctx, w.offsets(next), func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err == nil {
+			err = commitErr(resp)
+		}
+		if err != nil {
+			w.p.log.Warn("kafka commit on revoke failed (lag metric only)", "partition", w.id, "err", err)
+		}
+	})
+}
+
+func (w *worker) offsets(next int64) map[string]map[int32]kgo.EpochOffset {
+	return map[string]map[int32]kgo.EpochOffset{w.p.cfg.Topic: {w.id: {Epoch: w.lastEpoch, Offset: next}}}
+}
+
+func commitErr(resp *kmsg.OffsetCommitResponse) error {
+	if resp == nil {
+		return nil
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
