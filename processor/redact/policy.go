@@ -18,10 +18,11 @@ type Rules struct {
 	// percent-encoded) parameter name, ignoring ASCII case. Default: none.
 	QueryParams []string
 	// Emails, IPs (IPv4 and IPv6), BearerTokens ("Bearer <token>"), JWTs and
-	// CardNumbers (Luhn-valid, 13-19 digits) turn on the text rules for log
-	// messages (JSON string values only; a bare JSON integer that is a card
-	// number becomes the string "REDACTED"), exception messages and stacks,
-	// and diagnostics-channel messages. Default: off.
+	// CardNumbers (Luhn-valid, 13-19 digits, not starting with 0, 1, 7 or 9)
+	// turn on the text rules for log messages and their errorInfo (JSON
+	// string values only; a bare JSON integer that is a card number becomes
+	// the string "REDACTED"), exception messages and stacks, and
+	// diagnostics-channel messages. Default: off.
 	Emails, IPs, BearerTokens, JWTs, CardNumbers bool
 }
 
