@@ -1,0 +1,174 @@
+package processor
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/sinks/memsink"
+)
+
+func TestRevokeFlushesAndCommits(t *testing.T) {
+	c := cluster(t, 4)
+	addrs := c.ListenAddrs()
+	g := newTruth(4)
+	g.generate(rand.New(rand.NewPCG(21, 22)), 2000, 0)
+	produce(t, addrs, g.recs)
+
+	s := memsink.New()
+	var log blockLog
+	s.OnWrite(log.hook)
+	cfg := testConfig(addrs, "revoke") // linger 1h, no row limit: only a revoke or a stop writes
+	r1 := start(t, cfg, s)
+	waitFor(t, 20*time.Second, "P1 polled everything", func() bool { return r1.p.polled.Load() == int64(len(g.recs)) })
+	if n := len(log.get()); n != 0 {
+		t.Fatalf("%d blocks written before any revoke; want 0", n)
+	}
+
+	r2 := start(t, cfg, s)
+	waitFor(t, 20*time.Second, "revoked partitions flushed and handed over", func() bool {
+		r2.p.mu.Lock()
+		defer r2.p.mu.Unlock()
+		return len(r2.p.wms) > 0 && len(log.get()) == len(r2.p.wms)
+	})
+	// Each revoked partition was written whole and committed before the
+	// revoke returned; its new owner resumed at the watermark.
+	offs := committed(t, addrs, "revoke")
+	for _, b := range log.get() {
+		if b[1] != 0 || b[2] != g.offsets[b[0]]-1 {
+			t.Fatalf("revoke wrote block %v; want the whole partition 0..%d", b, g.offsets[b[0]]-1)
+		}
+		if offs[int32(b[0])] != g.offsets[b[0]] {
+			t.Fatalf("partition %d committed %d after revoke; want %d", b[0], offs[int32(b[0])], g.offsets[b[0]])
+		}
+	}
+	if n := r2.p.polled.Load(); n != 0 {
+		t.Fatalf("the new owner polled %d records; want 0 (it resumes at the watermark)", n)
+	}
+
+	// More data flows to both members.
+	g.generate(rand.New(rand.NewPCG(23, 24)), 1000, 0)
+	produce(t, addrs, g.recs[2000:])
+	waitFor(t, 20*time.Second, "both polled the rest", func() bool {
+		return r1.p.polled.Load()+r2.p.polled.Load() == int64(len(g.recs))
+	})
+	if err := r1.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	g.check(t, s)
+	offs = committed(t, addrs, "revoke")
+	for p, want := range g.offsets {
+		if offs[int32(p)] != want {
+			t.Errorf("partition %d committed %d; want %d", p, offs[int32(p)], want)
+		}
+	}
+}
+
+func TestLossDropsBuffersAndResumesFromWatermark(t *testing.T) {
+	c := cluster(t, 2, kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	addrs := c.ListenAddrs()
+	g := newTruth(2)
+	g.generate(rand.New(rand.NewPCG(31, 32)), 1050, 0)
+	produce(t, addrs, g.recs)
+
+	s := memsink.New()
+	cfg := testConfig(addrs, "loss")
+	cfg.MaxRows = 100
+	cfg.KafkaOpts = append(cfg.KafkaOpts, kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100*time.Millisecond),
+		kgo.RebalanceTimeout(2*time.Second))
+	r := start(t, cfg, s)
+	waitFor(t, 20*time.Second, "everything polled", func() bool { return r.p.polled.Load() == int64(len(g.recs)) })
+	waitFor(t, 20*time.Second, "full blocks written", func() bool { return s.RowCount() >= 1000 })
+	writes, _ := s.Writes()
+	covered := int64(0)
+	for p := range g.offsets {
+		wm, _ := s.Watermark(context.Background(), testTopic, int32(p))
+		covered += wm.Next
+	}
+
+	// The coordinator forgets us: the next heartbeat answers UNKNOWN_MEMBER_ID.
+	c.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		resp := req.(*kmsg.HeartbeatRequest).ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = kerr.UnknownMemberID.Code
+		return resp, nil, true
+	})
+	waitFor(t, 20*time.Second, "partitions lost", func() bool { return r.p.lost.Load() > 0 })
+	if w, _ := s.Writes(); w != writes {
+		t.Fatalf("%d blocks written on loss; want none", w-writes)
+	}
+	// Rejoined: the partitions come back and resume at the watermark, so
+	// only the dropped tail is read again.
+	again := int64(len(g.recs)) - covered
+	waitFor(t, 30*time.Second, "dropped records read again", func() bool {
+		return r.p.polled.Load() == int64(len(g.recs))+again
+	})
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	g.check(t, s)
+}
+
+// TestLinger checks on a virtual clock that a partial block is written
+// Linger after its first record, not before.
+func TestLinger(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var vn kfake.VirtualNetwork
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, testTopic), kfake.ListenFn(vn.Listen))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		addrs := c.ListenAddrs()
+		g := newTruth(1)
+		g.generate(rand.New(rand.NewPCG(41, 42)), 5, 0)
+		produce(t, addrs, g.recs, kgo.Dialer(vn.DialContext))
+
+		s := memsink.New()
+		var wrote time.Time
+		s.OnWrite(func(*sinks.Block) error { wrote = time.Now(); return nil })
+		cfg := testConfig(addrs, "linger")
+		cfg.Linger = 3 * time.Second
+		cfg.KafkaOpts = []kgo.Opt{kgo.Dialer(vn.DialContext)}
+		p, err := New(cfg, s, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+
+		for p.polled.Load() < 5 {
+			time.Sleep(time.Millisecond) // virtual time: lets the bubble advance
+		}
+		polled := time.Now()
+		time.Sleep(cfg.Linger - 10*time.Millisecond)
+		synctest.Wait()
+		if s.RowCount() != 0 {
+			t.Fatalf("block written %s after the records arrived; linger is %s", time.Since(polled), cfg.Linger)
+		}
+		time.Sleep(20 * time.Millisecond)
+		synctest.Wait()
+		if s.RowCount() != 5 {
+			t.Fatalf("%d rows written %s after the records arrived; want 5 after the %s linger", s.RowCount(), time.Since(polled), cfg.Linger)
+		}
+		if d := wrote.Sub(polled); d < cfg.Linger-time.Millisecond || d > cfg.Linger+10*time.Millisecond {
+			t.Fatalf("block written %s after the records arrived; want %s", d, cfg.Linger)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		g.check(t, s)
+	})
+}
