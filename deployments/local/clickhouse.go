@@ -577,7 +577,7 @@ func writeClickHouseConfig(dir string, tcpPort, httpPort int) error {
 	}
 	sub := func(name string) string { return esc(filepath.Join(dir, name) + "/") }
 	config := fmt.Sprintf(`<?xml version="1.0"?>
-<!-- Written by taillight deployments/local (clickhouse.go); rewritten on every start. -->
+<!-- Written by taillight deployments/local (clickhouse.go, clickhouse.sh); rewritten on every start. -->
 <yandex>
     <logger>
         <level>warning</level>
@@ -611,7 +611,7 @@ func writeClickHouseConfig(dir string, tcpPort, httpPort int) error {
 		tcpPort, httpPort, sub("data"), sub("tmp"), sub("user_files"), sub("format_schemas"))
 
 	const users = `<?xml version="1.0"?>
-<!-- Written by taillight deployments/local (clickhouse.go). Loopback only. -->
+<!-- Written by taillight deployments/local (clickhouse.go, clickhouse.sh). Loopback only. -->
 <yandex>
     <profiles>
         <default>

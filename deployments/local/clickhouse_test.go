@@ -1,12 +1,14 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -485,6 +487,36 @@ func assertClickHouseGone(t *testing.T, pid int, addr string) {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
 			t.Fatalf("something still accepts connections on %s", addr)
+		}
+	}
+}
+
+// TestClickHouseShWritesSameConfig keeps clickhouse.sh (for people) and
+// writeClickHouseConfig (for tests) writing the same server config.
+func TestClickHouseShWritesSameConfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := writeClickHouseConfig(dir, 1234, 5678); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{}
+	for _, f := range []string{"config.xml", "users.xml"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[f] = b
+		_ = os.Remove(filepath.Join(dir, f))
+	}
+	if out, err := exec.Command("bash", "clickhouse.sh", "config", dir, "1234", "5678").CombinedOutput(); err != nil {
+		t.Fatalf("clickhouse.sh config: %v\n%s", err, out)
+	}
+	for f, w := range want {
+		got, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, w) {
+			t.Errorf("clickhouse.sh wrote a different %s than clickhouse.go:\n--- sh\n%s\n--- go\n%s", f, got, w)
 		}
 	}
 }
