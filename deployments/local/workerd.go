@@ -62,7 +62,8 @@ type WorkerdWorker struct {
 
 // WorkerdConfig describes one workerd process: a producer Worker serving HTTP,
 // optionally with a Tail Worker attached to it (the config's `tails` list, so
-// the Tail Worker's tail(events) handler receives the producer's TraceItems).
+// the Tail Worker's tail(events) handler receives the producer's TraceItems)
+// and a streaming Tail Worker (`streamingTails`).
 // Both Workers may fetch loopback addresses only.
 type WorkerdConfig struct {
 	// Binary is the workerd executable. Default: $TAILLIGHT_WORKERD, then the
@@ -72,8 +73,13 @@ type WorkerdConfig struct {
 	Addr string
 	// Producer is the Worker that serves HTTP. Required.
 	Producer WorkerdWorker
-	// Tail, when it has modules, is attached to Producer as its Tail Worker.
+	// Tail, when it has modules, is attached to Producer as its Tail Worker
+	// (tail(events) receives TraceItem arrays).
 	Tail WorkerdWorker
+	// StreamingTail, when it has modules, is attached to Producer as a
+	// streaming Tail Worker (tailStream(onset) returns a handler for the
+	// invocation's later events).
+	StreamingTail WorkerdWorker
 	// StartTimeout bounds the wait for workerd to listen. Default 60s (the
 	// first start after an install compiles a 160 MB binary's pages in).
 	StartTimeout time.Duration
@@ -339,22 +345,34 @@ func writeWorkerdConfig(dir string, cfg WorkerdConfig) (string, error) {
 	b.WriteString("const config :Workerd.Config = (\n  services = [\n")
 	b.WriteString("    (name = \"producer\", worker = .producer),\n")
 	hasTail := len(cfg.Tail.Modules) > 0
+	hasStream := len(cfg.StreamingTail.Modules) > 0
 	if hasTail {
 		b.WriteString("    (name = \"tail\", worker = .tail),\n")
+	}
+	if hasStream {
+		b.WriteString("    (name = \"streamingTail\", worker = .streamingTail),\n")
 	}
 	// Loopback only: tests must not reach past this machine.
 	b.WriteString("    (name = \"loopback\", network = (allow = [\"local\"])),\n  ],\n")
 	b.WriteString("  sockets = [(name = \"http\", address = \"127.0.0.1:0\", http = (), service = \"producer\")],\n);\n\n")
 
-	var tails []string
+	var tails, streams []string
 	if hasTail {
 		tails = []string{"tail"}
 	}
-	if err := writeWorkerdWorker(&b, dir, "producer", cfg.Producer, tails); err != nil {
+	if hasStream {
+		streams = []string{"streamingTail"}
+	}
+	if err := writeWorkerdWorker(&b, dir, "producer", cfg.Producer, tails, streams); err != nil {
 		return "", err
 	}
 	if hasTail {
-		if err := writeWorkerdWorker(&b, dir, "tail", cfg.Tail, nil); err != nil {
+		if err := writeWorkerdWorker(&b, dir, "tail", cfg.Tail, nil, nil); err != nil {
+			return "", err
+		}
+	}
+	if hasStream {
+		if err := writeWorkerdWorker(&b, dir, "streamingTail", cfg.StreamingTail, nil, nil); err != nil {
 			return "", err
 		}
 	}
@@ -365,7 +383,7 @@ func writeWorkerdConfig(dir string, cfg WorkerdConfig) (string, error) {
 	return p, nil
 }
 
-func writeWorkerdWorker(b *strings.Builder, dir, name string, w WorkerdWorker, tails []string) error {
+func writeWorkerdWorker(b *strings.Builder, dir, name string, w WorkerdWorker, tails, streamingTails []string) error {
 	if err := os.Mkdir(filepath.Join(dir, name), 0o700); err != nil {
 		return fmt.Errorf("write %s worker: %w", name, err)
 	}
@@ -385,16 +403,6 @@ func writeWorkerdWorker(b *strings.Builder, dir, name string, w WorkerdWorker, t
 		date = DefaultCompatibilityDate
 	}
 	fmt.Fprintf(b, "  compatibilityDate = %s,\n", capnpString(date))
-	if len(w.CompatibilityFlags) > 0 {
-		b.WriteString("  compatibilityFlags = [")
-		for i, f := range w.CompatibilityFlags {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(capnpString(f))
-		}
-		b.WriteString("],\n")
-	}
 	if len(w.Bindings) > 0 {
 		names := make([]string, 0, len(w.Bindings))
 		for k := range w.Bindings {
@@ -410,16 +418,22 @@ func writeWorkerdWorker(b *strings.Builder, dir, name string, w WorkerdWorker, t
 		}
 		b.WriteString("  ],\n")
 	}
-	if len(tails) > 0 {
-		b.WriteString("  tails = [")
-		for i, t := range tails {
+	writeList := func(field string, xs []string) {
+		if len(xs) == 0 {
+			return
+		}
+		b.WriteString("  " + field + " = [")
+		for i, x := range xs {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString(capnpString(t))
+			b.WriteString(capnpString(x))
 		}
 		b.WriteString("],\n")
 	}
+	writeList("compatibilityFlags", w.CompatibilityFlags)
+	writeList("tails", tails)
+	writeList("streamingTails", streamingTails)
 	b.WriteString("  globalOutbound = \"loopback\",\n")
 	if x := strings.TrimSpace(w.Extra); x != "" {
 		b.WriteString("  " + strings.TrimSuffix(x, ",") + ",\n")

@@ -164,7 +164,10 @@ func TestStartWorkerdServesAndTails(t *testing.T) {
 	got := make(chan string, 16)
 	ingest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		got <- r.Header.Get("Authorization") + " " + string(b)
+		select {
+		case got <- r.Header.Get("Authorization") + " " + string(b):
+		default: // never block the server's Close
+		}
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	defer ingest.Close()
@@ -179,6 +182,15 @@ export default { async tail(events, env) {
   await fetch(env.URL, { method: "POST", body: JSON.stringify(events), headers: { authorization: env.TOKEN } });
 } };`}},
 			Bindings: map[string]string{"URL": ingest.URL, "TOKEN": `t"o\ken`},
+		},
+		StreamingTail: WorkerdWorker{
+			Modules: []WorkerdModule{{Name: "stream.js", Source: `
+const post = (env, ev) => fetch(env.URL, { method: "POST", body: JSON.stringify(ev), headers: { authorization: "stream" } });
+export default { async tailStream(onset, env) {
+  await post(env, onset);
+  return async (ev) => { await post(env, ev); };
+} };`}},
+			Bindings: map[string]string{"URL": ingest.URL},
 		},
 	})
 	if err != nil {
@@ -196,13 +208,33 @@ export default { async tail(events, env) {
 	if res.StatusCode != 201 || string(body) != "hello /x/y" {
 		t.Fatalf("GET = %d %q; want 201 %q", res.StatusCode, body, "hello /x/y")
 	}
-	select {
-	case s := <-got:
-		if !strings.HasPrefix(s, `t"o\ken [{`) || !strings.Contains(s, `"url":"`+wd.URL()+`/x/y"`) || !strings.Contains(s, `"status":201`) {
-			t.Fatalf("tail POST = %s; want the token and a TraceItem for /x/y", s)
+	// One TraceItem array from the Tail Worker, and the streaming Tail
+	// Worker's onset ... outcome events, in any interleaving.
+	var tailed, onset, outcome bool
+	timeout := time.After(30 * time.Second)
+	for !tailed || !onset || !outcome {
+		select {
+		case s := <-got:
+			switch {
+			case strings.HasPrefix(s, `t"o\ken [{`):
+				if !strings.Contains(s, `"url":"`+wd.URL()+`/x/y"`) || !strings.Contains(s, `"status":201`) {
+					t.Fatalf("tail POST = %s; want a TraceItem for /x/y", s)
+				}
+				tailed = true
+			case strings.HasPrefix(s, "stream {") && strings.Contains(s, `"type":"onset"`):
+				if !strings.Contains(s, `"url":"`+wd.URL()+`/x/y"`) {
+					t.Fatalf("streaming onset = %s; want the request URL", s)
+				}
+				onset = true
+			case strings.HasPrefix(s, "stream {") && strings.Contains(s, `"type":"outcome"`):
+				outcome = true
+			case strings.HasPrefix(s, "stream {"):
+			default:
+				t.Fatalf("unexpected POST %s", s)
+			}
+		case <-timeout:
+			t.Fatalf("after 30s: tail %v, streaming onset %v, outcome %v; workerd output:\n%s", tailed, onset, outcome, wd.Output())
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no tail POST within 30s; workerd output:\n%s", wd.Output())
 	}
 
 	if err := wd.Close(); err != nil {
