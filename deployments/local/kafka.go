@@ -718,6 +718,14 @@ func (k *Kafka) nodeError(n *kafkaNode, err error) error {
 		n.id, n.port, n.logPath, err, filepath.Base(n.logPath), logTail)
 }
 
+// KafkaInstalled reports what StartKafka would find missing, wrapping
+// ErrKafkaNotInstalled: java, or the jars in jarsDir ("" = KafkaJarsDir()).
+func KafkaInstalled(jarsDir string) error {
+	_, errJava := kafkaFindJava("")
+	_, errJars := findKafkaJars(jarsDir)
+	return errors.Join(errJava, errJars)
+}
+
 func kafkaFindJava(java string) (string, error) {
 	if java == "" {
 		if h := os.Getenv("JAVA_HOME"); h != "" {

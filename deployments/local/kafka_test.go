@@ -22,9 +22,7 @@ func needKafka(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real Kafka brokers; skipped under -short")
 	}
-	_, errJava := kafkaFindJava("")
-	_, errJars := findKafkaJars("")
-	if err := errors.Join(errJava, errJars); err != nil {
+	if err := KafkaInstalled(""); err != nil {
 		if os.Getenv("TAILLIGHT_E2E") == "1" {
 			t.Fatalf("TAILLIGHT_E2E=1 and Kafka cannot be started: %v", err)
 		}
