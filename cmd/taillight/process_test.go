@@ -1,0 +1,37 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestProcessFlags(t *testing.T) {
+	f := func(args []string, env map[string]string, wantCode int, wantOut string) {
+		t.Helper()
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+		var out, errb bytes.Buffer
+		code := runMain(context.Background(), append([]string{"process"}, args...), stdio{strings.NewReader(""), &out, &errb})
+		if code != wantCode {
+			t.Fatalf("process %q: exit %d; want %d\nstderr: %s", args, code, wantCode, errb.String())
+		}
+		if !strings.Contains(out.String()+errb.String(), wantOut) {
+			t.Fatalf("process %q: output lacks %q:\n%s%s", args, wantOut, out.String(), errb.String())
+		}
+	}
+	// Help lists the flags the issue names.
+	for _, name := range []string{"-kafka.brokers", "-kafka.topic", "-kafka.group", "-flush.max-rows", "-flush.max-bytes",
+		"-flush.linger", "-clickhouse.addr", "-clickhouse.database", "-clickhouse.user", "-clickhouse.password", "-listen.metrics"} {
+		f([]string{"-h"}, nil, exitOK, name+" ")
+	}
+	f([]string{"-flush.max-rows", "-1"}, nil, exitUsage, "must be positive")
+	f([]string{"-kafka.dlq-topic", "trace-items"}, nil, exitUsage, "must differ from the topic")
+	f([]string{"-no-such-flag"}, nil, exitUsage, "no-such-flag")
+	// ClickHouse unreachable: a runtime error, not a usage error.
+	f([]string{"-clickhouse.addr", "127.0.0.1:1", "-clickhouse.dial-timeout", "1s", "-listen.metrics", "127.0.0.1:0"}, nil, exitError, "clickhouse")
+	// Environment variables are flags too (last: t.Setenv lasts for the test).
+	f(nil, map[string]string{"TAILLIGHT_FLUSH_LINGER": "soon"}, exitUsage, "TAILLIGHT_FLUSH_LINGER")
+}
