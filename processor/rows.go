@@ -1,10 +1,12 @@
 package processor
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/segmentio/encoding/json"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -42,7 +44,7 @@ func classify(err error) string {
 		return ReasonInvalid
 	case errors.As(err, &te):
 		return ReasonWrongType
-	case strings.Contains(err.Error(), "cannot unmarshal"):
+	case strings.Contains(err.Error(), "cannot unmarshal"), strings.Contains(err.Error(), "is not a string"):
 		// Custom unmarshalers (schemas.Headers) report type errors as text.
 		return ReasonWrongType
 	}
@@ -72,13 +74,37 @@ type cf struct {
 	Colo string `json:"colo"`
 }
 
-// colo returns request.cf.colo, or "" when cf is absent or has none.
+// colo returns request.cf.colo, or "" when cf is absent or has none. The
+// common case (a plain string value) is scanned without allocating and the
+// result aliases raw (which must outlive it, as with
+// schemas.UnmarshalZeroCopy); cf is a flat object in practice, and anything
+// unusual goes through the decoder.
 func colo(raw []byte) string {
-	if len(raw) == 0 || !strings.Contains(string(raw), `"colo"`) {
+	k := bytes.Index(raw, []byte(`"colo"`))
+	if k < 0 {
 		return ""
 	}
+	i := k + len(`"colo"`)
+	for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
+		i++
+	}
+	if i < len(raw) && raw[i] == ':' {
+		i++
+		for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
+			i++
+		}
+		if i < len(raw) && raw[i] == '"' {
+			if end := bytes.IndexByte(raw[i+1:], '"'); end >= 0 && bytes.IndexByte(raw[i+1:i+1+end], '\\') < 0 {
+				if end == 0 {
+					return ""
+				}
+				// Aliases the record value, like the zero-copy decode.
+				return unsafe.String(&raw[i+1], end)
+			}
+		}
+	}
 	var c cf
-	if _, err := json.Parse(raw, &c, json.ZeroCopy); err != nil {
+	if _, err := json.Parse(raw, &c, 0); err != nil {
 		return ""
 	}
 	return c.Colo

@@ -1,0 +1,104 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/sinks/memsink"
+)
+
+// discardSink stores nothing: the benchmark then measures the processor
+// alone.
+type discardSink struct{}
+
+func (discardSink) Write(context.Context, *sinks.Block) error { return nil }
+func (discardSink) Watermark(context.Context, string, int32) (sinks.Watermark, error) {
+	return sinks.Watermark{Next: -1, MaxRawOffset: -1}, nil
+}
+func (discardSink) Close() error { return nil }
+
+// BenchmarkDecodeAggregate measures one partition worker's per-event work
+// (decode, validate, redact, route, raw row, rollup deltas) without Kafka.
+func BenchmarkDecodeAggregate(b *testing.B) {
+	g := newTruth(1)
+	g.generate(rand.New(rand.NewPCG(1, 1)), 4096, 0)
+	recs := make([]*kgo.Record, len(g.recs))
+	size := 0
+	for i, r := range g.recs {
+		recs[i] = &kgo.Record{Topic: testTopic, Value: r.value, Offset: int64(i), Timestamp: r.ts}
+		size += len(r.value)
+	}
+	p, err := New(testConfig([]string{"127.0.0.1:1"}, "bench"), discardSink{}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := newWorker(p, 0, sinks.Watermark{Next: -1, MaxRawOffset: -1})
+	b.SetBytes(int64(size / len(recs)))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		w.add(recs[i%len(recs)])
+		i++
+		if w.records == 1000 {
+			w.blk.Rollups = w.acc.Flush(w.blk.Rollups[:0])
+			w.blk.Reset()
+			w.records, w.bytes = 0, 0
+		}
+	}
+	b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkProcessor measures end to end throughput: kfake → processor →
+// sink, one pass over 20,000 pre-produced events on 4 partitions per
+// iteration (a new group each time).
+func BenchmarkProcessor(b *testing.B) {
+	const n = 20000
+	c := cluster(b, 4)
+	addrs := c.ListenAddrs()
+	g := newTruth(4)
+	g.generate(rand.New(rand.NewPCG(2, 2)), n, 0)
+	produce(b, addrs, g.recs)
+	size := 0
+	for _, r := range g.recs {
+		size += len(r.value)
+	}
+	for _, sc := range []struct {
+		name string
+		sink func() sinks.Sink
+	}{
+		{"discard", func() sinks.Sink { return discardSink{} }},
+		{"memsink", func() sinks.Sink { return memsink.New() }},
+	} {
+		b.Run(sc.name, func(b *testing.B) {
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			iter := 0
+			for b.Loop() {
+				iter++
+				cfg := testConfig(addrs, fmt.Sprintf("bench-%s-%d", sc.name, iter))
+				cfg.MaxRows = 5000
+				cfg.Linger = 100 * time.Millisecond
+				cfg.MaxPollRecords = 5000
+				p, err := New(cfg, sc.sink(), nil, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { done <- p.Run(ctx) }()
+				waitFor(b, time.Minute, "all polled", func() bool { return p.polled.Load() == n })
+				cancel()
+				if err := <-done; err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(iter*n)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
