@@ -78,9 +78,11 @@ type ClickHouse struct {
 	dir        string
 	removeDir  bool
 	timeout    time.Duration
-	tcpPort    int
-	httpPort   int
 	checkPorts bool
+
+	portMu   sync.Mutex // apart from mu: Addr must not wait for a Start
+	tcpPort  int
+	httpPort int
 
 	mu     sync.Mutex
 	proc   *clickHouseProc // nil while stopped
@@ -206,9 +208,9 @@ func (c *ClickHouse) choosePorts(tcp, http int) error {
 			return err
 		}
 	}
-	c.mu.Lock()
+	c.portMu.Lock()
 	c.tcpPort, c.httpPort = tcp, http
-	c.mu.Unlock()
+	c.portMu.Unlock()
 	if err := writeClickHouseConfig(c.dir, tcp, http); err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}
@@ -227,15 +229,15 @@ func clickHouseFreePort() (int, error) {
 // Addr is the native-protocol address, "127.0.0.1:PORT" (what clickhouse-go
 // v2 dials).
 func (c *ClickHouse) Addr() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.portMu.Lock()
+	defer c.portMu.Unlock()
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.tcpPort))
 }
 
 // HTTPAddr is the HTTP interface's address, "127.0.0.1:PORT".
 func (c *ClickHouse) HTTPAddr() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.portMu.Lock()
+	defer c.portMu.Unlock()
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.httpPort))
 }
 
@@ -243,14 +245,30 @@ func (c *ClickHouse) HTTPAddr() string {
 // (server.log, server.err.log, stdout.log).
 func (c *ClickHouse) Dir() string { return c.dir }
 
-// PID is the server's process id, 0 while it is stopped.
+// PID is the server's process id, 0 while it is stopped (or after it died).
 func (c *ClickHouse) PID() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.reapLocked()
 	if c.proc == nil {
 		return 0
 	}
 	return c.proc.cmd.Process.Pid
+}
+
+// reapLocked forgets a process that has exited by itself (a crash, or a
+// kill from outside), so Start can start it again.
+func (c *ClickHouse) reapLocked() {
+	if c.proc == nil {
+		return
+	}
+	select {
+	case <-c.proc.done:
+		clickHouseSignalGroup(c.proc.cmd.Process.Pid, true) // anything left in the group
+		c.log.Warn("clickhouse had exited", "err", c.proc.err)
+		c.proc = nil
+	default:
+	}
 }
 
 // Start starts the server again on the same ports and data after Stop or
@@ -262,6 +280,7 @@ func (c *ClickHouse) Start(ctx context.Context) error {
 	if c.closed {
 		return errors.New("start clickhouse: server is closed")
 	}
+	c.reapLocked()
 	if c.proc != nil {
 		return fmt.Errorf("start clickhouse: already running (pid %d)", c.proc.cmd.Process.Pid)
 	}
@@ -269,20 +288,17 @@ func (c *ClickHouse) Start(ctx context.Context) error {
 	if err := c.startLocked(ctx); err != nil {
 		return fmt.Errorf("start clickhouse (%s, dir %s): %w", c.bin, c.dir, err)
 	}
-	c.log.Info("clickhouse ready", "addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.tcpPort)),
-		"http", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.httpPort)), "dir", c.dir, "took", time.Since(t0))
+	c.log.Info("clickhouse ready", "addr", c.Addr(), "http", c.HTTPAddr(), "dir", c.dir, "took", time.Since(t0))
 	return nil
 }
 
 func (c *ClickHouse) startLocked(ctx context.Context) error {
+	nativeAddr, httpAddr := c.Addr(), c.HTTPAddr()
 	if c.checkPorts {
-		for _, p := range []struct {
-			name string
-			port int
-		}{{"tcp", c.tcpPort}, {"http", c.httpPort}} {
-			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)))
+		for _, p := range [][2]string{{"tcp", nativeAddr}, {"http", httpAddr}} {
+			ln, err := net.Listen("tcp", p[1])
 			if err != nil {
-				return fmt.Errorf("%s port 127.0.0.1:%d: %w (another process listens there; pick another port, or 0 for a free one): %v", p.name, p.port, ErrPortInUse, err)
+				return fmt.Errorf("%s port %s: %w (another process listens there; pick another port, or 0 for a free one): %v", p[0], p[1], ErrPortInUse, err)
 			}
 			_ = ln.Close()
 		}
@@ -338,8 +354,7 @@ func (c *ClickHouse) startLocked(ctx context.Context) error {
 	defer tick.Stop()
 	// No keep-alive: an idle connection of ours would hold up a later Stop.
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	pingURL := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(c.httpPort)) + "/?query=SELECT%201"
-	nativeAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(c.tcpPort))
+	pingURL := "http://" + httpAddr + "/?query=SELECT%201"
 	for {
 		select {
 		case <-p.done:

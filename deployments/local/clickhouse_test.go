@@ -200,6 +200,26 @@ func TestClickHouseStopStartKillKeepData(t *testing.T) {
 	if c, _ := countRows(t, conn, "kept"); c != n {
 		t.Fatalf("after kill and restart: count %d; want %d", c, n)
 	}
+
+	// Killed from outside (a crash): PID notices, Start starts it again.
+	pid = ch.PID()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	assertClickHouseGone(t, pid, addr)
+	deadline := time.Now().Add(10 * time.Second)
+	for ch.PID() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("PID = %d after the process died; want 0", ch.PID())
+		}
+		time.Sleep(10 * time.Millisecond) // polling for a condition with a deadline
+	}
+	if err := ch.Start(t.Context()); err != nil {
+		t.Fatalf("Start after a crash: %v", err)
+	}
+	if c, _ := countRows(t, openClickHouse(t, addr, "default"), "kept"); c != n {
+		t.Fatalf("after crash and restart: count %d; want %d", c, n)
+	}
 }
 
 func TestClickHouseCloseLeavesNothing(t *testing.T) {
