@@ -109,14 +109,15 @@ func StartClickHouse(ctx context.Context, cfg ClickHouseConfig) (*ClickHouse, er
 		return nil, fmt.Errorf("start clickhouse: %w", err)
 	}
 	// Ports we chose may be taken by someone else before the server binds
-	// them; then choose again rather than fail a test for a race.
-	auto := cfg.TCPPort == 0 || cfg.HTTPPort == 0
+	// them; then choose again rather than fail a test for a race. A port the
+	// caller chose is not retried.
 	for attempt := 1; ; attempt++ {
 		err = c.Start(ctx)
 		if err == nil {
 			return c, nil
 		}
-		if !auto || !errors.Is(err, ErrPortInUse) || attempt == 3 {
+		var taken *clickHousePortTakenError
+		if !errors.As(err, &taken) || taken.port == 0 || taken.port == cfg.TCPPort || taken.port == cfg.HTTPPort || attempt == 3 {
 			break
 		}
 		c.log.Warn("clickhouse port taken meanwhile; choosing new ports", "err", err)
@@ -298,7 +299,9 @@ func (c *ClickHouse) startLocked(ctx context.Context) error {
 		for _, p := range [][2]string{{"tcp", nativeAddr}, {"http", httpAddr}} {
 			ln, err := net.Listen("tcp", p[1])
 			if err != nil {
-				return fmt.Errorf("%s port %s: %w (another process listens there; pick another port, or 0 for a free one): %v", p[0], p[1], ErrPortInUse, err)
+				_, port, _ := net.SplitHostPort(p[1])
+				n, _ := strconv.Atoi(port)
+				return &clickHousePortTakenError{port: n, err: fmt.Errorf("%s port %s: %w (another process listens there; pick another port, or 0 for a free one): %v", p[0], p[1], ErrPortInUse, err)}
 			}
 			_ = ln.Close()
 		}
@@ -340,7 +343,8 @@ func (c *ClickHouse) startLocked(ctx context.Context) error {
 		}
 		tail := clickHouseTail(errText, 20)
 		if m := clickHouseAddrInUse.FindStringSubmatch(errText); m != nil {
-			return fmt.Errorf("%s: %w: %s (another process listens there; pick another port, or 0 for a free one); server log:\n%s", what, ErrPortInUse, m[0], tail)
+			port, _ := strconv.Atoi(m[1])
+			return &clickHousePortTakenError{port: port, err: fmt.Errorf("%s: %w: %s (another process listens there; pick another port, or 0 for a free one); server log:\n%s", what, ErrPortInUse, m[0], tail)}
 		}
 		if tail == "" {
 			tail = "(empty)"
@@ -371,7 +375,19 @@ func (c *ClickHouse) startLocked(ctx context.Context) error {
 	}
 }
 
-var clickHouseAddrInUse = regexp.MustCompile(`Address already in use(?:: *\[?[0-9a-fA-F.:]*\]?:\d+)?`)
+// clickHouseAddrInUse matches 18.16's "Address already in use: 127.0.0.1:9000"
+// and, without the port, newer releases' wording.
+var clickHouseAddrInUse = regexp.MustCompile(`Address already in use(?:: *(?:\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+))?`)
+
+// clickHousePortTakenError is a port-in-use failure that names the port (0
+// when the server's log did not).
+type clickHousePortTakenError struct {
+	port int
+	err  error
+}
+
+func (e *clickHousePortTakenError) Error() string { return e.err.Error() }
+func (e *clickHousePortTakenError) Unwrap() error { return e.err }
 
 // clickHouseAnswers reports whether SELECT 1 over HTTP returns 1 and the
 // native port accepts a connection.

@@ -468,6 +468,27 @@ func TestWriteClickHouseConfig(t *testing.T) {
 	}
 }
 
+func TestClickHouseAddrInUse(t *testing.T) {
+	f := func(line, want string, port string) {
+		t.Helper()
+		m := clickHouseAddrInUse.FindStringSubmatch(line)
+		if want == "" {
+			if m != nil {
+				t.Fatalf("%q matched %q", line, m[0])
+			}
+			return
+		}
+		if m == nil || m[0] != want || m[1] != port {
+			t.Fatalf("%q: match %q; want %q with port %q", line, m, want, port)
+		}
+	}
+	f("2026.11.22 03:03:20.522617 [ 1 ] {} <Error> Application: Net Exception: Address already in use: 127.0.0.1:48345",
+		"Address already in use: 127.0.0.1:48345", "48345")
+	f("Listen [::1]:9000 failed: Address already in use: [::1]:9000", "Address already in use: [::1]:9000", "9000")
+	f("Poco::Exception. Code: 1000, e.code() = 98, Net Exception: Address already in use (version 24.8)", "Address already in use", "")
+	f("Cannot lock file status", "", "")
+}
+
 func TestClickHouseTail(t *testing.T) {
 	f := func(in string, n int, want string) {
 		t.Helper()
