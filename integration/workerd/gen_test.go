@@ -55,6 +55,10 @@ func genTarget(r *rand.Rand) string {
 			}
 		}
 	}
+	if r.IntN(20) == 0 {
+		// Sent raw; the runtime drops the fragment before anyone sees the URL.
+		b.WriteString("#" + genToken(r))
+	}
 	return b.String()
 }
 
@@ -87,7 +91,7 @@ func genToken(r *rand.Rand) string {
 		return genRun(r, idChars, 1+r.IntN(40))
 	case 9:
 		// Two runs joined by a non-ID byte, each short of a rule on its own.
-		return genHex(r) + pick(r, []string{".", "~", "%2D", "%20", ",", ":", "@", "=", "*", "|", "^", "{", "}", "[", "]", "'", "\\", "%", "%zz", "%7e"}) + genHex(r)
+		return genHex(r) + pick(r, []string{".", "~", "%2D", "%20", ",", ":", "@", "=", "*", "|", "^", "{", "}", "[", "]", "'", "\\", "%", "%zz", "%7e", "é", "/../", "/./"}) + genHex(r)
 	default: // 6 in 16: plain words keep about a third of the URLs unredacted
 		return pick(r, words)
 	}
