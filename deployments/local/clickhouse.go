@@ -529,15 +529,20 @@ func InstallClickHouse(ctx context.Context, log *slog.Logger) error {
 	}
 	log.Info("clickhouse server binary missing; installing Debian's package (install-clickhouse.sh)")
 	t0 := time.Now()
-	cmd := exec.CommandContext(ctx, "bash", "-c", installClickHouseScript, "install-clickhouse.sh")
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	cmd.WaitDelay = 10 * time.Second
-	out, err := cmd.CombinedOutput()
+	out, err := clickHouseInstallCmd(ctx).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("install clickhouse (install-clickhouse.sh): %w; output:\n%s", err, clickHouseTail(string(out), 30))
 	}
 	log.Info("clickhouse installed", "took", time.Since(t0), "output", strings.TrimSpace(string(out)))
 	return nil
+}
+
+// clickHouseInstallCmd runs the embedded install-clickhouse.sh.
+func clickHouseInstallCmd(ctx context.Context) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "bash", "-c", installClickHouseScript, "install-clickhouse.sh")
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
 }
 
 func clickHouseExecutable(p string) error {

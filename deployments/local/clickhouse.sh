@@ -267,7 +267,7 @@ stop)
 		exit 0
 	fi
 	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
-	for i in $(seq 1 300); do # 30 s
+	for _ in $(seq 1 300); do # 30 s
 		if ! kill -0 "$pid" 2>/dev/null; then
 			rm -f "$dir/server.pid"
 			say "stopped (pid $pid); data kept in $dir"

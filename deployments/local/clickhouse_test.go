@@ -377,6 +377,22 @@ func TestClickHouseContextCanceled(t *testing.T) {
 	}
 }
 
+// TestClickHouseEmbeddedInstaller runs the embedded install-clickhouse.sh as
+// InstallClickHouse does; with the server present it must only say so.
+func TestClickHouseEmbeddedInstaller(t *testing.T) {
+	bin, err := FindClickHouse()
+	if err != nil {
+		t.Skipf("skipping: %v (the installer would run apt-get)", err)
+	}
+	out, err := clickHouseInstallCmd(t.Context()).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "already installed: "+bin) {
+		t.Fatalf("embedded install-clickhouse.sh: %v\n%s", err, out)
+	}
+	if err := InstallClickHouse(t.Context(), nil); err != nil {
+		t.Fatalf("InstallClickHouse with the server present: %v", err)
+	}
+}
+
 func TestClickHouseBinaryMissing(t *testing.T) {
 	_, err := StartClickHouse(t.Context(), ClickHouseConfig{Binary: filepath.Join(t.TempDir(), "no-such-clickhouse")})
 	if !errors.Is(err, ErrClickHouseNotFound) || !strings.Contains(err.Error(), "install.sh clickhouse") {
