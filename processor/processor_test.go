@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/taillight/taillight/processor/proctest"
 	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
 	"github.com/taillight/taillight/sinks/memsink"
@@ -37,21 +38,21 @@ func (l *blockLog) get() [][3]int64 {
 func TestFullRunMatchesGroundTruth(t *testing.T) {
 	c := cluster(t, 3)
 	addrs := c.ListenAddrs()
-	g := newTruth(3)
-	g.generate(rand.New(rand.NewPCG(1, 2)), 3000, 0)
-	produce(t, addrs, g.recs)
+	g := proctest.New(3)
+	g.Generate(rand.New(rand.NewPCG(1, 2)), 3000, 0)
+	produce(t, addrs, g.Records)
 
 	s := memsink.New()
 	cfg := testConfig(addrs, "full")
 	cfg.MaxRows = 250
 	r := start(t, cfg, s)
-	waitFor(t, 20*time.Second, "every record polled", func() bool { return r.p.polled.Load() == int64(len(g.recs)) })
+	waitFor(t, 20*time.Second, "every record polled", func() bool { return r.p.polled.Load() == int64(len(g.Records)) })
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	g.check(t, s)
+	g.Check(t, s)
 	got := committed(t, addrs, "full")
-	for p, want := range g.offsets {
+	for p, want := range g.Offsets {
 		if got[int32(p)] != want {
 			t.Errorf("partition %d committed offset %d; want %d", p, got[int32(p)], want)
 		}
@@ -63,7 +64,7 @@ func TestFullRunMatchesGroundTruth(t *testing.T) {
 	// Same block boundaries (rows only), so each block replaces its twin.
 	cfg.Group = "replay"
 	r2 := start(t, cfg, replayFromZero{s})
-	waitFor(t, 20*time.Second, "replay polled", func() bool { return r2.p.polled.Load() == int64(len(g.recs)) })
+	waitFor(t, 20*time.Second, "replay polled", func() bool { return r2.p.polled.Load() == int64(len(g.Records)) })
 	if err := r2.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func TestFullRunMatchesGroundTruth(t *testing.T) {
 			t.Fatalf("replay changed rollup %+v from %+v to %+v", k, v, after[k])
 		}
 	}
-	g.check(t, s)
+	g.Check(t, s)
 
 	// A new group on the real watermark resumes at the end: nothing to write.
 	_, attempts := s.Writes()
@@ -109,14 +110,14 @@ func TestFixtures(t *testing.T) {
 	items := loadFixtures(t)
 	c := cluster(t, 1)
 	addrs := c.ListenAddrs()
-	var recs []record
+	var recs []proctest.Record
 	fetches := 0
 	for _, it := range items {
 		v, err := schemas.Marshal(nil, &it)
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs = append(recs, record{value: v, key: schemas.Key(&it), ts: time.Now()})
+		recs = append(recs, proctest.Record{Value: v, Key: schemas.Key(&it), Timestamp: time.Now()})
 		if it.Kind() == schemas.KindFetch {
 			fetches++
 		}
@@ -168,21 +169,21 @@ func TestBatching(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := cluster(t, 1)
 			addrs := c.ListenAddrs()
-			g := newTruth(1)
+			g := proctest.New(1)
 			// Equal-size items, so a byte budget maps to a record count.
 			for i := range 35 {
 				script := "s"
 				ms := int64(1795312410000 + i)
 				it := schemas.TraceItem{ScriptName: &script, Outcome: "ok", EventTimestamp: &ms}
 				v, _ := schemas.Marshal(nil, &it)
-				g.add(record{value: v}, true)
+				g.Add(proctest.Record{Value: v}, true)
 			}
-			produce(t, addrs, g.recs)
+			produce(t, addrs, g.Records)
 			s := memsink.New()
 			var log blockLog
 			s.OnWrite(log.hook)
 			cfg := testConfig(addrs, "batching-"+tc.name)
-			tc.cfg(&cfg, len(g.recs[0].value))
+			tc.cfg(&cfg, len(g.Records[0].Value))
 			r := start(t, cfg, s)
 			want := tc.want
 			if want == nil {
@@ -214,18 +215,18 @@ func TestBatching(t *testing.T) {
 func TestPoisonGoesToDLQ(t *testing.T) {
 	c := cluster(t, 2)
 	addrs := c.ListenAddrs()
-	g := newTruth(2)
-	g.generate(rand.New(rand.NewPCG(3, 4)), 400, 7)
+	g := proctest.New(2)
+	g.Generate(rand.New(rand.NewPCG(3, 4)), 400, 7)
 	// One oversize record: larger than schemas.MaxItemBytes.
 	big := make([]byte, schemas.MaxItemBytes+10)
 	for i := range big {
 		big[i] = ' '
 	}
-	g.add(record{partition: 1, value: big}, false)
-	g.poison[ReasonOversize]++
+	g.Add(proctest.Record{Partition: 1, Value: big}, false)
+	g.Poison[ReasonOversize]++
 	// Valid records after the poison ones keep flowing.
-	g.generate(rand.New(rand.NewPCG(5, 6)), 100, 0)
-	produce(t, addrs, g.recs)
+	g.Generate(rand.New(rand.NewPCG(5, 6)), 100, 0)
+	produce(t, addrs, g.Records)
 
 	s := memsink.New()
 	var dlqBeforeWrite []int // DLQ records visible when each block was written
@@ -239,14 +240,14 @@ func TestPoisonGoesToDLQ(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
-	waitFor(t, 20*time.Second, "every record polled", func() bool { return r.p.polled.Load() == int64(len(g.recs)) })
+	waitFor(t, 20*time.Second, "every record polled", func() bool { return r.p.polled.Load() == int64(len(g.Records)) })
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	g.check(t, s)
+	g.Check(t, s)
 
 	npoison := 0
-	for _, n := range g.poison {
+	for _, n := range g.Poison {
 		npoison += n
 	}
 	recs := dlqRecords(t, addrs, npoison)
@@ -265,7 +266,7 @@ func TestPoisonGoesToDLQ(t *testing.T) {
 		if h[DLQHeaderTopic] != testTopic || h[DLQHeaderError] == "" {
 			t.Fatalf("DLQ record headers %v lack the source topic or error", h)
 		}
-		if g.valid[[2]int64{int64(part), off}] || off >= g.offsets[part] {
+		if g.Valid[[2]int64{int64(part), off}] || off >= g.Offsets[part] {
 			t.Fatalf("DLQ record names partition %d offset %d, which is not a poison record", part, off)
 		}
 		if h[DLQHeaderReason] == ReasonOversize {
@@ -276,9 +277,9 @@ func TestPoisonGoesToDLQ(t *testing.T) {
 			t.Fatalf("DLQ record for %s lost its value", h[DLQHeaderReason])
 		}
 	}
-	for reason, n := range g.poison {
+	for reason, n := range g.Poison {
 		if byReason[reason] != n {
-			t.Fatalf("DLQ holds %v by reason; want %v", byReason, g.poison)
+			t.Fatalf("DLQ holds %v by reason; want %v", byReason, g.Poison)
 		}
 	}
 }
@@ -286,9 +287,9 @@ func TestPoisonGoesToDLQ(t *testing.T) {
 func TestTransientSinkErrorsAreRetried(t *testing.T) {
 	c := cluster(t, 2)
 	addrs := c.ListenAddrs()
-	g := newTruth(2)
-	g.generate(rand.New(rand.NewPCG(7, 8)), 1000, 0)
-	produce(t, addrs, g.recs)
+	g := proctest.New(2)
+	g.Generate(rand.New(rand.NewPCG(7, 8)), 1000, 0)
+	produce(t, addrs, g.Records)
 
 	s := memsink.New()
 	s.FailNext(5)
@@ -296,14 +297,14 @@ func TestTransientSinkErrorsAreRetried(t *testing.T) {
 	cfg.MaxRows = 100
 	r := start(t, cfg, s)
 	waitFor(t, 5*time.Second, "started", func() bool { return r.p.started.Load() })
-	waitFor(t, 20*time.Second, "every full block written", func() bool { return s.RowCount() >= len(g.valid)-200 && r.p.polled.Load() == int64(len(g.recs)) })
+	waitFor(t, 20*time.Second, "every full block written", func() bool { return s.RowCount() >= len(g.Valid)-200 && r.p.polled.Load() == int64(len(g.Records)) })
 	if err := r.p.Ready(); err != nil {
 		t.Fatalf("Ready() after recovery = %v", err)
 	}
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	g.check(t, s)
+	g.Check(t, s)
 	if _, attempts := s.Writes(); attempts < 5+10 {
 		t.Fatalf("%d write attempts; want at least 15 (5 failures, 10 blocks)", attempts)
 	}
@@ -313,9 +314,9 @@ func TestTransientSinkErrorsAreRetried(t *testing.T) {
 	s2 := memsink.New()
 	s2.FailNext(1 << 30)
 	c2 := cluster(t, 1)
-	g2 := newTruth(1)
-	g2.generate(rand.New(rand.NewPCG(9, 10)), 50, 0)
-	produce(t, c2.ListenAddrs(), g2.recs)
+	g2 := proctest.New(1)
+	g2.Generate(rand.New(rand.NewPCG(9, 10)), 50, 0)
+	produce(t, c2.ListenAddrs(), g2.Records)
 	cfg2 := testConfig(c2.ListenAddrs(), "down")
 	cfg2.MaxRows = 10
 	r2 := start(t, cfg2, s2)
@@ -325,31 +326,31 @@ func TestTransientSinkErrorsAreRetried(t *testing.T) {
 		return len(r2.p.cl.PauseFetchPartitions(nil)[testTopic]) == 1
 	})
 	s2.FailNext(0)
-	waitFor(t, 20*time.Second, "every row written after recovery", func() bool { return s2.RowCount() == len(g2.valid) }) // 50 rows: five full blocks
+	waitFor(t, 20*time.Second, "every row written after recovery", func() bool { return s2.RowCount() == len(g2.Valid) }) // 50 rows: five full blocks
 	waitFor(t, 20*time.Second, "partition resumed", func() bool {
 		return len(r2.p.cl.PauseFetchPartitions(nil)[testTopic]) == 0 && r2.p.Ready() == nil
 	})
 	if err := r2.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	g2.check(t, s2)
+	g2.Check(t, s2)
 }
 
 func TestSchemaErrorStopsRun(t *testing.T) {
 	c := cluster(t, 1)
 	addrs := c.ListenAddrs()
-	g := newTruth(1)
-	g.generate(rand.New(rand.NewPCG(11, 12)), 20, 0)
-	produce(t, addrs, g.recs)
+	g := proctest.New(1)
+	g.Generate(rand.New(rand.NewPCG(11, 12)), 20, 0)
+	produce(t, addrs, g.Records)
 	s := memsink.New()
 	cfg := testConfig(addrs, "schema")
 	cfg.MaxRows = 5
 	r := start(t, cfg, s)
-	waitFor(t, 20*time.Second, "first blocks", func() bool { return s.RowCount() == len(g.valid) })
+	waitFor(t, 20*time.Second, "first blocks", func() bool { return s.RowCount() == len(g.Valid) })
 	s.FailSchema(true)
-	g2 := newTruth(1)
-	g2.generate(rand.New(rand.NewPCG(11, 13)), 10, 0)
-	produce(t, addrs, g2.recs)
+	g2 := proctest.New(1)
+	g2.Generate(rand.New(rand.NewPCG(11, 13)), 10, 0)
+	produce(t, addrs, g2.Records)
 	select {
 	case err := <-r.done:
 		r.once.Do(func() { r.err = err })
@@ -367,9 +368,9 @@ func TestSchemaErrorStopsRun(t *testing.T) {
 func TestCrashBetweenRawAndRollupInsert(t *testing.T) {
 	c := cluster(t, 1)
 	addrs := c.ListenAddrs()
-	g := newTruth(1)
-	g.generate(rand.New(rand.NewPCG(13, 14)), 300, 0)
-	produce(t, addrs, g.recs)
+	g := proctest.New(1)
+	g.Generate(rand.New(rand.NewPCG(13, 14)), 300, 0)
+	produce(t, addrs, g.Records)
 
 	// First run: blocks of 100; the second block's raw rows land, then the
 	// process "dies" (the write hangs until Run is cancelled and the final
@@ -416,5 +417,5 @@ func TestCrashBetweenRawAndRollupInsert(t *testing.T) {
 	if b := log.get(); len(b) == 0 || b[0][1] != 100 || b[0][2] < wm.MaxRawOffset {
 		t.Fatalf("first block after restart %v; want it to start at 100 and reach %d", b, wm.MaxRawOffset)
 	}
-	g.check(t, s)
+	g.Check(t, s)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/taillight/taillight/processor/proctest"
 	"github.com/taillight/taillight/sinks"
 	"github.com/taillight/taillight/sinks/memsink"
 )
@@ -26,13 +27,13 @@ func (discardSink) Close() error { return nil }
 // BenchmarkDecodeAggregate measures one partition worker's per-event work
 // (decode, validate, redact, route, raw row, rollup deltas) without Kafka.
 func BenchmarkDecodeAggregate(b *testing.B) {
-	g := newTruth(1)
-	g.generate(rand.New(rand.NewPCG(1, 1)), 4096, 0)
-	recs := make([]*kgo.Record, len(g.recs))
+	g := proctest.New(1)
+	g.Generate(rand.New(rand.NewPCG(1, 1)), 4096, 0)
+	recs := make([]*kgo.Record, len(g.Records))
 	size := 0
-	for i, r := range g.recs {
-		recs[i] = &kgo.Record{Topic: testTopic, Value: r.value, Offset: int64(i), Timestamp: r.ts}
-		size += len(r.value)
+	for i, r := range g.Records {
+		recs[i] = &kgo.Record{Topic: testTopic, Value: r.Value, Offset: int64(i), Timestamp: r.Timestamp}
+		size += len(r.Value)
 	}
 	p, err := New(testConfig([]string{"127.0.0.1:1"}, "bench"), discardSink{}, nil, nil)
 	if err != nil {
@@ -61,12 +62,12 @@ func BenchmarkProcessor(b *testing.B) {
 	const n = 20000
 	c := cluster(b, 4)
 	addrs := c.ListenAddrs()
-	g := newTruth(4)
-	g.generate(rand.New(rand.NewPCG(2, 2)), n, 0)
-	produce(b, addrs, g.recs)
+	g := proctest.New(4)
+	g.Generate(rand.New(rand.NewPCG(2, 2)), n, 0)
+	produce(b, addrs, g.Records)
 	size := 0
-	for _, r := range g.recs {
-		size += len(r.value)
+	for _, r := range g.Records {
+		size += len(r.Value)
 	}
 	for _, sc := range []struct {
 		name string

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/taillight/taillight/processor/proctest"
 	"github.com/taillight/taillight/sinks"
 	"github.com/taillight/taillight/sinks/memsink"
 )
@@ -19,16 +20,16 @@ import (
 func TestRevokeFlushesAndCommits(t *testing.T) {
 	c := cluster(t, 4)
 	addrs := c.ListenAddrs()
-	g := newTruth(4)
-	g.generate(rand.New(rand.NewPCG(21, 22)), 2000, 0)
-	produce(t, addrs, g.recs)
+	g := proctest.New(4)
+	g.Generate(rand.New(rand.NewPCG(21, 22)), 2000, 0)
+	produce(t, addrs, g.Records)
 
 	s := memsink.New()
 	var log blockLog
 	s.OnWrite(log.hook)
 	cfg := testConfig(addrs, "revoke") // linger 1h, no row limit: only a revoke or a stop writes
 	r1 := start(t, cfg, s)
-	waitFor(t, 20*time.Second, "P1 polled everything", func() bool { return r1.p.polled.Load() == int64(len(g.recs)) })
+	waitFor(t, 20*time.Second, "P1 polled everything", func() bool { return r1.p.polled.Load() == int64(len(g.Records)) })
 	if n := len(log.get()); n != 0 {
 		t.Fatalf("%d blocks written before any revoke; want 0", n)
 	}
@@ -43,11 +44,11 @@ func TestRevokeFlushesAndCommits(t *testing.T) {
 	// revoke returned; its new owner resumed at the watermark.
 	offs := committed(t, addrs, "revoke")
 	for _, b := range log.get() {
-		if b[1] != 0 || b[2] != g.offsets[b[0]]-1 {
-			t.Fatalf("revoke wrote block %v; want the whole partition 0..%d", b, g.offsets[b[0]]-1)
+		if b[1] != 0 || b[2] != g.Offsets[b[0]]-1 {
+			t.Fatalf("revoke wrote block %v; want the whole partition 0..%d", b, g.Offsets[b[0]]-1)
 		}
-		if offs[int32(b[0])] != g.offsets[b[0]] {
-			t.Fatalf("partition %d committed %d after revoke; want %d", b[0], offs[int32(b[0])], g.offsets[b[0]])
+		if offs[int32(b[0])] != g.Offsets[b[0]] {
+			t.Fatalf("partition %d committed %d after revoke; want %d", b[0], offs[int32(b[0])], g.Offsets[b[0]])
 		}
 	}
 	if n := r2.p.polled.Load(); n != 0 {
@@ -55,10 +56,10 @@ func TestRevokeFlushesAndCommits(t *testing.T) {
 	}
 
 	// More data flows to both members.
-	g.generate(rand.New(rand.NewPCG(23, 24)), 1000, 0)
-	produce(t, addrs, g.recs[2000:])
+	g.Generate(rand.New(rand.NewPCG(23, 24)), 1000, 0)
+	produce(t, addrs, g.Records[2000:])
 	waitFor(t, 20*time.Second, "both polled the rest", func() bool {
-		return r1.p.polled.Load()+r2.p.polled.Load() == int64(len(g.recs))
+		return r1.p.polled.Load()+r2.p.polled.Load() == int64(len(g.Records))
 	})
 	if err := r1.stop(t); err != nil {
 		t.Fatal(err)
@@ -66,9 +67,9 @@ func TestRevokeFlushesAndCommits(t *testing.T) {
 	if err := r2.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	g.check(t, s)
+	g.Check(t, s)
 	offs = committed(t, addrs, "revoke")
-	for p, want := range g.offsets {
+	for p, want := range g.Offsets {
 		if offs[int32(p)] != want {
 			t.Errorf("partition %d committed %d; want %d", p, offs[int32(p)], want)
 		}
@@ -78,9 +79,9 @@ func TestRevokeFlushesAndCommits(t *testing.T) {
 func TestLossDropsBuffersAndResumesFromWatermark(t *testing.T) {
 	c := cluster(t, 2, kfake.GroupMinSessionTimeout(100*time.Millisecond))
 	addrs := c.ListenAddrs()
-	g := newTruth(2)
-	g.generate(rand.New(rand.NewPCG(31, 32)), 1050, 0)
-	produce(t, addrs, g.recs)
+	g := proctest.New(2)
+	g.Generate(rand.New(rand.NewPCG(31, 32)), 1050, 0)
+	produce(t, addrs, g.Records)
 
 	s := memsink.New()
 	cfg := testConfig(addrs, "loss")
@@ -88,11 +89,11 @@ func TestLossDropsBuffersAndResumesFromWatermark(t *testing.T) {
 	cfg.KafkaOpts = append(cfg.KafkaOpts, kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100*time.Millisecond),
 		kgo.RebalanceTimeout(2*time.Second))
 	r := start(t, cfg, s)
-	waitFor(t, 20*time.Second, "everything polled", func() bool { return r.p.polled.Load() == int64(len(g.recs)) })
+	waitFor(t, 20*time.Second, "everything polled", func() bool { return r.p.polled.Load() == int64(len(g.Records)) })
 	waitFor(t, 20*time.Second, "full blocks written", func() bool { return s.RowCount() >= 1000 })
 	writes, _ := s.Writes()
 	covered := int64(0)
-	for p := range g.offsets {
+	for p := range g.Offsets {
 		wm, _ := s.Watermark(context.Background(), testTopic, int32(p))
 		covered += wm.Next
 	}
@@ -109,14 +110,14 @@ func TestLossDropsBuffersAndResumesFromWatermark(t *testing.T) {
 	}
 	// Rejoined: the partitions come back and resume at the watermark, so
 	// only the dropped tail is read again.
-	again := int64(len(g.recs)) - covered
+	again := int64(len(g.Records)) - covered
 	waitFor(t, 30*time.Second, "dropped records read again", func() bool {
-		return r.p.polled.Load() == int64(len(g.recs))+again
+		return r.p.polled.Load() == int64(len(g.Records))+again
 	})
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	g.check(t, s)
+	g.Check(t, s)
 }
 
 // TestLinger checks on a virtual clock that a partial block is written
@@ -130,9 +131,9 @@ func TestLinger(t *testing.T) {
 		}
 		defer c.Close()
 		addrs := c.ListenAddrs()
-		g := newTruth(1)
-		g.generate(rand.New(rand.NewPCG(41, 42)), 5, 0)
-		produce(t, addrs, g.recs, kgo.Dialer(vn.DialContext))
+		g := proctest.New(1)
+		g.Generate(rand.New(rand.NewPCG(41, 42)), 5, 0)
+		produce(t, addrs, g.Records, kgo.Dialer(vn.DialContext))
 
 		s := memsink.New()
 		var wrote time.Time
@@ -169,6 +170,6 @@ func TestLinger(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		g.check(t, s)
+		g.Check(t, s)
 	})
 }
