@@ -19,7 +19,7 @@ import (
 
 // requireWorkerd returns the workerd binary. It skips the test when there is
 // none (naming the install script), unless TAILLIGHT_E2E=1, where it fails.
-func requireWorkerd(t *testing.T) string {
+func requireWorkerd(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("skipping: the real Workers runtime is not used in -short mode")
@@ -54,7 +54,7 @@ type ingest struct {
 	posts []post
 }
 
-func newIngest(t *testing.T, decide func(w http.ResponseWriter, body []byte) int) *ingest {
+func newIngest(t testing.TB, decide func(w http.ResponseWriter, body []byte) int) *ingest {
 	t.Helper()
 	in := &ingest{decide: decide}
 	in.srv = httptest.NewServer(http.HandlerFunc(in.serve))
@@ -89,7 +89,7 @@ func (in *ingest) snapshot() []post {
 }
 
 // waitFor polls cond every 20ms until it holds or the deadline passes.
-func waitFor(t *testing.T, wd *local.Workerd, within time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, wd *local.Workerd, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -102,7 +102,7 @@ func waitFor(t *testing.T, wd *local.Workerd, within time.Duration, what string,
 
 // startWithTail runs producer with the repository's Tail Worker attached,
 // forwarding to in with the given extra env.
-func startWithTail(t *testing.T, bin, producerJS string, in *ingest, env map[string]string) *local.Workerd {
+func startWithTail(t testing.TB, bin, producerJS string, in *ingest, env map[string]string) *local.Workerd {
 	t.Helper()
 	bindings := map[string]string{"INGEST_URL": in.url(), "INGEST_TOKEN": testToken}
 	for k, v := range env {
@@ -136,7 +136,7 @@ var client = &http.Client{Timeout: 30 * time.Second}
 
 // get sends GET to the exact request target pathQuery (no re-encoding by
 // net/url) with the given headers, names sent as written.
-func get(t *testing.T, base, pathQuery string, headers [][2]string) {
+func get(t testing.TB, base, pathQuery string, headers [][2]string) {
 	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {

@@ -1,0 +1,28 @@
+package workerd
+
+import (
+	"testing"
+	"time"
+)
+
+// BenchmarkTailRoundTrip measures one request through a producer Worker until
+// the repository's Tail Worker has POSTed its TraceItem to the ingest
+// stand-in: the runtime's tail delivery plus the Tail Worker's own cost.
+func BenchmarkTailRoundTrip(b *testing.B) {
+	bin := requireWorkerd(b)
+	in := newIngest(b, nil)
+	wd := startWithTail(b, bin, okProducer, in, nil)
+	n := 0
+	for b.Loop() {
+		get(b, wd.URL(), "/bench", nil)
+		n++
+		deadline := time.Now().Add(30 * time.Second)
+		for len(in.snapshot()) < n {
+			if time.Now().After(deadline) {
+				b.Fatalf("tail POST %d did not arrive; workerd output:\n%s", n, wd.Output())
+			}
+			time.Sleep(50 * time.Microsecond) // polling a condition with a deadline
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "invocations/s")
+}
