@@ -1,0 +1,322 @@
+// Package chsink stores sinks.Blocks in ClickHouse (clickhouse-go v2, native
+// protocol) and owns the schema migrations.
+//
+// Write inserts a block's raw rows into trace_items with one columnar batch
+// INSERT, then all its rollup rows plus one mark row into rollup_blocks with
+// one INSERT: the commit point. rollup_blocks is unpartitioned, so that
+// INSERT is one part and lands whole or not at all. Both tables are
+// ReplacingMergeTrees keyed by Kafka coordinates, so writing a block again,
+// or a longer block with the same first offset, counts nothing twice once
+// read through the views (see schemas/ddl and README "Delivery").
+//
+// Works with ClickHouse 18.16 and later: every INSERT names its columns, no
+// server-side query parameters are used.
+//
+// Metrics (registered on the Registerer given to New):
+//
+//	taillight_chsink_rows_total{table}            counter: rows inserted (trace_items, rollup_blocks; mark rows included)
+//	taillight_chsink_insert_seconds{table}        histogram: duration of one INSERT, successful or not
+//	taillight_chsink_errors_total{table,reason}   counter: failed INSERTs and watermark reads; reason is one of
+//	                                              schema, auth, invalid, network, timeout, server, canceled, other
+package chsink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/taillight/taillight/sinks"
+)
+
+var _ sinks.Sink = (*Writer)(nil)
+
+// Table names, also the values of the metrics' table label.
+const (
+	TableTraceItems   = "trace_items"
+	TableRollupBlocks = "rollup_blocks"
+)
+
+// traceItemsColumns is the INSERT column list of trace_items, in the order
+// rawColumns.appendTo appends them. event_time and inserted_at are filled
+// by the server (DEFAULT).
+var traceItemsColumns = []string{
+	"event_ts_ms", "script_name", "event_kind", "outcome", "execution_model",
+	"entrypoint", "dispatch_namespace", "durable_object_id", "script_version",
+	"detail", "url", "host", "route", "method", "status", "colo",
+	"headers.name", "headers.value",
+	"logs.level", "logs.message", "logs.ts_ms",
+	"exceptions.name", "exceptions.message", "exceptions.stack", "exceptions.ts_ms",
+	"cpu_time_ms", "wall_time_ms", "truncated", "redaction_version",
+	"kafka_topic", "kafka_partition", "kafka_offset",
+}
+
+// rollupBlocksColumns is the INSERT column list of rollup_blocks.
+var rollupBlocksColumns = []string{
+	"kafka_topic", "kafka_partition", "block_first_offset", "block_last_offset",
+	"kind", "minute", "script_name", "host", "method", "route", "colo", "outcome",
+	"requests", "errors", "exceptions", "status_4xx", "status_5xx",
+	"cpu_time_ms_sum", "wall_time_ms_sum",
+}
+
+// Writer is a sinks.Sink on ClickHouse. It is safe for concurrent use; each
+// Write holds one pooled connection.
+type Writer struct {
+	cfg  Config
+	log  *slog.Logger
+	conn driver.Conn
+	m    *metrics
+
+	insertRaw, insertRollup string
+	rawPool                 sync.Pool // *rawColumns
+	rollupPool              sync.Pool // *rollupColumns
+}
+
+// New connects to ClickHouse (a ping, so a wrong address or password fails
+// here) and returns a Writer. It does not create tables: run Migrate first.
+// log may be nil; reg may be nil (metrics are then not exported).
+func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Writer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// Database "" = the user's default: the tables are always named
+	// database.table, and Migrate may have to create the database first.
+	opts, err := cfg.options("")
+	if err != nil {
+		return nil, err
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse %s: %w", strings.Join(cfg.Addrs, ","), err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		err, _ = classify("ping clickhouse "+strings.Join(cfg.Addrs, ","), err)
+		return nil, err
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	w := &Writer{
+		cfg:  cfg,
+		log:  log,
+		conn: conn,
+		m:    m,
+		insertRaw: fmt.Sprintf("INSERT INTO %s.%s (%s)", cfg.Database, TableTraceItems,
+			strings.Join(traceItemsColumns, ", ")),
+		insertRollup: fmt.Sprintf("INSERT INTO %s.%s (%s)", cfg.Database, TableRollupBlocks,
+			strings.Join(rollupBlocksColumns, ", ")),
+	}
+	w.rawPool.New = func() any { return new(rawColumns) }
+	w.rollupPool.New = func() any { return new(rollupColumns) }
+	return w, nil
+}
+
+// Close closes the connections. Writes in flight fail.
+func (w *Writer) Close() error { return w.conn.Close() }
+
+// Write stores b: its raw rows into trace_items, then its rollup rows and
+// one mark row into rollup_blocks in a single INSERT (the commit point). It
+// returns nil only when both are stored. Errors wrap sinks.ErrSchema when no
+// retry can help (see IsTransient and Reason). b is not retained; KindMark
+// rows in b.Rollups are ignored (Write adds the block's own).
+func (w *Writer) Write(ctx context.Context, b *sinks.Block) error {
+	if err := validateBlock(b); err != nil {
+		w.m.errors.WithLabelValues(TableRollupBlocks, ReasonInvalid).Inc()
+		return err
+	}
+	if len(b.Rows) > 0 {
+		rc := w.rawPool.Get().(*rawColumns)
+		rc.fill(b)
+		err := w.insert(ctx, TableTraceItems, w.insertRaw, len(b.Rows), rc.appendTo)
+		rc.reset()
+		w.rawPool.Put(rc)
+		if err != nil {
+			return err
+		}
+	}
+	rc := w.rollupPool.Get().(*rollupColumns)
+	rc.fill(b)
+	err := w.insert(ctx, TableRollupBlocks, w.insertRollup, rc.len(), rc.appendTo)
+	rc.reset()
+	w.rollupPool.Put(rc)
+	return err
+}
+
+// insert runs one batch INSERT, appending columns with fill.
+func (w *Writer) insert(ctx context.Context, table, query string, rows int, fill func(driver.Batch) error) error {
+	start := time.Now()
+	err := func() error {
+		batch, err := w.conn.PrepareBatch(ctx, query)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		defer batch.Abort()
+		if err := fill(batch); err != nil {
+			return fmt.Errorf("append columns: %w", err)
+		}
+		if err := batch.Send(); err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
+		return nil
+	}()
+	w.m.insertSeconds.WithLabelValues(table).Observe(time.Since(start).Seconds())
+	if err != nil {
+		err, reason := classify(fmt.Sprintf("insert %d rows into %s", rows, table), err)
+		w.m.errors.WithLabelValues(table, reason).Inc()
+		return err
+	}
+	w.m.rows.WithLabelValues(table).Add(float64(rows))
+	return nil
+}
+
+func validateBlock(b *sinks.Block) error {
+	if b == nil {
+		return fmt.Errorf("chsink: %w: nil", errInvalidBlock)
+	}
+	if b.Topic == "" || b.Partition < 0 || b.FirstOffset < 0 || b.LastOffset < b.FirstOffset {
+		return fmt.Errorf("chsink: %w: topic %q partition %d offsets %d..%d", errInvalidBlock,
+			b.Topic, b.Partition, b.FirstOffset, b.LastOffset)
+	}
+	for i := range b.Rows {
+		r := &b.Rows[i]
+		if r.KafkaPartition != b.Partition || r.KafkaOffset < b.FirstOffset || r.KafkaOffset > b.LastOffset {
+			return fmt.Errorf("chsink: %w: row %d at %d/%d is outside partition %d offsets %d..%d", errInvalidBlock,
+				i, r.KafkaPartition, r.KafkaOffset, b.Partition, b.FirstOffset, b.LastOffset)
+		}
+		if r.EventTsMs < 0 {
+			return fmt.Errorf("chsink: %w: row %d has negative event timestamp %d", errInvalidBlock, i, r.EventTsMs)
+		}
+		// ClickHouse requires the arrays of one Nested column to be equally long.
+		if len(r.HeaderNames) != len(r.HeaderValues) ||
+			len(r.LogLevels) != len(r.LogMessages) || len(r.LogLevels) != len(r.LogTsMs) ||
+			len(r.ExcNames) != len(r.ExcMessages) || len(r.ExcNames) != len(r.ExcStacks) || len(r.ExcNames) != len(r.ExcTsMs) {
+			return fmt.Errorf("chsink: %w: row %d (offset %d) has nested slices of unequal length", errInvalidBlock, i, r.KafkaOffset)
+		}
+	}
+	for i := range b.Rollups {
+		r := &b.Rollups[i]
+		if r.Kind > sinks.KindScript || r.Minute < 0 || r.Minute%60 != 0 {
+			return fmt.Errorf("chsink: %w: rollup row %d has kind %d minute %d", errInvalidBlock, i, r.Kind, r.Minute)
+		}
+	}
+	return nil
+}
+
+// Watermark reads the committed position of a partition: Next from the
+// block marks in rollup_blocks, MaxRawOffset from trace_items.
+func (w *Writer) Watermark(ctx context.Context, topic string, partition int32) (sinks.Watermark, error) {
+	wm := sinks.Watermark{Next: -1, MaxRawOffset: -1}
+	var blocks, lastEnd, lastFirst uint64
+	q := fmt.Sprintf(`SELECT count(), max(block_last_offset), argMax(block_first_offset, block_last_offset)
+FROM %s.%s WHERE kafka_topic = ? AND kafka_partition = ? AND kind = 0`, w.cfg.Database, TableRollupBlocks)
+	if err := w.conn.QueryRow(ctx, q, topic, partition).Scan(&blocks, &lastEnd, &lastFirst); err != nil {
+		err, reason := classify(fmt.Sprintf("read rollup watermark of %s/%d", topic, partition), err)
+		w.m.errors.WithLabelValues(TableRollupBlocks, reason).Inc()
+		return wm, err
+	}
+	if blocks > 0 {
+		wm.Next = int64(lastEnd) + 1
+	}
+	// Raw rows above the last committed block's first offset are what a
+	// redo must cover; looking there first reads only the tail of the
+	// partition's key range. Only when none is found is the whole range read.
+	maxRaw, found, err := w.maxRawOffset(ctx, topic, partition, lastFirst)
+	if err == nil && !found && lastFirst > 0 {
+		maxRaw, found, err = w.maxRawOffset(ctx, topic, partition, 0)
+	}
+	if err != nil {
+		err, reason := classify(fmt.Sprintf("read raw watermark of %s/%d", topic, partition), err)
+		w.m.errors.WithLabelValues(TableTraceItems, reason).Inc()
+		return wm, err
+	}
+	if found {
+		wm.MaxRawOffset = int64(maxRaw)
+	}
+	return wm, nil
+}
+
+func (w *Writer) maxRawOffset(ctx context.Context, topic string, partition int32, from uint64) (uint64, bool, error) {
+	var n, max uint64
+	q := fmt.Sprintf(`SELECT count(), max(kafka_offset) FROM %s.%s
+WHERE kafka_topic = ? AND kafka_partition = ? AND kafka_offset >= ?`, w.cfg.Database, TableTraceItems)
+	if err := w.conn.QueryRow(ctx, q, topic, partition, from).Scan(&n, &max); err != nil {
+		return 0, false, err
+	}
+	return max, n > 0, nil
+}
+
+// ServerVersion returns the server's version() string.
+func (w *Writer) ServerVersion(ctx context.Context) (string, error) {
+	var v string
+	if err := w.conn.QueryRow(ctx, "SELECT version()").Scan(&v); err != nil {
+		err, _ = classify("read server version", err)
+		return "", err
+	}
+	return v, nil
+}
+
+type metrics struct {
+	rows          *prometheus.CounterVec
+	insertSeconds *prometheus.HistogramVec
+	errors        *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "taillight_chsink_rows_total",
+			Help: "Rows inserted into ClickHouse, by table.",
+		}, []string{"table"}),
+		insertSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "taillight_chsink_insert_seconds",
+			Help:    "Duration of one ClickHouse INSERT, successful or not, by table.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12), // 1ms .. ~60s
+		}, []string{"table"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "taillight_chsink_errors_total",
+			Help: "Failed ClickHouse inserts and watermark reads, by table and reason.",
+		}, []string{"table", "reason"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	// Reuse collectors already registered by another Writer on reg (two
+	// writers in one process share the series) instead of failing.
+	var err error
+	if m.rows, err = register(reg, m.rows); err != nil {
+		return nil, err
+	}
+	if m.insertSeconds, err = register(reg, m.insertSeconds); err != nil {
+		return nil, err
+	}
+	if m.errors, err = register(reg, m.errors); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("register chsink metrics: %w", err)
+	}
+	return c, nil
+}

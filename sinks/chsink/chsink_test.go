@@ -1,0 +1,553 @@
+package chsink
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"reflect"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/sinks"
+)
+
+func TestMigrate(t *testing.T) {
+	srv := sharedClickHouse(t)
+	w := newWriter(t, srv, false)
+	ctx := context.Background()
+
+	// A dry run on a fresh server changes nothing.
+	plan, err := w.PlanMigrations(ctx)
+	if err != nil {
+		t.Fatalf("PlanMigrations: %v", err)
+	}
+	if n := count(t, w, "SELECT count() FROM system.databases WHERE name = '$db'"); n != 0 {
+		t.Fatalf("dry run created the database")
+	}
+	migs, err := schemas.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := w.ServerVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv, _ := schemas.ParseServerVersion(server)
+	statuses := func(rs []MigrationResult) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, fmt.Sprintf("%s=%s", r.Migration.File, r.Status))
+		}
+		return out
+	}
+	want := func(fresh, dry bool) []string {
+		var out []string
+		for _, m := range migs {
+			st := StatusApplied
+			switch {
+			case m.Version == 0 && dry:
+				st = StatusBootstrapDry
+			case m.Version == 0:
+				st = StatusBootstrap
+			case !m.Requires.IsZero() && !sv.AtLeast(m.Requires):
+				st = StatusServerOld
+			case !fresh:
+				st = StatusRecorded
+			case dry:
+				st = StatusPending
+			}
+			out = append(out, fmt.Sprintf("%s=%s", m.File, st))
+		}
+		return out
+	}
+	if got, want := statuses(plan), want(true, true); !reflect.DeepEqual(got, want) {
+		t.Fatalf("plan = %q; want %q", got, want)
+	}
+	for _, r := range plan {
+		if r.Status == StatusPending && (len(r.Statements) == 0 || strings.Contains(strings.Join(r.Statements, ";"), "{{")) {
+			t.Fatalf("plan for %s has no rendered statements: %q", r.Migration.File, r.Statements)
+		}
+	}
+
+	first, err := w.Migrate(ctx)
+	if err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if got, want := statuses(first), want(true, false); !reflect.DeepEqual(got, want) {
+		t.Fatalf("first Migrate = %q; want %q", got, want)
+	}
+	second, err := w.Migrate(ctx)
+	if err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	if got, want := statuses(second), want(false, false); !reflect.DeepEqual(got, want) {
+		t.Fatalf("second Migrate = %q; want %q", got, want)
+	}
+
+	var recorded []string
+	for _, m := range migs {
+		if m.Requires.IsZero() || sv.AtLeast(m.Requires) {
+			recorded = append(recorded, fmt.Sprintf("%d|%s|%s", m.Version, m.Name, m.Checksum))
+		}
+	}
+	if got := dump(t, w, "SELECT version, name, checksum FROM $db.schema_migrations FINAL"); !reflect.DeepEqual(got, recorded) {
+		t.Fatalf("schema_migrations = %q; want %q", got, recorded)
+	}
+	tables := dump(t, w, "SELECT name, engine FROM system.tables WHERE database = '$db'")
+	wantTables := []string{
+		"colo_requests_1m|View", "endpoint_errors_1m|View", "rollup_blocks_current|View",
+		"rollup_blocks|ReplacingMergeTree", "schema_migrations|ReplacingMergeTree",
+		"script_outcomes_1m|View", "trace_items_dedup|View", "trace_items|ReplacingMergeTree",
+	}
+	if !reflect.DeepEqual(tables, wantTables) {
+		t.Fatalf("tables = %q; want %q", tables, wantTables)
+	}
+	// The INSERT column lists are exactly the tables' columns, less the
+	// server-filled DEFAULTs.
+	for table, cols := range map[string][]string{TableTraceItems: traceItemsColumns, TableRollupBlocks: rollupBlocksColumns} {
+		got := dump(t, w, "SELECT name FROM system.columns WHERE database = '$db' AND table = '"+table+"' AND default_kind = ''")
+		want := append([]string(nil), cols...)
+		sort.Strings(want)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s columns without default = %q; INSERT lists %q", table, got, want)
+		}
+	}
+}
+
+// TestRoundTrip writes a row whose every field is set and reads it back:
+// a RawRow field that Write does not store fails here.
+func TestRoundTrip(t *testing.T) {
+	w := newWriter(t, sharedClickHouse(t), true)
+	var row sinks.RawRow
+	v := reflect.ValueOf(&row).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		name := v.Type().Field(i).Name
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(name + "-value")
+		case reflect.Int64:
+			f.SetInt(int64(1_700_000_000_000 + i))
+		case reflect.Int32:
+			f.SetInt(3)
+		case reflect.Uint16, reflect.Uint32:
+			f.SetUint(uint64(100 + i))
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Slice:
+			s := reflect.MakeSlice(f.Type(), 2, 2)
+			for j := 0; j < 2; j++ {
+				if s.Index(j).Kind() == reflect.String {
+					s.Index(j).SetString(fmt.Sprintf("%s-%d", name, j))
+				} else {
+					s.Index(j).SetInt(int64(1_700_000_000_000 + 10*i + j))
+				}
+			}
+			f.Set(s)
+		default:
+			t.Fatalf("RawRow.%s has kind %s: teach this test to fill it", name, f.Kind())
+		}
+	}
+	row.KafkaPartition, row.KafkaOffset = 3, 42
+	b := &sinks.Block{Topic: "rt", Partition: 3, FirstOffset: 40, LastOffset: 45, Rows: []sinks.RawRow{row}}
+	if err := w.Write(context.Background(), b); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+
+	var got sinks.RawRow
+	var ts, offset uint64
+	var truncated uint8
+	var topic string
+	var eventTime time.Time
+	q := "SELECT " + strings.Join(traceItemsColumns, ", ") + ", event_time FROM " + w.cfg.Database + ".trace_items_dedup"
+	err := w.conn.QueryRow(context.Background(), q).Scan(
+		&ts, &got.ScriptName, &got.EventKind, &got.Outcome, &got.ExecutionModel,
+		&got.Entrypoint, &got.DispatchNamespace, &got.DurableObjectID, &got.ScriptVersion,
+		&got.Detail, &got.URL, &got.Host, &got.Route, &got.Method, &got.Status, &got.Colo,
+		&got.HeaderNames, &got.HeaderValues,
+		&got.LogLevels, &got.LogMessages, &got.LogTsMs,
+		&got.ExcNames, &got.ExcMessages, &got.ExcStacks, &got.ExcTsMs,
+		&got.CPUTimeMs, &got.WallTimeMs, &truncated, &got.RedactionVersion,
+		&topic, &got.KafkaPartition, &offset, &eventTime)
+	if err != nil {
+		t.Fatalf("read back: %v", err)
+	}
+	got.EventTsMs, got.KafkaOffset, got.Truncated = int64(ts), int64(offset), truncated == 1
+	if !reflect.DeepEqual(got, row) {
+		t.Fatalf("read back\n%+v\nwant\n%+v", got, row)
+	}
+	if topic != "rt" || !eventTime.Equal(time.UnixMilli(row.EventTsMs).Truncate(time.Second)) {
+		t.Fatalf("topic %q event_time %v; want rt, %v", topic, eventTime, time.UnixMilli(row.EventTsMs))
+	}
+}
+
+// TestWriteReplay is the delivery contract: a replayed block and a longer
+// redo with the same first offset count nothing twice, before and after
+// merges.
+func TestWriteReplay(t *testing.T) {
+	w := newWriter(t, sharedClickHouse(t), true)
+	ctx := context.Background()
+	const topic = "trace-items"
+	rawCount := func() uint64 { return count(t, w, "SELECT count() FROM $db.trace_items_dedup") }
+
+	a := testBlock(topic, 0, 100, 139, 108, 109) // 38 rows, two poison records
+	if err := w.Write(ctx, a); err != nil {
+		t.Fatalf("Write a: %v", err)
+	}
+	checkViews(t, w, "after a", wantViews(a.Rollups))
+	if n := rawCount(); n != 38 {
+		t.Fatalf("trace_items_dedup has %d rows; want 38", n)
+	}
+
+	// The same block again (an ambiguous failure retried, or a replay).
+	if err := w.Write(ctx, a); err != nil {
+		t.Fatalf("Write a again: %v", err)
+	}
+	checkViews(t, w, "after a twice", wantViews(a.Rollups))
+	if n := rawCount(); n != 38 {
+		t.Fatalf("after replay trace_items_dedup has %d rows; want 38", n)
+	}
+	if n := count(t, w, "SELECT count() FROM $db.trace_items"); n != 76 {
+		t.Logf("trace_items (not deduplicated) has %d rows before merges", n)
+	}
+
+	// A longer redo with the same first offset replaces a. Its rollups are
+	// built afresh and, as after a routing change, lack one of a's keys:
+	// the views must show b's counts only.
+	b := testBlock(topic, 0, 100, 159, 108, 109)
+	dropped := a.Rollups[0]
+	for i, r := range b.Rollups {
+		if reflect.DeepEqual(rollupKey(r), rollupKey(dropped)) {
+			b.Rollups = append(b.Rollups[:i:i], b.Rollups[i+1:]...)
+			break
+		}
+	}
+	if err := w.Write(ctx, b); err != nil {
+		t.Fatalf("Write b: %v", err)
+	}
+	checkViews(t, w, "after longer redo b", wantViews(b.Rollups))
+	if n := rawCount(); n != 58 {
+		t.Fatalf("after b trace_items_dedup has %d rows; want 58", n)
+	}
+	// A late duplicate of the shorter a (a lost partition's old owner)
+	// does not win over b either.
+	if err := w.Write(ctx, a); err != nil {
+		t.Fatalf("Write a late: %v", err)
+	}
+	checkViews(t, w, "after late a", wantViews(b.Rollups))
+
+	// The next block adds to the views.
+	c := testBlock(topic, 0, 160, 179)
+	if err := w.Write(ctx, c); err != nil {
+		t.Fatalf("Write c: %v", err)
+	}
+	// Another partition's block with the same offsets is independent.
+	d := testBlock(topic, 1, 100, 119)
+	if err := w.Write(ctx, d); err != nil {
+		t.Fatalf("Write d: %v", err)
+	}
+	want := wantViews(b.Rollups, c.Rollups, d.Rollups)
+	checkViews(t, w, "after c and d", want)
+
+	// After background merges, the same answer.
+	exec(t, w, "OPTIMIZE TABLE $db.rollup_blocks FINAL")
+	exec(t, w, "OPTIMIZE TABLE $db.trace_items FINAL")
+	checkViews(t, w, "after OPTIMIZE FINAL", want)
+	if n := rawCount(); n != 58+20+20 {
+		t.Fatalf("after merges trace_items_dedup has %d rows; want 98", n)
+	}
+	if n := count(t, w, "SELECT count() FROM $db.trace_items"); n != 98 {
+		t.Fatalf("after OPTIMIZE FINAL trace_items has %d rows; want 98 (replays collapsed)", n)
+	}
+}
+
+func rollupKey(r sinks.RollupRow) [8]string {
+	return [8]string{fmt.Sprint(r.Kind), fmt.Sprint(r.Minute), r.ScriptName, r.Host, r.Method, r.Route, r.Colo, r.Outcome}
+}
+
+func TestWatermark(t *testing.T) {
+	w := newWriter(t, sharedClickHouse(t), true)
+	ctx := context.Background()
+	f := func(what string, p int32, want sinks.Watermark) {
+		t.Helper()
+		got, err := w.Watermark(ctx, "wm", p)
+		if err != nil {
+			t.Fatalf("%s: Watermark: %v", what, err)
+		}
+		if got != want {
+			t.Fatalf("%s: Watermark(wm, %d) = %+v; want %+v", what, p, got, want)
+		}
+	}
+	f("fresh", 0, sinks.Watermark{Next: -1, MaxRawOffset: -1})
+
+	if err := w.Write(ctx, testBlock("wm", 0, 0, 9, 9)); err != nil {
+		t.Fatal(err)
+	}
+	f("one block, last record poison", 0, sinks.Watermark{Next: 10, MaxRawOffset: 8})
+	f("other partition", 1, sinks.Watermark{Next: -1, MaxRawOffset: -1})
+
+	// A crash between the raw INSERT and the rollup INSERT: raw rows of
+	// 10..15 landed, the block was never committed.
+	crashed := testBlock("wm", 0, 10, 19)
+	crashed.Rows = crashed.Rows[:6]
+	rc := new(rawColumns)
+	rc.fill(crashed)
+	if err := w.insert(ctx, TableTraceItems, w.insertRaw, len(crashed.Rows), rc.appendTo); err != nil {
+		t.Fatal(err)
+	}
+	f("raw rows beyond the last block", 0, sinks.Watermark{Next: 10, MaxRawOffset: 15})
+
+	// The redo covers them; then a block of poison records only (no raw
+	// row at or above its first offset: the unbounded lookup answers).
+	if err := w.Write(ctx, testBlock("wm", 0, 10, 19)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(ctx, &sinks.Block{Topic: "wm", Partition: 0, FirstOffset: 20, LastOffset: 24}); err != nil {
+		t.Fatal(err)
+	}
+	f("after an all-poison block", 0, sinks.Watermark{Next: 25, MaxRawOffset: 19})
+	if got := count(t, w, "SELECT count() FROM $db.rollup_blocks WHERE kind = 0 AND block_first_offset = 20"); got != 1 {
+		t.Fatalf("all-poison block wrote %d mark rows; want 1", got)
+	}
+	// Another topic with the same partition number is independent.
+	got, err := w.Watermark(ctx, "other", 0)
+	if err != nil || got != (sinks.Watermark{Next: -1, MaxRawOffset: -1}) {
+		t.Fatalf("Watermark(other, 0) = %+v, %v; want -1, -1", got, err)
+	}
+}
+
+func TestSchemaErrors(t *testing.T) {
+	srv := sharedClickHouse(t)
+	ctx := context.Background()
+	f := func(what string, w *Writer) {
+		t.Helper()
+		err := w.Write(ctx, testBlock("s", 0, 0, 9))
+		if !errors.Is(err, sinks.ErrSchema) || IsTransient(err) || Reason(err) != ReasonSchema {
+			t.Fatalf("%s: Write error = %v (reason %q, transient %v); want a sinks.ErrSchema", what, err, Reason(err), IsTransient(err))
+		}
+	}
+	f("not migrated", newWriter(t, srv, false))
+
+	w := newWriter(t, srv, true)
+	exec(t, w, "ALTER TABLE $db.trace_items DROP COLUMN detail")
+	f("missing column", w)
+
+	w = newWriter(t, srv, true)
+	exec(t, w, "ALTER TABLE $db.rollup_blocks MODIFY COLUMN requests String")
+	f("type mismatch", w)
+	if v := counterValue(t, w.m.errors.WithLabelValues(TableRollupBlocks, ReasonSchema)); v != 1 {
+		t.Fatalf("errors_total{rollup_blocks,schema} = %v; want 1", v)
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a real ClickHouse server; skipped under -short")
+	}
+	// A server of its own: this test stops it.
+	srv, err := startClickHouse()
+	if err != nil {
+		needServer(t, err)
+	}
+	defer srv.Close()
+	w := newWriter(t, srv, true)
+	ctx := context.Background()
+	if err := w.Write(ctx, testBlock("u", 0, 0, 9)); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = w.Write(wctx, testBlock("u", 0, 10, 19))
+	cancel()
+	if err == nil || !IsTransient(err) || errors.Is(err, sinks.ErrSchema) {
+		t.Fatalf("Write with the server stopped = %v (reason %q); want a transient error", err, Reason(err))
+	}
+	if _, err := w.Watermark(ctx, "u", 0); err == nil || !IsTransient(err) {
+		t.Fatalf("Watermark with the server stopped = %v; want a transient error", err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Pooled connections died with the server; a retry loop like the
+	// processor's gets through once the server is back.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err = w.Write(ctx, testBlock("u", 0, 10, 19))
+		if err == nil {
+			break
+		}
+		if !IsTransient(err) || time.Now().After(deadline) {
+			t.Fatalf("Write after restart: %v", err)
+		}
+	}
+	wm, err := w.Watermark(ctx, "u", 0)
+	if err != nil || wm.Next != 20 {
+		t.Fatalf("Watermark after restart = %+v, %v; want Next 20", wm, err)
+	}
+}
+
+func TestInvalidBlock(t *testing.T) {
+	good := testBlock("t", 0, 10, 19)
+	f := func(what string, mutate func(b *sinks.Block)) {
+		t.Helper()
+		b := *good
+		b.Rows = append([]sinks.RawRow(nil), good.Rows...)
+		b.Rollups = append([]sinks.RollupRow(nil), good.Rollups...)
+		mutate(&b)
+		err := validateBlock(&b)
+		if !errors.Is(err, errInvalidBlock) || IsTransient(err) || Reason(err) != ReasonInvalid {
+			t.Fatalf("%s: validateBlock = %v; want an invalid-block error", what, err)
+		}
+	}
+	if err := validateBlock(good); err != nil {
+		t.Fatalf("valid block: %v", err)
+	}
+	if err := validateBlock(&sinks.Block{Topic: "t", FirstOffset: 5, LastOffset: 5}); err != nil {
+		t.Fatalf("empty block: %v", err)
+	}
+	f("no topic", func(b *sinks.Block) { b.Topic = "" })
+	f("reversed offsets", func(b *sinks.Block) { b.LastOffset = 5 })
+	f("negative first offset", func(b *sinks.Block) { b.FirstOffset = -1 })
+	f("row outside block", func(b *sinks.Block) { b.Rows[0].KafkaOffset = 20 })
+	f("row of another partition", func(b *sinks.Block) { b.Rows[0].KafkaPartition = 1 })
+	f("unequal nested", func(b *sinks.Block) { b.Rows[0].HeaderValues = nil })
+	f("unequal log nested", func(b *sinks.Block) { b.Rows[0].LogTsMs = []int64{1} })
+	f("minute not aligned", func(b *sinks.Block) { b.Rollups[0].Minute += 1 })
+	f("unknown kind", func(b *sinks.Block) { b.Rollups[0].Kind = 9 })
+	if err := validateBlock(nil); !errors.Is(err, errInvalidBlock) {
+		t.Fatalf("nil block: %v", err)
+	}
+}
+
+func TestReason(t *testing.T) {
+	f := func(err error, want string, transient bool) {
+		t.Helper()
+		if got := Reason(err); got != want {
+			t.Fatalf("Reason(%v) = %q; want %q", err, got, want)
+		}
+		if got := IsTransient(err); got != transient {
+			t.Fatalf("IsTransient(%v) = %v; want %v", err, got, transient)
+		}
+	}
+	ex := func(code int32) error { return fmt.Errorf("send: %w", &clickhouse.Exception{Code: code}) }
+	f(nil, "", false)
+	f(ex(60), ReasonSchema, false)
+	f(ex(16), ReasonSchema, false)
+	f(ex(53), ReasonSchema, false)
+	f(ex(516), ReasonAuth, false)
+	f(ex(252), ReasonServer, true) // TOO_MANY_PARTS
+	f(ex(241), ReasonServer, true) // MEMORY_LIMIT_EXCEEDED
+	f(ex(159), ReasonTimeout, true)
+	f(ex(210), ReasonNetwork, true)
+	f(&column.ColumnConverterError{Op: "Append", To: "UInt64", From: "[]string"}, ReasonSchema, false)
+	f(fmt.Errorf("x: %w", sinks.ErrSchema), ReasonSchema, false)
+	f(&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, ReasonNetwork, true)
+	f(fmt.Errorf("read: %w", io.EOF), ReasonNetwork, true)
+	f(syscall.ECONNRESET, ReasonNetwork, true)
+	f(clickhouse.ErrAcquireConnTimeout, ReasonTimeout, true)
+	f(context.DeadlineExceeded, ReasonTimeout, true)
+	f(context.Canceled, ReasonCanceled, false)
+	f(errors.New("something new"), ReasonOther, true)
+
+	err, reason := classify("insert", ex(60))
+	if !errors.Is(err, sinks.ErrSchema) || reason != ReasonSchema || !strings.HasPrefix(err.Error(), "insert: ") {
+		t.Fatalf("classify = %v, %q", err, reason)
+	}
+	err, _ = classify("insert", io.EOF)
+	if errors.Is(err, sinks.ErrSchema) || !errors.Is(err, io.EOF) {
+		t.Fatalf("classify(EOF) = %v", err)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	c := DefaultConfig()
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	c.RegisterFlags(fs, "clickhouse.")
+	err := fs.Parse([]string{"-clickhouse.addr", "a:1, b:2", "-clickhouse.database", "db2", "-clickhouse.user", "u",
+		"-clickhouse.password", "p", "-clickhouse.tls", "-clickhouse.tls.insecure-skip-verify",
+		"-clickhouse.compression=false", "-clickhouse.dial-timeout", "3s", "-clickhouse.max-open-conns", "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Addrs: []string{"a:1", "b:2"}, Database: "db2", User: "u", Password: "p",
+		TLS: TLSConfig{Enable: true, InsecureSkipVerify: true}, DialTimeout: 3 * time.Second,
+		ReadTimeout: 2 * time.Minute, MaxOpenConns: 2}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("parsed %+v; want %+v", c, want)
+	}
+	if got := fs.Lookup("clickhouse.addr").DefValue; got != "127.0.0.1:9000" {
+		t.Fatalf("-clickhouse.addr default %q", got)
+	}
+	o, err := c.options("")
+	if err != nil || o.TLS == nil || !o.TLS.InsecureSkipVerify || o.Compression != nil || o.Auth.Username != "u" {
+		t.Fatalf("options = %+v, %v", o, err)
+	}
+
+	bad := func(what string, mutate func(c *Config)) {
+		t.Helper()
+		c := DefaultConfig()
+		mutate(&c)
+		if err := c.Validate(); err == nil {
+			t.Fatalf("%s: Validate passed", what)
+		}
+		if _, err := New(context.Background(), c, nil, nil); err == nil {
+			t.Fatalf("%s: New passed", what)
+		}
+	}
+	bad("no address", func(c *Config) { c.Addrs = nil })
+	bad("address without port", func(c *Config) { c.Addrs = []string{"localhost"} })
+	bad("database with dash", func(c *Config) { c.Database = "a-b" })
+	bad("zero dial timeout", func(c *Config) { c.DialTimeout = 0 })
+	bad("zero conns", func(c *Config) { c.MaxOpenConns = 0 })
+	bad("CA without TLS", func(c *Config) { c.TLS.CAFile = "/x" })
+
+	c = DefaultConfig()
+	c.TLS = TLSConfig{Enable: true, CAFile: "/nonexistent/ca.pem"}
+	if _, err := c.options(""); err == nil {
+		t.Fatal("options with a missing CA file passed")
+	}
+}
+
+// Two writers on one registry share the metric series instead of failing.
+func TestMetricsSharedRegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m1, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1.rows.WithLabelValues(TableTraceItems).Add(2)
+	m2.rows.WithLabelValues(TableTraceItems).Add(3)
+	if v := counterValue(t, m1.rows.WithLabelValues(TableTraceItems)); v != 5 {
+		t.Fatalf("shared counter = %v; want 5", v)
+	}
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}

@@ -1,0 +1,215 @@
+package chsink
+
+import (
+	"fmt"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/taillight/taillight/sinks"
+)
+
+// rawColumns turns a block's rows into the column slices of the trace_items
+// INSERT (traceItemsColumns order). Reused through a pool: reset keeps the
+// capacity. The string and nested slices point into the block's rows, which
+// outlive the INSERT.
+type rawColumns struct {
+	eventTsMs                                    []uint64
+	script, kind, outcome, execModel, entrypoint []string
+	dispatchNS, doID, scriptVersion, detail      []string
+	url, host, route, method                     []string
+	status                                       []uint16
+	colo                                         []string
+	headerNames, headerValues                    [][]string
+	logLevels, logMessages                       [][]string
+	logTs                                        [][]int64
+	excNames, excMessages, excStacks             [][]string
+	excTs                                        [][]int64
+	cpu, wall                                    []uint32
+	truncated                                    []uint8
+	redactionVersion                             []uint16
+	topic                                        []string
+	partition                                    []int32
+	offset                                       []uint64
+}
+
+func (c *rawColumns) fill(b *sinks.Block) {
+	for i := range b.Rows {
+		r := &b.Rows[i]
+		c.eventTsMs = append(c.eventTsMs, uint64(r.EventTsMs))
+		c.script = append(c.script, r.ScriptName)
+		c.kind = append(c.kind, r.EventKind)
+		c.outcome = append(c.outcome, r.Outcome)
+		c.execModel = append(c.execModel, r.ExecutionModel)
+		c.entrypoint = append(c.entrypoint, r.Entrypoint)
+		c.dispatchNS = append(c.dispatchNS, r.DispatchNamespace)
+		c.doID = append(c.doID, r.DurableObjectID)
+		c.scriptVersion = append(c.scriptVersion, r.ScriptVersion)
+		c.detail = append(c.detail, r.Detail)
+		c.url = append(c.url, r.URL)
+		c.host = append(c.host, r.Host)
+		c.route = append(c.route, r.Route)
+		c.method = append(c.method, r.Method)
+		c.status = append(c.status, r.Status)
+		c.colo = append(c.colo, r.Colo)
+		c.headerNames = append(c.headerNames, r.HeaderNames)
+		c.headerValues = append(c.headerValues, r.HeaderValues)
+		c.logLevels = append(c.logLevels, r.LogLevels)
+		c.logMessages = append(c.logMessages, r.LogMessages)
+		c.logTs = append(c.logTs, r.LogTsMs)
+		c.excNames = append(c.excNames, r.ExcNames)
+		c.excMessages = append(c.excMessages, r.ExcMessages)
+		c.excStacks = append(c.excStacks, r.ExcStacks)
+		c.excTs = append(c.excTs, r.ExcTsMs)
+		c.cpu = append(c.cpu, r.CPUTimeMs)
+		c.wall = append(c.wall, r.WallTimeMs)
+		var t uint8
+		if r.Truncated {
+			t = 1
+		}
+		c.truncated = append(c.truncated, t)
+		c.redactionVersion = append(c.redactionVersion, r.RedactionVersion)
+		c.topic = append(c.topic, b.Topic)
+		c.partition = append(c.partition, r.KafkaPartition)
+		c.offset = append(c.offset, uint64(r.KafkaOffset))
+	}
+}
+
+func (c *rawColumns) columns() []any {
+	return []any{
+		c.eventTsMs, c.script, c.kind, c.outcome, c.execModel,
+		c.entrypoint, c.dispatchNS, c.doID, c.scriptVersion,
+		c.detail, c.url, c.host, c.route, c.method, c.status, c.colo,
+		c.headerNames, c.headerValues,
+		c.logLevels, c.logMessages, c.logTs,
+		c.excNames, c.excMessages, c.excStacks, c.excTs,
+		c.cpu, c.wall, c.truncated, c.redactionVersion,
+		c.topic, c.partition, c.offset,
+	}
+}
+
+func (c *rawColumns) appendTo(batch driver.Batch) error {
+	return appendColumns(batch, traceItemsColumns, c.columns())
+}
+
+// reset empties the slices, dropping references into the block's rows so
+// the pool does not keep them alive.
+func (c *rawColumns) reset() {
+	clear(c.script)
+	clear(c.kind)
+	clear(c.outcome)
+	clear(c.execModel)
+	clear(c.entrypoint)
+	clear(c.dispatchNS)
+	clear(c.doID)
+	clear(c.scriptVersion)
+	clear(c.detail)
+	clear(c.url)
+	clear(c.host)
+	clear(c.route)
+	clear(c.method)
+	clear(c.colo)
+	clear(c.headerNames)
+	clear(c.headerValues)
+	clear(c.logLevels)
+	clear(c.logMessages)
+	clear(c.logTs)
+	clear(c.excNames)
+	clear(c.excMessages)
+	clear(c.excStacks)
+	clear(c.excTs)
+	clear(c.topic)
+	*c = rawColumns{
+		eventTsMs: c.eventTsMs[:0], script: c.script[:0], kind: c.kind[:0], outcome: c.outcome[:0],
+		execModel: c.execModel[:0], entrypoint: c.entrypoint[:0], dispatchNS: c.dispatchNS[:0],
+		doID: c.doID[:0], scriptVersion: c.scriptVersion[:0], detail: c.detail[:0], url: c.url[:0],
+		host: c.host[:0], route: c.route[:0], method: c.method[:0], status: c.status[:0], colo: c.colo[:0],
+		headerNames: c.headerNames[:0], headerValues: c.headerValues[:0],
+		logLevels: c.logLevels[:0], logMessages: c.logMessages[:0], logTs: c.logTs[:0],
+		excNames: c.excNames[:0], excMessages: c.excMessages[:0], excStacks: c.excStacks[:0], excTs: c.excTs[:0],
+		cpu: c.cpu[:0], wall: c.wall[:0], truncated: c.truncated[:0], redactionVersion: c.redactionVersion[:0],
+		topic: c.topic[:0], partition: c.partition[:0], offset: c.offset[:0],
+	}
+}
+
+// rollupColumns turns a block's rollup rows, plus its mark row, into the
+// column slices of the rollup_blocks INSERT (rollupBlocksColumns order).
+type rollupColumns struct {
+	topic                                  []string
+	partition                              []int32
+	first, last                            []uint64
+	kind                                   []uint8
+	minute                                 []int64
+	script, host, method, route, colo, out []string
+	requests, errors, exceptions           []uint64
+	s4xx, s5xx, cpu, wall                  []uint64
+}
+
+func (c *rollupColumns) fill(b *sinks.Block) {
+	// The mark row first: it carries no counts, only the block's range.
+	c.add(b, &sinks.RollupRow{Kind: sinks.KindMark})
+	for i := range b.Rollups {
+		if b.Rollups[i].Kind == sinks.KindMark {
+			continue
+		}
+		c.add(b, &b.Rollups[i])
+	}
+}
+
+func (c *rollupColumns) add(b *sinks.Block, r *sinks.RollupRow) {
+	c.topic = append(c.topic, b.Topic)
+	c.partition = append(c.partition, b.Partition)
+	c.first = append(c.first, uint64(b.FirstOffset))
+	c.last = append(c.last, uint64(b.LastOffset))
+	c.kind = append(c.kind, uint8(r.Kind))
+	c.minute = append(c.minute, r.Minute)
+	c.script = append(c.script, r.ScriptName)
+	c.host = append(c.host, r.Host)
+	c.method = append(c.method, r.Method)
+	c.route = append(c.route, r.Route)
+	c.colo = append(c.colo, r.Colo)
+	c.out = append(c.out, r.Outcome)
+	c.requests = append(c.requests, r.Requests)
+	c.errors = append(c.errors, r.Errors)
+	c.exceptions = append(c.exceptions, r.Exceptions)
+	c.s4xx = append(c.s4xx, r.Status4xx)
+	c.s5xx = append(c.s5xx, r.Status5xx)
+	c.cpu = append(c.cpu, r.CPUTimeMsSum)
+	c.wall = append(c.wall, r.WallTimeMsSum)
+}
+
+func (c *rollupColumns) len() int { return len(c.kind) }
+
+func (c *rollupColumns) appendTo(batch driver.Batch) error {
+	return appendColumns(batch, rollupBlocksColumns, []any{
+		c.topic, c.partition, c.first, c.last, c.kind, c.minute,
+		c.script, c.host, c.method, c.route, c.colo, c.out,
+		c.requests, c.errors, c.exceptions, c.s4xx, c.s5xx, c.cpu, c.wall,
+	})
+}
+
+func (c *rollupColumns) reset() {
+	for _, s := range [][]string{c.topic, c.script, c.host, c.method, c.route, c.colo, c.out} {
+		clear(s)
+	}
+	*c = rollupColumns{
+		topic: c.topic[:0], partition: c.partition[:0], first: c.first[:0], last: c.last[:0],
+		kind: c.kind[:0], minute: c.minute[:0], script: c.script[:0], host: c.host[:0],
+		method: c.method[:0], route: c.route[:0], colo: c.colo[:0], out: c.out[:0],
+		requests: c.requests[:0], errors: c.errors[:0], exceptions: c.exceptions[:0],
+		s4xx: c.s4xx[:0], s5xx: c.s5xx[:0], cpu: c.cpu[:0], wall: c.wall[:0],
+	}
+}
+
+// appendColumns appends one slice per column: the driver's columnar fast
+// path, with no per-row reflection.
+func appendColumns(batch driver.Batch, names []string, cols []any) error {
+	if len(cols) != len(names) {
+		return fmt.Errorf("chsink: %d column slices for %d columns", len(cols), len(names))
+	}
+	for i, col := range cols {
+		if err := batch.Column(i).Append(col); err != nil {
+			return fmt.Errorf("column %s: %w", names[i], err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package chsink
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/taillight/taillight/schemas"
+)
+
+// Config is how to reach ClickHouse. Start from DefaultConfig; New calls
+// Validate.
+type Config struct {
+	// Addrs are native-protocol host:port addresses (default
+	// 127.0.0.1:9000), tried in order. The HTTP protocol is not supported:
+	// clickhouse-go's HTTP batches do not work with ClickHouse 18.16.
+	Addrs []string
+	// Database holds the taillight tables (default "taillight").
+	Database string
+	// User and Password authenticate (default user "default", no password).
+	User     string
+	Password string
+	// TLS settings; off by default.
+	TLS TLSConfig
+	// Compression turns LZ4 block compression on (default true).
+	Compression bool
+	// DialTimeout bounds connecting (default 10s).
+	DialTimeout time.Duration
+	// ReadTimeout bounds waiting for a server reply (default 2m).
+	ReadTimeout time.Duration
+	// MaxOpenConns caps the connection pool (default 8); each partition
+	// flush holds one connection while it inserts.
+	MaxOpenConns int
+}
+
+// TLSConfig is the TLS part of Config.
+type TLSConfig struct {
+	Enable             bool
+	CAFile             string // PEM bundle; system roots when empty
+	ServerName         string // defaults to the host of the address
+	InsecureSkipVerify bool
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{
+		Addrs:        []string{"127.0.0.1:9000"},
+		Database:     "taillight",
+		User:         "default",
+		Compression:  true,
+		DialTimeout:  10 * time.Second,
+		ReadTimeout:  2 * time.Minute,
+		MaxOpenConns: 8,
+	}
+}
+
+// RegisterFlags registers c's fields as flags named prefix+"addr" and so on
+// (prefix "clickhouse." gives -clickhouse.addr), with c's current values as
+// defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
+	fs.Var((*addrList)(&c.Addrs), prefix+"addr", "ClickHouse native-protocol address host:port; comma-separated for several")
+	fs.StringVar(&c.Database, prefix+"database", c.Database, "ClickHouse database holding the taillight tables")
+	fs.StringVar(&c.User, prefix+"user", c.User, "ClickHouse user")
+	fs.StringVar(&c.Password, prefix+"password", c.Password, "ClickHouse password")
+	fs.BoolVar(&c.TLS.Enable, prefix+"tls", c.TLS.Enable, "connect to ClickHouse with TLS")
+	fs.StringVar(&c.TLS.CAFile, prefix+"tls.ca-file", c.TLS.CAFile, "PEM file of CA certificates for ClickHouse TLS (default: system roots)")
+	fs.StringVar(&c.TLS.ServerName, prefix+"tls.server-name", c.TLS.ServerName, "server name to verify in ClickHouse's certificate (default: the address's host)")
+	fs.BoolVar(&c.TLS.InsecureSkipVerify, prefix+"tls.insecure-skip-verify", c.TLS.InsecureSkipVerify, "do not verify ClickHouse's certificate (testing only)")
+	fs.BoolVar(&c.Compression, prefix+"compression", c.Compression, "LZ4-compress blocks sent to and from ClickHouse")
+	fs.DurationVar(&c.DialTimeout, prefix+"dial-timeout", c.DialTimeout, "timeout for connecting to ClickHouse")
+	fs.DurationVar(&c.ReadTimeout, prefix+"read-timeout", c.ReadTimeout, "timeout for a ClickHouse reply")
+	fs.IntVar(&c.MaxOpenConns, prefix+"max-open-conns", c.MaxOpenConns, "maximum open ClickHouse connections")
+}
+
+// addrList is a comma-separated flag value.
+type addrList []string
+
+func (a *addrList) String() string { return strings.Join(*a, ",") }
+
+func (a *addrList) Set(s string) error {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	*a = out
+	return nil
+}
+
+// Validate reports the first thing wrong with c.
+func (c *Config) Validate() error {
+	if len(c.Addrs) == 0 {
+		return errors.New("chsink: no ClickHouse address")
+	}
+	for _, a := range c.Addrs {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			return fmt.Errorf("chsink: address %q is not host:port", a)
+		}
+	}
+	if !schemas.ValidIdentifier(c.Database) {
+		return fmt.Errorf("chsink: database %q must be a plain identifier (letters, digits, _)", c.Database)
+	}
+	if c.DialTimeout <= 0 || c.ReadTimeout <= 0 {
+		return fmt.Errorf("chsink: dial timeout (%s) and read timeout (%s) must be positive", c.DialTimeout, c.ReadTimeout)
+	}
+	if c.MaxOpenConns <= 0 {
+		return fmt.Errorf("chsink: max open conns (%d) must be positive", c.MaxOpenConns)
+	}
+	if !c.TLS.Enable && (c.TLS.CAFile != "" || c.TLS.InsecureSkipVerify || c.TLS.ServerName != "") {
+		return errors.New("chsink: TLS options are set but TLS is not enabled")
+	}
+	return nil
+}
+
+// options builds the driver options; database "" means the user's default.
+func (c *Config) options(database string) (*clickhouse.Options, error) {
+	o := &clickhouse.Options{
+		Protocol:     clickhouse.Native,
+		Addr:         c.Addrs,
+		Auth:         clickhouse.Auth{Database: database, Username: c.User, Password: c.Password},
+		DialTimeout:  c.DialTimeout,
+		ReadTimeout:  c.ReadTimeout,
+		MaxOpenConns: c.MaxOpenConns,
+		MaxIdleConns: c.MaxOpenConns,
+		ClientInfo: clickhouse.ClientInfo{Products: []struct{ Name, Version string }{
+			{Name: "taillight", Version: "1"},
+		}},
+	}
+	if c.Compression {
+		o.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+	}
+	if c.TLS.Enable {
+		tc := &tls.Config{
+			MinVersion:         tls.VersionTLS12,
+			ServerName:         c.TLS.ServerName,
+			InsecureSkipVerify: c.TLS.InsecureSkipVerify, //nolint:gosec // an explicit operator choice
+		}
+		if c.TLS.CAFile != "" {
+			pem, err := os.ReadFile(c.TLS.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("chsink: read TLS CA file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("chsink: TLS CA file %s holds no PEM certificate", c.TLS.CAFile)
+			}
+			tc.RootCAs = pool
+		}
+		o.TLS = tc
+	}
+	return o, nil
+}

@@ -1,0 +1,201 @@
+package chsink
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/taillight/taillight/schemas"
+)
+
+// MigrationStatus says what Migrate did with one migration.
+type MigrationStatus string
+
+// Migration statuses.
+const (
+	StatusApplied      MigrationStatus = "applied"          // its statements ran and it was recorded
+	StatusRecorded     MigrationStatus = "already applied"  // recorded earlier: skipped
+	StatusServerOld    MigrationStatus = "skipped"          // needs a newer server: skipped, not recorded
+	StatusPending      MigrationStatus = "pending"          // dry run: would be applied
+	StatusBootstrap    MigrationStatus = "ensured"          // 000, run on every migrate (all IF NOT EXISTS)
+	StatusBootstrapDry MigrationStatus = "would be ensured" // 000 in a dry run
+)
+
+// MigrationResult is one migration's outcome.
+type MigrationResult struct {
+	Migration  schemas.Migration
+	Status     MigrationStatus
+	Statements []string // rendered; the ones run (or, in a dry run, to run)
+	// Note explains a skip: the version required, or a changed checksum.
+	Note string
+}
+
+// Migrate applies the embedded DDL (schemas.Migrations) to cfg.Database,
+// creating the database if missing: the bootstrap 000 always, then every
+// migration not yet recorded in schema_migrations whose "-- requires:"
+// version the server meets, each recorded once all its statements ran.
+// Safe to run again and concurrently (every statement is idempotent and a
+// double record collapses). It stops at the first failing statement.
+func (w *Writer) Migrate(ctx context.Context) ([]MigrationResult, error) {
+	return w.migrate(ctx, false)
+}
+
+// PlanMigrations is Migrate's dry run: it reads the server version and the
+// recorded migrations (if any) and changes nothing.
+func (w *Writer) PlanMigrations(ctx context.Context) ([]MigrationResult, error) {
+	return w.migrate(ctx, true)
+}
+
+func (w *Writer) migrate(ctx context.Context, dryRun bool) ([]MigrationResult, error) {
+	migs, err := schemas.Migrations()
+	if err != nil {
+		return nil, err
+	}
+	verStr, err := w.ServerVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	server, err := schemas.ParseServerVersion(verStr)
+	if err != nil {
+		return nil, err
+	}
+	params := schemas.DDLParams{Database: w.cfg.Database}
+	var results []MigrationResult
+	render := func(m schemas.Migration) ([]string, error) {
+		out := make([]string, len(m.Statements))
+		for i, s := range m.Statements {
+			if out[i], err = params.Render(s); err != nil {
+				return nil, fmt.Errorf("render %s: %w", m.File, err)
+			}
+		}
+		return out, nil
+	}
+	// The bootstrap first: it creates what the record lookup reads.
+	boot := migs[0]
+	stmts, err := render(boot)
+	if err != nil {
+		return nil, err
+	}
+	if !dryRun {
+		if err := w.exec(ctx, boot, stmts); err != nil {
+			return nil, err
+		}
+	}
+	recorded, err := w.recordedMigrations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := StatusBootstrap
+	if dryRun {
+		st = StatusBootstrapDry
+	}
+	results = append(results, MigrationResult{Migration: boot, Status: st, Statements: stmts})
+	if _, ok := recorded[boot.Version]; !ok && !dryRun {
+		if err := w.record(ctx, boot, verStr); err != nil {
+			return results, err
+		}
+	}
+
+	for _, m := range migs[1:] {
+		stmts, err := render(m)
+		if err != nil {
+			return results, err
+		}
+		res := MigrationResult{Migration: m, Statements: stmts}
+		if sum, ok := recorded[m.Version]; ok {
+			res.Status, res.Statements = StatusRecorded, nil
+			if sum != m.Checksum {
+				res.Note = "file changed since it was applied; changes are not re-applied"
+				w.log.Warn("migration file changed after it was applied", "file", m.File)
+			}
+			results = append(results, res)
+			continue
+		}
+		if !m.Requires.IsZero() && !server.AtLeast(m.Requires) {
+			res.Status, res.Statements = StatusServerOld, nil
+			res.Note = fmt.Sprintf("needs ClickHouse %s or newer, server is %s", m.Requires, verStr)
+			results = append(results, res)
+			continue
+		}
+		if dryRun {
+			res.Status = StatusPending
+			results = append(results, res)
+			continue
+		}
+		if err := w.exec(ctx, m, stmts); err != nil {
+			return results, err
+		}
+		if err := w.record(ctx, m, verStr); err != nil {
+			return results, err
+		}
+		res.Status = StatusApplied
+		results = append(results, res)
+		w.log.Info("migration applied", "file", m.File)
+	}
+	return results, nil
+}
+
+func (w *Writer) exec(ctx context.Context, m schemas.Migration, stmts []string) error {
+	for i, s := range stmts {
+		if err := w.conn.Exec(ctx, s); err != nil {
+			err, _ = classify(fmt.Sprintf("migration %s statement %d", m.File, i+1), err)
+			return err
+		}
+	}
+	return nil
+}
+
+// recordedMigrations returns version → checksum of the recorded
+// migrations; none when schema_migrations does not exist (a dry run on a
+// fresh server).
+func (w *Writer) recordedMigrations(ctx context.Context) (map[uint32]string, error) {
+	out := map[uint32]string{}
+	var exists uint8
+	if err := w.conn.QueryRow(ctx, fmt.Sprintf("EXISTS TABLE %s.schema_migrations", w.cfg.Database)).Scan(&exists); err != nil {
+		err, _ = classify("look for schema_migrations", err)
+		return nil, err
+	}
+	if exists == 0 {
+		return out, nil
+	}
+	rows, err := w.conn.Query(ctx, fmt.Sprintf("SELECT version, checksum FROM %s.schema_migrations FINAL", w.cfg.Database))
+	if err != nil {
+		err, _ = classify("read schema_migrations", err)
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v uint32
+		var sum string
+		if err := rows.Scan(&v, &sum); err != nil {
+			return nil, fmt.Errorf("read schema_migrations: %w", err)
+		}
+		out[v] = sum
+	}
+	if err := rows.Err(); err != nil {
+		err, _ = classify("read schema_migrations", err)
+		return nil, err
+	}
+	return out, nil
+}
+
+func (w *Writer) record(ctx context.Context, m schemas.Migration, server string) error {
+	// A batch, not INSERT … VALUES through Exec: over the native protocol
+	// ClickHouse 18.16 waits for a data block after any INSERT.
+	q := fmt.Sprintf("INSERT INTO %s.schema_migrations (version, name, checksum, server_version)", w.cfg.Database)
+	err := func() error {
+		batch, err := w.conn.PrepareBatch(ctx, q)
+		if err != nil {
+			return err
+		}
+		defer batch.Abort()
+		if err := batch.Append(m.Version, m.Name, m.Checksum, server); err != nil {
+			return err
+		}
+		return batch.Send()
+	}()
+	if err != nil {
+		err, _ = classify("record migration "+m.File, err)
+		return err
+	}
+	return nil
+}
