@@ -1,0 +1,555 @@
+package dash
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/sinks"
+)
+
+// One private ClickHouse server per test binary, started on first use;
+// every test gets its own database on it.
+var (
+	chOnce sync.Once
+	chSrv  *local.ClickHouse
+	chErr  error
+	dbSeq  atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if chSrv != nil {
+		_ = chSrv.Close()
+	}
+	os.Exit(code)
+}
+
+func e2e() bool { return os.Getenv("TAILLIGHT_E2E") == "1" }
+
+// sharedClickHouse returns the package's server, or skips (fails under
+// TAILLIGHT_E2E=1) when none can be had.
+func sharedClickHouse(tb testing.TB) *local.ClickHouse {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("needs a real ClickHouse server; skipped under -short")
+	}
+	chOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		chSrv, chErr = local.StartClickHouse(ctx, local.ClickHouseConfig{NoInstall: !e2e(), StartTimeout: 90 * time.Second})
+	})
+	if chErr != nil {
+		if e2e() {
+			tb.Fatalf("TAILLIGHT_E2E=1 and no ClickHouse server: %v", chErr)
+		}
+		tb.Skipf("no ClickHouse server (%v); install one with deployments/local/install.sh clickhouse, "+
+			"or set TAILLIGHT_E2E=1 to make this a failure", chErr)
+	}
+	return chSrv
+}
+
+func openConn(tb testing.TB, addr, user, database string) driver.Conn {
+	tb.Helper()
+	conn, err := Open(tb.Context(), &clickhouse.Options{
+		Protocol: clickhouse.Native,
+		Addr:     []string{addr},
+		Auth:     clickhouse.Auth{Database: database, Username: user},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// env is a migrated database holding the test data set, and a dashboard on
+// it served over HTTP.
+type env struct {
+	db    string
+	base  time.Time // minute 0 of the data set
+	admin driver.Conn
+	dash  *Server
+	url   string
+}
+
+// newEnv migrates a fresh database, writes the data set and serves a
+// dashboard on it as the server's read-only user.
+func newEnv(tb testing.TB, base time.Time) *env {
+	tb.Helper()
+	srv := sharedClickHouse(tb)
+	e := &env{db: fmt.Sprintf("dash_%d_%d", os.Getpid(), dbSeq.Add(1)), base: base}
+	e.admin = openConn(tb, srv.Addr(), "default", "default")
+	tb.Cleanup(func() {
+		_ = e.admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+e.db)
+	})
+	migrate(tb, e.admin, e.db)
+	b := dataSet(base)
+	// Twice: a replayed block must not count twice (FINAL, rollup views).
+	for range 2 {
+		writeBlock(tb, e.admin, e.db, b)
+	}
+	var err error
+	dc := DefaultConfig()
+	dc.Database = e.db
+	dc.MaxRows = 1000
+	dc.MaxExecutionTime = 10 * time.Second
+	e.dash, err = New(dc, openConn(tb, srv.Addr(), "readonly", e.db), nil, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hs := httptest.NewServer(e.dash)
+	tb.Cleanup(hs.Close)
+	e.url = hs.URL
+	return e
+}
+
+// weird is a script name that needs every kind of escaping.
+const weird = `o'b\rien "--`
+
+// dataSet is the known data: minutes 0-2 of base are in the tested range
+// [base, base+10m); minute 20 is outside it and must never show.
+func dataSet(base time.Time) *sinks.Block {
+	m := func(i int) int64 { return base.Unix() + int64(i)*60 }
+	ms := func(sec int, milli int64) int64 { return (base.Unix()+int64(sec))*1000 + milli }
+	b := &sinks.Block{Topic: "trace-items", Partition: 0, FirstOffset: 0, LastOffset: 9}
+	ep := func(min int, script, host, method, route string, req, errs, exc, s4, s5 uint64) {
+		b.Rollups = append(b.Rollups, sinks.RollupRow{Kind: sinks.KindEndpoint, Minute: m(min), ScriptName: script, Host: host,
+			Method: method, Route: route, Requests: req, Errors: errs, Exceptions: exc, Status4xx: s4, Status5xx: s5})
+	}
+	ep(0, "api", "a.dev", "GET", "/u/:id", 10, 3, 1, 2, 3)
+	ep(1, "api", "a.dev", "GET", "/u/:id", 20, 1, 0, 0, 1)
+	ep(1, "api", "a.dev", "POST", "/login", 5, 5, 5, 0, 0)
+	ep(2, "shop", "s.dev", "GET", "/cart", 8, 0, 0, 1, 0)
+	ep(2, weird, "w.dev", "GET", "/q", 4, 2, 0, 0, 0)
+	ep(20, "api", "a.dev", "GET", "/u/:id", 100, 100, 0, 0, 100)
+	colo := func(min int, colo, script, outcome string, req uint64) {
+		b.Rollups = append(b.Rollups, sinks.RollupRow{Kind: sinks.KindColo, Minute: m(min), Colo: colo, ScriptName: script, Outcome: outcome, Requests: req})
+	}
+	colo(0, "SJC", "api", "ok", 7)
+	colo(0, "SJC", "api", "exception", 1)
+	colo(1, "AMS", "api", "ok", 3)
+	colo(1, "AMS", "shop", "exception", 2)
+	colo(2, "unknown", "shop", "ok", 4)
+	colo(20, "SJC", "api", "ok", 1000)
+	script := func(min int, script, outcome string, req, cpu, wall uint64) {
+		b.Rollups = append(b.Rollups, sinks.RollupRow{Kind: sinks.KindScript, Minute: m(min), ScriptName: script, Outcome: outcome,
+			Requests: req, CPUTimeMsSum: cpu, WallTimeMsSum: wall})
+	}
+	script(0, "api", "ok", 10, 50, 200)
+	script(0, "api", "exception", 2, 30, 100)
+	script(1, "shop", "ok", 6, 12, 600)
+	script(2, "shop", "exceededCpu", 1, 50, 60)
+	script(20, "api", "ok", 1000, 1000, 1000)
+	b.Rows = []sinks.RawRow{
+		{EventTsMs: ms(10, 0), ScriptName: "api", EventKind: "fetch", Outcome: "exception", Colo: "SJC", Method: "GET", Host: "a.dev", Route: "/u/:id", Status: 500,
+			LogLevels: []string{"log", "error"}, LogMessages: []string{"Hello World", "boom: it's broken"}, LogTsMs: []int64{ms(10, 1), ms(10, 2)},
+			ExcNames: []string{"TypeError"}, ExcMessages: []string{"x is undefined"}, ExcStacks: []string{""}, ExcTsMs: []int64{ms(10, 3)},
+			KafkaPartition: 0, KafkaOffset: 1},
+		{EventTsMs: ms(70, 0), ScriptName: "shop", EventKind: "fetch", Outcome: "ok", Colo: "AMS", Method: "GET", Host: "s.dev", Route: "/cart", Status: 200,
+			LogLevels: []string{"info"}, LogMessages: []string{"cart loaded"}, LogTsMs: []int64{ms(70, 1)},
+			KafkaPartition: 0, KafkaOffset: 2},
+		{EventTsMs: ms(130, 0), ScriptName: "api", EventKind: "fetch", Outcome: "exception", Colo: "SJC", Method: "POST", Host: "a.dev", Route: "/login", Status: 500,
+			ExcNames: []string{"Error", "RangeError"}, ExcMessages: []string{"bad password", "again"}, ExcStacks: []string{"", ""}, ExcTsMs: []int64{ms(130, 1), ms(130, 2)},
+			KafkaPartition: 0, KafkaOffset: 3},
+		{EventTsMs: ms(1200, 0), ScriptName: "api", EventKind: "fetch", Outcome: "exception", Colo: "SJC", Method: "GET", Host: "a.dev", Route: "/late", Status: 500,
+			LogLevels: []string{"log"}, LogMessages: []string{"Hello late world"}, LogTsMs: []int64{ms(1200, 1)},
+			ExcNames: []string{"Error"}, ExcMessages: []string{"late"}, ExcStacks: []string{""}, ExcTsMs: []int64{ms(1200, 2)},
+			KafkaPartition: 0, KafkaOffset: 4},
+	}
+	return b
+}
+
+type apiResult struct {
+	Result
+	Error string `json:"error"`
+}
+
+func (e *env) get(tb testing.TB, path string, q url.Values) (int, apiResult) {
+	tb.Helper()
+	resp, err := http.Get(e.url + path + "?" + q.Encode())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r apiResult
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		tb.Fatalf("GET %s: decode: %v", path, err)
+	}
+	return resp.StatusCode, r
+}
+
+func (e *env) sql(tb testing.TB, sql string) (int, apiResult) {
+	tb.Helper()
+	body, _ := json.Marshal(map[string]string{"sql": sql})
+	resp, err := http.Post(e.url+"/api/sql", "application/json", bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r apiResult
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		tb.Fatalf("POST /api/sql: decode: %v", err)
+	}
+	return resp.StatusCode, r
+}
+
+// rng is the query string for [base, base+10m) plus extra key/value pairs.
+func (e *env) rng(kv ...string) url.Values {
+	q := url.Values{"from": {fmt.Sprint(e.base.Unix())}, "to": {fmt.Sprint(e.base.Unix() + 600)}}
+	for i := 0; i+1 < len(kv); i += 2 {
+		q.Set(kv[i], kv[i+1])
+	}
+	return q
+}
+
+// rows renders result rows as strings, so JSON numbers compare simply.
+func rows(r apiResult) [][]string {
+	out := [][]string{}
+	for _, row := range r.Rows {
+		var s []string
+		for _, v := range row {
+			if f, ok := v.(float64); ok {
+				s = append(s, strconv.FormatFloat(f, 'f', -1, 64))
+				continue
+			}
+			s = append(s, fmt.Sprint(v))
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestSavedQueries(t *testing.T) {
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	e := newEnv(t, base)
+	ts := func(sec int) string { return fmt.Sprint(base.Unix() + int64(sec)) }
+	tests := []struct {
+		query string
+		q     url.Values
+		want  [][]string
+	}{
+		{"overview", e.rng(), [][]string{{"19", "3", "15.79", "7.47", "50.53"}}},
+		{"overview", e.rng("script", "shop"), [][]string{{"7", "1", "14.29", "8.86", "94.29"}}},
+		{"overview", e.rng("outcome", "exception"), [][]string{{"2", "2", "100", "15", "50"}}},
+		{"top_failing_routes", e.rng(), [][]string{
+			{"api POST a.dev/login", "5", "5", "100", "5", "0", "0"},
+			{"api GET a.dev/u/:id", "30", "4", "13.33", "1", "2", "4"},
+			{weird + " GET w.dev/q", "4", "2", "50", "0", "0", "0"},
+		}},
+		{"top_failing_routes", e.rng("limit", "1"), [][]string{{"api POST a.dev/login", "5", "5", "100", "5", "0", "0"}}},
+		{"top_failing_routes", e.rng("script", weird), [][]string{{weird + " GET w.dev/q", "4", "2", "50", "0", "0", "0"}}},
+		{"errors_per_endpoint", e.rng(), [][]string{
+			{ts(0), "api GET a.dev/u/:id", "3", "10"},
+			{ts(60), "api GET a.dev/u/:id", "1", "20"},
+			{ts(60), "api POST a.dev/login", "5", "5"},
+			{ts(120), weird + " GET w.dev/q", "2", "4"},
+		}},
+		{"errors_per_endpoint", e.rng("limit", "1"), [][]string{{ts(60), "api POST a.dev/login", "5", "5"}}},
+		{"requests_per_colo", e.rng(), [][]string{{"SJC", "8", "1", "12.5"}, {"AMS", "5", "2", "40"}, {"unknown", "4", "0", "0"}}},
+		{"requests_per_colo", e.rng("outcome", "ok"), [][]string{{"SJC", "7", "0", "0"}, {"unknown", "4", "0", "0"}, {"AMS", "3", "0", "0"}}},
+		{"requests_per_colo", e.rng("colo", "AMS"), [][]string{{"AMS", "5", "2", "40"}}},
+		{"requests_per_colo", e.rng("script", "shop"), [][]string{{"unknown", "4", "0", "0"}, {"AMS", "2", "2", "100"}}},
+		{"outcomes_per_script", e.rng(), [][]string{
+			{ts(0), "api exception", "2"}, {ts(0), "api ok", "10"}, {ts(60), "shop ok", "6"}, {ts(120), "shop exceededCpu", "1"},
+		}},
+		{"outcomes_per_script", e.rng("outcome", "ok", "script", "shop"), [][]string{{ts(60), "shop ok", "6"}}},
+		{"script_time", e.rng(), [][]string{{"api", "12", "80", "300", "6.67", "25"}, {"shop", "7", "62", "660", "8.86", "94.29"}}},
+		{"recent_exceptions", e.rng(), [][]string{
+			{ts(130), "api", "exception", "SJC", "POST a.dev/login", "RangeError", "again"},
+			{ts(130), "api", "exception", "SJC", "POST a.dev/login", "Error", "bad password"},
+			{ts(10), "api", "exception", "SJC", "GET a.dev/u/:id", "TypeError", "x is undefined"},
+		}},
+		{"recent_exceptions", e.rng("colo", "AMS"), [][]string{}},
+		{"log_search", e.rng(), [][]string{
+			{ts(70), "shop", "info", "cart loaded", "GET s.dev/cart", "ok"},
+			{ts(10), "api", "error", "boom: it's broken", "GET a.dev/u/:id", "exception"},
+			{ts(10), "api", "log", "Hello World", "GET a.dev/u/:id", "exception"},
+		}},
+		{"log_search", e.rng("search", "WORLD"), [][]string{{ts(10), "api", "log", "Hello World", "GET a.dev/u/:id", "exception"}}},
+		{"log_search", e.rng("search", "it's"), [][]string{{ts(10), "api", "error", "boom: it's broken", "GET a.dev/u/:id", "exception"}}},
+		// Injection attempts through the filters find nothing, and do not
+		// turn a filter off.
+		{"log_search", e.rng("search", `') OR 1=1 --`), [][]string{}},
+		{"log_search", e.rng("search", `\' OR 1=1 --`), [][]string{}},
+		{"recent_exceptions", e.rng("script", `') OR 1=1 --`), [][]string{}},
+		{"recent_exceptions", e.rng("script", "api' OR '1'='1"), [][]string{}},
+		{"recent_exceptions", e.rng("script", `api\`), [][]string{}},
+		{"recent_exceptions", e.rng("outcome", "exception' /*"), [][]string{}},
+		{"requests_per_colo", e.rng("colo", "SJC'); DROP TABLE trace_items; --"), [][]string{}},
+		{"top_failing_routes", e.rng("script", "o'b"), [][]string{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query+"?"+tc.q.Encode(), func(t *testing.T) {
+			code, r := e.get(t, "/api/query/"+tc.query, tc.q)
+			if code != http.StatusOK {
+				t.Fatalf("status %d: %s", code, r.Error)
+			}
+			if got := rows(r); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("rows =\n%q\nwant\n%q\nSQL:\n%s", got, tc.want, r.SQL)
+			}
+		})
+	}
+	// The tables are all still there after the injection attempts.
+	var n uint64
+	if err := e.admin.QueryRow(t.Context(), "SELECT count() FROM "+e.db+".trace_items FINAL").Scan(&n); err != nil || n != 4 {
+		t.Fatalf("trace_items count = %d, %v; want 4", n, err)
+	}
+	// Every saved query was covered above.
+	seen := map[string]bool{}
+	for _, tc := range tests {
+		seen[tc.query] = true
+	}
+	for _, q := range e.dash.Queries() {
+		if !seen[q.Name] {
+			t.Errorf("saved query %s has no test", q.Name)
+		}
+	}
+}
+
+func TestQueryAPIErrors(t *testing.T) {
+	e := newEnv(t, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	f := func(path string, q url.Values, wantCode int, wantErr string) {
+		t.Helper()
+		code, r := e.get(t, path, q)
+		if code != wantCode || !strings.Contains(r.Error, wantErr) {
+			t.Fatalf("GET %s?%s = %d %q; want %d %q", path, q.Encode(), code, r.Error, wantCode, wantErr)
+		}
+	}
+	f("/api/query/nope", e.rng(), 404, `no saved query "nope"`)
+	f("/api/query/overview", url.Values{"from": {"x"}}, 400, "want unix seconds")
+	f("/api/query/overview", url.Values{"from": {"-5"}}, 400, "want unix seconds")
+	f("/api/query/overview", url.Values{"from": {"200"}, "to": {"100"}}, 400, "must be before")
+	f("/api/query/overview", url.Values{"from": {"0"}, "to": {"100000000"}}, 400, "longer than")
+	f("/api/query/overview", e.rng("limit", "0"), 400, "want 1..1000")
+	f("/api/query/overview", e.rng("limit", "1001"), 400, "want 1..1000")
+	f("/api/query/overview", e.rng("script", strings.Repeat("x", 2000)), 400, "longer than 1024 bytes")
+
+	code, r := e.get(t, "/api/filters", e.rng())
+	if code != 200 {
+		t.Fatalf("filters: %d %s", code, r.Error)
+	}
+	resp, err := http.Get(e.url + "/api/filters?" + e.rng().Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fl Filters
+	err = json.NewDecoder(resp.Body).Decode(&fl)
+	resp.Body.Close()
+	want := Filters{Scripts: []string{"api", "shop"}, Colos: []string{"AMS", "SJC", "unknown"}, Outcomes: []string{"exceededCpu", "exception", "ok"}}
+	if err != nil || !reflect.DeepEqual(fl, want) {
+		t.Fatalf("filters = %+v, %v; want %+v", fl, err, want)
+	}
+}
+
+func TestSQLBox(t *testing.T) {
+	e := newEnv(t, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	code, r := e.sql(t, "SELECT count() AS n FROM trace_items FINAL;")
+	if code != 200 || !reflect.DeepEqual(rows(r), [][]string{{"4"}}) {
+		t.Fatalf("count: %d %q %s", code, rows(r), r.Error)
+	}
+	code, r = e.sql(t, "SELECT [1, 2] AS a, nan AS n, toDateTime(0) AS t, toUUID('00000000-0000-0000-0000-000000000001') AS u")
+	if code != 200 || !reflect.DeepEqual(rows(r), [][]string{{"[1 2]", "<nil>", "0", "00000000-0000-0000-0000-000000000001"}}) {
+		t.Fatalf("types: %d %q %s", code, rows(r), r.Error)
+	}
+	refused := []struct{ sql, want string }{
+		{"INSERT INTO trace_items (script_name) VALUES ('x')", "only a SELECT"},
+		{"DROP TABLE trace_items", "only a SELECT"},
+		{"CREATE TABLE x (a UInt8) ENGINE = Memory", "only a SELECT"},
+		{"ALTER TABLE trace_items DELETE WHERE 1", "only a SELECT"},
+		{"SET readonly = 0", "only a SELECT"},
+		{"KILL QUERY WHERE 1", "only a SELECT"},
+		{"SELECT 1; DROP TABLE trace_items", "one statement"},
+		{"SELECT * FROM system.tables", "another database"},
+		{"SELECT * FROM `system`.`processes`", "another database"},
+		{"SELECT * FROM default.t", "another database"},
+		// Refused by ClickHouse itself (readonly=1), with its message.
+		{"SELECT 1 SETTINGS readonly = 0", "readonly mode"},
+		{"SELECT 1 SETTINGS max_execution_time = 1000", "readonly mode"},
+		{"SELECT * FROM numbers(10)", "readonly mode"},
+		{"SELECT * FROM remote('127.0.0.1', system.one)", "another database"},
+		{"SELECT * FROM url('http://127.0.0.1:1/', CSV, 'a String')", "readonly mode"},
+		{"SELECT nosuch FROM trace_items", "nosuch"},
+		{"SELEC 1", "only a SELECT"},
+		{"SELECT (1", "Syntax error"},
+	}
+	for _, tc := range refused {
+		code, r := e.sql(t, tc.sql)
+		if code != http.StatusBadRequest || !strings.Contains(r.Error, tc.want) {
+			t.Errorf("%q: %d %q; want 400 with %q", tc.sql, code, r.Error, tc.want)
+		}
+	}
+	// Over MaxRows (1000): the server's max_result_rows refuses, or, when
+	// it sent a large block before noticing, the page gets 1000 rows and
+	// "truncated".
+	for _, q := range []string{"SELECT arrayJoin(range(5000)) AS n", "SELECT arrayJoin(range(100000)) AS n"} {
+		code, r = e.sql(t, q)
+		switch {
+		case code == http.StatusBadRequest && strings.Contains(r.Error, "Limit for result exceeded"):
+		case code == http.StatusOK && r.Truncated && len(r.Rows) == 1000:
+		default:
+			t.Errorf("%q: %d, %d rows, truncated %v, %q; want the row limit to hold", q, code, len(r.Rows), r.Truncated, r.Error)
+		}
+	}
+	resp, err := http.Post(e.url+"/api/sql", "application/json", strings.NewReader("not json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a body that is not JSON: status %d; want 400", resp.StatusCode)
+	}
+	var n uint64
+	if err := e.admin.QueryRow(t.Context(), "SELECT count() FROM "+e.db+".trace_items FINAL").Scan(&n); err != nil || n != 4 {
+		t.Fatalf("trace_items count = %d, %v; want 4", n, err)
+	}
+}
+
+// TestReadonlySetting checks the server-side guarantee without CheckSQL:
+// even on a connection of the read-write default user, what the dashboard
+// runs cannot write, change settings or reach table functions.
+func TestReadonlySetting(t *testing.T) {
+	srv := sharedClickHouse(t)
+	dc := DefaultConfig()
+	dc.Database = "default"
+	s, err := New(dc, openConn(t, srv.Addr(), "default", "default"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"CREATE TABLE dash_ro_probe (a UInt8) ENGINE = Memory",
+		"DROP DATABASE IF EXISTS system",
+		"SET max_execution_time = 0",
+		"SELECT 1 SETTINGS readonly = 0",
+		"SELECT * FROM numbers(3)",
+		"OPTIMIZE TABLE system.one",
+	} {
+		_, err := s.run(t.Context(), "sql", q)
+		if err == nil {
+			t.Errorf("%q ran with the dashboard's settings", q)
+			continue
+		}
+		var qe *queryError
+		if !errorsAs(err, &qe) || qe.status != http.StatusBadRequest {
+			t.Errorf("%q: %v; want a ClickHouse refusal (400)", q, err)
+		}
+	}
+	if _, err := s.run(t.Context(), "sql", "SELECT 1"); err != nil {
+		t.Fatalf("SELECT 1: %v", err)
+	}
+}
+
+// TestQuoteStringOnServer runs every hard string through QuoteString and
+// back through ClickHouse.
+func TestQuoteStringOnServer(t *testing.T) {
+	srv := sharedClickHouse(t)
+	conn := openConn(t, srv.Addr(), "readonly", "default")
+	for _, s := range []string{"", "plain", "it's", `back\slash`, `\'`, `\\'`, `') OR 1=1 --`, "/* x */", "a\x00b", "\n\r\t\b\f", "ünï©ødé", "\xff\xfe", `\x41\n`, "'''", `"; DROP TABLE x; --`} {
+		var got string
+		if err := conn.QueryRow(t.Context(), "SELECT "+schemas.QuoteString(s)).Scan(&got); err != nil {
+			t.Fatalf("SELECT %s: %v", schemas.QuoteString(s), err)
+		}
+		if got != s {
+			t.Errorf("SELECT %s = %q; want %q", schemas.QuoteString(s), got, s)
+		}
+	}
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// migrate applies the embedded DDL to database as chsink.Migrate does
+// (without recording it), skipping files the server is too old for.
+func migrate(tb testing.TB, conn driver.Conn, database string) {
+	tb.Helper()
+	v, err := conn.ServerVersion()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	server := schemas.ServerVersion{Major: int(v.Version.Major), Minor: int(v.Version.Minor), Patch: int(v.Version.Patch)}
+	ms, err := schemas.Migrations()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, m := range ms {
+		if !m.Requires.IsZero() && !server.AtLeast(m.Requires) {
+			continue
+		}
+		for _, st := range m.Statements {
+			sql, err := schemas.DDLParams{Database: database}.Render(st)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if err := conn.Exec(tb.Context(), sql); err != nil {
+				tb.Fatalf("%s: %v", m.File, err)
+			}
+		}
+	}
+}
+
+// writeBlock inserts b's raw rows into trace_items and its rollup rows,
+// plus the block's mark row, into rollup_blocks, as chsink does.
+func writeBlock(tb testing.TB, conn driver.Conn, database string, b *sinks.Block) {
+	tb.Helper()
+	ctx := tb.Context()
+	raw, err := conn.PrepareBatch(ctx, "INSERT INTO "+database+".trace_items (event_ts_ms, script_name, event_kind, outcome, colo, method, host, route, status, "+
+		"`logs.level`, `logs.message`, `logs.ts_ms`, `exceptions.name`, `exceptions.message`, `exceptions.stack`, `exceptions.ts_ms`, kafka_topic, kafka_partition, kafka_offset)")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	nz := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	nzi := func(s []int64) []int64 {
+		if s == nil {
+			return []int64{}
+		}
+		return s
+	}
+	for _, r := range b.Rows {
+		if err := raw.Append(uint64(r.EventTsMs), r.ScriptName, r.EventKind, r.Outcome, r.Colo, r.Method, r.Host, r.Route, r.Status,
+			nz(r.LogLevels), nz(r.LogMessages), nzi(r.LogTsMs), nz(r.ExcNames), nz(r.ExcMessages), nz(r.ExcStacks), nzi(r.ExcTsMs),
+			b.Topic, b.Partition, uint64(r.KafkaOffset)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := raw.Send(); err != nil {
+		tb.Fatal(err)
+	}
+	roll, err := conn.PrepareBatch(ctx, "INSERT INTO "+database+".rollup_blocks (kafka_topic, kafka_partition, block_first_offset, block_last_offset, kind, minute, "+
+		"script_name, host, method, route, colo, outcome, requests, errors, exceptions, status_4xx, status_5xx, cpu_time_ms_sum, wall_time_ms_sum)")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rs := append([]sinks.RollupRow{{Kind: sinks.KindMark, Minute: b.Rollups[0].Minute}}, b.Rollups...)
+	for _, r := range rs {
+		if err := roll.Append(b.Topic, b.Partition, uint64(b.FirstOffset), uint64(b.LastOffset), uint8(r.Kind), time.Unix(r.Minute, 0),
+			r.ScriptName, r.Host, r.Method, r.Route, r.Colo, r.Outcome, r.Requests, r.Errors, r.Exceptions, r.Status4xx, r.Status5xx,
+			r.CPUTimeMsSum, r.WallTimeMsSum); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := roll.Send(); err != nil {
+		tb.Fatal(err)
+	}
+}
