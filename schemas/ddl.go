@@ -218,8 +218,13 @@ func (p DDLParams) Render(stmt string) (string, error) {
 	if err := checkPlaceholders(stmt); err != nil {
 		return "", err
 	}
+	spaced := ""
+	if onCluster != "" {
+		spaced = " " + onCluster
+	}
 	return strings.NewReplacer(
 		PlaceholderDatabase, p.Database,
+		" "+PlaceholderOnCluster, spaced, // no stray space on a single server
 		PlaceholderOnCluster, onCluster,
 		PlaceholderReplicated, replicated,
 	).Replace(stmt), nil

@@ -109,7 +109,7 @@ func TestRender(t *testing.T) {
 			t.Fatalf("Render(%+v) = %q, %v; want %q", p, got, err, want)
 		}
 	}
-	f(DDLParams{Database: "taillight"}, "CREATE TABLE IF NOT EXISTS taillight.t  (x UInt8) ENGINE = MergeTree ORDER BY x", "")
+	f(DDLParams{Database: "taillight"}, "CREATE TABLE IF NOT EXISTS taillight.t (x UInt8) ENGINE = MergeTree ORDER BY x", "")
 	f(DDLParams{Database: "tl", Cluster: "c1", Replicated: true},
 		"CREATE TABLE IF NOT EXISTS tl.t ON CLUSTER c1 (x UInt8) ENGINE = ReplicatedMergeTree ORDER BY x", "")
 	f(DDLParams{Database: "a-b"}, "", "not a plain identifier")

@@ -91,7 +91,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	}
 	// Database "" = the user's default: the tables are always named
 	// database.table, and Migrate may have to create the database first.
-	opts, err := cfg.options("")
+	opts, err := cfg.ClientOptions("")
 	if err != nil {
 		return nil, err
 	}

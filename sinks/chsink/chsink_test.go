@@ -495,7 +495,7 @@ func TestConfig(t *testing.T) {
 	if got := fs.Lookup("clickhouse.addr").DefValue; got != "127.0.0.1:9000" {
 		t.Fatalf("-clickhouse.addr default %q", got)
 	}
-	o, err := c.options("")
+	o, err := c.ClientOptions("")
 	if err != nil || o.TLS == nil || !o.TLS.InsecureSkipVerify || o.Compression != nil || o.Auth.Username != "u" {
 		t.Fatalf("options = %+v, %v", o, err)
 	}
@@ -520,7 +520,7 @@ func TestConfig(t *testing.T) {
 
 	c = DefaultConfig()
 	c.TLS = TLSConfig{Enable: true, CAFile: "/nonexistent/ca.pem"}
-	if _, err := c.options(""); err == nil {
+	if _, err := c.ClientOptions(""); err == nil {
 		t.Fatal("options with a missing CA file passed")
 	}
 }

@@ -121,8 +121,10 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// options builds the driver options; database "" means the user's default.
-func (c *Config) options(database string) (*clickhouse.Options, error) {
+// ClientOptions builds clickhouse-go options from c (also for other clients
+// of the same server, such as dashboards); database "" means the user's
+// default database. It reads the TLS CA file.
+func (c *Config) ClientOptions(database string) (*clickhouse.Options, error) {
 	o := &clickhouse.Options{
 		Protocol:     clickhouse.Native,
 		Addr:         c.Addrs,

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/sinks/chsink"
+)
+
+func init() {
+	register(&command{
+		name:    "migrate",
+		summary: "create or upgrade the ClickHouse tables and views (idempotent)",
+		run:     runMigrate,
+	})
+}
+
+type migrateFlags struct {
+	ch      chsink.Config
+	log     logFlags
+	dryRun  bool
+	verbose bool
+}
+
+func (f *migrateFlags) register(fs *flag.FlagSet) {
+	f.ch = chsink.DefaultConfig()
+	f.ch.RegisterFlags(fs, "clickhouse.")
+	f.log.register(fs)
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the statements that would run; change nothing")
+	fs.BoolVar(&f.verbose, "v", false, "also print the statements run")
+}
+
+func runMigrate(ctx context.Context, args []string, s stdio) int {
+	fs := newFlagSet("migrate", s)
+	var f migrateFlags
+	f.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: taillight migrate [flags]
+
+Applies the embedded ClickHouse DDL (schemas/ddl) to -clickhouse.database,
+creating it if missing, and records each migration in schema_migrations.
+Already-recorded migrations are skipped; migrations marked for a newer
+ClickHouse than the server are skipped and applied by a later run after an
+upgrade. Safe to run again, and from several machines at once.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	log, err := f.log.logger(s.err)
+	if err != nil {
+		fmt.Fprintf(s.err, "taillight migrate: %v\n", err)
+		return exitUsage
+	}
+	if err := f.ch.Validate(); err != nil {
+		fmt.Fprintf(s.err, "taillight migrate: %v\n", err)
+		return exitUsage
+	}
+	w, err := chsink.New(ctx, f.ch, log, nil)
+	if err != nil {
+		fmt.Fprintf(s.err, "taillight migrate: %v\n", err)
+		return exitError
+	}
+	defer w.Close()
+	server, err := w.ServerVersion(ctx)
+	if err != nil {
+		fmt.Fprintf(s.err, "taillight migrate: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintf(s.out, "ClickHouse %s at %s, database %s\n", server, f.ch.Addrs[0], f.ch.Database)
+	var res []chsink.MigrationResult
+	if f.dryRun {
+		res, err = w.PlanMigrations(ctx)
+	} else {
+		res, err = w.Migrate(ctx)
+	}
+	printMigrations(s.out, res, f.dryRun || f.verbose)
+	if err != nil {
+		fmt.Fprintf(s.err, "taillight migrate: %v\n", err)
+		if errors.Is(err, sinks.ErrSchema) {
+			fmt.Fprintln(s.err, "taillight migrate: the server refused a statement; it will not succeed on retry")
+		}
+		return exitError
+	}
+	if f.dryRun {
+		fmt.Fprintln(s.out, "dry run: nothing changed")
+	}
+	return exitOK
+}
+
+// printMigrations prints one line per migration, and the rendered
+// statements under it when withSQL is set.
+func printMigrations(w io.Writer, res []chsink.MigrationResult, withSQL bool) {
+	for _, r := range res {
+		line := fmt.Sprintf("%-32s %s", r.Migration.File, r.Status)
+		if r.Note != "" {
+			line += " (" + r.Note + ")"
+		}
+		fmt.Fprintln(w, line)
+		if withSQL {
+			for _, st := range r.Statements {
+				fmt.Fprintf(w, "\n%s;\n\n", st)
+			}
+		}
+	}
+}
