@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -124,6 +125,23 @@ func assertEmptyDir(t *testing.T, dir string) {
 	if len(entries) != 0 {
 		t.Fatalf("StartKafka left %d entries in %s after failing", len(entries), dir)
 	}
+	assertNoProcessUnder(t, dir)
+}
+
+// assertNoProcessUnder fails if any process's command line names dir (a
+// broker JVM's does: its server.properties and log4j config live there).
+func assertNoProcessUnder(t *testing.T, dir string) {
+	t.Helper()
+	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil || len(procs) == 0 {
+		return // no /proc: nothing to check with
+	}
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(b), dir) {
+			t.Fatalf("process %s still runs under %s: %q", filepath.Dir(p), dir, strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
 }
 
 func TestKafkaSingleBroker(t *testing.T) {
@@ -218,6 +236,7 @@ func TestKafkaSingleBroker(t *testing.T) {
 		t.Fatalf("Close left %s behind (stat err %v)", k.Dir(), err)
 	}
 	assertNoBroker(t, k)
+	assertNoProcessUnder(t, k.Dir())
 }
 
 // assertNoBroker checks that nothing listens on the cluster's ports any more.
