@@ -444,7 +444,7 @@ func TestProcessorSIGKILL(t *testing.T) {
 		"-kafka.brokers", strings.Join(pe.env.Brokers, ","), "-kafka.topic", pe.topic, "-kafka.group", "sigkill",
 		"-clickhouse.addr", pe.env.ClickHouseAddr, "-clickhouse.database", pe.db,
 		"-clickhouse.user", pe.env.ClickHouseUser, "-clickhouse.password", pe.env.ClickHousePassword,
-		"-flush.max-rows", "150", "-flush.linger", "100ms", "-listen.metrics", "127.0.0.1:0", "-log.level", "warn"}
+		"-flush.max-rows", "150", "-flush.linger", "100ms", "-kafka.session-timeout", "6s", "-listen.metrics", "127.0.0.1:0", "-log.level", "warn"}
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, args...)
 		cmd.Stderr = os.Stderr

@@ -21,6 +21,7 @@ const (
 	DefaultLinger          = 2 * time.Second
 	DefaultMaxPollRecords  = 2000
 	DefaultShutdownTimeout = 30 * time.Second
+	DefaultSessionTimeout  = 45 * time.Second
 	DefaultRetryMin        = 100 * time.Millisecond
 	DefaultRetryMax        = 10 * time.Second
 )
@@ -49,6 +50,11 @@ type Config struct {
 	// RoutePatterns are route templates that win over the ID heuristic (see
 	// redact.Router), e.g. "/users/:id/orders".
 	RoutePatterns []string
+	// SessionTimeout is the group session timeout: how long the coordinator
+	// waits for a silent member (a crashed process) before giving its
+	// partitions to others. Default 45s (franz-go's); the broker bounds it
+	// (group.min.session.timeout.ms, 6 s by default).
+	SessionTimeout time.Duration
 	// ShutdownTimeout bounds the final flush on stop and on revoke; keep it
 	// below the group's rebalance timeout (60 s by default).
 	ShutdownTimeout time.Duration
@@ -62,7 +68,7 @@ type Config struct {
 
 // RegisterFlags registers the processor's flags on fs, each name prefixed
 // with prefix: kafka.brokers, kafka.topic, kafka.group, kafka.dlq-topic,
-// kafka.max-poll-records, flush.max-rows, flush.max-bytes, flush.linger,
+// kafka.max-poll-records, kafka.session-timeout, flush.max-rows, flush.max-bytes, flush.linger,
 // route.patterns, shutdown-timeout, sink.retry-max and the redaction rules
 // under redact.*.
 func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
@@ -87,6 +93,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 		c.RoutePatterns = splitList(v)
 		return nil
 	})
+	fs.DurationVar(&c.SessionTimeout, prefix+"kafka.session-timeout", orDur(c.SessionTimeout, DefaultSessionTimeout), "consumer group session timeout: how soon a crashed member's partitions move")
 	fs.DurationVar(&c.ShutdownTimeout, prefix+"shutdown-timeout", orDur(c.ShutdownTimeout, DefaultShutdownTimeout), "bound on the final flush when stopping or giving up partitions")
 	fs.DurationVar(&c.RetryMax, prefix+"sink.retry-max", orDur(c.RetryMax, DefaultRetryMax), "longest backoff between attempts to write a block while the sink fails")
 	c.Redaction.RegisterFlags(fs, prefix+"redact.")
@@ -133,6 +140,7 @@ func (c Config) withDefaults() Config {
 	c.Linger = orDur(c.Linger, DefaultLinger)
 	c.MaxPollRecords = orInt(c.MaxPollRecords, DefaultMaxPollRecords)
 	c.ShutdownTimeout = orDur(c.ShutdownTimeout, DefaultShutdownTimeout)
+	c.SessionTimeout = orDur(c.SessionTimeout, DefaultSessionTimeout)
 	c.RetryMin = orDur(c.RetryMin, DefaultRetryMin)
 	c.RetryMax = orDur(c.RetryMax, DefaultRetryMax)
 	return c
@@ -153,7 +161,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("flush max rows (%d), max bytes (%d), linger (%s) and max poll records (%d) must be positive",
 			c.MaxRows, c.MaxBytes, c.Linger, c.MaxPollRecords))
 	}
-	if c.ShutdownTimeout < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin {
+	if c.ShutdownTimeout < 0 || c.SessionTimeout < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("shutdown timeout (%s) must be positive and retry max (%s) at least retry min (%s)",
 			c.ShutdownTimeout, c.RetryMax, c.RetryMin))
 	}

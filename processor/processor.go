@@ -157,6 +157,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		// Rebalance callbacks run between polls, so every polled record has
 		// reached its partition's worker before the partition is revoked.
 		kgo.BlockRebalanceOnPoll(),
+		kgo.SessionTimeout(p.cfg.SessionTimeout),
 		kgo.OnPartitionsRevoked(p.onRevoked),
 		kgo.OnPartitionsLost(p.onLost),
 		// Resume from the sink's watermark, not Kafka's committed offset.
