@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -308,18 +310,20 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, code, err := in.readBody(w, r)
+	buf, code, err := in.readBody(w, r)
 	if err != nil {
 		in.fail(w, code, "%v", err)
 		return
 	}
+	body := buf.Bytes()
 	in.bytes.Add(float64(len(body)))
 	if len(bytes.TrimSpace(body)) == 0 {
+		putBody(buf)
 		in.fail(w, http.StatusBadRequest, "empty body: send a JSON array of TraceItems or NDJSON")
 		return
 	}
-
 	items, errBody, code := in.decode(body)
+	putBody(buf)
 	if errBody != nil {
 		in.reply(w, code, errBody)
 		return
@@ -347,7 +351,7 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // readBody reads the whole body, gunzipping it when asked, bounded by
 // MaxBodyBytes before and after decompression.
-func (in *Ingest) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
+func (in *Ingest) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, int, error) {
 	max := in.cfg.MaxBodyBytes
 	if r.ContentLength > max {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body of %d bytes exceeds %d bytes", r.ContentLength, max)
@@ -366,20 +370,38 @@ func (in *Ingest) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int,
 	default:
 		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content encoding %q: send gzip or none", enc)
 	}
-	var buf bytes.Buffer
+	buf := bodyPool.Get().(*bytes.Buffer)
+	buf.Reset()
 	if r.ContentLength > 0 && !gzipped {
-		buf.Grow(int(r.ContentLength))
+		buf.Grow(int(r.ContentLength) + bytes.MinRead) // ReadFrom wants MinRead free at EOF
 	}
 	if _, err := buf.ReadFrom(src); err != nil {
+		putBody(buf)
 		if gzipped && statusFor(err) != http.StatusRequestEntityTooLarge {
 			return nil, http.StatusBadRequest, fmt.Errorf("gzip body: %w", err)
 		}
 		return nil, statusFor(err), fmt.Errorf("read body: %w", err)
 	}
 	if int64(buf.Len()) > max {
+		putBody(buf)
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("decompressed body exceeds %d bytes", max)
 	}
-	return buf.Bytes(), 0, nil
+	return buf, 0, nil
+}
+
+// Request bodies and the 64 KiB read buffers of schemas.NewReader are
+// reused: decode copies every item out, so nothing published aliases them.
+var (
+	bodyPool   = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+)
+
+// putBody returns buf to the pool unless it grew large (one huge request
+// must not pin megabytes per P forever).
+func putBody(buf *bytes.Buffer) {
+	if buf.Cap() <= 1<<20 {
+		bodyPool.Put(buf)
+	}
 }
 
 func statusFor(err error) int {
@@ -394,7 +416,10 @@ func statusFor(err error) int {
 // error answer. The values are copies in one arena (the reader's buffer is
 // reused), exactly the bytes received.
 func (in *Ingest) decode(body []byte) ([]RawItem, any, int) {
-	rd := schemas.NewReader(bytes.NewReader(body))
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(bytes.NewReader(body))
+	defer func() { br.Reset(nil); readerPool.Put(br) }()
+	rd := schemas.NewReader(br) // uses br itself: it is large enough
 	arena := make([]byte, 0, len(body))
 	var (
 		items []RawItem

@@ -389,5 +389,3 @@ func TestIngestConfigValidate(t *testing.T) {
 	f("zero items", func(c *IngestConfig) { c.MaxItems = 0 }, false)
 	f("zero timeout", func(c *IngestConfig) { c.PublishTimeout = 0 }, false)
 }
-
-
