@@ -101,7 +101,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	}
 	if err := conn.Ping(ctx); err != nil {
 		conn.Close()
-		err, _ = classify("ping clickhouse "+strings.Join(cfg.Addrs, ","), err)
+		err = classify("ping clickhouse "+strings.Join(cfg.Addrs, ","), err)
 		return nil, err
 	}
 	m, err := newMetrics(reg)
@@ -174,7 +174,8 @@ func (w *Writer) insert(ctx context.Context, table, query string, rows int, fill
 	}()
 	w.m.insertSeconds.WithLabelValues(table).Observe(time.Since(start).Seconds())
 	if err != nil {
-		err, reason := classify(fmt.Sprintf("insert %d rows into %s", rows, table), err)
+		err = classify(fmt.Sprintf("insert %d rows into %s", rows, table), err)
+		reason := Reason(err)
 		w.m.errors.WithLabelValues(table, reason).Inc()
 		return err
 	}
@@ -223,7 +224,8 @@ func (w *Writer) Watermark(ctx context.Context, topic string, partition int32) (
 	q := fmt.Sprintf(`SELECT count(), max(block_last_offset), argMax(block_first_offset, block_last_offset)
 FROM %s.%s WHERE kafka_topic = ? AND kafka_partition = ? AND kind = 0`, w.cfg.Database, TableRollupBlocks)
 	if err := w.conn.QueryRow(ctx, q, topic, partition).Scan(&blocks, &lastEnd, &lastFirst); err != nil {
-		err, reason := classify(fmt.Sprintf("read rollup watermark of %s/%d", topic, partition), err)
+		err = classify(fmt.Sprintf("read rollup watermark of %s/%d", topic, partition), err)
+		reason := Reason(err)
 		w.m.errors.WithLabelValues(TableRollupBlocks, reason).Inc()
 		return wm, err
 	}
@@ -238,7 +240,8 @@ FROM %s.%s WHERE kafka_topic = ? AND kafka_partition = ? AND kind = 0`, w.cfg.Da
 		maxRaw, found, err = w.maxRawOffset(ctx, topic, partition, 0)
 	}
 	if err != nil {
-		err, reason := classify(fmt.Sprintf("read raw watermark of %s/%d", topic, partition), err)
+		err = classify(fmt.Sprintf("read raw watermark of %s/%d", topic, partition), err)
+		reason := Reason(err)
 		w.m.errors.WithLabelValues(TableTraceItems, reason).Inc()
 		return wm, err
 	}
@@ -262,7 +265,7 @@ WHERE kafka_topic = ? AND kafka_partition = ? AND kafka_offset >= ?`, w.cfg.Data
 func (w *Writer) ServerVersion(ctx context.Context) (string, error) {
 	var v string
 	if err := w.conn.QueryRow(ctx, "SELECT version()").Scan(&v); err != nil {
-		err, _ = classify("read server version", err)
+		err = classify("read server version", err)
 		return "", err
 	}
 	return v, nil

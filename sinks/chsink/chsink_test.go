@@ -463,11 +463,12 @@ func TestReason(t *testing.T) {
 	f(context.Canceled, ReasonCanceled, false)
 	f(errors.New("something new"), ReasonOther, true)
 
-	err, reason := classify("insert", ex(60))
+	err := classify("insert", ex(60))
+	reason := Reason(err)
 	if !errors.Is(err, sinks.ErrSchema) || reason != ReasonSchema || !strings.HasPrefix(err.Error(), "insert: ") {
 		t.Fatalf("classify = %v, %q", err, reason)
 	}
-	err, _ = classify("insert", io.EOF)
+	err = classify("insert", io.EOF)
 	if errors.Is(err, sinks.ErrSchema) || !errors.Is(err, io.EOF) {
 		t.Fatalf("classify(EOF) = %v", err)
 	}

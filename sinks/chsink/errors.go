@@ -123,15 +123,14 @@ func IsTransient(err error) bool {
 	return false
 }
 
-// classify wraps a permanent err with sinks.ErrSchema so callers can branch
-// with errors.Is, and returns the error and its reason.
-func classify(step string, err error) (error, string) {
-	r := Reason(err)
-	switch r {
+// classify wraps err with the step, and a permanent err also with
+// sinks.ErrSchema so callers can branch with errors.Is.
+func classify(step string, err error) error {
+	switch Reason(err) {
 	case ReasonSchema, ReasonAuth:
 		if !errors.Is(err, sinks.ErrSchema) {
-			return fmt.Errorf("%s: %w: %w", step, sinks.ErrSchema, err), r
+			return fmt.Errorf("%s: %w: %w", step, sinks.ErrSchema, err)
 		}
 	}
-	return fmt.Errorf("%s: %w", step, err), r
+	return fmt.Errorf("%s: %w", step, err)
 }

@@ -137,7 +137,7 @@ func (w *Writer) migrate(ctx context.Context, dryRun bool) ([]MigrationResult, e
 func (w *Writer) exec(ctx context.Context, m schemas.Migration, stmts []string) error {
 	for i, s := range stmts {
 		if err := w.conn.Exec(ctx, s); err != nil {
-			err, _ = classify(fmt.Sprintf("migration %s statement %d", m.File, i+1), err)
+			err = classify(fmt.Sprintf("migration %s statement %d", m.File, i+1), err)
 			return err
 		}
 	}
@@ -151,7 +151,7 @@ func (w *Writer) recordedMigrations(ctx context.Context) (map[uint32]string, err
 	out := map[uint32]string{}
 	var exists uint8
 	if err := w.conn.QueryRow(ctx, fmt.Sprintf("EXISTS TABLE %s.schema_migrations", w.cfg.Database)).Scan(&exists); err != nil {
-		err, _ = classify("look for schema_migrations", err)
+		err = classify("look for schema_migrations", err)
 		return nil, err
 	}
 	if exists == 0 {
@@ -159,7 +159,7 @@ func (w *Writer) recordedMigrations(ctx context.Context) (map[uint32]string, err
 	}
 	rows, err := w.conn.Query(ctx, fmt.Sprintf("SELECT version, checksum FROM %s.schema_migrations FINAL", w.cfg.Database))
 	if err != nil {
-		err, _ = classify("read schema_migrations", err)
+		err = classify("read schema_migrations", err)
 		return nil, err
 	}
 	defer rows.Close()
@@ -172,7 +172,7 @@ func (w *Writer) recordedMigrations(ctx context.Context) (map[uint32]string, err
 		out[v] = sum
 	}
 	if err := rows.Err(); err != nil {
-		err, _ = classify("read schema_migrations", err)
+		err = classify("read schema_migrations", err)
 		return nil, err
 	}
 	return out, nil
@@ -194,7 +194,7 @@ func (w *Writer) record(ctx context.Context, m schemas.Migration, server string)
 		return batch.Send()
 	}()
 	if err != nil {
-		err, _ = classify("record migration "+m.File, err)
+		err = classify("record migration "+m.File, err)
 		return err
 	}
 	return nil
