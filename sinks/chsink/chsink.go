@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -75,8 +74,11 @@ type Writer struct {
 	m    *metrics
 
 	insertRaw, insertRollup string
-	rawPool                 sync.Pool // *rawColumns
-	rollupPool              sync.Pool // *rollupColumns
+	// Free lists of column buffers, one per concurrent Write at most. Not
+	// sync.Pools: those are emptied by every GC, which a large block's
+	// INSERT triggers.
+	rawFree    chan *rawColumns
+	rollupFree chan *rollupColumns
 }
 
 // New connects to ClickHouse (a ping, so a wrong address or password fails
@@ -119,8 +121,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 		insertRollup: fmt.Sprintf("INSERT INTO %s.%s (%s)", cfg.Database, TableRollupBlocks,
 			strings.Join(rollupBlocksColumns, ", ")),
 	}
-	w.rawPool.New = func() any { return new(rawColumns) }
-	w.rollupPool.New = func() any { return new(rollupColumns) }
+	w.rawFree = make(chan *rawColumns, cfg.MaxOpenConns)
+	w.rollupFree = make(chan *rollupColumns, cfg.MaxOpenConns)
 	return w, nil
 }
 
@@ -138,21 +140,39 @@ func (w *Writer) Write(ctx context.Context, b *sinks.Block) error {
 		return err
 	}
 	if len(b.Rows) > 0 {
-		rc := w.rawPool.Get().(*rawColumns)
+		rc := take(w.rawFree)
 		rc.fill(b)
 		err := w.insert(ctx, TableTraceItems, w.insertRaw, len(b.Rows), rc.appendTo)
 		rc.reset()
-		w.rawPool.Put(rc)
+		give(w.rawFree, rc)
 		if err != nil {
 			return err
 		}
 	}
-	rc := w.rollupPool.Get().(*rollupColumns)
+	rc := take(w.rollupFree)
 	rc.fill(b)
 	err := w.insert(ctx, TableRollupBlocks, w.insertRollup, rc.len(), rc.appendTo)
 	rc.reset()
-	w.rollupPool.Put(rc)
+	give(w.rollupFree, rc)
 	return err
+}
+
+// take returns a free buffer, or a new one when none is free.
+func take[T any](free chan *T) *T {
+	select {
+	case c := <-free:
+		return c
+	default:
+		return new(T)
+	}
+}
+
+// give returns c to the free list, or drops it when the list is full.
+func give[T any](free chan *T, c *T) {
+	select {
+	case free <- c:
+	default:
+	}
 }
 
 // insert runs one batch INSERT, appending columns with fill.

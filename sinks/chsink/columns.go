@@ -207,8 +207,29 @@ func appendColumns(batch driver.Batch, names []string, cols []any) error {
 		return fmt.Errorf("chsink: %d column slices for %d columns", len(cols), len(names))
 	}
 	for i, col := range cols {
-		if err := batch.Column(i).Append(col); err != nil {
+		bc := batch.Column(i)
+		var err error
+		// The driver's Array.Append walks the outer slice by reflection;
+		// AppendRow with a typed []T row takes its reflection-free path.
+		switch v := col.(type) {
+		case [][]string:
+			err = appendRows(bc, v)
+		case [][]int64:
+			err = appendRows(bc, v)
+		default:
+			err = bc.Append(col)
+		}
+		if err != nil {
 			return fmt.Errorf("column %s: %w", names[i], err)
+		}
+	}
+	return nil
+}
+
+func appendRows[T any](bc driver.BatchColumn, rows [][]T) error {
+	for _, r := range rows {
+		if err := bc.AppendRow(r); err != nil {
+			return err
 		}
 	}
 	return nil
