@@ -80,7 +80,10 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, opts ...Option
 	comp, _ := codecs(cfg.Compression)
 	kopts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
+		// Default "kgo": name the application in broker logs and quotas.
 		kgo.ClientID(cfg.ClientID),
+		// Records carry their topic too; this only guards a record built
+		// without one.
 		kgo.DefaultProduceTopic(cfg.Topic),
 		// The default, stated because delivery depends on it: a record is
 		// acknowledged only once every in-sync replica has it. Idempotent
