@@ -205,32 +205,32 @@ func (w *Writer) insert(ctx context.Context, table, query string, rows int, fill
 
 func validateBlock(b *sinks.Block) error {
 	if b == nil {
-		return fmt.Errorf("chsink: %w: nil", errInvalidBlock)
+		return fmt.Errorf("chsink: %w: %w: nil", sinks.ErrSchema, errInvalidBlock)
 	}
 	if b.Topic == "" || b.Partition < 0 || b.FirstOffset < 0 || b.LastOffset < b.FirstOffset {
-		return fmt.Errorf("chsink: %w: topic %q partition %d offsets %d..%d", errInvalidBlock,
+		return fmt.Errorf("chsink: %w: %w: topic %q partition %d offsets %d..%d", sinks.ErrSchema, errInvalidBlock,
 			b.Topic, b.Partition, b.FirstOffset, b.LastOffset)
 	}
 	for i := range b.Rows {
 		r := &b.Rows[i]
 		if r.KafkaPartition != b.Partition || r.KafkaOffset < b.FirstOffset || r.KafkaOffset > b.LastOffset {
-			return fmt.Errorf("chsink: %w: row %d at %d/%d is outside partition %d offsets %d..%d", errInvalidBlock,
+			return fmt.Errorf("chsink: %w: %w: row %d at %d/%d is outside partition %d offsets %d..%d", sinks.ErrSchema, errInvalidBlock,
 				i, r.KafkaPartition, r.KafkaOffset, b.Partition, b.FirstOffset, b.LastOffset)
 		}
 		if r.EventTsMs < 0 {
-			return fmt.Errorf("chsink: %w: row %d has negative event timestamp %d", errInvalidBlock, i, r.EventTsMs)
+			return fmt.Errorf("chsink: %w: %w: row %d has negative event timestamp %d", sinks.ErrSchema, errInvalidBlock, i, r.EventTsMs)
 		}
 		// ClickHouse requires the arrays of one Nested column to be equally long.
 		if len(r.HeaderNames) != len(r.HeaderValues) ||
 			len(r.LogLevels) != len(r.LogMessages) || len(r.LogLevels) != len(r.LogTsMs) ||
 			len(r.ExcNames) != len(r.ExcMessages) || len(r.ExcNames) != len(r.ExcStacks) || len(r.ExcNames) != len(r.ExcTsMs) {
-			return fmt.Errorf("chsink: %w: row %d (offset %d) has nested slices of unequal length", errInvalidBlock, i, r.KafkaOffset)
+			return fmt.Errorf("chsink: %w: %w: row %d (offset %d) has nested slices of unequal length", sinks.ErrSchema, errInvalidBlock, i, r.KafkaOffset)
 		}
 	}
 	for i := range b.Rollups {
 		r := &b.Rollups[i]
 		if r.Kind > sinks.KindScript || r.Minute < 0 || r.Minute%60 != 0 {
-			return fmt.Errorf("chsink: %w: rollup row %d has kind %d minute %d", errInvalidBlock, i, r.Kind, r.Minute)
+			return fmt.Errorf("chsink: %w: %w: rollup row %d has kind %d minute %d", sinks.ErrSchema, errInvalidBlock, i, r.Kind, r.Minute)
 		}
 	}
 	return nil

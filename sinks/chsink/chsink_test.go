@@ -409,7 +409,7 @@ func TestInvalidBlock(t *testing.T) {
 		b.Rollups = append([]sinks.RollupRow(nil), good.Rollups...)
 		mutate(&b)
 		err := validateBlock(&b)
-		if !errors.Is(err, errInvalidBlock) || IsTransient(err) || Reason(err) != ReasonInvalid {
+		if !errors.Is(err, errInvalidBlock) || !errors.Is(err, sinks.ErrSchema) || IsTransient(err) || Reason(err) != ReasonInvalid {
 			t.Fatalf("%s: validateBlock = %v; want an invalid-block error", what, err)
 		}
 	}

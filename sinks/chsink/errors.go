@@ -19,7 +19,7 @@ import (
 const (
 	ReasonSchema   = "schema"   // missing table or column, type mismatch, bad SQL: never succeeds until an operator acts
 	ReasonAuth     = "auth"     // authentication or permission refused: ditto
-	ReasonInvalid  = "invalid"  // the caller passed an invalid block: a bug, never retried
+	ReasonInvalid  = "invalid"  // the caller passed an invalid block: a bug; wraps sinks.ErrSchema too
 	ReasonNetwork  = "network"  // connection refused, reset, closed, EOF
 	ReasonTimeout  = "timeout"  // dial, read or context deadline
 	ReasonServer   = "server"   // any other server exception (overload, too many parts, memory)
@@ -113,8 +113,8 @@ func Reason(err error) string {
 
 // IsTransient reports whether retrying the same call later may succeed:
 // true for network, timeout, server-load and unclassified errors; false for
-// nil, schema, auth and invalid-block errors (which Write returns wrapping
-// sinks.ErrSchema, or errInvalidBlock) and for a cancelled context.
+// nil, for schema, auth and invalid-block errors (which Write returns
+// wrapping sinks.ErrSchema) and for a cancelled context.
 func IsTransient(err error) bool {
 	switch Reason(err) {
 	case ReasonNetwork, ReasonTimeout, ReasonServer, ReasonOther:
