@@ -552,3 +552,48 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// Partitions write concurrently through one Writer (the processor runs a
+// goroutine per partition).
+func TestConcurrentWrites(t *testing.T) {
+	w := newWriter(t, sharedClickHouse(t), true)
+	ctx := context.Background()
+	const partitions, blocks, size = 4, 5, 50
+	errs := make(chan error, partitions)
+	var all [][]sinks.RollupRow
+	for p := int32(0); p < partitions; p++ {
+		var bs []*sinks.Block
+		for i := int64(0); i < blocks; i++ {
+			b := testBlock("cc", p, i*size, i*size+size-1)
+			bs = append(bs, b)
+			all = append(all, b.Rollups)
+		}
+		go func() {
+			for _, b := range bs {
+				if err := w.Write(ctx, b); err != nil {
+					errs <- fmt.Errorf("partition %d block %d: %w", b.Partition, b.FirstOffset, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range partitions {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkViews(t, w, "after concurrent writes", wantViews(all...))
+	if n := count(t, w, "SELECT count() FROM $db.trace_items_dedup"); n != partitions*blocks*size {
+		t.Fatalf("trace_items_dedup has %d rows; want %d", n, partitions*blocks*size)
+	}
+	for p := int32(0); p < partitions; p++ {
+		wm, err := w.Watermark(ctx, "cc", p)
+		if err != nil || wm != (sinks.Watermark{Next: blocks * size, MaxRawOffset: blocks*size - 1}) {
+			t.Fatalf("Watermark(cc, %d) = %+v, %v", p, wm, err)
+		}
+	}
+	if v := counterValue(t, w.m.rows.WithLabelValues(TableTraceItems)); v != partitions*blocks*size {
+		t.Fatalf("rows_total{trace_items} = %v; want %d", v, partitions*blocks*size)
+	}
+}
