@@ -82,8 +82,9 @@ type Writer struct {
 }
 
 // New connects to ClickHouse (a ping, so a wrong address or password fails
-// here) and returns a Writer. It does not create tables: run Migrate first.
-// log may be nil; reg may be nil (metrics are then not exported).
+// here: IsTransient tells an unreachable server from a refused login) and
+// returns a Writer. It does not create tables: run Migrate first. log may be
+// nil; reg may be nil (metrics are then not exported).
 func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
