@@ -64,6 +64,11 @@ func (e *ingestEnv) post(tb testing.TB, body []byte, hdr ...string) resp {
 	req.Header.Set("Authorization", "Bearer "+testToken)
 	req.Header.Set("Content-Type", "text/plain;charset=UTF-8") // what fetch() sends for a string
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Content-Length" && hdr[i+1] == "" { // unknown length: chunked
+			req.ContentLength = -1
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			continue
+		}
 		if hdr[i+1] == "" {
 			req.Header.Del(hdr[i])
 		} else {
@@ -303,6 +308,11 @@ func TestIngestRejects(t *testing.T) {
 	f("not gzip", ok, http.StatusBadRequest, -1, "Content-Encoding", "gzip")
 	f("xml", ok, http.StatusUnsupportedMediaType, -1, "Content-Type", "application/xml")
 	f("brotli", ok, http.StatusUnsupportedMediaType, -1, "Content-Encoding", "br")
+
+	r := e.post(t, []byte("{\"outcome\":\"ok\"}\n{\"outcome\":\"ok\"}\n\n{\"logs\":[]}\n"), "Content-Type", "application/x-ndjson")
+	if r.code != http.StatusBadRequest || r.body["index"] != float64(2) || r.body["line"] != float64(4) {
+		t.Errorf("bad NDJSON line: answer %d %v; want 400 with index 2, line 4", r.code, r.body)
+	}
 
 	req, _ := http.NewRequest(http.MethodGet, e.url, nil)
 	req.Header.Set("Authorization", "Bearer "+testToken)
