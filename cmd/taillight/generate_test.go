@@ -148,4 +148,3 @@ func countRecords(t *testing.T, brokers []string, topic string, want int) int {
 	}
 	return n
 }
-
