@@ -35,7 +35,7 @@ type procEnv struct {
 	g     *proctest.Truth
 }
 
-func newProcEnv(t *testing.T, partitions int32) *procEnv {
+func newProcEnv(t testing.TB, partitions int32) *procEnv {
 	t.Helper()
 	env := Start(t)
 	pe := &procEnv{env: env, topic: TopicName(t), db: env.Database(t), conn: env.ClickHouseConn(t), g: proctest.New(partitions)}
@@ -59,7 +59,7 @@ func (pe *procEnv) chConfig() chsink.Config {
 }
 
 // sink returns a ClickHouse writer closed when the test ends.
-func (pe *procEnv) sink(t *testing.T) *chsink.Writer {
+func (pe *procEnv) sink(t testing.TB) *chsink.Writer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -81,7 +81,7 @@ func (pe *procEnv) config(group string) processor.Config {
 
 // produce generates n more items (every poisonEvery-th poison) and
 // produces them in order.
-func (pe *procEnv) produce(t *testing.T, seed uint64, n, poisonEvery int) {
+func (pe *procEnv) produce(t testing.TB, seed uint64, n, poisonEvery int) {
 	t.Helper()
 	from := len(pe.g.Records)
 	pe.g.Generate(rand.New(rand.NewPCG(seed, seed+1)), n, poisonEvery)
@@ -97,7 +97,7 @@ func (pe *procEnv) produce(t *testing.T, seed uint64, n, poisonEvery int) {
 	}
 }
 
-func (pe *procEnv) query(t *testing.T, q string, dest ...any) {
+func (pe *procEnv) query(t testing.TB, q string, dest ...any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -108,7 +108,7 @@ func (pe *procEnv) query(t *testing.T, q string, dest ...any) {
 
 // progress returns the raw rows (before dedup) and the requests the script
 // view counts.
-func (pe *procEnv) progress(t *testing.T) (raw, counted uint64) {
+func (pe *procEnv) progress(t testing.TB) (raw, counted uint64) {
 	t.Helper()
 	pe.query(t, fmt.Sprintf("SELECT count() FROM %s.trace_items", pe.db), &raw)
 	pe.query(t, fmt.Sprintf("SELECT toUInt64(sum(requests)) FROM %s.script_outcomes_1m", pe.db), &counted)
@@ -116,7 +116,7 @@ func (pe *procEnv) progress(t *testing.T) (raw, counted uint64) {
 }
 
 // waitDrained waits until the views count every valid record.
-func (pe *procEnv) waitDrained(t *testing.T, timeout time.Duration) {
+func (pe *procEnv) waitDrained(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -138,7 +138,7 @@ func (pe *procEnv) waitDrained(t *testing.T, timeout time.Duration) {
 
 // check asserts trace_items holds each valid record exactly once and every
 // view equals the ground truth.
-func (pe *procEnv) check(t *testing.T) {
+func (pe *procEnv) check(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -231,7 +231,7 @@ func (pe *procEnv) check(t *testing.T) {
 }
 
 // dlqCount reads the DLQ topic to its end.
-func (pe *procEnv) dlqCount(t *testing.T, want int) int {
+func (pe *procEnv) dlqCount(t testing.TB, want int) int {
 	t.Helper()
 	cl := pe.env.KafkaClient(t, kgo.ConsumeTopics(pe.topic+schemas.DLQSuffix), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -250,7 +250,7 @@ type inproc struct {
 	done chan error
 }
 
-func startInproc(t *testing.T, cfg processor.Config, sink sinks.Sink) *inproc {
+func startInproc(t testing.TB, cfg processor.Config, sink sinks.Sink) *inproc {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	p, err := processor.New(cfg, sink, nil, reg)
@@ -264,7 +264,7 @@ func startInproc(t *testing.T, cfg processor.Config, sink sinks.Sink) *inproc {
 	return ip
 }
 
-func (ip *inproc) wait(t *testing.T) error {
+func (ip *inproc) wait(t testing.TB) error {
 	ip.stop()
 	select {
 	case err, ok := <-ip.done:
@@ -279,7 +279,7 @@ func (ip *inproc) wait(t *testing.T) error {
 }
 
 // metric returns the sum of a metric family's values.
-func (ip *inproc) metric(t *testing.T, name string) float64 {
+func (ip *inproc) metric(t testing.TB, name string) float64 {
 	mfs, err := ip.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -413,7 +413,7 @@ var buildOnce struct {
 }
 
 // taillightBinary builds cmd/taillight once per test binary.
-func taillightBinary(t *testing.T) string {
+func taillightBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "taillight-it-bin-")
@@ -504,4 +504,80 @@ func TestProcessorSIGKILL(t *testing.T) {
 	}
 	t.Logf("%d SIGKILLs mid-stream", kills)
 	pe.check(t)
+}
+
+// BenchmarkProcessorClickHouse measures the processor in this process on
+// real Kafka and ClickHouse: 100,000 pre-produced events per iteration into
+// ENGINE = Null copies of the tables (client cost only) and into the real
+// tables, timed from the first fetch to the last block written. Run with
+// -cpu 1 -benchtime 2x for the one-core figures; cpu-s/Mev
+// counts this process only (Kafka and ClickHouse run elsewhere), peak-rss-MB
+// is the process peak.
+func BenchmarkProcessorClickHouse(b *testing.B) {
+	const n = 100000
+	for _, engine := range []string{"null", "tables"} {
+		b.Run(engine, func(b *testing.B) {
+			pe := newProcEnv(b, 4)
+			pe.produce(b, 40, n, 0)
+			var events int
+			var cpu time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				cfg := pe.config(fmt.Sprintf("bench-%d", i))
+				cfg.MaxRows, cfg.Linger = 20000, 200*time.Millisecond
+				ch := pe.chConfig()
+				ch.Database = pe.env.Database(b)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				if engine == "null" {
+					for _, tbl := range []string{"trace_items", "rollup_blocks"} {
+						if err := pe.conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s.%s AS %s.%s ENGINE = Null", ch.Database, tbl, pe.db, tbl)); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				w, err := chsink.New(ctx, ch, nil, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if engine == "tables" {
+					if _, err := w.Migrate(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				cancel()
+				// Timed from the first fetched records: the group join (and
+				// Kafka's initial rebalance delay) is not processing.
+				ip := startInproc(b, cfg, w)
+				for ip.metric(b, "taillight_processor_partitions") == 0 {
+					<-time.After(time.Millisecond)
+				}
+				before := rusage(b)
+				b.StartTimer()
+				for ip.metric(b, "taillight_processor_records_total") < n {
+					<-time.After(5 * time.Millisecond)
+				}
+				b.StopTimer()
+				cpu += rusage(b) - before
+				events += n
+				if err := ip.wait(b); err != nil {
+					b.Fatal(err)
+				}
+				w.Close()
+			}
+			var ru syscall.Rusage
+			syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(cpu.Seconds()/(float64(events)/1e6), "cpu-s/Mev")
+			b.ReportMetric(float64(ru.Maxrss)/1024, "peak-rss-MB")
+		})
+	}
+}
+
+// rusage returns this process's user+system CPU time.
+func rusage(t testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -42,8 +42,8 @@ type Config struct {
 	MaxRows  int
 	MaxBytes int
 	Linger   time.Duration
-	// MaxPollRecords bounds one poll; a partition whose unprocessed records
-	// reach twice this is paused until its worker catches up.
+	// MaxPollRecords bounds one poll; when a partition's unprocessed records
+	// reach twice this, polling waits until its worker catches up.
 	MaxPollRecords int
 	// Redaction are the opt-in rules on top of the runtime's default policy.
 	Redaction redact.Rules
@@ -85,7 +85,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&c.Topic, prefix+"kafka.topic", c.Topic, "topic to consume TraceItems from")
 	fs.StringVar(&c.Group, prefix+"kafka.group", or(c.Group, DefaultGroup), "consumer group")
 	fs.StringVar(&c.DLQTopic, prefix+"kafka.dlq-topic", c.DLQTopic, "dead-letter topic for poison records (default <topic>.dlq)")
-	fs.IntVar(&c.MaxPollRecords, prefix+"kafka.max-poll-records", orInt(c.MaxPollRecords, DefaultMaxPollRecords), "records taken per poll")
+	fs.IntVar(&c.MaxPollRecords, prefix+"kafka.max-poll-records", orInt(c.MaxPollRecords, DefaultMaxPollRecords), "records taken per poll; polling waits while a partition has twice this many unprocessed")
 	fs.IntVar(&c.MaxRows, prefix+"flush.max-rows", orInt(c.MaxRows, DefaultMaxRows), "write a partition's block when it holds this many records")
 	fs.IntVar(&c.MaxBytes, prefix+"flush.max-bytes", orInt(c.MaxBytes, DefaultMaxBytes), "write a partition's block when its records reach this many bytes")
 	fs.DurationVar(&c.Linger, prefix+"flush.linger", orDur(c.Linger, DefaultLinger), "write a partition's block this long after its first record at the latest")

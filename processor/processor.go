@@ -38,11 +38,12 @@ type Processor struct {
 	parts map[int32]*worker
 	wms   map[int32]sinks.Watermark // watermarks read on assignment
 
-	state    atomic.Int32 // stateNew, stateRunning, stateStopping, stateStopped
-	started  atomic.Bool  // the client exists (p.cl may be read)
-	retrying atomic.Int32 // partitions whose sink writes are failing
-	polled   atomic.Int64 // records handed to workers (tests wait on it)
-	lost     atomic.Int64 // OnPartitionsLost calls (tests wait on it)
+	state    atomic.Int32  // stateNew, stateRunning, stateStopping, stateStopped
+	started  atomic.Bool   // the client exists (p.cl may be read)
+	retrying atomic.Int32  // partitions whose sink writes are failing
+	polled   atomic.Int64  // records handed to workers (tests wait on it)
+	lost     atomic.Int64  // OnPartitionsLost calls (tests wait on it)
+	drained  chan struct{} // a worker took its inbox (the poll loop may be waiting)
 	wakeMu   sync.Mutex
 	wakeFn   context.CancelFunc // cancels the poll in progress
 	woken    bool
@@ -83,8 +84,9 @@ func New(cfg Config, sink sinks.Sink, log *slog.Logger, reg prometheus.Registere
 	return &Processor{
 		cfg: cfg, sink: sink, log: log, reg: reg, m: newMetrics(reg),
 		policy: policy, router: router,
-		parts: make(map[int32]*worker),
-		wms:   make(map[int32]sinks.Watermark),
+		parts:   make(map[int32]*worker),
+		drained: make(chan struct{}, 1),
+		wms:     make(map[int32]sinks.Watermark),
 	}, nil
 }
 
@@ -181,6 +183,14 @@ func (p *Processor) Run(ctx context.Context) error {
 	p.log.Info("processor started", "topic", p.cfg.Topic, "group", p.cfg.Group, "dlq", p.cfg.DLQTopic)
 
 	for {
+		// Back-pressure: a worker that is behind makes the loop wait
+		// rather than buffer without bound.
+		for p.backlogged() && ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-p.drained:
+			}
+		}
 		pollCtx, pollCancel := context.WithCancel(ctx)
 		p.wakeMu.Lock()
 		p.wakeFn = pollCancel
@@ -237,6 +247,21 @@ func (p *Processor) wake() {
 		p.wakeFn()
 	}
 	p.woken = true
+}
+
+// backlogged reports whether some worker holds too many unprocessed records.
+func (p *Processor) backlogged() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, w := range p.parts {
+		w.mu.Lock()
+		b := w.backlogLocked()
+		w.mu.Unlock()
+		if b {
+			return true
+		}
+	}
+	return false
 }
 
 // applyPauses pauses and resumes partitions as their workers want. It runs
@@ -333,6 +358,10 @@ func (p *Processor) take(tps map[string][]int32) []*worker {
 		}
 	}
 	p.m.partitions.Set(float64(len(p.parts)))
+	select {
+	case p.drained <- struct{}{}: // a waiting poll loop re-checks the rest
+	default:
+	}
 	return ws
 }
 

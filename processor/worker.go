@@ -82,8 +82,7 @@ func newWorker(p *Processor, id int32, wm sinks.Watermark) *worker {
 	return w
 }
 
-// highWater is how many unprocessed records make the poll loop pause a
-// partition.
+// highWater is how many unprocessed records make the poll loop wait.
 func (w *worker) highWater() int { return 2 * w.p.cfg.MaxPollRecords }
 
 // push hands polled records to the worker; it never blocks.
@@ -102,10 +101,17 @@ func (w *worker) push(recs []*kgo.Record, hw int64) {
 }
 
 // wantPauseLocked reports whether fetching should be paused: while the sink
-// fails, or while the worker is behind. The poll loop applies it between
-// polls (see Processor.applyPauses); records the client buffered for a paused
-// partition are dropped by the client and fetched again on resume.
-func (w *worker) wantPauseLocked() bool { return w.retry || len(w.inbox) >= w.highWater() }
+// fails. The poll loop applies it between polls (see Processor.applyPauses);
+// records the client buffered for a paused partition are dropped by the
+// client and fetched again on resume. A worker that is merely behind is not
+// paused (a resumed partition may wait a whole fetch long-poll): the poll
+// loop waits for it instead (Processor.backlogged).
+func (w *worker) wantPauseLocked() bool { return w.retry }
+
+// backlogLocked reports whether the worker holds so many unprocessed records
+// that the poll loop should wait before polling more. A failing worker does
+// not count: its partition is paused, so its inbox cannot grow.
+func (w *worker) backlogLocked() bool { return !w.retry && len(w.inbox) >= w.highWater() }
 
 // updatePauseLocked wakes the poll loop when the wanted pause state differs
 // from the applied one.
@@ -138,6 +144,10 @@ func (w *worker) take() []*kgo.Record {
 	w.inbox = w.spare[:0]
 	w.spare = nil
 	w.updatePauseLocked()
+	select {
+	case w.p.drained <- struct{}{}:
+	default:
+	}
 	return recs
 }
 
