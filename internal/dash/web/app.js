@@ -204,7 +204,7 @@ function barChart(q, res) {
     const t = el('svg:text', { x: LBL - 6, y: y + 15, 'text-anchor': 'end', text: short });
     t.append(el('svg:title', { text: label }));
     svg.append(t);
-    svg.append(el('svg:rect', { x: LBL, y: y + 3, width: w, height: rowH - 6, rx: 2, fill: PALETTE[i % 2 ? 0 : 1], 'data-label': label, 'data-value': v }));
+    svg.append(el('svg:rect', { x: LBL, y: y + 3, width: w, height: rowH - 6, rx: 2, fill: PALETTE[0], 'data-label': label, 'data-value': v }));
     svg.append(el('svg:text', { class: 'bar-value', x: LBL + w + 4, y: y + 15, 'data-label': label, text: fmtNum(r[yi]) }));
   });
   return [svg];
