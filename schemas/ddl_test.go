@@ -25,6 +25,15 @@ func TestMigrations(t *testing.T) {
 			if !strings.Contains(s, PlaceholderDatabase) {
 				t.Errorf("%s: statement does not name {{database}}: %q", m.File, s)
 			}
+			// Rerunnable: a CREATE must not fail when its object exists.
+			if strings.HasPrefix(s, "CREATE") && !strings.HasPrefix(s, "CREATE DATABASE IF NOT EXISTS") &&
+				!strings.HasPrefix(s, "CREATE TABLE IF NOT EXISTS") && !strings.HasPrefix(s, "CREATE VIEW IF NOT EXISTS") {
+				t.Errorf("%s: CREATE without IF NOT EXISTS: %q", m.File, s)
+			}
+			// Cluster mode needs every statement to take ON CLUSTER.
+			if !strings.Contains(s, PlaceholderOnCluster) {
+				t.Errorf("%s: statement lacks {{on_cluster}}: %q", m.File, s)
+			}
 		}
 	}
 	if ms[0].Name != "schema_migrations" || !ms[0].Requires.IsZero() {

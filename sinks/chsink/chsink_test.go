@@ -124,6 +124,17 @@ func TestMigrate(t *testing.T) {
 			t.Errorf("%s columns without default = %q; INSERT lists %q", table, got, want)
 		}
 	}
+
+	// A recorded migration whose file changed is reported, not re-applied.
+	exec(t, w, "INSERT INTO $db.schema_migrations (version, name, checksum, server_version, applied_at) "+
+		"SELECT version, name, 'old', server_version, applied_at + 1 FROM $db.schema_migrations FINAL WHERE version = 1")
+	third, err := w.Migrate(ctx)
+	if err != nil {
+		t.Fatalf("third Migrate: %v", err)
+	}
+	if r := third[1]; r.Status != StatusRecorded || !strings.Contains(r.Note, "changed") {
+		t.Fatalf("Migrate after a checksum change: %s = %s (%s); want already applied, with a note", r.Migration.File, r.Status, r.Note)
+	}
 }
 
 // TestRoundTrip writes a row whose every field is set and reads it back:
