@@ -446,7 +446,12 @@ func (in *Ingest) decode(body []byte) ([]RawItem, any, int) {
 		}
 		off := len(arena)
 		arena = append(arena, raw...)
-		items = append(items, RawItem{Key: schemas.Key(&t), Value: arena[off:len(arena):len(arena)]})
+		it := RawItem{Key: schemas.Key(&t), Value: arena[off:len(arena):len(arena)]}
+		if err := in.pub.Fits(it); err != nil {
+			idx := len(items)
+			return nil, errorBody{Error: fmt.Sprintf("item %d: %v", idx, err), Index: &idx}, http.StatusRequestEntityTooLarge
+		}
+		items = append(items, it)
 	}
 }
 

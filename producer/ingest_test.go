@@ -328,6 +328,24 @@ func TestIngestRejects(t *testing.T) {
 	}
 }
 
+// TestIngestItemTooLargeForKafka: an item the codec accepts (under 1 MiB)
+// but beyond one Kafka record is a 413 naming it, and nothing is published.
+func TestIngestItemTooLargeForKafka(t *testing.T) {
+	e := newIngestEnv(t, nil)
+	msg := strings.Repeat("x", 1_010_000)
+	body := []byte(`[{"outcome":"ok","event":null},{"outcome":"ok","event":null,"logs":[{"message":["` + msg + `"],"level":"log","timestamp":1}]}]`)
+	r := e.post(t, body)
+	if r.code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("answer %d %v; want 413", r.code, r.body)
+	}
+	if r.body["index"] != float64(1) {
+		t.Errorf("answer %v does not name item 1", r.body)
+	}
+	if n := endOffsets(t, e.addrs); n != 0 {
+		t.Errorf("the rejected request published %d records", n)
+	}
+}
+
 // TestIngestKafkaDown: when Kafka cannot take the items, 503 with
 // Retry-After, within the publish timeout.
 func TestIngestKafkaDown(t *testing.T) {

@@ -98,6 +98,9 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, opts ...Option
 		// Bounded buffering is the backpressure: Publish blocks (until its
 		// ctx ends) instead of growing memory while Kafka is slow or down.
 		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords),
+		// kgo's default, stated because Fits checks items against it so
+		// ingest can refuse a too-large item before publishing anything.
+		kgo.ProducerBatchMaxBytes(batchMaxBytes),
 		// Default 10s: a readiness check or publish fails sooner when a
 		// broker does not answer at all.
 		kgo.DialTimeout(cfg.DialTimeout),
@@ -140,6 +143,23 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, opts ...Option
 			Help: "PublishSync/PublishRaw calls that returned an error, by reason.",
 		}, []string{"reason"}),
 	}, nil
+}
+
+// batchMaxBytes bounds one record batch, uncompressed (kgo's default, below
+// Kafka's default message.max.bytes of 1048588).
+const batchMaxBytes = 1_000_012
+
+// recordOverhead is room for the batch header, the record's framing and its
+// headers within batchMaxBytes.
+const recordOverhead = 512
+
+// Fits reports whether item is small enough for one record batch; Kafka (and
+// kgo) would refuse a larger one with MESSAGE_TOO_LARGE.
+func (p *Publisher) Fits(item RawItem) error {
+	if n := len(item.Key) + len(item.Value); n > batchMaxBytes-recordOverhead {
+		return fmt.Errorf("item of %d bytes exceeds the %d bytes one Kafka record may hold", n, batchMaxBytes-recordOverhead)
+	}
+	return nil
 }
 
 // Topic is the topic records go to.
