@@ -173,3 +173,58 @@ func TestLinger(t *testing.T) {
 		g.Check(t, s)
 	})
 }
+
+// TestBackPressure checks that a slow sink bounds what the processor holds:
+// while a write hangs, polling stops instead of buffering the topic.
+func TestBackPressure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var vn kfake.VirtualNetwork
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, testTopic), kfake.ListenFn(vn.Listen))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		addrs := c.ListenAddrs()
+		g := proctest.New(1)
+		g.Generate(rand.New(rand.NewPCG(51, 52)), 5000, 0)
+		produce(t, addrs, g.Records, kgo.Dialer(vn.DialContext))
+
+		s := memsink.New()
+		release := make(chan struct{})
+		s.OnWrite(func(*sinks.Block) error { <-release; return nil })
+		cfg := testConfig(addrs, "backpressure")
+		cfg.MaxRows, cfg.MaxPollRecords = 100, 50
+		cfg.KafkaOpts = []kgo.Opt{kgo.Dialer(vn.DialContext)}
+		p, err := New(cfg, s, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+
+		for p.polled.Load() < 100 {
+			time.Sleep(time.Millisecond) // virtual time
+		}
+		time.Sleep(time.Minute) // a minute of virtual time with the write hanging
+		synctest.Wait()
+		// One block (100) + the batch being processed and the inbox (each at
+		// most 2*50 + 50).
+		held := p.polled.Load()
+		close(release)
+		for p.polled.Load() < 5000 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if held > 400 {
+			t.Fatalf("polled %d records while the sink hung; want at most 400", held)
+		}
+		if held > 400 {
+			t.Fatalf("polled %d records while the sink hung; want at most 400", held)
+		}
+		g.Check(t, s)
+	})
+}
