@@ -200,7 +200,7 @@ func startKafkaOnce(ctx context.Context, cfg KafkaConfig, java, jars string) (*K
 			k.Close()
 		}
 	}()
-	ports, err := kafkaFreePorts(2 * cfg.Brokers)
+	ports, err := kafkaPickPorts(2 * cfg.Brokers)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: pick ports: %w", err)
 	}
@@ -705,17 +705,28 @@ func (k *Kafka) probe(ctx context.Context, n *kafkaNode) error {
 // nodeError names the node, says what to do for the failures we recognise,
 // and appends the tail of the node's log.
 func (k *Kafka) nodeError(n *kafkaNode, err error) error {
-	logTail, _ := kafkaReadTail(n.logPath, 40)
+	// The cause is often far above the end (a broker that failed to bind logs
+	// retries for a while), so search a large tail and show a short one.
+	big, _ := kafkaReadTail(n.logPath, 5000)
 	switch {
-	case bytes.Contains(logTail, []byte("Address already in use")) || bytes.Contains(logTail, []byte("BindException")):
+	case bytes.Contains(big, []byte("Address already in use")) || bytes.Contains(big, []byte("BindException")):
 		err = fmt.Errorf("%w: 127.0.0.1:%d or :%d is used by another process: %v", ErrKafkaPortTaken, n.port, n.ctrlPort, err)
-	case bytes.Contains(logTail, []byte("UnsupportedClassVersionError")):
+	case bytes.Contains(big, []byte("UnsupportedClassVersionError")):
 		err = fmt.Errorf("%w: Kafka %s needs Java 17 or newer (java is %s): %v", ErrKafkaNotInstalled, KafkaVersion, k.java, err)
-	case bytes.Contains(logTail, []byte("ClassNotFoundException")) || bytes.Contains(logTail, []byte("NoClassDefFoundError")):
+	case bytes.Contains(big, []byte("ClassNotFoundException")) || bytes.Contains(big, []byte("NoClassDefFoundError")):
 		err = fmt.Errorf("%w: the jars in %s are incomplete; run deployments/local/install-kafka.sh --force: %v", ErrKafkaNotInstalled, filepath.Dir(k.classpath), err)
 	}
+	var cause []byte
+	for _, line := range bytes.Split(big, []byte("\n")) {
+		if len(cause) == 0 && (bytes.Contains(line, []byte("] ERROR ")) || bytes.Contains(line, []byte("Exception"))) {
+			cause = line
+		}
+	}
+	if len(cause) > 0 {
+		err = fmt.Errorf("%w\nfirst error in the log: %s", err, cause)
+	}
 	return fmt.Errorf("kafka: node %d (127.0.0.1:%d, log %s): %w\n--- last lines of %s ---\n%s",
-		n.id, n.port, n.logPath, err, filepath.Base(n.logPath), logTail)
+		n.id, n.port, n.logPath, err, filepath.Base(n.logPath), kafkaTail(big, 30))
 }
 
 // KafkaInstalled reports what StartKafka would find missing, wrapping
@@ -792,7 +803,10 @@ func findKafkaJars(dir string) (string, error) {
 	return dir, nil
 }
 
-// freePorts returns n distinct loopback ports that were free a moment ago.
+// kafkaPickPorts picks the ports of a new cluster; tests replace it.
+var kafkaPickPorts = kafkaFreePorts
+
+// kafkaFreePorts returns n distinct loopback ports that were free a moment ago.
 func kafkaFreePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {

@@ -285,3 +285,32 @@ func TestStartKfake(t *testing.T) {
 		t.Fatalf("auto-created topic has %d partitions; want 3", n)
 	}
 }
+
+// TestStartKafkaPortTaken hands the broker a listener port someone holds:
+// the JVM's bind failure must come back as ErrKafkaPortTaken naming the node
+// (after the retries, which get the same port here), with nothing left running.
+func TestStartKafkaPortTaken(t *testing.T) {
+	needKafka(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	pick := kafkaPickPorts
+	kafkaPickPorts = func(n int) ([]int, error) {
+		ports, err := pick(n)
+		if err == nil {
+			ports[0] = taken // node 1's broker listener
+		}
+		return ports, err
+	}
+	defer func() { kafkaPickPorts = pick }()
+	dir := t.TempDir()
+	_, err = StartKafka(context.Background(), KafkaConfig{Dir: dir, Log: testLogger(t), StartTimeout: time.Minute})
+	if !errors.Is(err, ErrKafkaPortTaken) || !strings.Contains(err.Error(), "node 1") || !strings.Contains(err.Error(), strconv.Itoa(taken)) {
+		t.Fatalf("StartKafka on a taken port: err = %v; want ErrKafkaPortTaken naming node 1 and port %d", err, taken)
+	}
+	t.Logf("error as reported:\n%v", err)
+	assertEmptyDir(t, dir)
+}
