@@ -290,14 +290,16 @@ func (k *Kafka) StopBroker(ctx context.Context, i int, kill bool) error {
 		sig = syscall.SIGKILL
 	}
 	p.signal(sig)
+	clean := !kill
 	select {
 	case <-p.done:
 	case <-ctx.Done():
 		p.signal(syscall.SIGKILL)
 		<-p.done
+		clean = false
 		k.log.Warn("kafka broker did not stop in time; killed", "node", n.id, "err", ctx.Err())
 	}
-	k.finishCDS(n)
+	k.finishCDS(n, clean)
 	k.log.Info("kafka broker stopped", "node", n.id, "signal", sig.String(), "took", time.Since(t0).Round(time.Millisecond))
 	return nil
 }
@@ -578,15 +580,16 @@ func (k *Kafka) cdsArgs(n *kafkaNode) []string {
 	return []string{"-XX:ArchiveClassesAtExit=" + k.cdsTmp, "-Xlog:cds=off", "-Xlog:cds+dynamic=off"}
 }
 
-// finishCDS moves the archive node n dumped at exit into place.
-func (k *Kafka) finishCDS(n *kafkaNode) {
+// finishCDS moves the archive node n dumped at exit into place, if the JVM
+// exited by itself (one killed mid-dump may have left half a file).
+func (k *Kafka) finishCDS(n *kafkaNode, clean bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.cdsNode != n {
 		return
 	}
 	k.cdsNode = nil
-	ready := k.cdsReady
+	ready := k.cdsReady && clean
 	k.cdsReady = false
 	if st, err := os.Stat(k.cdsTmp); err == nil && st.Size() > 0 && ready {
 		if err := os.Rename(k.cdsTmp, k.cds); err == nil {
