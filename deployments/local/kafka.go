@@ -197,7 +197,7 @@ func startKafkaOnce(ctx context.Context, cfg KafkaConfig, java, jars string) (*K
 	ok := false
 	defer func() {
 		if !ok {
-			k.Close()
+			k.close(false)
 		}
 	}()
 	ports, err := kafkaPickPorts(2 * cfg.Brokers)
@@ -338,7 +338,12 @@ func (k *Kafka) StartBroker(ctx context.Context, i int) error {
 
 // Close kills every broker and removes the temporary directory. It is safe to
 // call more than once.
-func (k *Kafka) Close() error {
+func (k *Kafka) Close() error { return k.close(true) }
+
+// close kills every broker and removes the directory; with dumpCDS it first
+// lets the JVM writing the class-data archive exit by itself (after a failed
+// start it is not worth waiting for).
+func (k *Kafka) close(dumpCDS bool) error {
 	k.mu.Lock()
 	if k.closed {
 		k.mu.Unlock()
@@ -350,7 +355,7 @@ func (k *Kafka) Close() error {
 	dumper := k.cdsNode
 	k.mu.Unlock()
 	for i, n := range k.nodes {
-		if n == dumper {
+		if dumpCDS && n == dumper {
 			// The JVM writes the class-data archive only when it exits normally.
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			_ = k.StopBroker(ctx, i, false)
@@ -639,6 +644,7 @@ func (p *kafkaProc) signal(sig syscall.Signal) {
 // every node of the cluster (a broker only serves requests once the controller
 // has unfenced it), or ctx ends, or the node's process exits.
 func (k *Kafka) waitReady(ctx context.Context, nodes ...*kafkaNode) error {
+	t0 := time.Now()
 	pending := append([]*kafkaNode(nil), nodes...)
 	var lastErr = make(map[int32]error)
 	for {
@@ -672,7 +678,7 @@ func (k *Kafka) waitReady(ctx context.Context, nodes ...*kafkaNode) error {
 		select {
 		case <-ctx.Done():
 			n := pending[0]
-			return k.nodeError(n, fmt.Errorf("not ready after %s (last probe: %v)", k.cfg.StartTimeout, lastErr[n.id]))
+			return k.nodeError(n, fmt.Errorf("not ready after %s (%v; last probe: %v)", time.Since(t0).Round(time.Millisecond), ctx.Err(), lastErr[n.id]))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
