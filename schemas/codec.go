@@ -241,48 +241,59 @@ func (rd *Reader) skipSpace() error {
 }
 
 // readValue reads one JSON object, tracking strings and nesting, and returns
-// its bytes. It checks only structure; Unmarshal checks the rest.
+// its bytes. It checks only structure; Unmarshal checks the rest. It scans the
+// reader's buffer a chunk at a time.
 func (rd *Reader) readValue() ([]byte, error) {
 	buf := rd.scratch[:0]
 	depth := 0
 	inStr, esc := false, false
 	for {
-		c, err := rd.r.ReadByte()
-		if err != nil {
-			if err == io.EOF {
-				return nil, errors.New("unexpected end of input inside an item")
+		if rd.r.Buffered() == 0 {
+			if _, err := rd.r.Peek(1); err != nil {
+				if err == io.EOF {
+					return nil, errors.New("unexpected end of input inside an item")
+				}
+				return nil, err
 			}
-			return nil, err
 		}
-		buf = append(buf, c)
+		chunk, _ := rd.r.Peek(rd.r.Buffered())
+		for i, c := range chunk {
+			switch {
+			case inStr:
+				switch {
+				case esc:
+					esc = false
+				case c == '\\':
+					esc = true
+				case c == '"':
+					inStr = false
+				case c == '\n':
+					return nil, errors.New("newline inside a JSON string")
+				}
+			case c == '"':
+				inStr = true
+			case c == '{' || c == '[':
+				depth++
+			case c == '}' || c == ']':
+				depth--
+				if depth == 0 {
+					buf = append(buf, chunk[:i+1]...)
+					rd.r.Discard(i + 1)
+					if len(buf) > MaxItemBytes {
+						return nil, fmt.Errorf("item exceeds %d bytes", MaxItemBytes)
+					}
+					rd.scratch = buf
+					rd.offset += int64(len(buf))
+					return buf, nil
+				}
+			case c == '\n':
+				rd.line++
+			}
+		}
+		buf = append(buf, chunk...)
+		rd.r.Discard(len(chunk))
 		if len(buf) > MaxItemBytes {
 			return nil, fmt.Errorf("item exceeds %d bytes", MaxItemBytes)
-		}
-		switch {
-		case inStr:
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			case c == '\n':
-				return nil, errors.New("newline inside a JSON string")
-			}
-		case c == '"':
-			inStr = true
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			depth--
-			if depth == 0 {
-				rd.scratch = buf
-				rd.offset += int64(len(buf))
-				return buf, nil
-			}
-		case c == '\n':
-			rd.line++
 		}
 	}
 }
