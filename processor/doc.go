@@ -30,6 +30,8 @@
 //   - A transient sink error is retried with capped exponential backoff
 //     (RetryMin..RetryMax) without committing; the partition's fetching is
 //     paused meanwhile so memory stays bounded. One log line per state change.
+//   - Back-pressure: when a partition's worker holds 2*MaxPollRecords
+//     unprocessed records, the poll loop waits for it before polling again.
 //     An error wrapping sinks.ErrSchema stops Run with that error.
 //
 // # Concurrency

@@ -67,7 +67,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		paused: f.NewGauge(prometheus.GaugeOpts{
 			Name: "taillight_processor_paused_partitions",
-			Help: "Partitions whose fetching is paused (sink failing or worker behind).",
+			Help: "Partitions whose fetching is paused because the sink fails.",
 		}),
 		partitions: f.NewGauge(prometheus.GaugeOpts{
 			Name: "taillight_processor_partitions",
