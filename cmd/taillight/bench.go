@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/taillight/taillight/internal/bench"
+	"github.com/taillight/taillight/schemas"
+)
+
+func init() {
+	register(&command{
+		name:    "bench",
+		summary: "end-to-end benchmark: Kafka → processor → ClickHouse against a decode-only consumer",
+		run:     runBench,
+	})
+	register(&command{
+		name:    "bench-ref",
+		summary: "(used by bench) the decode-only reference consumer",
+		run:     runBenchRef,
+	})
+	register(&command{
+		name:    "bench-process",
+		summary: "(used by bench -cpuprofile) process with a CPU profile",
+		run:     runBenchProcess,
+	})
+}
+
+type benchFlags struct {
+	cfg        bench.Config
+	brokers    string
+	latencyDur time.Duration
+	procArgs   string
+	jsonOut    string
+	log        logFlags
+}
+
+func (f *benchFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&f.cfg.N, "n", 1_000_000, "TraceItems of about 1 KB in the throughput phase")
+	fs.Uint64Var(&f.cfg.Seed, "seed", 1, "workload seed (as taillight generate)")
+	fs.IntVar(&f.cfg.Partitions, "partitions", 4, "partitions of the benchmark topic")
+	fs.StringVar(&f.brokers, "kafka.brokers", "", "existing Kafka cluster (default: start a local Apache Kafka)")
+	fs.StringVar(&f.cfg.ClickHouse, "clickhouse.addr", "", "existing ClickHouse native address (default: start a private local ClickHouse; its CPU is measured only then)")
+	fs.Float64Var(&f.cfg.LatencyRate, "latency-rate", 0, "offered events/s of the latency phase (default half the measured maximum)")
+	fs.DurationVar(&f.latencyDur, "latency-duration", 20*time.Second, "length of the latency phase (0 skips it)")
+	fs.StringVar(&f.procArgs, "process.args", "", "extra flags for 'taillight process', space-separated, e.g. \"-flush.linger=500ms\"")
+	fs.StringVar(&f.cfg.CPUProfile, "cpuprofile", "", "write the processor's CPU profile to this file")
+	fs.DurationVar(&f.cfg.Timeout, "timeout", 30*time.Minute, "bound on each wait for rows")
+	fs.StringVar(&f.jsonOut, "json", "", "also write the report as JSON to this file")
+	f.log.register(fs)
+}
+
+func runBench(ctx context.Context, args []string, s stdio) int {
+	fs := newFlagSet("bench", s)
+	var f benchFlags
+	f.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: taillight bench [flags]
+
+Loads a seeded workload into Kafka, runs a decode-only reference consumer and
+then 'taillight process' (both as subprocesses, from the earliest offset) until
+every row is queryable in ClickHouse, then measures event-to-queryable latency
+at an offered rate. Reports events/s, MB/s, CPU-seconds per million events,
+peak RSS and latency, with ratios to the reference and the targets.
+
+Examples:
+  taillight bench -n 20000 -latency-duration 5s
+  taillight bench -json artifacts/bench.json
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	log, err := f.log.logger(s.err)
+	if err != nil {
+		fmt.Fprintf(s.err, "taillight bench: %v\n", err)
+		return exitUsage
+	}
+	if f.brokers != "" {
+		f.cfg.Brokers = strings.Split(f.brokers, ",")
+	}
+	f.cfg.ProcessArgs = strings.Fields(f.procArgs)
+	f.cfg.LatencyDuration = f.latencyDur
+	if f.latencyDur == 0 {
+		f.cfg.LatencyDuration = -1
+	}
+	f.cfg.Log = log
+	if f.cfg.Exe, err = os.Executable(); err != nil {
+		fmt.Fprintf(s.err, "taillight bench: %v\n", err)
+		return exitError
+	}
+	if f.cfg.N <= 0 {
+		fmt.Fprintln(s.err, "taillight bench: -n must be positive")
+		return exitUsage
+	}
+	if err := f.cfg.Validate(); err != nil {
+		fmt.Fprintf(s.err, "taillight bench: %v\n", err)
+		return exitUsage
+	}
+	rep, err := bench.Run(ctx, f.cfg)
+	if err != nil {
+		fmt.Fprintf(s.err, "taillight bench: %v\n", err)
+		return exitError
+	}
+	rep.WriteTable(s.out)
+	if f.jsonOut != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(f.jsonOut, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintf(s.err, "taillight bench: %v\n", err)
+			return exitError
+		}
+	}
+	return exitOK
+}
+
+func runBenchRef(ctx context.Context, args []string, s stdio) int {
+	fs := newFlagSet("bench-ref", s)
+	var brokers string
+	cfg := bench.RefConfig{}
+	fs.StringVar(&brokers, "kafka.brokers", "", "Kafka seed brokers, comma-separated")
+	fs.StringVar(&cfg.Topic, "kafka.topic", schemas.DefaultTopic, "topic to read from the earliest offset")
+	fs.IntVar(&cfg.N, "n", 0, "records to read")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	cfg.Brokers = strings.Split(brokers, ",")
+	res, err := bench.RunReference(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(s.err, "taillight bench-ref: %v\n", err)
+		return exitError
+	}
+	b, _ := json.Marshal(res)
+	fmt.Fprintf(s.out, "%s\n", b)
+	return exitOK
+}
+
+// runBenchProcess is `process` under a CPU profile: the profile covers the
+// run and is written when the processor stops (SIGTERM).
+func runBenchProcess(ctx context.Context, args []string, s stdio) int {
+	if len(args) < 2 || args[0] != "-cpuprofile" {
+		fmt.Fprintln(s.err, "usage: taillight bench-process -cpuprofile FILE [process flags]")
+		return exitUsage
+	}
+	f, err := os.Create(args[1])
+	if err != nil {
+		fmt.Fprintf(s.err, "taillight bench-process: %v\n", err)
+		return exitError
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(s.err, "taillight bench-process: %v\n", err)
+		return exitError
+	}
+	code := runProcess(ctx, args[2:], s)
+	pprof.StopCPUProfile()
+	return code
+}

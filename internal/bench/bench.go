@@ -1,0 +1,657 @@
+// Package bench is the end-to-end benchmark behind `taillight bench`: a fixed
+// seeded workload through real Kafka, the processor (as a subprocess, so its
+// CPU and memory are its own) and ClickHouse, measured against a decode-only
+// reference consumer over the same records.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	local "github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/producer"
+	"github.com/taillight/taillight/sinks/chsink"
+)
+
+// Targets the report is checked against (issue 7).
+const (
+	TargetEventsRatio = 0.35              // end-to-end events/s ≥ 35% of the reference's
+	TargetCPURatio    = 2.5               // processor CPU per event ≤ 2.5× the reference's
+	TargetPeakRSS     = 300 << 20         // bytes
+	TargetP99         = 2 * time.Second   // event-to-queryable at half the maximum rate
+	pollEvery         = 50 * time.Millisecond
+)
+
+// Config configures Run.
+type Config struct {
+	// Exe is the taillight binary run as `process` and `bench-ref`. Required.
+	Exe string
+	// N is the number of TraceItems of the throughput phase (default 1e6).
+	N int
+	// Seed selects the generated workload (default 1).
+	Seed uint64
+	// Partitions of the benchmark topic (default 4).
+	Partitions int
+	// Brokers of an existing Kafka cluster; empty starts a local Apache
+	// Kafka (deployments/local) for the run.
+	Brokers []string
+	// ClickHouse is the native address of an existing server; empty starts a
+	// private local ClickHouse for the run. Its CPU is measured only then.
+	ClickHouse string
+	// LatencyRate is the offered rate of the latency phase in events/s
+	// (default half the processor's measured events/s); LatencyDuration its
+	// length (default 20s). A negative LatencyDuration skips the phase.
+	LatencyRate     float64
+	LatencyDuration time.Duration
+	// ProcessArgs are extra flags for `taillight process`.
+	ProcessArgs []string
+	// CPUProfile, when set, is where the processor writes a CPU profile of
+	// its whole run (it is then started as `bench-process`).
+	CPUProfile string
+	// Timeout bounds each phase's wait (default 30m).
+	Timeout time.Duration
+	// Log receives progress; default discarded.
+	Log *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.N == 0 {
+		c.N = 1_000_000
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 4
+	}
+	if c.LatencyDuration == 0 {
+		c.LatencyDuration = 20 * time.Second
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 30 * time.Minute
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports a configuration Run refuses.
+func (c Config) Validate() error {
+	c.defaults()
+	switch {
+	case c.Exe == "":
+		return errors.New("bench: the taillight binary is required")
+	case c.N < 0 || c.Partitions < 0 || c.LatencyRate < 0 || c.Timeout < 0:
+		return errors.New("bench: count, partitions, latency rate and timeout must not be negative")
+	}
+	return nil
+}
+
+// Side is one consumer's throughput figures.
+type Side struct {
+	Seconds          float64 `json:"seconds"`
+	EventsPerSec     float64 `json:"events_per_sec"`
+	MBPerSec         float64 `json:"mb_per_sec"`
+	CPUSeconds       float64 `json:"cpu_seconds"`
+	CPUSecPerMillion float64 `json:"cpu_sec_per_million"`
+	PeakRSSMiB       float64 `json:"peak_rss_mib"`
+}
+
+// Latency is the event-to-queryable latency at an offered rate.
+type Latency struct {
+	OfferedRate  float64 `json:"offered_rate"`
+	AchievedRate float64 `json:"achieved_rate"`
+	Events       int     `json:"events"`
+	P50Ms        float64 `json:"p50_ms"`
+	P99Ms        float64 `json:"p99_ms"`
+	MaxMs        float64 `json:"max_ms"`
+	ResolutionMs float64 `json:"resolution_ms"`
+}
+
+// Check is one target with its verdict.
+type Check struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Limit string  `json:"limit"`
+	Pass  bool    `json:"pass"`
+}
+
+// Report is the result of Run.
+type Report struct {
+	Started    time.Time `json:"started"`
+	Machine    Machine   `json:"machine"`
+	Events     int       `json:"events"`
+	Bytes      int64     `json:"bytes"`
+	Partitions int       `json:"partitions"`
+	Seed       uint64    `json:"seed"`
+	Kafka      string    `json:"kafka"`
+	ClickHouse string    `json:"clickhouse"`
+	// ProduceEventsPerSec is how fast the workload was loaded into Kafka.
+	ProduceEventsPerSec float64 `json:"produce_events_per_sec"`
+	Processor           Side    `json:"processor"`
+	Reference           Side    `json:"reference"`
+	// ClickHouseCPUSecPerMillion is -1 when the server is not ours.
+	ClickHouseCPUSecPerMillion float64 `json:"clickhouse_cpu_sec_per_million"`
+	RowsQueryable              int64   `json:"rows_queryable"`
+	RollupRequests             int64   `json:"rollup_requests"`
+	EventsRatio                float64 `json:"events_per_sec_ratio"`
+	CPUPerEventRatio           float64 `json:"cpu_per_event_ratio"`
+	Latency                    *Latency `json:"latency,omitempty"`
+	Checks                     []Check  `json:"checks"`
+	ProcessArgs                []string `json:"process_args,omitempty"`
+}
+
+// Run performs the benchmark. Everything it starts (servers, subprocesses)
+// is stopped before it returns; the topic and database it made are left on
+// servers it did not start.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.defaults()
+	log := cfg.Log
+	rep := &Report{Started: time.Now().UTC(), Events: cfg.N, Partitions: cfg.Partitions, Seed: cfg.Seed,
+		ProcessArgs: cfg.ProcessArgs, ClickHouseCPUSecPerMillion: -1}
+	rep.Machine = Machine{NProc: runtime.NumCPU(), CPUModel: cpuModel(), MemoryMiB: memTotal(), LoadStart: load1()}
+
+	work, err := os.MkdirTemp("", "taillight-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	defer os.RemoveAll(work)
+
+	brokers := cfg.Brokers
+	rep.Kafka = "external " + strings.Join(brokers, ",")
+	if len(brokers) == 0 {
+		log.Info("starting a local Apache Kafka", "version", local.KafkaVersion)
+		k, err := local.StartKafka(ctx, local.KafkaConfig{Brokers: 1, Dir: work, Log: log,
+			// Big segments: a million records would roll a thousand 1 MiB ones.
+			ExtraProps: map[string]string{"log.segment.bytes": "268435456"}})
+		if err != nil {
+			return nil, fmt.Errorf("bench: start kafka: %w", err)
+		}
+		defer k.Close()
+		brokers = k.Brokers()
+		rep.Kafka = "local Apache Kafka " + local.KafkaVersion + ", 1 broker"
+	}
+	chAddr, chPID := cfg.ClickHouse, 0
+	rep.ClickHouse = "external " + chAddr
+	if chAddr == "" {
+		log.Info("starting a private ClickHouse")
+		ch, err := local.StartClickHouse(ctx, local.ClickHouseConfig{Dir: filepath.Join(work, "clickhouse"), Log: log})
+		if err != nil {
+			return nil, fmt.Errorf("bench: start clickhouse: %w", err)
+		}
+		defer ch.Close()
+		chAddr, chPID = ch.Addr(), ch.PID()
+		rep.ClickHouse = "private local ClickHouse"
+	}
+
+	id := randomID()
+	topic, group, db := "bench-"+id, "bench-"+id, "bench_"+id
+	chCfg := chsink.DefaultConfig()
+	chCfg.Addrs, chCfg.Database = []string{chAddr}, db
+	if err := migrate(ctx, chCfg, log); err != nil {
+		return nil, err
+	}
+	if v, err := serverVersion(ctx, chCfg); err == nil {
+		rep.ClickHouse += " " + v
+	}
+	q, err := openQuery(chCfg)
+	if err != nil {
+		return nil, err
+	}
+	defer q.Close()
+
+	pcfg := producer.DefaultConfig()
+	pcfg.Brokers, pcfg.Topic = brokers, topic
+	pub, err := producer.New(pcfg, log, nil)
+	if err != nil {
+		return nil, fmt.Errorf("bench: producer: %w", err)
+	}
+	defer pub.Close(context.WithoutCancel(ctx))
+	if err := createTopic(ctx, pub.Client(), topic, cfg.Partitions); err != nil {
+		return nil, err
+	}
+
+	// Load the workload, all of it before any consumer starts.
+	log.Info("producing the workload", "events", cfg.N, "topic", topic)
+	t0 := time.Now()
+	rep.Bytes, err = produceAll(ctx, pub, topic, cfg.Seed, cfg.N)
+	if err != nil {
+		return nil, err
+	}
+	rep.ProduceEventsPerSec = float64(cfg.N) / time.Since(t0).Seconds()
+
+	// The reference consumer first, over exactly the records just loaded.
+	log.Info("running the decode-only reference consumer")
+	rep.Reference, err = runRef(ctx, cfg, brokers, topic, rep.Bytes)
+	if err != nil {
+		return nil, err
+	}
+
+	// The processor, from the earliest offset with a fresh group.
+	log.Info("running the processor until every row is queryable")
+	args := []string{"process"}
+	if cfg.CPUProfile != "" {
+		args = []string{"bench-process", "-cpuprofile", cfg.CPUProfile}
+	}
+	args = append(args, "-kafka.brokers", strings.Join(brokers, ","), "-kafka.topic", topic,
+		"-kafka.group", group, "-clickhouse.addr", chAddr, "-clickhouse.database", db,
+		"-listen.metrics", "127.0.0.1:0", "-log.level", "warn")
+	args = append(args, cfg.ProcessArgs...)
+	proc, err := startProc(cfg.Exe, args, filepath.Join(work, "process.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer proc.stop()
+
+	var chCPU0 time.Duration
+	if chPID != 0 {
+		if chCPU0, err = ProcCPU(chPID); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	rows, err := waitRows(pctx, q, db, int64(cfg.N), proc)
+	cancel()
+	elapsed := time.Since(proc.started)
+	if err != nil {
+		return nil, err
+	}
+	cpu, err := ProcCPU(proc.pid())
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	rss, err := ProcPeakRSS(proc.pid())
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if chPID != 0 {
+		chCPU, err := ProcCPU(chPID)
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		rep.ClickHouseCPUSecPerMillion = (chCPU - chCPU0).Seconds() * 1e6 / float64(cfg.N)
+	}
+	rep.RowsQueryable = rows
+	rep.Processor = side(elapsed, cpu, rss, cfg.N, rep.Bytes)
+
+	// Every count also in the rollups: the dashboards' figures are complete.
+	rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	rep.RollupRequests, err = waitRollups(rctx, q, db, int64(cfg.N), proc)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	rep.EventsRatio = rep.Processor.EventsPerSec / rep.Reference.EventsPerSec
+	rep.CPUPerEventRatio = rep.Processor.CPUSecPerMillion / rep.Reference.CPUSecPerMillion
+
+	if cfg.LatencyDuration > 0 {
+		rate := cfg.LatencyRate
+		if rate == 0 {
+			rate = rep.Processor.EventsPerSec / 2
+		}
+		log.Info("measuring event-to-queryable latency", "rate", rate, "for", cfg.LatencyDuration)
+		lctx, cancel := context.WithTimeout(ctx, cfg.LatencyDuration+cfg.Timeout)
+		rep.Latency, err = measureLatency(lctx, pub, q, db, topic, cfg.Seed+1, rate, cfg.LatencyDuration, proc)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if rss2, err := ProcPeakRSS(proc.pid()); err == nil {
+			// The peak over both phases; the target is about full speed, which
+			// the throughput phase is.
+			rep.Processor.PeakRSSMiB = max(rep.Processor.PeakRSSMiB, float64(rss2)/(1<<20))
+		}
+	}
+	if err := proc.stop(); err != nil {
+		return nil, err
+	}
+	rep.Machine.LoadEnd = load1()
+	rep.Checks = checks(rep)
+	return rep, nil
+}
+
+func side(elapsed, cpu time.Duration, rss int64, n int, bytes int64) Side {
+	s := elapsed.Seconds()
+	return Side{
+		Seconds:          s,
+		EventsPerSec:     float64(n) / s,
+		MBPerSec:         float64(bytes) / 1e6 / s,
+		CPUSeconds:       cpu.Seconds(),
+		CPUSecPerMillion: cpu.Seconds() * 1e6 / float64(n),
+		PeakRSSMiB:       float64(rss) / (1 << 20),
+	}
+}
+
+func checks(r *Report) []Check {
+	cs := []Check{
+		{"events/s ratio to reference", r.EventsRatio, fmt.Sprintf("≥ %.2f", TargetEventsRatio), r.EventsRatio >= TargetEventsRatio},
+		{"CPU per event ratio to reference", r.CPUPerEventRatio, fmt.Sprintf("≤ %.1f", TargetCPURatio), r.CPUPerEventRatio <= TargetCPURatio},
+		{"processor peak RSS (MiB)", r.Processor.PeakRSSMiB, fmt.Sprintf("≤ %d", TargetPeakRSS>>20), r.Processor.PeakRSSMiB <= TargetPeakRSS>>20},
+	}
+	if r.Latency != nil {
+		cs = append(cs, Check{"p99 event-to-queryable (ms)", r.Latency.P99Ms, fmt.Sprintf("≤ %d", TargetP99.Milliseconds()),
+			r.Latency.P99Ms <= float64(TargetP99.Milliseconds())})
+	}
+	return cs
+}
+
+func randomID() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func migrate(ctx context.Context, cfg chsink.Config, log *slog.Logger) error {
+	w, err := chsink.New(ctx, cfg, log, nil)
+	if err != nil {
+		return fmt.Errorf("bench: connect to clickhouse: %w", err)
+	}
+	defer w.Close()
+	if _, err := w.Migrate(ctx); err != nil {
+		return fmt.Errorf("bench: migrate clickhouse: %w", err)
+	}
+	return nil
+}
+
+func serverVersion(ctx context.Context, cfg chsink.Config) (string, error) {
+	w, err := chsink.New(ctx, cfg, nil, nil)
+	if err != nil {
+		return "", err
+	}
+	defer w.Close()
+	return w.ServerVersion(ctx)
+}
+
+func openQuery(cfg chsink.Config) (driver.Conn, error) {
+	o, err := cfg.ClientOptions("")
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	c, err := clickhouse.Open(o)
+	if err != nil {
+		return nil, fmt.Errorf("bench: open clickhouse: %w", err)
+	}
+	return c, nil
+}
+
+func createTopic(ctx context.Context, cl *kgo.Client, topic string, partitions int) error {
+	adm := kadm.NewClient(cl)
+	res, err := adm.CreateTopic(ctx, int32(partitions), 1, nil, topic)
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		return fmt.Errorf("bench: create topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// produceAll loads n generated items, keyed by script as `taillight
+// generate` does, and returns their total size once all are acknowledged.
+func produceAll(ctx context.Context, pub *producer.Publisher, topic string, seed uint64, n int) (int64, error) {
+	gen, err := producer.NewGenerator(producer.GenConfig{Seed: seed, Start: time.Now().Add(-5 * time.Minute),
+		Step: max(5*time.Minute/time.Duration(max(n, 1)), time.Nanosecond)})
+	if err != nil {
+		return 0, fmt.Errorf("bench: %w", err)
+	}
+	cl := pub.Client()
+	var mu sync.Mutex
+	var first error
+	var total int64
+	for range n {
+		b, tr := gen.Next(nil)
+		total += int64(len(b))
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(tr.Script), Value: b}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				first = cmpErr(first, err)
+				mu.Unlock()
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return 0, fmt.Errorf("bench: produce: %w", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if first != nil {
+		return 0, fmt.Errorf("bench: produce: %w", first)
+	}
+	return total, nil
+}
+
+// runRef runs `taillight bench-ref` and measures it from start to exit.
+func runRef(ctx context.Context, cfg Config, brokers []string, topic string, nbytes int64) (Side, error) {
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, cfg.Exe, "bench-ref", "-kafka.brokers", strings.Join(brokers, ","),
+		"-kafka.topic", topic, "-n", fmt.Sprint(cfg.N))
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return Side{}, fmt.Errorf("bench: reference consumer: %w: %s", err, tail(errb.String()))
+	}
+	elapsed := time.Since(start)
+	var res RefResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		return Side{}, fmt.Errorf("bench: reference consumer output %q: %w", tail(out.String()), err)
+	}
+	if res.Records != int64(cfg.N) || res.Bytes != nbytes {
+		return Side{}, fmt.Errorf("bench: reference consumer read %d records, %d bytes; want %d, %d", res.Records, res.Bytes, cfg.N, nbytes)
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return Side{}, errors.New("bench: no resource usage of the reference consumer")
+	}
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return side(elapsed, cpu, ru.Maxrss<<10, cfg.N, nbytes), nil
+}
+
+func tail(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 2000 {
+		s = "…" + s[len(s)-2000:]
+	}
+	return s
+}
+
+// proc is the processor subprocess.
+type proc struct {
+	cmd     *exec.Cmd
+	logPath string
+	started time.Time
+	done    chan struct{}
+	err     error
+	once    sync.Once
+	stopErr error
+}
+
+func startProc(exe string, args []string, logPath string) (*proc, error) {
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p := &proc{cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	p.started = time.Now()
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("bench: start %s: %w", exe, err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		lf.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+// exited returns an error naming the log when the process has ended.
+func (p *proc) exited() error {
+	select {
+	case <-p.done:
+		return fmt.Errorf("bench: the processor exited early (%v): %s", p.err, p.logTail())
+	default:
+		return nil
+	}
+}
+
+func (p *proc) logTail() string {
+	b, _ := os.ReadFile(p.logPath)
+	return tail(string(b))
+}
+
+// stop sends SIGTERM (the processor flushes and leaves its group) and waits,
+// killing it after a minute.
+func (p *proc) stop() error {
+	p.once.Do(func() {
+		select {
+		case <-p.done:
+			p.stopErr = fmt.Errorf("bench: the processor exited by itself (%v): %s", p.err, p.logTail())
+			return
+		default:
+		}
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+			if p.err != nil {
+				p.stopErr = fmt.Errorf("bench: the processor failed to stop cleanly (%v): %s", p.err, p.logTail())
+			}
+		case <-time.After(time.Minute):
+			p.cmd.Process.Kill()
+			<-p.done
+			p.stopErr = fmt.Errorf("bench: the processor did not stop within a minute of SIGTERM: %s", p.logTail())
+		}
+	})
+	return p.stopErr
+}
+
+func queryInt(ctx context.Context, q driver.Conn, query string) (int64, error) {
+	var v uint64
+	if err := q.QueryRow(ctx, query).Scan(&v); err != nil {
+		return 0, err
+	}
+	return int64(v), nil
+}
+
+// poll runs f every interval until it reports done, the process dies or ctx
+// ends.
+func poll(ctx context.Context, p *proc, every time.Duration, what string, f func() (bool, error)) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var last error
+	for {
+		done, err := f()
+		if done {
+			return nil
+		}
+		if err != nil {
+			last = err
+		}
+		if err := p.exited(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bench: waiting for %s: %w (last error: %v; processor log: %s)", what, ctx.Err(), last, p.logTail())
+		case <-t.C:
+		}
+	}
+}
+
+func waitRows(ctx context.Context, q driver.Conn, db string, want int64, p *proc) (int64, error) {
+	var got int64
+	query := fmt.Sprintf("SELECT count() FROM %s.trace_items", db)
+	err := poll(ctx, p, 100*time.Millisecond, fmt.Sprintf("%d rows in %s.trace_items", want, db), func() (bool, error) {
+		n, err := queryInt(ctx, q, query)
+		if err != nil {
+			return false, err
+		}
+		got = n
+		if n > want {
+			return false, fmt.Errorf("%d rows, more than the %d produced", n, want)
+		}
+		return n == want, nil
+	})
+	if err == nil && got != want {
+		err = fmt.Errorf("bench: %d rows queryable, want %d", got, want)
+	}
+	return got, err
+}
+
+func waitRollups(ctx context.Context, q driver.Conn, db string, want int64, p *proc) (int64, error) {
+	var got int64
+	query := fmt.Sprintf("SELECT sum(requests) FROM %s.script_outcomes_1m", db)
+	err := poll(ctx, p, 200*time.Millisecond, fmt.Sprintf("%d requests in %s.script_outcomes_1m", want, db), func() (bool, error) {
+		n, err := queryInt(ctx, q, query)
+		if err != nil {
+			return false, err
+		}
+		got = n
+		return n == want, nil
+	})
+	return got, err
+}
+
+// WriteTable prints r as a human-readable table.
+func (r *Report) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "taillight bench: %d events (%.0f B/event, seed %d) on %d partitions; %s; %s\n",
+		r.Events, float64(r.Bytes)/float64(max(r.Events, 1)), r.Seed, r.Partitions, r.Kafka, r.ClickHouse)
+	fmt.Fprintf(w, "machine: %d CPUs (%s), %d MiB; load %.1f → %.1f; workload loaded at %.0f events/s\n\n",
+		r.Machine.NProc, r.Machine.CPUModel, r.Machine.MemoryMiB, r.Machine.LoadStart, r.Machine.LoadEnd, r.ProduceEventsPerSec)
+	fmt.Fprintf(w, "%-34s %14s %14s %8s\n", "", "processor", "reference", "ratio")
+	row := func(name string, a, b float64, format string) {
+		ratio := "-"
+		if b > 0 {
+			ratio = fmt.Sprintf("%.2f", a/b)
+		}
+		fmt.Fprintf(w, "%-34s %14s %14s %8s\n", name, fmt.Sprintf(format, a), fmt.Sprintf(format, b), ratio)
+	}
+	row("seconds", r.Processor.Seconds, r.Reference.Seconds, "%.2f")
+	row("events/s", r.Processor.EventsPerSec, r.Reference.EventsPerSec, "%.0f")
+	row("MB/s", r.Processor.MBPerSec, r.Reference.MBPerSec, "%.2f")
+	row("CPU-seconds per million events", r.Processor.CPUSecPerMillion, r.Reference.CPUSecPerMillion, "%.1f")
+	row("peak RSS (MiB)", r.Processor.PeakRSSMiB, r.Reference.PeakRSSMiB, "%.1f")
+	if r.ClickHouseCPUSecPerMillion >= 0 {
+		fmt.Fprintf(w, "%-34s %14.1f\n", "ClickHouse CPU-s per million", r.ClickHouseCPUSecPerMillion)
+	}
+	fmt.Fprintf(w, "%-34s %14d (rollup requests %d)\n", "rows queryable", r.RowsQueryable, r.RollupRequests)
+	if l := r.Latency; l != nil {
+		fmt.Fprintf(w, "\nlatency at %.0f events/s offered (%.0f achieved, %d events, resolution %.0f ms): p50 %.0f ms, p99 %.0f ms, max %.0f ms\n",
+			l.OfferedRate, l.AchievedRate, l.Events, l.ResolutionMs, l.P50Ms, l.P99Ms, l.MaxMs)
+	}
+	fmt.Fprintf(w, "\n%-34s %10s %8s %s\n", "target", "value", "limit", "")
+	for _, c := range r.Checks {
+		v := "FAIL"
+		if c.Pass {
+			v = "pass"
+		}
+		fmt.Fprintf(w, "%-34s %10.2f %8s %s\n", c.Name, c.Value, c.Limit, v)
+	}
+}

@@ -1,0 +1,195 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/taillight/taillight/producer"
+)
+
+// sent is one record of the latency phase: where it landed and when it was
+// handed to the Kafka client.
+type sent struct {
+	offset int64
+	at     time.Time
+}
+
+// sighting is one poll's answer for a partition: every offset up to max was
+// queryable when the poll returned at `at`.
+type sighting struct {
+	max int64
+	at  time.Time
+}
+
+// measureLatency offers rate events/s for dur, each stamped with the time it
+// is produced, and finds when each becomes queryable. ClickHouse is polled
+// every pollEvery for the highest kafka_offset per partition in trace_items:
+// the processor writes a partition's blocks in offset order, so that offset
+// and all below it are queryable. A record's latency is the end of the first
+// poll that saw it minus its produce time: an upper bound, at most one poll
+// interval plus one query late (the resolution in the report).
+func measureLatency(ctx context.Context, pub *producer.Publisher, q driver.Conn, db, topic string,
+	seed uint64, rate float64, dur time.Duration, p *proc) (*Latency, error) {
+	n := int(rate * dur.Seconds())
+	if n <= 0 {
+		return nil, fmt.Errorf("bench: latency phase of %s at %.1f events/s has no events", dur, rate)
+	}
+	base, err := visibleOffsets(ctx, q, db, topic, 0)
+	if err != nil {
+		return nil, fmt.Errorf("bench: latency phase: %w", err)
+	}
+	var from int64
+	for _, o := range base {
+		if from == 0 || o < from {
+			from = o
+		}
+	}
+
+	var (
+		mu      sync.Mutex
+		records = map[int32][]sent{}
+		acked   int
+		first   error
+	)
+	t0 := time.Now()
+	gen, err := producer.NewGenerator(producer.GenConfig{Seed: seed, Start: t0,
+		Step: max(time.Duration(float64(time.Second)/rate), time.Nanosecond)})
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	cl := pub.Client()
+	prodDone := make(chan time.Time, 1)
+	pctx, cancelProd := context.WithCancel(ctx)
+	defer cancelProd()
+	go func() {
+		defer close(prodDone)
+		for i := range n {
+			if d := time.Until(t0.Add(time.Duration(float64(i) / rate * float64(time.Second)))); d > 0 {
+				select {
+				case <-pctx.Done():
+					return
+				case <-time.After(d):
+				}
+			}
+			b, tr := gen.Next(nil)
+			r := &kgo.Record{Topic: topic, Key: []byte(tr.Script), Value: b, Timestamp: time.Now()}
+			cl.Produce(pctx, r, func(r *kgo.Record, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				acked++
+				if err != nil {
+					first = cmpErr(first, err)
+					return
+				}
+				records[r.Partition] = append(records[r.Partition], sent{r.Offset, r.Timestamp})
+			})
+		}
+		prodDone <- time.Now()
+	}()
+
+	var lastProduced time.Time
+	sightings := map[int32][]sighting{}
+	complete := func() (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first != nil {
+			return false, first
+		}
+		if acked < n {
+			return false, nil
+		}
+		for part, rs := range records {
+			ss := sightings[part]
+			if len(ss) == 0 || ss[len(ss)-1].max < rs[len(rs)-1].offset {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	err = poll(ctx, p, pollEvery, "the latency phase's rows", func() (bool, error) {
+		select {
+		case t, ok := <-prodDone:
+			if ok {
+				lastProduced = t
+			}
+		default:
+		}
+		vis, err := visibleOffsets(ctx, q, db, topic, from)
+		at := time.Now()
+		if err != nil {
+			return false, err
+		}
+		for part, m := range vis {
+			ss := sightings[part]
+			if len(ss) == 0 || ss[len(ss)-1].max < m {
+				sightings[part] = append(ss, sighting{m, at})
+			}
+		}
+		return complete()
+	})
+	if err != nil {
+		mu.Lock()
+		defer mu.Unlock()
+		if first != nil {
+			return nil, fmt.Errorf("bench: latency phase: produce: %w", first)
+		}
+		return nil, err
+	}
+	if lastProduced.IsZero() {
+		lastProduced = <-prodDone
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	lats := make([]time.Duration, 0, n)
+	for part, rs := range records {
+		ss := sightings[part]
+		for _, r := range rs {
+			i := sort.Search(len(ss), func(i int) bool { return ss[i].max >= r.offset })
+			lats = append(lats, ss[i].at.Sub(r.at))
+		}
+	}
+	return latencyOf(lats, rate, float64(n)/lastProduced.Sub(t0).Seconds()), nil
+}
+
+func latencyOf(lats []time.Duration, offered, achieved float64) *Latency {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return &Latency{
+		OfferedRate:  offered,
+		AchievedRate: achieved,
+		Events:       len(lats),
+		P50Ms:        ms(Percentile(lats, 50)),
+		P99Ms:        ms(Percentile(lats, 99)),
+		MaxMs:        ms(Percentile(lats, 100)),
+		ResolutionMs: ms(pollEvery),
+	}
+}
+
+// visibleOffsets returns the highest queryable kafka_offset of each
+// partition of topic, looking only at offsets ≥ from (the sorting key makes
+// that cheap).
+func visibleOffsets(ctx context.Context, q driver.Conn, db, topic string, from int64) (map[int32]int64, error) {
+	rows, err := q.Query(ctx, fmt.Sprintf(
+		"SELECT kafka_partition, max(kafka_offset) FROM %s.trace_items WHERE kafka_topic = ? AND kafka_offset >= ? GROUP BY kafka_partition", db),
+		topic, uint64(from))
+	if err != nil {
+		return nil, fmt.Errorf("query queryable offsets: %w", err)
+	}
+	defer rows.Close()
+	out := map[int32]int64{}
+	for rows.Next() {
+		var part int32
+		var m uint64
+		if err := rows.Scan(&part, &m); err != nil {
+			return nil, fmt.Errorf("query queryable offsets: %w", err)
+		}
+		out[part] = int64(m)
+	}
+	return out, rows.Err()
+}
