@@ -35,10 +35,10 @@ import (
 
 // Targets the report is checked against (issue 7).
 const (
-	TargetEventsRatio = 0.35              // end-to-end events/s ≥ 35% of the reference's
-	TargetCPURatio    = 2.5               // processor CPU per event ≤ 2.5× the reference's
-	TargetPeakRSS     = 300 << 20         // bytes
-	TargetP99         = 2 * time.Second   // event-to-queryable at half the maximum rate
+	TargetEventsRatio = 0.35            // end-to-end events/s ≥ 35% of the reference's
+	TargetCPURatio    = 2.5             // processor CPU per event ≤ 2.5× the reference's
+	TargetPeakRSS     = 300 << 20       // bytes
+	TargetP99         = 2 * time.Second // event-to-queryable at half the maximum rate
 	pollEvery         = 50 * time.Millisecond
 )
 
@@ -151,11 +151,11 @@ type Report struct {
 	Processor           Side    `json:"processor"`
 	Reference           Side    `json:"reference"`
 	// ClickHouseCPUSecPerMillion is -1 when the server is not ours.
-	ClickHouseCPUSecPerMillion float64 `json:"clickhouse_cpu_sec_per_million"`
-	RowsQueryable              int64   `json:"rows_queryable"`
-	RollupRequests             int64   `json:"rollup_requests"`
-	EventsRatio                float64 `json:"events_per_sec_ratio"`
-	CPUPerEventRatio           float64 `json:"cpu_per_event_ratio"`
+	ClickHouseCPUSecPerMillion float64  `json:"clickhouse_cpu_sec_per_million"`
+	RowsQueryable              int64    `json:"rows_queryable"`
+	RollupRequests             int64    `json:"rollup_requests"`
+	EventsRatio                float64  `json:"events_per_sec_ratio"`
+	CPUPerEventRatio           float64  `json:"cpu_per_event_ratio"`
 	Latency                    *Latency `json:"latency,omitempty"`
 	Checks                     []Check  `json:"checks"`
 	ProcessArgs                []string `json:"process_args,omitempty"`
