@@ -2,24 +2,26 @@
 # Installs what taillight's real-server tests and the SQL check need, skipping what
 # is already there. `make deps` and `make test` run it with no argument.
 #
-# Usage: deployments/local/install.sh [all|clickhouse|kafka|workerd|chdb]...
+# Usage: deployments/local/install.sh [all|clickhouse|kafka|workerd|chdb|chromium|zookeeper]...
 #
 #   clickhouse  clickhouse-server + clickhouse-client from Debian (apt-get, root)
 #   kafka       Apache Kafka's jars from Maven Central (mvn), cached in deployments/local/.kafka-jars
 #   workerd     the Workers runtime from npm, into deployments/local/node_modules
 #   chdb        a virtualenv .venv at the repo root with chdb from PyPI (the SQL check)
-#   all         all four, in that order (the default)
+#   chromium    Debian's chromium, for the dashboard's browser test
+#   zookeeper   Debian's zookeeper, for the ClickHouse cluster-mode test
+#   all         all of them, in that order (the default)
 #
 # Each component is its own script, install-<component>.sh beside this one; a missing
 # script is an error, not a silent skip. Prints the time each step took.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-all=(clickhouse kafka workerd chdb)
+all=(clickhouse kafka workerd chdb chromium zookeeper)
 say() { printf 'install: %s\n' "$*"; }
 
 usage() {
-	sed -n 's/^# \{0,1\}//; 2,12p' "${BASH_SOURCE[0]}" >&2
+	sed -n 's/^# \{0,1\}//; 2,14p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -30,10 +32,10 @@ fi
 for a in "$@"; do
 	case "$a" in
 	all) comps+=("${all[@]}") ;;
-	clickhouse | kafka | workerd | chdb) comps+=("$a") ;;
+	clickhouse | kafka | workerd | chdb | chromium | zookeeper) comps+=("$a") ;;
 	-h | --help | help) usage ;;
 	*)
-		say "unknown component '$a' (want all, clickhouse, kafka, workerd or chdb)" >&2
+		say "unknown component '$a' (want all, clickhouse, kafka, workerd, chdb, chromium or zookeeper)" >&2
 		exit 2
 		;;
 	esac
