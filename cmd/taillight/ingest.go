@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/taillight/taillight/internal/kafkaauth"
 	"github.com/taillight/taillight/producer"
 )
 
@@ -26,6 +27,7 @@ func init() {
 
 type ingestFlags struct {
 	kafka    producer.Config
+	auth     kafkaauth.Config
 	ingest   producer.IngestConfig
 	log      logFlags
 	listen   string
@@ -35,6 +37,7 @@ type ingestFlags struct {
 
 func (f *ingestFlags) register(fs *flag.FlagSet) {
 	f.kafka.RegisterFlags(fs, "")
+	f.auth.RegisterFlags(fs, "kafka.")
 	f.ingest.RegisterFlags(fs, "")
 	f.log.register(fs)
 	fs.StringVar(&f.listen, "listen", ":8080", "address of POST "+producer.IngestPath+" (and of /metrics, /healthz, /readyz unless -ops.listen is set)")
@@ -66,6 +69,10 @@ func runIngest(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintf(s.err, "taillight ingest: %v\n", err)
 		return exitUsage
 	}
+	if err := f.auth.Validate(); err != nil {
+		fmt.Fprintf(s.err, "taillight ingest: %v\n", err)
+		return exitUsage
+	}
 	if err := serveIngest(ctx, &f, log); err != nil {
 		log.Error("ingest stopped", "err", err)
 		return exitError
@@ -75,7 +82,11 @@ func runIngest(ctx context.Context, args []string, s stdio) int {
 
 func serveIngest(ctx context.Context, f *ingestFlags, log *slog.Logger) error {
 	reg := newRegistry()
-	pub, err := producer.New(f.kafka, log, reg)
+	auth, err := f.auth.Opts()
+	if err != nil {
+		return err
+	}
+	pub, err := producer.New(f.kafka, log, reg, producer.WithKafkaOptions(auth...))
 	if err != nil {
 		return err
 	}
@@ -127,8 +138,8 @@ func serveIngest(ctx context.Context, f *ingestFlags, log *slog.Logger) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("ingest listening", "addr", ln.Addr().String(), "path", producer.IngestPath,
-		"topic", f.kafka.Topic, "brokers", f.kafka.Brokers)
+	log.Info("ingest listening", append([]any{"addr", ln.Addr().String(), "path", producer.IngestPath,
+		"topic", f.kafka.Topic, "brokers", f.kafka.Brokers}, f.auth.LogAttrs()...)...)
 
 	select {
 	case err := <-errc:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/taillight/taillight/internal/kafkaauth"
 	"github.com/taillight/taillight/processor"
 	"github.com/taillight/taillight/sinks"
 	"github.com/taillight/taillight/sinks/chsink"
@@ -22,6 +23,7 @@ func init() {
 
 type processFlags struct {
 	proc    processor.Config
+	auth    kafkaauth.Config
 	ch      chsink.Config
 	log     logFlags
 	metrics string
@@ -30,6 +32,7 @@ type processFlags struct {
 
 func (f *processFlags) register(fs *flag.FlagSet) {
 	f.proc.RegisterFlags(fs, "")
+	f.auth.RegisterFlags(fs, "kafka.")
 	f.ch = chsink.DefaultConfig()
 	f.ch.RegisterFlags(fs, "clickhouse.")
 	f.log.register(fs)
@@ -69,6 +72,10 @@ Flags:
 		fmt.Fprintf(s.err, "taillight process: %v\n", err)
 		return exitUsage
 	}
+	if err := f.auth.Validate(); err != nil {
+		fmt.Fprintf(s.err, "taillight process: %v\n", err)
+		return exitUsage
+	}
 	if err := serveProcess(ctx, &f, log); err != nil {
 		log.Error("process stopped", "err", err)
 		if errors.Is(err, sinks.ErrSchema) {
@@ -93,6 +100,12 @@ func serveProcess(ctx context.Context, f *processFlags, log *slog.Logger) error 
 		}
 		log.Info("clickhouse migrations checked", "migrations", len(res))
 	}
+	auth, err := f.auth.Opts()
+	if err != nil {
+		return err
+	}
+	f.proc.KafkaOpts = append(f.proc.KafkaOpts, auth...)
+	log.Info("kafka client", f.auth.LogAttrs()...)
 	p, err := processor.New(f.proc, sink, log, reg)
 	if err != nil {
 		return err
