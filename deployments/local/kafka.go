@@ -66,6 +66,11 @@ type KafkaConfig struct {
 	StartTimeout time.Duration
 	// ExtraProps are added to (and override) every node's server.properties.
 	ExtraProps map[string]string
+	// Listeners are extra client listeners (TLS, SASL) every node opens on
+	// free ports of its own, besides the PLAINTEXT one Brokers returns (which
+	// the readiness probe and inter-broker traffic keep using). Their
+	// settings go in ExtraProps, as listener.name.<lowercase name>.<key>.
+	Listeners []KafkaListener
 	// JarsDir holds the broker's jars (default: deployments/local/.kafka-jars/
 	// <KafkaVersion>, found by walking up from the working directory and from
 	// this source file). install-kafka.sh fills it.
@@ -77,10 +82,33 @@ type KafkaConfig struct {
 	JVMOpts []string
 }
 
+// KafkaListener is an extra client listener (see KafkaConfig.Listeners).
+type KafkaListener struct {
+	// Name is the listener name: upper-case letters, digits and _, not
+	// PLAINTEXT or CONTROLLER.
+	Name string
+	// Protocol is its security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+	Protocol string
+}
+
+var kafkaListenerName = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+
 // Validate reports a configuration StartKafka cannot run.
 func (c *KafkaConfig) Validate() error {
 	if c.Brokers != 0 && c.Brokers != 1 && c.Brokers != 3 {
 		return fmt.Errorf("kafka: brokers = %d; want 1 or 3", c.Brokers)
+	}
+	seen := map[string]bool{"PLAINTEXT": true, "CONTROLLER": true}
+	for _, l := range c.Listeners {
+		if !kafkaListenerName.MatchString(l.Name) || seen[l.Name] {
+			return fmt.Errorf("kafka: listener name %q: want a new upper-case name (not PLAINTEXT or CONTROLLER)", l.Name)
+		}
+		seen[l.Name] = true
+		switch l.Protocol {
+		case "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL":
+		default:
+			return fmt.Errorf("kafka: listener %s: protocol %q: want PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", l.Name, l.Protocol)
+		}
 	}
 	if c.StartTimeout < 0 {
 		return fmt.Errorf("kafka: start timeout %s must not be negative", c.StartTimeout)
@@ -124,6 +152,7 @@ type kafkaNode struct {
 	id       int32
 	port     int
 	ctrlPort int
+	extra    []int // ports of KafkaConfig.Listeners, in order
 	dir      string
 	props    string
 	logPath  string
@@ -200,15 +229,17 @@ func startKafkaOnce(ctx context.Context, cfg KafkaConfig, java, jars string) (*K
 			k.close(false)
 		}
 	}()
-	ports, err := kafkaPickPorts(2 * cfg.Brokers)
+	stride := 2 + len(cfg.Listeners)
+	ports, err := kafkaPickPorts(stride * cfg.Brokers)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: pick ports: %w", err)
 	}
 	for i := range cfg.Brokers {
 		n := &kafkaNode{
 			id:       int32(i + 1),
-			port:     ports[2*i],
-			ctrlPort: ports[2*i+1],
+			port:     ports[stride*i],
+			ctrlPort: ports[stride*i+1],
+			extra:    ports[stride*i+2 : stride*(i+1)],
 			dir:      filepath.Join(dir, fmt.Sprintf("node-%d", i+1)),
 		}
 		n.props = filepath.Join(n.dir, "server.properties")
@@ -248,6 +279,22 @@ func (k *Kafka) Brokers() []string {
 		out[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(n.port))
 	}
 	return out
+}
+
+// ListenerBrokers returns every node's host:port of the extra listener
+// named name (KafkaConfig.Listeners), or nil if there is none.
+func (k *Kafka) ListenerBrokers(name string) []string {
+	for j, l := range k.cfg.Listeners {
+		if l.Name != name {
+			continue
+		}
+		out := make([]string, len(k.nodes))
+		for i, n := range k.nodes {
+			out[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(n.extra[j]))
+		}
+		return out
+	}
+	return nil
 }
 
 // NodeID returns the Kafka node.id of broker i (0-based): i+1.
@@ -317,7 +364,7 @@ func (k *Kafka) StartBroker(ctx context.Context, i int) error {
 	if running {
 		return fmt.Errorf("kafka: broker %d (node %d) is already running", i, n.id)
 	}
-	for _, p := range []int{n.port, n.ctrlPort} {
+	for _, p := range append([]int{n.port, n.ctrlPort}, n.extra...) {
 		if err := kafkaPortFree(p); err != nil {
 			return fmt.Errorf("kafka: restart node %d: %w", n.id, err)
 		}
@@ -423,6 +470,11 @@ func (k *Kafka) writeNodeConfig(n *kafkaNode) error {
 		"controller.quorum.election.timeout.ms": "1000",
 		"controlled.shutdown.enable":            "true",
 		"unclean.leader.election.enable":        "false",
+	}
+	for j, l := range k.cfg.Listeners {
+		props["listeners"] += fmt.Sprintf(",%s://127.0.0.1:%d", l.Name, n.extra[j])
+		props["advertised.listeners"] += fmt.Sprintf(",%s://127.0.0.1:%d", l.Name, n.extra[j])
+		props["listener.security.protocol.map"] += fmt.Sprintf(",%s:%s", l.Name, l.Protocol)
 	}
 	for key, v := range k.cfg.ExtraProps {
 		props[key] = v
