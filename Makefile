@@ -70,3 +70,9 @@ run: build ## the whole pipeline on this machine with a dashboard (taillight dev
 
 .PHONY: check-all
 check-all: lint test bench ## lint, all tests and benchmarks
+
+.PHONY: bench-e2e
+bench-e2e: build ## end-to-end benchmark vs a decode-only consumer (BENCH_FLAGS, e.g. -n 20000); report in artifacts/bench-e2e.json
+	$(LOCAL)/install.sh kafka clickhouse
+	@mkdir -p artifacts
+	$(BIN) bench -json artifacts/bench-e2e.json $(BENCH_FLAGS)
