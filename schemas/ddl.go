@@ -272,3 +272,110 @@ func (v ServerVersion) String() string {
 	}
 	return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch)
 }
+
+// Cluster mode (DDLParams.Cluster set): RenderCluster turns one templated
+// statement into the statements a cluster needs, from the same DDL files.
+//
+//   - CREATE TABLE of a table in ShardedTables creates the shard-local table
+//     NAME_local (ON CLUSTER, a Replicated*MergeTree under
+//     /clickhouse/tables/{shard}/DATABASE/NAME_local with replica {replica})
+//     and then NAME, a Distributed table over NAME_local sharded by
+//     kafka_partition: the name people and views query;
+//   - CREATE TABLE of any other table (schema_migrations) creates it
+//     Replicated per shard, under the same name;
+//   - ALTER TABLE of a sharded table alters NAME_local, then NAME;
+//   - everything else (database, views) is rendered as Render does; views
+//     name the Distributed tables.
+
+// ShardedTables are the tables that are sharded by kafka_partition in
+// cluster mode (a local table per shard plus a Distributed table).
+var ShardedTables = []string{"trace_items", "rollup_blocks"}
+
+// LocalSuffix names a sharded table's shard-local table in cluster mode.
+const LocalSuffix = "_local"
+
+// ShardingKey is the Distributed tables' sharding expression. With equal
+// shard weights a row lands on shard number (kafka_partition % shards)+1,
+// the shard chsink writes a partition's blocks to.
+const ShardingKey = "kafka_partition"
+
+// IsSharded reports whether table is one of ShardedTables.
+func IsSharded(table string) bool {
+	for _, t := range ShardedTables {
+		if t == table {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	createTable = regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS \{\{database\}\}\.([A-Za-z_][A-Za-z0-9_]*)(\s)`)
+	alterTable  = regexp.MustCompile(`^ALTER TABLE \{\{database\}\}\.([A-Za-z_][A-Za-z0-9_]*)(\s)`)
+	// The engine clause, with its optional argument list (no nested parens).
+	replicatedEngine = regexp.MustCompile(`\{\{replicated\}\}([A-Za-z]*MergeTree)(\(([^()]*)\))?`)
+)
+
+// RenderCluster renders stmt for p: exactly Render's result on a single
+// server (Cluster empty), one or more statements in cluster mode (see
+// above).
+func (p DDLParams) RenderCluster(stmt string) ([]string, error) {
+	if p.Cluster == "" {
+		s, err := p.Render(stmt)
+		if err != nil {
+			return nil, err
+		}
+		return []string{s}, nil
+	}
+	if m := createTable.FindStringSubmatch(stmt); m != nil {
+		table := m[1]
+		local := table
+		if IsSharded(table) {
+			local = table + LocalSuffix
+		}
+		engines := replicatedEngine.FindAllStringSubmatchIndex(stmt, -1)
+		if len(engines) != 1 {
+			return nil, fmt.Errorf("cluster mode: CREATE TABLE %s: want exactly one {{replicated}}…MergeTree engine, found %d", table, len(engines))
+		}
+		e := engines[0]
+		engine := stmt[e[2]:e[3]]
+		args := ""
+		if e[6] >= 0 {
+			args = strings.TrimSpace(stmt[e[6]:e[7]])
+		}
+		repl := fmt.Sprintf("Replicated%s('/clickhouse/tables/{shard}/%s/%s', '{replica}'", engine, p.Database, local)
+		if args != "" {
+			repl += ", " + args
+		}
+		repl += ")"
+		s := stmt[:e[0]] + repl + stmt[e[1]:]
+		s = "CREATE TABLE IF NOT EXISTS {{database}}." + local + m[2] + s[len(m[0]):]
+		first, err := p.Render(s)
+		if err != nil {
+			return nil, err
+		}
+		out := []string{first}
+		if IsSharded(table) {
+			out = append(out, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %[1]s.%[2]s ON CLUSTER %[3]s AS %[1]s.%[4]s\nENGINE = Distributed(%[3]s, %[1]s, %[4]s, %[5]s)",
+				p.Database, table, p.Cluster, local, ShardingKey))
+		}
+		return out, nil
+	}
+	if m := alterTable.FindStringSubmatch(stmt); m != nil && IsSharded(m[1]) {
+		local := "ALTER TABLE {{database}}." + m[1] + LocalSuffix + m[2] + stmt[len(m[0]):]
+		a, err := p.Render(local)
+		if err != nil {
+			return nil, err
+		}
+		b, err := p.Render(stmt)
+		if err != nil {
+			return nil, err
+		}
+		return []string{a, b}, nil
+	}
+	s, err := p.Render(stmt)
+	if err != nil {
+		return nil, err
+	}
+	return []string{s}, nil
+}

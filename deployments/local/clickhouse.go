@@ -60,6 +60,10 @@ type ClickHouseConfig struct {
 	// instead of installing Debian's package (install-clickhouse.sh: apt-get,
 	// root, 10-60 s).
 	NoInstall bool
+	// ExtraConfig is raw XML inserted at the end of config.xml's root
+	// element, e.g. ClickHouseClusterXML's <remote_servers>, <zookeeper> and
+	// <macros>. Default "": a single server, as before.
+	ExtraConfig string
 
 	// skipPortCheck lets tests reach the server's own "address in use" path.
 	skipPortCheck bool
@@ -73,6 +77,7 @@ type ClickHouseConfig struct {
 // concurrent use.
 type ClickHouse struct {
 	log        *slog.Logger
+	extra      string // ClickHouseConfig.ExtraConfig
 	bin        string
 	args       []string
 	dir        string
@@ -166,6 +171,7 @@ func newClickHouse(ctx context.Context, cfg ClickHouseConfig) (*ClickHouse, erro
 
 	c := &ClickHouse{
 		log:        log.With("server", "clickhouse"),
+		extra:      cfg.ExtraConfig,
 		bin:        bin,
 		timeout:    timeout,
 		checkPorts: !cfg.skipPortCheck,
@@ -212,7 +218,7 @@ func (c *ClickHouse) choosePorts(tcp, http int) error {
 	c.portMu.Lock()
 	c.tcpPort, c.httpPort = tcp, http
 	c.portMu.Unlock()
-	if err := writeClickHouseConfig(c.dir, tcp, http); err != nil {
+	if err := writeClickHouseConfigExtra(c.dir, tcp, http, c.extra); err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}
 	return nil
@@ -606,6 +612,12 @@ func clickHouseTail(s string, n int) string {
 // a warning-level log, so a server starts in well under a second and several
 // fit side by side.
 func writeClickHouseConfig(dir string, tcpPort, httpPort int) error {
+	return writeClickHouseConfigExtra(dir, tcpPort, httpPort, "")
+}
+
+// writeClickHouseConfigExtra is writeClickHouseConfig with extra XML inserted
+// before the root element's end (ClickHouseConfig.ExtraConfig).
+func writeClickHouseConfigExtra(dir string, tcpPort, httpPort int, extra string) error {
 	esc := func(s string) string {
 		var b strings.Builder
 		_ = xml.EscapeText(&b, []byte(s))
@@ -641,10 +653,10 @@ func writeClickHouseConfig(dir string, tcpPort, httpPort int) error {
     <uncompressed_cache_size>67108864</uncompressed_cache_size>
     <mlock_executable>false</mlock_executable>
     <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
-</yandex>
+%[9]s</yandex>
 `,
 		esc(filepath.Join(dir, "log", "server.log")), esc(filepath.Join(dir, "log", "server.err.log")),
-		tcpPort, httpPort, sub("data"), sub("tmp"), sub("user_files"), sub("format_schemas"))
+		tcpPort, httpPort, sub("data"), sub("tmp"), sub("user_files"), sub("format_schemas"), extra)
 
 	const users = `<?xml version="1.0"?>
 <!-- Written by taillight deployments/local (clickhouse.go, clickhouse.sh). Loopback only. -->

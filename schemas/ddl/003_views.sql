@@ -5,10 +5,14 @@
 -- offset), only the rows of its longest version (the highest
 -- block_last_offset among its kind-0 mark rows), and FINAL collapses
 -- identical replays of that version. The *_1m views sum it.
+-- GLOBAL IN: in cluster mode rollup_blocks is a Distributed table, and a
+-- plain IN over it inside a distributed query is refused (and would read
+-- every shard from every shard); GLOBAL evaluates the subquery once and
+-- ships the set. On a single server it is a plain IN.
 CREATE VIEW IF NOT EXISTS {{database}}.rollup_blocks_current {{on_cluster}} AS
 SELECT *
 FROM {{database}}.rollup_blocks FINAL
-WHERE (kafka_topic, kafka_partition, block_first_offset, block_last_offset) IN
+WHERE (kafka_topic, kafka_partition, block_first_offset, block_last_offset) GLOBAL IN
 (
     SELECT kafka_topic, kafka_partition, block_first_offset, max(block_last_offset)
     FROM {{database}}.rollup_blocks

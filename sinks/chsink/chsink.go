@@ -32,6 +32,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
 )
 
@@ -70,8 +71,13 @@ var rollupBlocksColumns = []string{
 type Writer struct {
 	cfg  Config
 	log  *slog.Logger
-	conn driver.Conn
+	conn driver.Conn // Addrs: migrations, and all writes on a single server
 	m    *metrics
+	// shards are the cluster's shards in shard_num order (cluster mode
+	// only); partition p is written to and its watermark read from
+	// shards[p % len(shards)], in its local tables.
+	shards                []*shard
+	rawTable, rollupTable string // tables Write inserts into and Watermark reads
 
 	insertRaw, insertRollup string
 	// Free lists of column buffers, one per concurrent Write at most. Not
@@ -113,22 +119,37 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 		return nil, err
 	}
 	w := &Writer{
-		cfg:  cfg,
-		log:  log,
-		conn: conn,
-		m:    m,
-		insertRaw: fmt.Sprintf("INSERT INTO %s.%s (%s)", cfg.Database, TableTraceItems,
-			strings.Join(traceItemsColumns, ", ")),
-		insertRollup: fmt.Sprintf("INSERT INTO %s.%s (%s)", cfg.Database, TableRollupBlocks,
-			strings.Join(rollupBlocksColumns, ", ")),
+		cfg:         cfg,
+		log:         log,
+		conn:        conn,
+		m:           m,
+		rawTable:    TableTraceItems,
+		rollupTable: TableRollupBlocks,
 	}
+	if cfg.Cluster != "" {
+		w.rawTable += schemas.LocalSuffix
+		w.rollupTable += schemas.LocalSuffix
+		if w.shards, err = openShards(ctx, conn, cfg, log); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	w.insertRaw = fmt.Sprintf("INSERT INTO %s.%s (%s)", cfg.Database, w.rawTable, strings.Join(traceItemsColumns, ", "))
+	w.insertRollup = fmt.Sprintf("INSERT INTO %s.%s (%s)", cfg.Database, w.rollupTable, strings.Join(rollupBlocksColumns, ", "))
 	w.rawFree = make(chan *rawColumns, cfg.MaxOpenConns)
 	w.rollupFree = make(chan *rollupColumns, cfg.MaxOpenConns)
 	return w, nil
 }
 
 // Close closes the connections. Writes in flight fail.
-func (w *Writer) Close() error { return w.conn.Close() }
+func (w *Writer) Close() error {
+	var errs []error
+	for _, s := range w.shards {
+		errs = append(errs, s.conn.Close())
+	}
+	errs = append(errs, w.conn.Close())
+	return errors.Join(errs...)
+}
 
 // Write stores b: its raw rows into trace_items, then its rollup rows and
 // one mark row into rollup_blocks in a single INSERT (the commit point). It
@@ -140,10 +161,11 @@ func (w *Writer) Write(ctx context.Context, b *sinks.Block) error {
 		w.m.errors.WithLabelValues(TableRollupBlocks, ReasonInvalid).Inc()
 		return err
 	}
+	conn, ctx := w.target(ctx, b.Partition, false)
 	if len(b.Rows) > 0 {
 		rc := take(w.rawFree)
 		rc.fill(b)
-		err := w.insert(ctx, TableTraceItems, w.insertRaw, len(b.Rows), rc.appendTo)
+		err := w.insertOn(ctx, conn, TableTraceItems, w.insertRaw, len(b.Rows), rc.appendTo)
 		rc.reset()
 		give(w.rawFree, rc)
 		if err != nil {
@@ -152,7 +174,7 @@ func (w *Writer) Write(ctx context.Context, b *sinks.Block) error {
 	}
 	rc := take(w.rollupFree)
 	rc.fill(b)
-	err := w.insert(ctx, TableRollupBlocks, w.insertRollup, rc.len(), rc.appendTo)
+	err := w.insertOn(ctx, conn, TableRollupBlocks, w.insertRollup, rc.len(), rc.appendTo)
 	rc.reset()
 	give(w.rollupFree, rc)
 	return err
@@ -178,9 +200,14 @@ func give[T any](free chan *T, c *T) {
 
 // insert runs one batch INSERT, appending columns with fill.
 func (w *Writer) insert(ctx context.Context, table, query string, rows int, fill func(driver.Batch) error) error {
+	return w.insertOn(ctx, w.conn, table, query, rows, fill)
+}
+
+// insertOn is insert on conn (a shard's, in cluster mode).
+func (w *Writer) insertOn(ctx context.Context, conn driver.Conn, table, query string, rows int, fill func(driver.Batch) error) error {
 	start := time.Now()
 	err := func() error {
-		batch, err := w.conn.PrepareBatch(ctx, query)
+		batch, err := conn.PrepareBatch(ctx, query)
 		if err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
@@ -241,10 +268,11 @@ func validateBlock(b *sinks.Block) error {
 // block marks in rollup_blocks, MaxRawOffset from trace_items.
 func (w *Writer) Watermark(ctx context.Context, topic string, partition int32) (sinks.Watermark, error) {
 	wm := sinks.Watermark{Next: -1, MaxRawOffset: -1}
+	conn, ctx := w.target(ctx, partition, true)
 	var blocks, lastEnd, lastFirst uint64
 	q := fmt.Sprintf(`SELECT count(), max(block_last_offset), argMax(block_first_offset, block_last_offset)
-FROM %s.%s WHERE kafka_topic = ? AND kafka_partition = ? AND kind = 0`, w.cfg.Database, TableRollupBlocks)
-	if err := w.conn.QueryRow(ctx, q, topic, partition).Scan(&blocks, &lastEnd, &lastFirst); err != nil {
+FROM %s.%s WHERE kafka_topic = ? AND kafka_partition = ? AND kind = 0`, w.cfg.Database, w.rollupTable)
+	if err := conn.QueryRow(ctx, q, topic, partition).Scan(&blocks, &lastEnd, &lastFirst); err != nil {
 		err = classify(fmt.Sprintf("read rollup watermark of %s/%d", topic, partition), err)
 		reason := Reason(err)
 		w.m.errors.WithLabelValues(TableRollupBlocks, reason).Inc()
@@ -256,9 +284,9 @@ FROM %s.%s WHERE kafka_topic = ? AND kafka_partition = ? AND kind = 0`, w.cfg.Da
 	// Raw rows above the last committed block's first offset are what a
 	// redo must cover; looking there first reads only the tail of the
 	// partition's key range. Only when none is found is the whole range read.
-	maxRaw, found, err := w.maxRawOffset(ctx, topic, partition, lastFirst)
+	maxRaw, found, err := w.maxRawOffset(ctx, conn, topic, partition, lastFirst)
 	if err == nil && !found && lastFirst > 0 {
-		maxRaw, found, err = w.maxRawOffset(ctx, topic, partition, 0)
+		maxRaw, found, err = w.maxRawOffset(ctx, conn, topic, partition, 0)
 	}
 	if err != nil {
 		err = classify(fmt.Sprintf("read raw watermark of %s/%d", topic, partition), err)
@@ -272,11 +300,11 @@ FROM %s.%s WHERE kafka_topic = ? AND kafka_partition = ? AND kind = 0`, w.cfg.Da
 	return wm, nil
 }
 
-func (w *Writer) maxRawOffset(ctx context.Context, topic string, partition int32, from uint64) (uint64, bool, error) {
+func (w *Writer) maxRawOffset(ctx context.Context, conn driver.Conn, topic string, partition int32, from uint64) (uint64, bool, error) {
 	var n, max uint64
 	q := fmt.Sprintf(`SELECT count(), max(kafka_offset) FROM %s.%s
-WHERE kafka_topic = ? AND kafka_partition = ? AND kafka_offset >= ?`, w.cfg.Database, TableTraceItems)
-	if err := w.conn.QueryRow(ctx, q, topic, partition, from).Scan(&n, &max); err != nil {
+WHERE kafka_topic = ? AND kafka_partition = ? AND kafka_offset >= ?`, w.cfg.Database, w.rawTable)
+	if err := conn.QueryRow(ctx, q, topic, partition, from).Scan(&n, &max); err != nil {
 		return 0, false, err
 	}
 	return max, n > 0, nil

@@ -39,6 +39,14 @@ type Config struct {
 	// MaxOpenConns caps the connection pool (default 8); each partition
 	// flush holds one connection while it inserts.
 	MaxOpenConns int
+	// Cluster, when set, is the ClickHouse cluster (remote_servers) the
+	// tables live on: Migrate creates them ON CLUSTER, as Replicated local
+	// tables under Distributed ones, and Write sends each partition's blocks
+	// to one shard's local tables, shard (partition % shards) in
+	// system.clusters order, reaching that shard's replicas directly (see
+	// README "Cluster mode"). Addrs is then only the server that Migrate
+	// and the shard lookup talk to.
+	Cluster string
 }
 
 // TLSConfig is the TLS part of Config.
@@ -77,7 +85,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.BoolVar(&c.Compression, prefix+"compression", c.Compression, "LZ4-compress blocks sent to and from ClickHouse")
 	fs.DurationVar(&c.DialTimeout, prefix+"dial-timeout", c.DialTimeout, "timeout for connecting to ClickHouse")
 	fs.DurationVar(&c.ReadTimeout, prefix+"read-timeout", c.ReadTimeout, "timeout for a ClickHouse reply")
-	fs.IntVar(&c.MaxOpenConns, prefix+"max-open-conns", c.MaxOpenConns, "maximum open ClickHouse connections")
+	fs.IntVar(&c.MaxOpenConns, prefix+"max-open-conns", c.MaxOpenConns, "maximum open ClickHouse connections (per shard in cluster mode)")
+	fs.StringVar(&c.Cluster, prefix+"cluster", c.Cluster, "ClickHouse cluster name: migrate ON CLUSTER with Replicated and Distributed tables, write each partition to one shard (default: a single server)")
 }
 
 // addrList is a comma-separated flag value.
@@ -111,6 +120,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DialTimeout <= 0 || c.ReadTimeout <= 0 {
 		return fmt.Errorf("chsink: dial timeout (%s) and read timeout (%s) must be positive", c.DialTimeout, c.ReadTimeout)
+	}
+	if c.Cluster != "" && !schemas.ValidIdentifier(c.Cluster) {
+		return fmt.Errorf("chsink: cluster %q must be a plain identifier (letters, digits, _)", c.Cluster)
 	}
 	if c.MaxOpenConns <= 0 {
 		return fmt.Errorf("chsink: max open conns (%d) must be positive", c.MaxOpenConns)

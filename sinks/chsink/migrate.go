@@ -58,14 +58,18 @@ func (w *Writer) migrate(ctx context.Context, dryRun bool) ([]MigrationResult, e
 	if err != nil {
 		return nil, err
 	}
-	params := schemas.DDLParams{Database: w.cfg.Database}
+	// Cluster mode renders the same files with ON CLUSTER, Replicated
+	// engines and Distributed tables (schemas.DDLParams.RenderCluster).
+	params := schemas.DDLParams{Database: w.cfg.Database, Cluster: w.cfg.Cluster}
 	var results []MigrationResult
 	render := func(m schemas.Migration) ([]string, error) {
-		out := make([]string, len(m.Statements))
-		for i, s := range m.Statements {
-			if out[i], err = params.Render(s); err != nil {
+		var out []string
+		for _, s := range m.Statements {
+			r, err := params.RenderCluster(s)
+			if err != nil {
 				return nil, fmt.Errorf("render %s: %w", m.File, err)
 			}
+			out = append(out, r...)
 		}
 		return out, nil
 	}

@@ -1,0 +1,251 @@
+package chsink
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/sinks"
+)
+
+// testCluster is ZooKeeper plus two ClickHouse servers, two shards of one
+// replica each, of cluster "taillight".
+type testCluster struct {
+	zk      *local.ZooKeeper
+	servers []*local.ClickHouse
+}
+
+func startCluster(t *testing.T) *testCluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs ZooKeeper and two real ClickHouse servers; skipped under -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	zk, err := local.StartZooKeeper(ctx, local.ZooKeeperConfig{NoInstall: !e2e()})
+	if err != nil {
+		if e2e() {
+			t.Fatalf("TAILLIGHT_E2E=1 and no ZooKeeper: %v", err)
+		}
+		t.Skipf("no ZooKeeper (%v); install it with deployments/local/install-zookeeper.sh, "+
+			"or set TAILLIGHT_E2E=1 to make this a failure", err)
+	}
+	c := &testCluster{zk: zk}
+	t.Cleanup(func() {
+		for _, s := range c.servers {
+			_ = s.Close()
+		}
+		_ = zk.Close()
+	})
+	// Cluster members name each other's ports in their configs, so the
+	// ports are chosen before either server starts.
+	seen := map[int]bool{}
+	port := func() int {
+		for {
+			p, err := local.FreePort()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !seen[p] {
+				seen[p] = true
+				return p
+			}
+		}
+	}
+	type ports struct{ tcp, http, inter int }
+	ps := []ports{{port(), port(), port()}, {port(), port(), port()}}
+	shards := [][]string{{fmt.Sprintf("127.0.0.1:%d", ps[0].tcp)}, {fmt.Sprintf("127.0.0.1:%d", ps[1].tcp)}}
+	for i, p := range ps {
+		extra, err := local.ClickHouseClusterXML(local.ClickHouseCluster{
+			Name: "taillight", Shards: shards, ZooKeeper: []string{zk.Addr()},
+			Shard: fmt.Sprintf("%02d", i+1), Replica: fmt.Sprintf("ch%d", i+1), InterserverPort: p.inter,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := local.StartClickHouse(ctx, local.ClickHouseConfig{
+			TCPPort: p.tcp, HTTPPort: p.http, ExtraConfig: extra,
+			NoInstall: !e2e(), StartTimeout: 90 * time.Second,
+		})
+		if err != nil {
+			needServer(t, err)
+		}
+		c.servers = append(c.servers, srv)
+	}
+	return c
+}
+
+// conn opens a plain connection to server i.
+func (c *testCluster) conn(t *testing.T, i int) driver.Conn {
+	t.Helper()
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{c.servers[i].Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+func queryStrings(t *testing.T, conn driver.Conn, q string) []string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestCluster migrates a two-shard cluster with Config.Cluster and checks
+// that blocks of several partitions spread over the shards, that the views
+// on the Distributed tables give the totals from either server, and that
+// replays and longer redos count nothing twice.
+func TestCluster(t *testing.T) {
+	c := startCluster(t)
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.Addrs = []string{c.servers[0].Addr()}
+	cfg.Database = fmt.Sprintf("tl_cluster_%d", os.Getpid())
+	cfg.Cluster = "taillight"
+	w, err := New(ctx, cfg, nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	defer w.Close()
+	if got, want := w.Shards(), [][]string{{c.servers[0].Addr()}, {c.servers[1].Addr()}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Shards() = %v; want %v", got, want)
+	}
+	res, err := w.Migrate(ctx)
+	if err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	for _, r := range res[1:] {
+		if r.Status != StatusApplied && r.Status != StatusServerOld {
+			t.Fatalf("Migrate: %s %s; want applied", r.Migration.File, r.Status)
+		}
+	}
+	// Again: every statement is recorded or ensured, nothing fails.
+	if res, err = w.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate again: %v", err)
+	}
+	for _, r := range res[1:] {
+		if r.Status != StatusRecorded && r.Status != StatusServerOld {
+			t.Fatalf("Migrate again: %s %s; want already applied", r.Migration.File, r.Status)
+		}
+	}
+
+	conns := []driver.Conn{c.conn(t, 0), c.conn(t, 1)}
+	wantTables := []string{
+		"colo_requests_1m View", "endpoint_errors_1m View",
+		"rollup_blocks Distributed", "rollup_blocks_current View", "rollup_blocks_local ReplicatedReplacingMergeTree",
+		"schema_migrations ReplicatedReplacingMergeTree", "script_outcomes_1m View",
+		"trace_items Distributed", "trace_items_dedup View", "trace_items_local ReplicatedReplacingMergeTree",
+	}
+	for i, conn := range conns {
+		got := queryStrings(t, conn, fmt.Sprintf("SELECT concat(name, ' ', engine) FROM system.tables WHERE database = '%s'", cfg.Database))
+		if !reflect.DeepEqual(got, wantTables) {
+			t.Fatalf("server %d tables:\n got %q\nwant %q", i+1, got, wantTables)
+		}
+	}
+
+	const topic = "trace-items"
+	// Four partitions; partition 0 gets a replay, a longer redo and a late
+	// duplicate of the shorter block, as in TestWriteReplay.
+	a := testBlock(topic, 0, 100, 139, 108, 109)
+	b := testBlock(topic, 0, 100, 159, 108, 109)
+	blocks := []*sinks.Block{
+		a, a, b, a,
+		testBlock(topic, 0, 160, 179),
+		testBlock(topic, 1, 0, 49),
+		testBlock(topic, 1, 0, 49), // replay
+		testBlock(topic, 2, 10, 29),
+		testBlock(topic, 3, 0, 9), testBlock(topic, 3, 10, 39),
+	}
+	for i, blk := range blocks {
+		if err := w.Write(ctx, blk); err != nil {
+			t.Fatalf("Write block %d (%d/%d..%d): %v", i, blk.Partition, blk.FirstOffset, blk.LastOffset, err)
+		}
+	}
+	final := []*sinks.Block{b, blocks[4], blocks[5], blocks[7], blocks[8], blocks[9]}
+	var wantRollups [][]sinks.RollupRow
+	wantRaw := 0
+	for _, blk := range final {
+		wantRollups = append(wantRollups, blk.Rollups)
+		wantRaw += len(blk.Rows)
+	}
+	want := wantViews(wantRollups...)
+
+	// Each partition's rows are on exactly one shard: partition % 2.
+	for i, conn := range conns {
+		got := queryStrings(t, conn, fmt.Sprintf(`SELECT toString(kafka_partition) FROM %[1]s.trace_items_local GROUP BY kafka_partition
+UNION ALL SELECT concat('r', toString(kafka_partition)) FROM %[1]s.rollup_blocks_local GROUP BY kafka_partition`, cfg.Database))
+		want := []string{fmt.Sprint(i), fmt.Sprint(i + 2), fmt.Sprintf("r%d", i), fmt.Sprintf("r%d", i+2)}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("server %d holds partitions %q; want %q", i+1, got, want)
+		}
+	}
+
+	check := func(what string) {
+		t.Helper()
+		for i, conn := range conns {
+			// The views, read on either server, see both shards.
+			vw := &Writer{conn: conn, cfg: cfg}
+			checkViews(t, vw, fmt.Sprintf("%s, server %d", what, i+1), want)
+			if n := count(t, vw, "SELECT count() FROM $db.trace_items_dedup"); n != uint64(wantRaw) {
+				t.Fatalf("%s, server %d: trace_items_dedup has %d rows; want %d", what, i+1, n, wantRaw)
+			}
+			if n := count(t, vw, "SELECT count() FROM (SELECT kafka_partition, kafka_offset FROM $db.trace_items_dedup GROUP BY kafka_partition, kafka_offset HAVING count() > 1)"); n != 0 {
+				t.Fatalf("%s, server %d: %d records appear twice in trace_items_dedup", what, i+1, n)
+			}
+		}
+	}
+	check("after writes")
+
+	for p, wantWM := range map[int32]sinks.Watermark{
+		0: {Next: 180, MaxRawOffset: 179}, 1: {Next: 50, MaxRawOffset: 49},
+		2: {Next: 30, MaxRawOffset: 29}, 3: {Next: 40, MaxRawOffset: 39}, 4: {Next: -1, MaxRawOffset: -1},
+	} {
+		got, err := w.Watermark(ctx, topic, p)
+		if err != nil {
+			t.Fatalf("Watermark(%d): %v", p, err)
+		}
+		if got != wantWM {
+			t.Fatalf("Watermark(%d) = %+v; want %+v", p, got, wantWM)
+		}
+	}
+
+	// After background merges on every shard, the same answer.
+	for _, conn := range conns {
+		for _, tbl := range []string{"rollup_blocks_local", "trace_items_local"} {
+			if err := conn.Exec(ctx, fmt.Sprintf("OPTIMIZE TABLE %s.%s FINAL", cfg.Database, tbl)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check("after OPTIMIZE FINAL")
+
+	if err := conns[0].Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s ON CLUSTER taillight", cfg.Database)); err != nil {
+		t.Logf("drop database: %v", err)
+	}
+}
