@@ -1,0 +1,360 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/internal/kafkaauth"
+	"github.com/taillight/taillight/processor"
+	"github.com/taillight/taillight/producer"
+	"github.com/taillight/taillight/sinks/memsink"
+)
+
+// Passwords planted to check that none reaches an error, a log line or stderr.
+const (
+	alicePW = "alice-PLAIN-planted-secret-7f3a"
+	bobPW   = "bob-SCRAM256-planted-secret-91c2"
+	carolPW = "carol-SCRAM512-planted-secret-d40e"
+	wrongPW = "wrong-planted-secret-55aa"
+)
+
+// testPKI is a CA made for one test, a broker certificate for 127.0.0.1 and
+// kafka.test, and a client certificate, all as PEM files.
+type testPKI struct {
+	caFile, serverFile, clientCert, clientKey string
+}
+
+func newTestPKI(t *testing.T, dir string) testPKI {
+	t.Helper()
+	key := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	write := func(name string, blocks ...*pem.Block) string {
+		var b bytes.Buffer
+		for _, bl := range blocks {
+			if err := pem.Encode(&b, bl); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	keyBlock := func(k *ecdsa.PrivateKey) *pem.Block {
+		der, err := x509.MarshalPKCS8PrivateKey(k) // Kafka's PEM store wants PKCS#8
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &pem.Block{Type: "PRIVATE KEY", Bytes: der}
+	}
+	now := time.Now()
+	caKey := key()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "taillight test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage, k *ecdsa.PrivateKey) []byte {
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+			DNSNames: []string{"kafka.test", "localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	srvKey, cliKey := key(), key()
+	return testPKI{
+		caFile: write("ca.pem", &pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		serverFile: write("server.pem", keyBlock(srvKey),
+			&pem.Block{Type: "CERTIFICATE", Bytes: leaf(2, "kafka.test", x509.ExtKeyUsageServerAuth, srvKey)},
+			&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		clientCert: write("client.pem", &pem.Block{Type: "CERTIFICATE", Bytes: leaf(3, "taillight-client", x509.ExtKeyUsageClientAuth, cliKey)}),
+		clientKey:  write("client-key.pem", keyBlock(cliKey)),
+	}
+}
+
+// secureKafka starts one broker with, besides its PLAINTEXT listener, SASL
+// (SASL_PLAINTEXT), SASLSSL (SASL_SSL) and MTLS (SSL, client certificate
+// required), PLAIN user alice and SCRAM users bob (SHA-256) and carol (SHA-512).
+func secureKafka(t *testing.T, pki testPKI) *local.Kafka {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a real Kafka with TLS and SASL listeners; skipped under -short")
+	}
+	scramJAAS := "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+	plainJAAS := `org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="` + alicePW + `";`
+	props := map[string]string{
+		"sasl.enabled.mechanisms":               "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+		"ssl.keystore.type":                     "PEM",
+		"ssl.keystore.location":                 pki.serverFile,
+		"ssl.truststore.type":                   "PEM",
+		"ssl.truststore.location":               pki.caFile,
+		"listener.name.mtls.ssl.client.auth":    "required",
+		"ssl.endpoint.identification.algorithm": "",
+	}
+	for _, l := range []string{"sasl", "saslssl"} {
+		props["listener.name."+l+".plain.sasl.jaas.config"] = plainJAAS
+		props["listener.name."+l+".scram-sha-256.sasl.jaas.config"] = scramJAAS
+		props["listener.name."+l+".scram-sha-512.sasl.jaas.config"] = scramJAAS
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	k, err := local.StartKafka(ctx, local.KafkaConfig{
+		Log:        harnessLog(),
+		ExtraProps: props,
+		Listeners: []local.KafkaListener{
+			{Name: "SASL", Protocol: "SASL_PLAINTEXT"},
+			{Name: "SASLSSL", Protocol: "SASL_SSL"},
+			{Name: "MTLS", Protocol: "SSL"},
+		},
+	})
+	if err != nil {
+		failOrSkip(t, err)
+	}
+	t.Cleanup(func() { _ = k.Close() })
+
+	// SCRAM credentials live in the cluster metadata; the unauthenticated
+	// PLAINTEXT listener (no authorizer) is the admin's way in.
+	adm := kadm.NewClient(NewKafkaClient(t, k.Brokers()))
+	res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{
+		{User: "bob", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: bobPW},
+		{User: "carol", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: carolPW},
+	})
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		t.Fatalf("create SCRAM users: %v", err)
+	}
+	return k
+}
+
+// TestKafkaTLSAndSASL publishes through producer.Publisher and consumes
+// through the processor, each configured only by kafkaauth.Config, over every
+// mechanism and listener; wrong credentials fail fast without the password
+// in the error.
+func TestKafkaTLSAndSASL(t *testing.T) {
+	dir := t.TempDir()
+	pki := newTestPKI(t, dir)
+	k := secureKafka(t, pki)
+	pwFile := filepath.Join(dir, "bob.pw")
+	if err := os.WriteFile(pwFile, []byte(bobPW+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name     string
+		listener string
+		auth     kafkaauth.Config
+	}{
+		{"PLAIN", "SASL", kafkaauth.Config{SASLMechanism: "PLAIN", SASLUser: "alice", SASLPassword: alicePW}},
+		{"SCRAM-SHA-256 password file", "SASL", kafkaauth.Config{SASLMechanism: "SCRAM-SHA-256", SASLUser: "bob", SASLPasswordFile: pwFile}},
+		{"SCRAM-SHA-512 over TLS", "SASLSSL", kafkaauth.Config{TLS: true, CAFile: pki.caFile,
+			SASLMechanism: "SCRAM-SHA-512", SASLUser: "carol", SASLPassword: carolPW}},
+		{"PLAIN over TLS with server name", "SASLSSL", kafkaauth.Config{TLS: true, CAFile: pki.caFile, ServerName: "kafka.test",
+			SASLMechanism: "PLAIN", SASLUser: "alice", SASLPassword: alicePW}},
+		{"mutual TLS", "MTLS", kafkaauth.Config{TLS: true, CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			roundTrip(t, k, k.ListenerBrokers(tc.listener), tc.auth)
+		})
+	}
+
+	for _, tc := range []struct {
+		name     string
+		listener string
+		auth     kafkaauth.Config
+		want     string // in the error, case-insensitive
+	}{
+		{"PLAIN wrong password", "SASL", kafkaauth.Config{SASLMechanism: "PLAIN", SASLUser: "alice", SASLPassword: wrongPW}, "authentication"},
+		{"SCRAM-SHA-256 wrong password", "SASL", kafkaauth.Config{SASLMechanism: "SCRAM-SHA-256", SASLUser: "bob", SASLPassword: wrongPW}, "authentication"},
+		{"SCRAM-SHA-512 unknown user", "SASLSSL", kafkaauth.Config{TLS: true, CAFile: pki.caFile,
+			SASLMechanism: "SCRAM-SHA-512", SASLUser: "mallory", SASLPassword: wrongPW}, "authentication"},
+		{"TLS untrusted CA", "SASLSSL", kafkaauth.Config{TLS: true,
+			SASLMechanism: "SCRAM-SHA-512", SASLUser: "carol", SASLPassword: carolPW}, "certificate"},
+		{"TLS wrong server name", "MTLS", kafkaauth.Config{TLS: true, CAFile: pki.caFile, ServerName: "evil.test",
+			CertFile: pki.clientCert, KeyFile: pki.clientKey}, "certificate"},
+		{"mutual TLS without client certificate", "MTLS", kafkaauth.Config{TLS: true, CAFile: pki.caFile}, ""},
+		{"SASL listener without SASL", "SASL", kafkaauth.Config{}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts, err := tc.auth.Opts()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := producer.DefaultConfig()
+			cfg.Brokers = k.ListenerBrokers(tc.listener)
+			cfg.DialTimeout = 2 * time.Second
+			pub, err := producer.New(cfg, harnessLog(), prometheus.NewRegistry(), producer.WithKafkaOptions(opts...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pub.Close(context.Background())
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			t0 := time.Now()
+			err = pub.Ping(ctx)
+			took := time.Since(t0)
+			if err == nil {
+				t.Fatal("Ping succeeded; want an error")
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("no clear error before the 20s deadline (took %s): %v", took, err)
+			}
+			msg := err.Error()
+			if tc.want != "" && !strings.Contains(strings.ToLower(msg), tc.want) {
+				t.Fatalf("error %q does not mention %q", msg, tc.want)
+			}
+			for _, pw := range []string{wrongPW, alicePW, bobPW, carolPW} {
+				if strings.Contains(msg, pw) {
+					t.Fatalf("error holds a password: %q", msg)
+				}
+			}
+			t.Logf("failed in %s: %v", took.Round(time.Millisecond), err)
+		})
+	}
+}
+
+// roundTrip publishes generated items to a new topic over brokers with auth
+// and runs a processor with the same auth until the sink holds them all.
+func roundTrip(t *testing.T, k *local.Kafka, brokers []string, auth kafkaauth.Config) {
+	t.Helper()
+	const n = 200
+	topic := TopicName(t)
+	CreateTopic(t, k.Brokers(), topic, 2, 1)
+	CreateTopic(t, k.Brokers(), topic+".dlq", 1, 1)
+	opts, err := auth.Opts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	cfg := producer.DefaultConfig()
+	cfg.Brokers, cfg.Topic = brokers, topic
+	pub, err := producer.New(cfg, harnessLog(), prometheus.NewRegistry(), producer.WithKafkaOptions(opts...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close(context.Background())
+	gen, err := producer.NewGenerator(producer.GenConfig{Seed: 8, Start: time.Now().Add(-time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := make([]producer.RawItem, n)
+	for i := range items {
+		v, _ := gen.Next(nil)
+		items[i] = producer.RawItem{Value: v}
+	}
+	if err := pub.PublishRaw(ctx, items...); err != nil {
+		t.Fatalf("publish %d items: %v", n, err)
+	}
+
+	sink := memsink.New()
+	p, err := processor.New(processor.Config{
+		Brokers: brokers, Topic: topic, Group: "sec-" + topic, Linger: 100 * time.Millisecond,
+		SessionTimeout: 6 * time.Second, KafkaOpts: opts,
+	}, sink, harnessLog(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(pctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil && ctx.Err() == nil {
+			t.Errorf("processor: %v", err)
+		}
+	}()
+	for sink.RowCount() < n {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("processor stopped with %d of %d rows: %v", sink.RowCount(), n, err)
+		case <-ctx.Done():
+			t.Fatalf("only %d of %d rows consumed before the deadline", sink.RowCount(), n)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if got := sink.RowCount(); got != n {
+		t.Fatalf("sink holds %d rows; want %d", got, n)
+	}
+}
+
+// TestKafkaSecretsNotLogged runs `taillight generate` with SASL credentials
+// from the environment, with a wrong and the right password at debug level:
+// neither run prints the password, and the wrong one fails in bounded time.
+func TestKafkaSecretsNotLogged(t *testing.T) {
+	dir := t.TempDir()
+	pki := newTestPKI(t, dir)
+	k := secureKafka(t, pki)
+	bin := taillightBinary(t)
+	topic := TopicName(t)
+	CreateTopic(t, k.Brokers(), topic, 1, 1)
+	run := func(password string, wantOK bool) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, "generate", "-n", "50", "-log.level", "debug",
+			"-kafka.brokers", strings.Join(k.ListenerBrokers("SASLSSL"), ","), "-kafka.topic", topic,
+			"-kafka.delivery-timeout", "15s", "-kafka.dial-timeout", "2s",
+			"-kafka.tls", "-kafka.tls.ca-file", pki.caFile,
+			"-kafka.sasl.mechanism", "SCRAM-SHA-512", "-kafka.sasl.user", "carol")
+		cmd.Env = append(os.Environ(), "TAILLIGHT_KAFKA_SASL_PASSWORD="+password)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		t0 := time.Now()
+		err := cmd.Run()
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		t.Logf("generate (password ok=%v) exited after %s: %v; last line: %s", wantOK, time.Since(t0).Round(time.Millisecond), err, lines[len(lines)-1])
+		if ctx.Err() != nil {
+			t.Fatalf("generate did not finish in 90s:\n%s", out.String())
+		}
+		if (err == nil) != wantOK {
+			t.Fatalf("generate with password ok=%v: err = %v\n%s", wantOK, err, out.String())
+		}
+		if strings.Contains(out.String(), password) {
+			t.Fatalf("output holds the password:\n%s", out.String())
+		}
+		if !wantOK && !strings.Contains(strings.ToLower(out.String()), "authentication") {
+			t.Fatalf("failure output does not say authentication failed:\n%s", out.String())
+		}
+	}
+	run(wrongPW, false)
+	run(carolPW, true)
+}
