@@ -51,9 +51,27 @@ type worker struct {
 	lastEpoch  int32
 	minReach   int64 // the first block must reach this offset (Watermark.MaxRawOffset)
 	wroteNext  int64 // LastOffset+1 of the last block written, or -1
+	wroteEpoch int32 // leader epoch of that block's last record
 	lingerDue  bool
 	timer      *time.Timer
 	spare      []*kgo.Record
+
+	// One block may be written while the next one fills: inflight is being
+	// written by a goroutine that reports on result; spareF holds the
+	// buffers of the block written before it, for reuse.
+	inflight *flight
+	spareF   *flight
+	result   chan error
+}
+
+// flight is a block handed to the writer goroutine, with what the worker
+// needs once it is stored.
+type flight struct {
+	blk        sinks.Block
+	dlq        []dlqEntry
+	records    int
+	maxEventMs int64
+	lastEpoch  int32
 }
 
 type dlqEntry struct {
@@ -70,6 +88,7 @@ func newWorker(p *Processor, id int32, wm sinks.Watermark) *worker {
 		done:      make(chan struct{}),
 		finishing: make(chan struct{}),
 		notify:    make(chan struct{}, 1),
+		result:    make(chan error, 1),
 		acc:       rollup.New(),
 		minReach:  wm.MaxRawOffset,
 		timer:     time.NewTimer(time.Hour),
@@ -159,10 +178,25 @@ func (w *worker) run() {
 	defer close(w.done)
 	defer w.cancel()
 	defer w.timer.Stop()
+	defer func() {
+		if w.inflight != nil { // lost, timed out or failed: abandon the write
+			w.cancel()
+			<-w.result
+			w.inflight = nil
+		}
+	}()
 	for {
+		var result chan error
+		if w.inflight != nil {
+			result = w.result
+		}
 		select {
 		case <-w.ctx.Done():
 			return // lost or timed out: drop the buffers
+		case err := <-result:
+			if w.complete(err) != nil {
+				return
+			}
 		case <-w.notify:
 			if w.drain() != nil {
 				return
@@ -187,6 +221,9 @@ func (w *worker) run() {
 				if w.flush() != nil {
 					return
 				}
+			}
+			if w.await() != nil {
+				return
 			}
 			w.commitSync()
 			return
@@ -271,18 +308,80 @@ func sinksRawRowReuse(r *sinks.RawRow) sinks.RawRow {
 	}
 }
 
-// flush writes the block: DLQ records first, then the sink, retrying
-// transient failures with backoff while the partition is paused. It returns
-// an error only when the worker must stop (cancelled, or a schema error).
+// flush hands the block to a writer goroutine, after the previous block is
+// stored, and starts a new block. It returns an error only when the worker
+// must stop (cancelled, or a schema error).
 func (w *worker) flush() error {
 	w.blk.Rollups = w.acc.Flush(w.blk.Rollups[:0])
+	if err := w.await(); err != nil {
+		return err
+	}
+	f := w.spareF
+	if f == nil {
+		f = &flight{}
+	}
+	w.spareF = nil
+	// Swap buffers: f takes the block, the worker reuses f's old ones.
+	f.blk, w.blk = w.blk, f.blk
+	f.dlq, w.dlq = w.dlq, f.dlq
+	f.records, f.maxEventMs, f.lastEpoch = w.records, w.maxEventMs, w.lastEpoch
+	w.blk.Topic, w.blk.Partition = w.p.cfg.Topic, w.id
+	w.blk.Reset()
+	clear(w.dlq)
+	w.dlq = w.dlq[:0]
+	w.records, w.bytes, w.maxEventMs = 0, 0, 0
+	w.minReach = -1
+	w.lingerDue = false
+	w.timer.Stop()
+	w.inflight = f
+	go func() { w.result <- w.write(f) }()
+	return nil
+}
+
+// await waits for the block in flight, if any, and completes it.
+func (w *worker) await() error {
+	if w.inflight == nil {
+		return nil
+	}
+	return w.complete(<-w.result)
+}
+
+// complete finishes the block in flight once its writer reported: metrics
+// and the Kafka commit on success.
+func (w *worker) complete(err error) error {
+	f := w.inflight
+	w.inflight = nil
+	if err != nil {
+		return err
+	}
+	m := w.p.m
+	m.records.Add(float64(f.records))
+	m.rows.Add(float64(len(f.blk.Rows)))
+	m.blocks.Inc()
+	if f.maxEventMs > 0 {
+		m.freshness.Set(time.Since(time.UnixMilli(f.maxEventMs)).Seconds())
+	}
+	next := f.blk.LastOffset + 1
+	w.lagBase.Store(next)
+	w.wroteNext = next
+	w.wroteEpoch = f.lastEpoch
+	m.lag.WithLabelValues(w.label).Set(float64(max(w.hw.Load()-next, 0)))
+	w.commitAsync(next, f.lastEpoch)
+	w.spareF = f
+	return nil
+}
+
+// write stores f: DLQ records first, then the sink, retrying transient
+// failures with backoff while the partition is paused. It runs on its own
+// goroutine and touches only f and concurrency-safe state.
+func (w *worker) write(f *flight) error {
 	backoff := w.p.cfg.RetryMin
 	attempts := 0
 	for {
-		err := w.sendDLQ()
+		err := w.sendDLQ(f)
 		if err == nil {
 			start := time.Now()
-			if err = w.p.sink.Write(w.ctx, &w.blk); err == nil {
+			if err = w.p.sink.Write(w.ctx, &f.blk); err == nil {
 				w.p.m.flush.Observe(time.Since(start).Seconds())
 				break
 			}
@@ -291,14 +390,15 @@ func (w *worker) flush() error {
 			return w.ctx.Err()
 		}
 		if errors.Is(err, sinks.ErrSchema) {
-			w.p.fail(fmt.Errorf("write block of partition %d (offsets %d..%d): %w", w.id, w.blk.FirstOffset, w.blk.LastOffset, err))
+			err = fmt.Errorf("write block of partition %d (offsets %d..%d): %w", w.id, f.blk.FirstOffset, f.blk.LastOffset, err)
+			w.p.fail(err)
 			return err
 		}
 		attempts++
 		w.p.m.retries.Inc()
 		if attempts == 1 {
 			w.p.log.Warn("block write failed; retrying with backoff, partition paused",
-				"partition", w.id, "first_offset", w.blk.FirstOffset, "last_offset", w.blk.LastOffset, "err", err)
+				"partition", w.id, "first_offset", f.blk.FirstOffset, "last_offset", f.blk.LastOffset, "err", err)
 			w.setRetrying(true)
 		}
 		if err := sleep(w.ctx, backoff); err != nil {
@@ -310,39 +410,19 @@ func (w *worker) flush() error {
 		w.p.log.Info("block write succeeded again; partition resumed", "partition", w.id, "failed_attempts", attempts)
 		w.setRetrying(false)
 	}
-	m := w.p.m
-	m.records.Add(float64(w.records))
-	m.rows.Add(float64(len(w.blk.Rows)))
-	m.blocks.Inc()
-	if w.maxEventMs > 0 {
-		m.freshness.Set(time.Since(time.UnixMilli(w.maxEventMs)).Seconds())
-	}
-	next := w.blk.LastOffset + 1
-	w.lagBase.Store(next)
-	w.wroteNext = next
-	m.lag.WithLabelValues(w.label).Set(float64(max(w.hw.Load()-next, 0)))
-	w.commitAsync(next)
-
-	w.blk.Reset()
-	clear(w.dlq)
-	w.dlq = w.dlq[:0]
-	w.records, w.bytes, w.maxEventMs = 0, 0, 0
-	w.minReach = -1
-	w.lingerDue = false
-	w.timer.Stop()
 	return nil
 }
 
 // sendDLQ produces the block's poison records not yet acknowledged, in one
 // batch, and waits for the acknowledgements.
-func (w *worker) sendDLQ() error {
+func (w *worker) sendDLQ(f *flight) error {
 	var firstErr error
 	for pass := 0; pass < 2; pass++ {
 		idx := make(map[*kgo.Record]int) // results come in completion order
 		var recs []*kgo.Record
-		for i := range w.dlq {
-			if !w.dlq[i].acked {
-				rec := *w.dlq[i].rec // a fresh record per attempt: kgo owns it until acknowledged
+		for i := range f.dlq {
+			if !f.dlq[i].acked {
+				rec := *f.dlq[i].rec // a fresh record per attempt: kgo owns it until acknowledged
 				idx[&rec] = i
 				recs = append(recs, &rec)
 			}
@@ -352,7 +432,7 @@ func (w *worker) sendDLQ() error {
 		}
 		tooLarge := false
 		for _, r := range w.p.cl.ProduceSync(w.ctx, recs...) {
-			e := &w.dlq[idx[r.Record]]
+			e := &f.dlq[idx[r.Record]]
 			switch {
 			case r.Err == nil:
 				e.acked = true
@@ -375,8 +455,8 @@ func (w *worker) sendDLQ() error {
 	return firstErr
 }
 
-func (w *worker) commitAsync(next int64) {
-	w.p.cl.CommitOffsets(w.ctx, w.offsets(next), func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+func (w *worker) commitAsync(next int64, epoch int32) {
+	w.p.cl.CommitOffsets(w.ctx, w.offsets(next, epoch), func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err == nil {
 			err = commitErr(resp)
 		}
@@ -393,7 +473,7 @@ func (w *worker) commitSync() {
 	if next < 0 {
 		return // nothing written: the committed offset stays where it was
 	}
-	w.p.cl.CommitOffsetsSync(w.ctx, w.offsets(next), func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	w.p.cl.CommitOffsetsSync(w.ctx, w.offsets(next, w.wroteEpoch), func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err == nil {
 			err = commitErr(resp)
 		}
@@ -403,8 +483,8 @@ func (w *worker) commitSync() {
 	})
 }
 
-func (w *worker) offsets(next int64) map[string]map[int32]kgo.EpochOffset {
-	return map[string]map[int32]kgo.EpochOffset{w.p.cfg.Topic: {w.id: {Epoch: w.lastEpoch, Offset: next}}}
+func (w *worker) offsets(next int64, epoch int32) map[string]map[int32]kgo.EpochOffset {
+	return map[string]map[int32]kgo.EpochOffset{w.p.cfg.Topic: {w.id: {Epoch: epoch, Offset: next}}}
 }
 
 func commitErr(resp *kmsg.OffsetCommitResponse) error {
