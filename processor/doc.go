@@ -37,8 +37,9 @@
 // # Concurrency
 //
 // One goroutine polls; each owned partition has a worker goroutine that
-// decodes, aggregates and writes. Rebalance callbacks run between polls
-// (kgo.BlockRebalanceOnPoll).
+// decodes and aggregates, and hands each block to a writer goroutine: one
+// block is written while the next fills, blocks are stored and committed in
+// order. Rebalance callbacks run between polls (kgo.BlockRebalanceOnPoll).
 //
 // # Metrics
 //
