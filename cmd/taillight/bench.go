@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -51,6 +53,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.latencyDur, "latency-duration", 20*time.Second, "length of the latency phase (0 skips it)")
 	fs.StringVar(&f.procArgs, "process.args", "", "extra flags for 'taillight process', space-separated, e.g. \"-flush.linger=500ms\"")
 	fs.StringVar(&f.cfg.CPUProfile, "cpuprofile", "", "write the processor's CPU profile to this file")
+	fs.StringVar(&f.cfg.MemProfile, "memprofile", "", "write the processor's heap profile at its peak heap to this file")
 	fs.DurationVar(&f.cfg.Timeout, "timeout", 30*time.Minute, "bound on each wait for rows")
 	fs.StringVar(&f.jsonOut, "json", "", "also write the report as JSON to this file")
 	f.log.register(fs)
@@ -143,24 +146,77 @@ func runBenchRef(ctx context.Context, args []string, s stdio) int {
 	return exitOK
 }
 
-// runBenchProcess is `process` under a CPU profile: the profile covers the
-// run and is written when the processor stops (SIGTERM).
+// runBenchProcess is `process` under profiles: -cpuprofile FILE covers the
+// run and is written when the processor stops (SIGTERM); -memprofile FILE is
+// the heap profile taken when the heap in use was highest (sampled every
+// 250ms), which is where peak RSS comes from.
 func runBenchProcess(ctx context.Context, args []string, s stdio) int {
-	if len(args) < 2 || args[0] != "-cpuprofile" {
-		fmt.Fprintln(s.err, "usage: taillight bench-process -cpuprofile FILE [process flags]")
+	var cpuFile, memFile string
+	for len(args) >= 2 && (args[0] == "-cpuprofile" || args[0] == "-memprofile") {
+		if args[0] == "-cpuprofile" {
+			cpuFile = args[1]
+		} else {
+			memFile = args[1]
+		}
+		args = args[2:]
+	}
+	if cpuFile == "" && memFile == "" {
+		fmt.Fprintln(s.err, "usage: taillight bench-process [-cpuprofile FILE] [-memprofile FILE] [process flags]")
 		return exitUsage
 	}
-	f, err := os.Create(args[1])
-	if err != nil {
+	fail := func(err error) int {
 		fmt.Fprintf(s.err, "taillight bench-process: %v\n", err)
 		return exitError
 	}
-	defer f.Close()
-	if err := pprof.StartCPUProfile(f); err != nil {
-		fmt.Fprintf(s.err, "taillight bench-process: %v\n", err)
-		return exitError
+	if cpuFile != "" {
+		f, err := os.Create(cpuFile)
+		if err != nil {
+			return fail(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(err)
+		}
+		defer pprof.StopCPUProfile()
 	}
-	code := runProcess(ctx, args[2:], s)
-	pprof.StopCPUProfile()
-	return code
+	if memFile != "" {
+		stop := make(chan struct{})
+		done := make(chan error, 1)
+		go func() { done <- peakHeapProfile(memFile, stop) }()
+		defer func() {
+			close(stop)
+			if err := <-done; err != nil {
+				fmt.Fprintf(s.err, "taillight bench-process: heap profile: %v\n", err)
+			}
+		}()
+	}
+	return runProcess(ctx, args, s)
+}
+
+// peakHeapProfile keeps in file the heap profile of the moment the heap in
+// use was highest, until stop closes.
+func peakHeapProfile(file string, stop <-chan struct{}) error {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	var peak uint64
+	var ms runtime.MemStats
+	for {
+		select {
+		case <-stop:
+			return nil
+		case <-t.C:
+		}
+		runtime.ReadMemStats(&ms)
+		if ms.HeapInuse <= peak {
+			continue
+		}
+		peak = ms.HeapInuse
+		var b bytes.Buffer
+		if err := pprof.Lookup("heap").WriteTo(&b, 0); err != nil {
+			return err
+		}
+		if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
 }

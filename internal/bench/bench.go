@@ -68,6 +68,9 @@ type Config struct {
 	// CPUProfile, when set, is where the processor writes a CPU profile of
 	// its whole run (it is then started as `bench-process`).
 	CPUProfile string
+	// MemProfile, when set, is where the processor writes the heap profile
+	// of its highest heap in use.
+	MemProfile string
 	// Timeout bounds each phase's wait (default 30m).
 	Timeout time.Duration
 	// Log receives progress; default discarded.
@@ -253,8 +256,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// The processor, from the earliest offset with a fresh group.
 	log.Info("running the processor until every row is queryable")
 	args := []string{"process"}
-	if cfg.CPUProfile != "" {
-		args = []string{"bench-process", "-cpuprofile", cfg.CPUProfile}
+	if cfg.CPUProfile != "" || cfg.MemProfile != "" {
+		args = []string{"bench-process"}
+		if cfg.CPUProfile != "" {
+			args = append(args, "-cpuprofile", cfg.CPUProfile)
+		}
+		if cfg.MemProfile != "" {
+			args = append(args, "-memprofile", cfg.MemProfile)
+		}
 	}
 	args = append(args, "-kafka.brokers", strings.Join(brokers, ","), "-kafka.topic", topic,
 		"-kafka.group", group, "-clickhouse.addr", chAddr, "-clickhouse.database", db,
