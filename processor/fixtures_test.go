@@ -1,43 +1,38 @@
 package processor
 
 import (
-	"bufio"
-	"encoding/json"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/taillight/taillight/schemas"
 )
 
-const fixturesPath = "/work/shared/fixtures/traceitems.jsonl"
+// fixtures are the runtime's captured TraceItems (shared/fixtures
+// traceitems.jsonl), as the schemas package keeps them in its golden files.
+const fixtures = "../schemas/testdata/*.golden.json"
 
 // loadFixtures reads the runtime's captured TraceItems.
 func loadFixtures(t testing.TB) []schemas.TraceItem {
 	t.Helper()
-	f, err := os.Open(fixturesPath)
-	if err != nil {
-		t.Skipf("fixtures not available (%v); they live in the shared fixtures directory", err)
+	files, err := filepath.Glob(fixtures)
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures at %s (%v)", fixtures, err)
 	}
-	defer f.Close()
 	var out []schemas.TraceItem
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var line struct {
-			Name string `json:"name"`
-			Raw  string `json:"raw"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
 			t.Fatal(err)
 		}
-		items, err := schemas.DecodeAll([]byte(line.Raw))
+		items, err := schemas.DecodeAll(b)
 		if err != nil {
-			t.Fatalf("fixture %s: %v", line.Name, err)
+			t.Fatalf("%s: %v", f, err)
 		}
 		out = append(out, items...)
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+	if len(out) < len(files) {
+		t.Fatalf("%d items from %d fixture files", len(out), len(files))
 	}
 	return out
 }
