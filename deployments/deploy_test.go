@@ -5,9 +5,9 @@ package deployments
 
 import (
 	"bufio"
-	"encoding/base64"
 	"bytes"
 	"debug/elf"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
