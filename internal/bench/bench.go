@@ -154,14 +154,17 @@ type Report struct {
 	Processor           Side    `json:"processor"`
 	Reference           Side    `json:"reference"`
 	// ClickHouseCPUSecPerMillion is -1 when the server is not ours.
-	ClickHouseCPUSecPerMillion float64  `json:"clickhouse_cpu_sec_per_million"`
-	RowsQueryable              int64    `json:"rows_queryable"`
-	RollupRequests             int64    `json:"rollup_requests"`
-	EventsRatio                float64  `json:"events_per_sec_ratio"`
-	CPUPerEventRatio           float64  `json:"cpu_per_event_ratio"`
-	Latency                    *Latency `json:"latency,omitempty"`
-	Checks                     []Check  `json:"checks"`
-	ProcessArgs                []string `json:"process_args,omitempty"`
+	ClickHouseCPUSecPerMillion float64 `json:"clickhouse_cpu_sec_per_million"`
+	// FirstRowSeconds is when the first rows were queryable, from the
+	// processor's start: its fixed cost, which a small -n does not amortise.
+	FirstRowSeconds  float64  `json:"first_row_seconds"`
+	RowsQueryable    int64    `json:"rows_queryable"`
+	RollupRequests   int64    `json:"rollup_requests"`
+	EventsRatio      float64  `json:"events_per_sec_ratio"`
+	CPUPerEventRatio float64  `json:"cpu_per_event_ratio"`
+	Latency          *Latency `json:"latency,omitempty"`
+	Checks           []Check  `json:"checks"`
+	ProcessArgs      []string `json:"process_args,omitempty"`
 }
 
 // Run performs the benchmark. Everything it starts (servers, subprocesses)
@@ -282,7 +285,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	rows, err := waitRows(pctx, q, db, int64(cfg.N), proc)
+	rows, firstRow, err := waitRows(pctx, q, db, int64(cfg.N), proc)
 	cancel()
 	elapsed := time.Since(proc.started)
 	if err != nil {
@@ -305,6 +308,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.RowsQueryable = rows
 	rep.Processor = side(elapsed, cpu, rss, cfg.N, rep.Bytes)
+	rep.FirstRowSeconds = firstRow.Sub(proc.started).Seconds()
 
 	// Every count also in the rollups: the dashboards' figures are complete.
 	rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
@@ -594,8 +598,12 @@ func poll(ctx context.Context, p *proc, every time.Duration, what string, f func
 	}
 }
 
-func waitRows(ctx context.Context, q driver.Conn, db string, want int64, p *proc) (int64, error) {
+// waitRows polls until want rows are queryable and returns the count and
+// when the first rows were (startup, group join and the first block's
+// linger are before it).
+func waitRows(ctx context.Context, q driver.Conn, db string, want int64, p *proc) (int64, time.Time, error) {
 	var got int64
+	var first time.Time
 	query := fmt.Sprintf("SELECT count() FROM %s.trace_items", db)
 	err := poll(ctx, p, 100*time.Millisecond, fmt.Sprintf("%d rows in %s.trace_items", want, db), func() (bool, error) {
 		n, err := queryInt(ctx, q, query)
@@ -603,6 +611,9 @@ func waitRows(ctx context.Context, q driver.Conn, db string, want int64, p *proc
 			return false, err
 		}
 		got = n
+		if n > 0 && first.IsZero() {
+			first = time.Now()
+		}
 		if n > want {
 			return false, fmt.Errorf("%d rows, more than the %d produced", n, want)
 		}
@@ -611,7 +622,7 @@ func waitRows(ctx context.Context, q driver.Conn, db string, want int64, p *proc
 	if err == nil && got != want {
 		err = fmt.Errorf("bench: %d rows queryable, want %d", got, want)
 	}
-	return got, err
+	return got, first, err
 }
 
 func waitRollups(ctx context.Context, q driver.Conn, db string, want int64, p *proc) (int64, error) {
@@ -650,7 +661,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	if r.ClickHouseCPUSecPerMillion >= 0 {
 		fmt.Fprintf(w, "%-34s %14.1f\n", "ClickHouse CPU-s per million", r.ClickHouseCPUSecPerMillion)
 	}
-	fmt.Fprintf(w, "%-34s %14d (rollup requests %d)\n", "rows queryable", r.RowsQueryable, r.RollupRequests)
+	fmt.Fprintf(w, "%-34s %14d (rollup requests %d; first rows after %.2f s)\n", "rows queryable", r.RowsQueryable, r.RollupRequests, r.FirstRowSeconds)
 	if l := r.Latency; l != nil {
 		fmt.Fprintf(w, "\nlatency at %.0f events/s offered (%.0f achieved, %d events, resolution %.0f ms): p50 %.0f ms, p99 %.0f ms, max %.0f ms\n",
 			l.OfferedRate, l.AchievedRate, l.Events, l.ResolutionMs, l.P50Ms, l.P99Ms, l.MaxMs)

@@ -211,6 +211,9 @@ func TestRunEndToEnd(t *testing.T) {
 	if want := rep.Processor.CPUSecPerMillion / rep.Reference.CPUSecPerMillion; rep.CPUPerEventRatio != want {
 		t.Errorf("CPU ratio %v, want %v", rep.CPUPerEventRatio, want)
 	}
+	if !(0 < rep.FirstRowSeconds && rep.FirstRowSeconds <= rep.Processor.Seconds) {
+		t.Errorf("first rows after %.2f s of a %.2f s run", rep.FirstRowSeconds, rep.Processor.Seconds)
+	}
 	if rep.ClickHouseCPUSecPerMillion <= 0 {
 		t.Errorf("ClickHouse CPU per million = %v; the private server's CPU must be measured", rep.ClickHouseCPUSecPerMillion)
 	}
