@@ -29,7 +29,7 @@ const (
 // RawRow is one redacted TraceItem flattened into trace_items columns.
 // Nested columns are parallel slices of equal length.
 type RawRow struct {
-	EventTsMs         int64 // eventTimestamp in ms; 0 when null
+	EventTsMs         int64 // eventTimestamp in ms; the Kafka record timestamp when null
 	ScriptName        string
 	EventKind         string
 	Outcome           string
