@@ -64,9 +64,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	  done; done
 
 .PHONY: run
-run: build ## the whole pipeline on this machine with a dashboard (taillight dev)
+run: build ## the whole pipeline on this machine with a dashboard (taillight dev; flags in DEV_FLAGS)
 	$(LOCAL)/install.sh clickhouse
-	$(BIN) dev
+	$(BIN) dev $(DEV_FLAGS)
 
 .PHONY: check-all
 check-all: lint test bench ## lint, all tests and benchmarks
