@@ -2,10 +2,12 @@ package local
 
 import (
 	"bufio"
-	_ "embed"
 	"context"
+	_ "embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -143,6 +145,11 @@ clientPortAddress=127.0.0.1
 admin.enableServer=false
 4lw.commands.whitelist=ruok,srvr
 maxClientCnxns=0
+# A test server: no 64 MB transaction-log preallocation and no fsync, so
+# the first session (a transaction) is quick; ClickHouse 18.16 gives up on
+# a connection after about a second.
+preAllocSize=4096
+forceSync=no
 `, data, z.port)
 	cfgPath := filepath.Join(z.dir, "zoo.cfg")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
@@ -176,8 +183,12 @@ maxClientCnxns=0
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		// Ready = answers ruok and has opened a session (the first one is
+		// the slowest: the JVM loads the session and transaction code).
 		if reply, err := z.FourLetter(ctx, "ruok"); err == nil && reply == "imok" {
-			return nil
+			if err := z.openSession(ctx); err == nil {
+				return nil
+			}
 		}
 		select {
 		case <-done:
@@ -233,6 +244,49 @@ func (z *ZooKeeper) FourLetter(ctx context.Context, word string) (string, error)
 		b.WriteByte('\n')
 	}
 	return strings.TrimSpace(b.String()), nil
+}
+
+// openSession opens a ZooKeeper session (the wire protocol's
+// ConnectRequest) and waits for the server's ConnectResponse; the session
+// is left to expire.
+func (z *ZooKeeper) openSession(ctx context.Context) error {
+	d := net.Dialer{Timeout: 2 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", z.Addr())
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	// protocolVersion int32, lastZxidSeen int64, timeOut int32 (ms),
+	// sessionId int64, passwd buffer (int32 length + 16 bytes), readOnly bool.
+	body := make([]byte, 0, 45)
+	body = binary.BigEndian.AppendUint32(body, 0)
+	body = binary.BigEndian.AppendUint64(body, 0)
+	body = binary.BigEndian.AppendUint32(body, 6000)
+	body = binary.BigEndian.AppendUint64(body, 0)
+	body = binary.BigEndian.AppendUint32(body, 16)
+	body = append(body, make([]byte, 16)...)
+	body = append(body, 0)
+	msg := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
+	if _, err := conn.Write(append(msg, body...)); err != nil {
+		return err
+	}
+	var hdr [4]byte
+	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+		return fmt.Errorf("zookeeper connect response: %w", err)
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n < 20 || n > 1024 {
+		return fmt.Errorf("zookeeper connect response: length %d", n)
+	}
+	resp := make([]byte, n)
+	if _, err := io.ReadFull(conn, resp); err != nil {
+		return fmt.Errorf("zookeeper connect response: %w", err)
+	}
+	if binary.BigEndian.Uint32(resp[4:8]) == 0 {
+		return errors.New("zookeeper refused the session (timeout 0)")
+	}
+	return nil
 }
 
 func (z *ZooKeeper) reap() {

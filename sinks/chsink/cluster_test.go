@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"reflect"
 	"sort"
 	"testing"
@@ -81,6 +83,22 @@ func startCluster(t *testing.T) *testCluster {
 		}
 		c.servers = append(c.servers, srv)
 	}
+	// Runs before the servers' Close (cleanups run last-in first-out).
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for i, s := range c.servers {
+			b, _ := os.ReadFile(filepath.Join(s.Dir(), "log", "server.err.log"))
+			var errs []string
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, "<Error>") && !strings.Contains(l, "BaseDaemon: ") {
+					errs = append(errs, l)
+				}
+			}
+			t.Logf("server %d (pid %d) errors in server.err.log, last %d:\n%s", i+1, s.PID(), min(len(errs), 8), strings.Join(errs[max(0, len(errs)-8):], "\n"))
+		}
+	})
 	return c
 }
 
