@@ -135,6 +135,11 @@ Flags:
 	if cerr := d.close(); err == nil {
 		err = cerr
 	}
+	if err != nil && ctx.Err() != nil {
+		// Ctrl-C while starting: a stop, not a failure.
+		log.Info("interrupted while starting", "err", err)
+		err = nil
+	}
 	if err != nil {
 		fmt.Fprintf(s.err, "taillight dev: %v\n", err)
 		return exitError
