@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/taillight/taillight/internal/kafkaauth"
+	livetail "github.com/taillight/taillight/internal/tail"
+)
+
+func init() {
+	register(&command{
+		name:    "tail",
+		summary: "live view of the trace-items topic, filtered and redacted (like wrangler tail)",
+		run:     runTail,
+	})
+}
+
+func runTail(ctx context.Context, args []string, s stdio) int {
+	fs := newFlagSet("tail", s)
+	var cfg livetail.Config
+	var auth kafkaauth.Config
+	var lf logFlags
+	cfg.RegisterFlags(fs, "")
+	auth.RegisterFlags(fs, "kafka.")
+	lf.register(fs)
+	color := fs.String("color", "auto", "colours in the pretty format: auto (only on a terminal, and not when NO_COLOR is set), always or never")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: taillight tail [flags]
+
+Prints the invocations arriving on the trace-items topic, one line each (time,
+script, method, status, outcome, URL) followed by their logs and exceptions,
+or one TraceItem per line with -format json. It reads every partition
+directly, without a consumer group, so it never disturbs the processors, and
+starts at the end unless -from-beginning is given. Filters combine with AND;
+a comma-separated list matches any of its values. Undecodable records are
+reported as one warning line on stderr.
+
+Every item is redacted with the default (Cloudflare) policy before it is
+filtered or shown. There is no -unredacted: the topic holds exactly what the
+producers sent, and tail never shows more than the dashboards do.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	log, err := lf.logger(s.err)
+	if err != nil {
+		fmt.Fprintf(s.err, "taillight tail: %v\n", err)
+		return exitUsage
+	}
+	if err := auth.Validate(); err != nil {
+		fmt.Fprintf(s.err, "taillight tail: %v\n", err)
+		return exitUsage
+	}
+	switch *color {
+	case "always":
+		cfg.Color = true
+	case "never":
+	case "auto":
+		cfg.Color = isTerminal(s.out) && os.Getenv("NO_COLOR") == ""
+	default:
+		fmt.Fprintf(s.err, "taillight tail: -color %q: want auto, always or never\n", *color)
+		return exitUsage
+	}
+	opts, err := auth.Opts()
+	if err != nil {
+		fmt.Fprintf(s.err, "taillight tail: %v\n", err)
+		return exitUsage
+	}
+	cfg.KafkaOpts = opts
+	t, err := livetail.New(cfg, s.out, s.err, log)
+	if err != nil {
+		fmt.Fprintf(s.err, "taillight tail: %v\n", err)
+		return exitUsage
+	}
+	if err := t.Run(ctx); err != nil {
+		log.Error("tail stopped", "err", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
