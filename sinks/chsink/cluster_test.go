@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
