@@ -1,9 +1,14 @@
 package local
 
 import (
+	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -76,3 +81,122 @@ func ClickHouseClusterXML(c ClickHouseCluster) (string, error) {
 // configurations that must name a port before its server starts (cluster
 // members naming each other).
 func FreePort() (int, error) { return clickHouseFreePort() }
+
+// ClickHouseClusterConfig configures StartClickHouseCluster.
+type ClickHouseClusterConfig struct {
+	// Name is the cluster name (default "taillight").
+	Name string
+	// Shards is the number of shards (default 2), each of one replica.
+	Shards int
+	// ZooKeeper and Server configure the ZooKeeper server and every
+	// ClickHouse server; their ports and ExtraConfig are set here.
+	ZooKeeper ZooKeeperConfig
+	Server    ClickHouseConfig
+}
+
+// ClickHouseClusterServers is a running ZooKeeper and the ClickHouse servers
+// of a cluster, shard i+1 being Servers[i] (macros shard "01", "02", …,
+// replica "ch1", "ch2", …).
+type ClickHouseClusterServers struct {
+	Name      string
+	ZooKeeper *ZooKeeper
+	Servers   []*ClickHouse
+}
+
+// StartClickHouseCluster starts ZooKeeper and cfg.Shards ClickHouse
+// servers on loopback forming cluster cfg.Name (remote_servers, macros,
+// distributed DDL). The servers' ports are chosen before any starts, since
+// each names all of them. Close stops everything.
+func StartClickHouseCluster(ctx context.Context, cfg ClickHouseClusterConfig) (*ClickHouseClusterServers, error) {
+	if cfg.Name == "" {
+		cfg.Name = "taillight"
+	}
+	if cfg.Shards <= 0 {
+		cfg.Shards = 2
+	}
+	if cfg.Server.TCPPort != 0 || cfg.Server.HTTPPort != 0 || cfg.Server.Dir != "" || cfg.Server.ExtraConfig != "" {
+		return nil, fmt.Errorf("start clickhouse cluster: Server's ports, Dir and ExtraConfig are chosen per server; leave them empty")
+	}
+	zk, err := StartZooKeeper(ctx, cfg.ZooKeeper)
+	if err != nil {
+		return nil, err
+	}
+	c := &ClickHouseClusterServers{Name: cfg.Name, ZooKeeper: zk}
+	seen := map[int]bool{}
+	port := func() (int, error) {
+		for {
+			p, err := clickHouseFreePort()
+			if err != nil || !seen[p] {
+				seen[p] = true
+				return p, err
+			}
+		}
+	}
+	type ports struct{ tcp, http, inter int }
+	ps := make([]ports, cfg.Shards)
+	shards := make([][]string, cfg.Shards)
+	for i := range ps {
+		for _, p := range []*int{&ps[i].tcp, &ps[i].http, &ps[i].inter} {
+			if *p, err = port(); err != nil {
+				_ = c.Close()
+				return nil, fmt.Errorf("start clickhouse cluster: choose port: %w", err)
+			}
+		}
+		shards[i] = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(ps[i].tcp))}
+	}
+	for i, p := range ps {
+		extra, err := ClickHouseClusterXML(ClickHouseCluster{
+			Name: cfg.Name, Shards: shards, ZooKeeper: []string{zk.Addr()},
+			Shard: fmt.Sprintf("%02d", i+1), Replica: fmt.Sprintf("ch%d", i+1), InterserverPort: p.inter,
+		})
+		if err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		sc := cfg.Server
+		sc.TCPPort, sc.HTTPPort, sc.ExtraConfig = p.tcp, p.http, extra
+		srv, err := StartClickHouse(ctx, sc)
+		if err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("start clickhouse cluster shard %d: %w", i+1, err)
+		}
+		c.Servers = append(c.Servers, srv)
+	}
+	return c, nil
+}
+
+// Addrs are the servers' native addresses, shard by shard.
+func (c *ClickHouseClusterServers) Addrs() []string {
+	out := make([]string, len(c.Servers))
+	for i, s := range c.Servers {
+		out[i] = s.Addr()
+	}
+	return out
+}
+
+// ErrorLogs returns, per server, the <Error> lines of its server.err.log
+// that are not crash-report lines (the last n), to explain a failure.
+func (c *ClickHouseClusterServers) ErrorLogs(n int) []string {
+	out := make([]string, len(c.Servers))
+	for i, s := range c.Servers {
+		b, _ := os.ReadFile(filepath.Join(s.Dir(), "log", "server.err.log"))
+		var errs []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "<Error>") && !strings.Contains(l, "BaseDaemon: ") {
+				errs = append(errs, l)
+			}
+		}
+		out[i] = strings.Join(errs[max(0, len(errs)-n):], "\n")
+	}
+	return out
+}
+
+// Close stops the servers, then ZooKeeper, and removes their directories.
+func (c *ClickHouseClusterServers) Close() error {
+	var errs []error
+	for _, s := range c.Servers {
+		errs = append(errs, s.Close())
+	}
+	errs = append(errs, c.ZooKeeper.Close())
+	return errors.Join(errs...)
+}

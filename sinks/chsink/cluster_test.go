@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,8 +20,7 @@ import (
 // testCluster is ZooKeeper plus two ClickHouse servers, two shards of one
 // replica each, of cluster "taillight".
 type testCluster struct {
-	zk      *local.ZooKeeper
-	servers []*local.ClickHouse
+	*local.ClickHouseClusterServers
 }
 
 func startCluster(t *testing.T) *testCluster {
@@ -33,79 +30,34 @@ func startCluster(t *testing.T) *testCluster {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	zk, err := local.StartZooKeeper(ctx, local.ZooKeeperConfig{NoInstall: !e2e()})
+	cs, err := local.StartClickHouseCluster(ctx, local.ClickHouseClusterConfig{
+		Name: "taillight", Shards: 2,
+		ZooKeeper: local.ZooKeeperConfig{NoInstall: !e2e()},
+		Server:    local.ClickHouseConfig{NoInstall: !e2e(), StartTimeout: 90 * time.Second},
+	})
 	if err != nil {
 		if e2e() {
-			t.Fatalf("TAILLIGHT_E2E=1 and no ZooKeeper: %v", err)
+			t.Fatalf("TAILLIGHT_E2E=1 and no ZooKeeper + ClickHouse cluster: %v", err)
 		}
-		t.Skipf("no ZooKeeper (%v); install it with deployments/local/install-zookeeper.sh, "+
-			"or set TAILLIGHT_E2E=1 to make this a failure", err)
+		t.Skipf("no ZooKeeper + ClickHouse cluster (%v); install them with deployments/local/install-zookeeper.sh "+
+			"and deployments/local/install.sh clickhouse, or set TAILLIGHT_E2E=1 to make this a failure", err)
 	}
-	c := &testCluster{zk: zk}
+	t.Cleanup(func() { _ = cs.Close() })
+	// Runs before Close (cleanups run last-in first-out).
 	t.Cleanup(func() {
-		for _, s := range c.servers {
-			_ = s.Close()
-		}
-		_ = zk.Close()
-	})
-	// Cluster members name each other's ports in their configs, so the
-	// ports are chosen before either server starts.
-	seen := map[int]bool{}
-	port := func() int {
-		for {
-			p, err := local.FreePort()
-			if err != nil {
-				t.Fatal(err)
+		if t.Failed() {
+			for i, l := range cs.ErrorLogs(8) {
+				t.Logf("server %d errors in server.err.log:\n%s", i+1, l)
 			}
-			if !seen[p] {
-				seen[p] = true
-				return p
-			}
-		}
-	}
-	type ports struct{ tcp, http, inter int }
-	ps := []ports{{port(), port(), port()}, {port(), port(), port()}}
-	shards := [][]string{{fmt.Sprintf("127.0.0.1:%d", ps[0].tcp)}, {fmt.Sprintf("127.0.0.1:%d", ps[1].tcp)}}
-	for i, p := range ps {
-		extra, err := local.ClickHouseClusterXML(local.ClickHouseCluster{
-			Name: "taillight", Shards: shards, ZooKeeper: []string{zk.Addr()},
-			Shard: fmt.Sprintf("%02d", i+1), Replica: fmt.Sprintf("ch%d", i+1), InterserverPort: p.inter,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := local.StartClickHouse(ctx, local.ClickHouseConfig{
-			TCPPort: p.tcp, HTTPPort: p.http, ExtraConfig: extra,
-			NoInstall: !e2e(), StartTimeout: 90 * time.Second,
-		})
-		if err != nil {
-			needServer(t, err)
-		}
-		c.servers = append(c.servers, srv)
-	}
-	// Runs before the servers' Close (cleanups run last-in first-out).
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		for i, s := range c.servers {
-			b, _ := os.ReadFile(filepath.Join(s.Dir(), "log", "server.err.log"))
-			var errs []string
-			for _, l := range strings.Split(string(b), "\n") {
-				if strings.Contains(l, "<Error>") && !strings.Contains(l, "BaseDaemon: ") {
-					errs = append(errs, l)
-				}
-			}
-			t.Logf("server %d (pid %d) errors in server.err.log, last %d:\n%s", i+1, s.PID(), min(len(errs), 8), strings.Join(errs[max(0, len(errs)-8):], "\n"))
 		}
 	})
-	return c
+	return &testCluster{cs}
 }
 
 // conn opens a plain connection to server i.
 func (c *testCluster) conn(t *testing.T, i int) driver.Conn {
 	t.Helper()
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{c.servers[i].Addr()}})
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{c.Servers[i].Addr()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +95,7 @@ func TestCluster(t *testing.T) {
 	c := startCluster(t)
 	ctx := context.Background()
 	cfg := DefaultConfig()
-	cfg.Addrs = []string{c.servers[0].Addr()}
+	cfg.Addrs = []string{c.Servers[0].Addr()}
 	cfg.Database = fmt.Sprintf("tl_cluster_%d", os.Getpid())
 	cfg.Cluster = "taillight"
 	w, err := New(ctx, cfg, nil, prometheus.NewRegistry())
@@ -151,7 +103,7 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("New: %v", err)
 	}
 	defer w.Close()
-	if got, want := w.Shards(), [][]string{{c.servers[0].Addr()}, {c.servers[1].Addr()}}; !reflect.DeepEqual(got, want) {
+	if got, want := w.Shards(), [][]string{{c.Servers[0].Addr()}, {c.Servers[1].Addr()}}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("Shards() = %v; want %v", got, want)
 	}
 	res, err := w.Migrate(ctx)
