@@ -6,14 +6,17 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +28,7 @@ import (
 	"github.com/taillight/taillight/internal/kafkaauth"
 	"github.com/taillight/taillight/processor"
 	"github.com/taillight/taillight/producer"
+	"github.com/taillight/taillight/sinks/chsink"
 	"github.com/taillight/taillight/sinks/memsink"
 )
 
@@ -357,4 +361,169 @@ func TestKafkaSecretsNotLogged(t *testing.T) {
 	}
 	run(wrongPW, false)
 	run(carolPW, true)
+}
+
+// freePort returns a loopback port free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestClickHouseTLSAndPassword starts a private ClickHouse with a native
+// TLS port (certificate from a CA made here, through config.d) and a user
+// with a password (users.d), and connects chsink.New with -clickhouse.tls*
+// and user/password settings: migrate and query work; a wrong password, an
+// untrusted CA and TLS against the plaintext port fail without the password in
+// the error.
+func TestClickHouseTLSAndPassword(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real ClickHouse with a TLS port; skipped under -short")
+	}
+	const chPW = "clickhouse-planted-secret-3b9d"
+	dir := t.TempDir()
+	pki := newTestPKI(t, t.TempDir())
+	// ClickHouse (OpenSSL) wants the certificate chain and key in files of their own.
+	pemBlocks := func(path, typ string) []byte {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []byte
+		for {
+			var bl *pem.Block
+			if bl, b = pem.Decode(b); bl == nil {
+				return out
+			}
+			if bl.Type == typ {
+				out = append(out, pem.EncodeToMemory(bl)...)
+			}
+		}
+	}
+	certFile, keyFile := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	if err := os.WriteFile(certFile, pemBlocks(pki.serverFile, "CERTIFICATE"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pemBlocks(pki.serverFile, "PRIVATE KEY"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	securePort := freePort(t)
+	for name, body := range map[string]string{
+		"config.d/tls.xml": `<?xml version="1.0"?>
+<yandex>
+    <tcp_port_secure>` + strconv.Itoa(securePort) + `</tcp_port_secure>
+    <openSSL>
+        <server>
+            <certificateFile>` + certFile + `</certificateFile>
+            <privateKeyFile>` + keyFile + `</privateKeyFile>
+            <verificationMode>none</verificationMode>
+            <loadDefaultCAFile>false</loadDefaultCAFile>
+            <cacheSessions>true</cacheSessions>
+            <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>
+            <preferServerCiphers>true</preferServerCiphers>
+        </server>
+    </openSSL>
+</yandex>
+`,
+		"users.d/writer.xml": `<?xml version="1.0"?>
+<yandex>
+    <users>
+        <writer>
+            <password_sha256_hex>` + sha256Hex(chPW) + `</password_sha256_hex>
+            <networks><ip>127.0.0.1</ip></networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </writer>
+    </users>
+</yandex>
+`,
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ch, err := local.StartClickHouse(ctx, local.ClickHouseConfig{Dir: dir, Log: harnessLog(), NoInstall: true})
+	if err != nil {
+		failOrSkip(t, err)
+	}
+	t.Cleanup(func() { _ = ch.Close() })
+	secure := net.JoinHostPort("127.0.0.1", strconv.Itoa(securePort))
+
+	cfg := func(addr string, mutate func(*chsink.Config)) chsink.Config {
+		c := chsink.DefaultConfig()
+		c.Addrs = []string{addr}
+		c.Database = "sec_tls" // the server is this test's own
+		c.User, c.Password = "writer", chPW
+		c.TLS = chsink.TLSConfig{Enable: true, CAFile: pki.caFile}
+		c.DialTimeout = 3 * time.Second
+		if mutate != nil {
+			mutate(&c)
+		}
+		return c
+	}
+	t.Run("TLS and password", func(t *testing.T) {
+		w, err := chsink.New(ctx, cfg(secure, func(c *chsink.Config) { c.TLS.ServerName = "kafka.test" }), harnessLog(), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatalf("chsink.New over TLS: %v", err)
+		}
+		defer w.Close()
+		if _, err := w.Migrate(ctx); err != nil {
+			t.Fatalf("migrate over TLS: %v", err)
+		}
+		if _, err := w.Watermark(ctx, "t", 0); err != nil {
+			t.Fatalf("watermark over TLS: %v", err)
+		}
+	})
+	for _, tc := range []struct {
+		name   string
+		addr   string
+		mutate func(*chsink.Config)
+		want   string
+	}{
+		{"wrong password", secure, func(c *chsink.Config) { c.Password = wrongPW }, "password"},
+		{"no password", secure, func(c *chsink.Config) { c.Password = "" }, "password"},
+		{"untrusted CA", secure, func(c *chsink.Config) { c.TLS.CAFile = "" }, "certificate"},
+		{"wrong server name", secure, func(c *chsink.Config) { c.TLS.ServerName = "evil.test" }, "certificate"},
+		{"TLS to the plaintext port", ch.Addr(), nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := cfg(tc.addr, tc.mutate)
+			if err := c.Validate(); err != nil {
+				t.Fatalf("config must be valid, to be refused by the server: %v", err)
+			}
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			w, err := chsink.New(cctx, c, harnessLog(), prometheus.NewRegistry())
+			if err == nil {
+				w.Close()
+				t.Fatal("chsink.New succeeded; want an error")
+			}
+			if cctx.Err() != nil {
+				t.Fatalf("no clear error within 30s: %v", err)
+			}
+			msg := err.Error()
+			if tc.want != "" && !strings.Contains(strings.ToLower(msg), tc.want) {
+				t.Fatalf("error %q does not mention %q", msg, tc.want)
+			}
+			if strings.Contains(msg, chPW) || strings.Contains(msg, wrongPW) {
+				t.Fatalf("error holds a password: %q", msg)
+			}
+			t.Logf("refused: %v", err)
+		})
+	}
+}
+
+func sha256Hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
 }
