@@ -77,7 +77,7 @@ type Writer struct {
 	// only); partition p is written to and its watermark read from
 	// shards[p % len(shards)], in its local tables.
 	shards                []*shard
-	rawTable, rollupTable string // tables Write inserts into and Watermark reads
+	rawTable, rollupTable string // tables Write inserts into (NAME_local in cluster mode)
 
 	insertRaw, insertRollup string
 	// Free lists of column buffers, one per concurrent Write at most. Not
@@ -265,13 +265,15 @@ func validateBlock(b *sinks.Block) error {
 }
 
 // Watermark reads the committed position of a partition: Next from the
-// block marks in rollup_blocks, MaxRawOffset from trace_items.
+// block marks in rollup_blocks, MaxRawOffset from trace_items. In cluster
+// mode these are the Distributed tables, read on Addrs: every shard is
+// asked, so the answer holds even after the shard count changed.
 func (w *Writer) Watermark(ctx context.Context, topic string, partition int32) (sinks.Watermark, error) {
 	wm := sinks.Watermark{Next: -1, MaxRawOffset: -1}
 	conn, ctx := w.target(ctx, partition, true)
 	var blocks, lastEnd, lastFirst uint64
 	q := fmt.Sprintf(`SELECT count(), max(block_last_offset), argMax(block_first_offset, block_last_offset)
-FROM %s.%s WHERE kafka_topic = ? AND kafka_partition = ? AND kind = 0`, w.cfg.Database, w.rollupTable)
+FROM %s.%s WHERE kafka_topic = ? AND kafka_partition = ? AND kind = 0`, w.cfg.Database, TableRollupBlocks)
 	if err := conn.QueryRow(ctx, q, topic, partition).Scan(&blocks, &lastEnd, &lastFirst); err != nil {
 		err = classify(fmt.Sprintf("read rollup watermark of %s/%d", topic, partition), err)
 		reason := Reason(err)
@@ -303,7 +305,7 @@ FROM %s.%s WHERE kafka_topic = ? AND kafka_partition = ? AND kind = 0`, w.cfg.Da
 func (w *Writer) maxRawOffset(ctx context.Context, conn driver.Conn, topic string, partition int32, from uint64) (uint64, bool, error) {
 	var n, max uint64
 	q := fmt.Sprintf(`SELECT count(), max(kafka_offset) FROM %s.%s
-WHERE kafka_topic = ? AND kafka_partition = ? AND kafka_offset >= ?`, w.cfg.Database, w.rawTable)
+WHERE kafka_topic = ? AND kafka_partition = ? AND kafka_offset >= ?`, w.cfg.Database, TableTraceItems)
 	if err := conn.QueryRow(ctx, q, topic, partition, from).Scan(&n, &max); err != nil {
 		return 0, false, err
 	}

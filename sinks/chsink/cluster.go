@@ -88,19 +88,24 @@ WHERE cluster = ? ORDER BY shard_num, replica_num`, cfg.Cluster)
 	return shards, nil
 }
 
-// target returns the connection that partition's blocks go to, and ctx
-// carrying that shard's settings for a write or a watermark read.
+// target returns the connection that partition's blocks go to (a write),
+// or that reads its watermark through the Distributed tables, and ctx
+// carrying the settings for either.
 func (w *Writer) target(ctx context.Context, partition int32, watermark bool) (driver.Conn, context.Context) {
 	if len(w.shards) == 0 {
 		return w.conn, ctx
 	}
-	s := w.shards[ShardIndex(partition, len(w.shards))]
-	set := s.insert
 	if watermark {
-		set = s.watermark
+		for _, s := range w.shards {
+			if s.watermark != nil {
+				return w.conn, clickhouse.Context(ctx, clickhouse.WithSettings(s.watermark))
+			}
+		}
+		return w.conn, ctx
 	}
-	if set != nil {
-		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(set))
+	s := w.shards[ShardIndex(partition, len(w.shards))]
+	if s.insert != nil {
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(s.insert))
 	}
 	return s.conn, ctx
 }
