@@ -156,7 +156,8 @@ type Report struct {
 	// ClickHouseCPUSecPerMillion is -1 when the server is not ours.
 	ClickHouseCPUSecPerMillion float64 `json:"clickhouse_cpu_sec_per_million"`
 	// FirstRowSeconds is when the first rows were queryable, from the
-	// processor's start: its fixed cost, which a small -n does not amortise.
+	// processor's start (start, group join, the first blocks filling): a
+	// cost a small -n does not amortise.
 	FirstRowSeconds  float64  `json:"first_row_seconds"`
 	RowsQueryable    int64    `json:"rows_queryable"`
 	RollupRequests   int64    `json:"rollup_requests"`
@@ -327,7 +328,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		log.Info("measuring event-to-queryable latency", "rate", rate, "for", cfg.LatencyDuration)
 		lctx, cancel := context.WithTimeout(ctx, cfg.LatencyDuration+cfg.Timeout)
-		rep.Latency, err = measureLatency(lctx, pub, q, db, topic, cfg.Seed+1, rate, cfg.LatencyDuration, proc)
+		rep.Latency, err = measureLatency(lctx, pub, q, db, topic, cfg.Partitions, cfg.Seed+1, rate, cfg.LatencyDuration, proc)
 		cancel()
 		if err != nil {
 			return nil, err

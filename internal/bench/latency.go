@@ -35,7 +35,7 @@ type sighting struct {
 // poll that saw it minus its produce time: an upper bound, at most one poll
 // interval plus one query late (the resolution in the report).
 func measureLatency(ctx context.Context, pub *producer.Publisher, q driver.Conn, db, topic string,
-	seed uint64, rate float64, dur time.Duration, p *proc) (*Latency, error) {
+	partitions int, seed uint64, rate float64, dur time.Duration, p *proc) (*Latency, error) {
 	n := int(rate * dur.Seconds())
 	if n <= 0 {
 		return nil, fmt.Errorf("bench: latency phase of %s at %.1f events/s has no events", dur, rate)
@@ -44,10 +44,15 @@ func measureLatency(ctx context.Context, pub *producer.Publisher, q driver.Conn,
 	if err != nil {
 		return nil, fmt.Errorf("bench: latency phase: %w", err)
 	}
+	// Only offsets past every partition's queryable ones are new; a
+	// partition with no rows yet starts at 0.
 	var from int64
-	for _, o := range base {
-		if from == 0 || o < from {
-			from = o
+	if len(base) == partitions {
+		from = -1
+		for _, o := range base {
+			if from < 0 || o < from {
+				from = o
+			}
 		}
 	}
 
