@@ -11,13 +11,17 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -526,4 +530,135 @@ func TestClickHouseTLSAndPassword(t *testing.T) {
 func sha256Hex(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
+}
+
+// syncBuffer is a bytes.Buffer safe for a subprocess writing and a test reading.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDaemonsSecretsNotLogged starts `taillight ingest` and `taillight
+// process` with a wrong SASL password (from the environment) at debug level:
+// each reports the authentication failure (ingest on /readyz, process in its
+// log) within a bounded time, and neither prints the password, nor the
+// ClickHouse password given to process.
+func TestDaemonsSecretsNotLogged(t *testing.T) {
+	const chPW = "ch-planted-secret-unused-0c1d"
+	dir := t.TempDir()
+	pki := newTestPKI(t, dir)
+	k := secureKafka(t, pki)
+	env := Start(t)
+	bin := taillightBinary(t)
+	brokers := strings.Join(k.ListenerBrokers("SASL"), ",")
+	auth := []string{"-kafka.brokers", brokers, "-kafka.sasl.mechanism", "SCRAM-SHA-256", "-kafka.sasl.user", "bob", "-log.level", "debug"}
+
+	start := func(chPassword string, args ...string) (*exec.Cmd, *syncBuffer) {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "TAILLIGHT_KAFKA_SASL_PASSWORD="+wrongPW, "TAILLIGHT_CLICKHOUSE_PASSWORD="+chPassword)
+		out := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		return cmd, out
+	}
+	waitFor := func(out *syncBuffer, what string, d time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(d)
+		for !strings.Contains(out.String(), what) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the output within %s:\n%s", what, d, out.String())
+			}
+			time.Sleep(50 * time.Millisecond) // polling a subprocess's output, not synchronising
+		}
+	}
+	stop := func(cmd *exec.Cmd, out *syncBuffer) {
+		t.Helper()
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(45 * time.Second):
+			t.Errorf("did not stop within 45s of SIGINT")
+		}
+		for _, l := range strings.Split(out.String(), "\n") {
+			if strings.Contains(l, "FAILED") || strings.Contains(l, "Wrong password") {
+				t.Logf("%s", l)
+				break
+			}
+		}
+		for _, secret := range []string{wrongPW, chPW} {
+			if strings.Contains(out.String(), secret) {
+				t.Fatalf("output holds a planted password:\n%s", out.String())
+			}
+		}
+	}
+
+	t.Run("ingest", func(t *testing.T) {
+		cmd, out := start("", append([]string{"ingest", "-listen", "127.0.0.1:" + strconv.Itoa(freePort(t)),
+			"-ingest.token", "tok-not-secret-here"}, auth...)...)
+		waitFor(out, "ingest listening", 60*time.Second)
+		addr := regexpFind(t, out.String(), `addr=(127\.0\.0\.1:\d+)`)
+		res, err := httpGet("http://" + addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(res, "503") || !strings.Contains(strings.ToLower(res), "authentication") || strings.Contains(res, wrongPW) {
+			t.Fatalf("/readyz answered %q; want 503 naming the authentication failure, without the password", res)
+		}
+		stop(cmd, out)
+	})
+	t.Run("process", func(t *testing.T) {
+		cmd, out := start(env.ClickHousePassword, append([]string{"process", "-kafka.topic", TopicName(t), "-listen.metrics", "127.0.0.1:0",
+			"-clickhouse.addr", env.ClickHouseAddr, "-clickhouse.database", env.Database(t), "-clickhouse.user", env.ClickHouseUser,
+			"-migrate"}, auth...)...)
+		waitFor(out, "SASL_AUTHENTICATION_FAILED", 60*time.Second)
+		stop(cmd, out)
+	})
+	t.Run("migrate wrong ClickHouse password", func(t *testing.T) {
+		cmd, out := start(chPW, "migrate", "-clickhouse.addr", env.ClickHouseAddr, "-clickhouse.user", env.ClickHouseUser,
+			"-clickhouse.database", env.Database(t), "-log.level", "debug")
+		waitFor(out, "assword", 60*time.Second)
+		stop(cmd, out)
+		if cmd.ProcessState == nil || cmd.ProcessState.Success() {
+			t.Fatalf("migrate with a wrong password did not fail:\n%s", out.String())
+		}
+	})
+}
+
+func regexpFind(t *testing.T, s, re string) string {
+	t.Helper()
+	m := regexp.MustCompile(re).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no %s in:\n%s", re, s)
+	}
+	return m[1]
+}
+
+// httpGet returns "<status code> <body>".
+func httpGet(url string) (string, error) {
+	c := &http.Client{Timeout: 30 * time.Second}
+	res, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return strconv.Itoa(res.StatusCode) + " " + string(b), err
 }
