@@ -7,9 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,7 +21,6 @@ import (
 	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
 	"github.com/taillight/taillight/sinks/chsink"
-	"github.com/taillight/taillight/sinks/memsink"
 )
 
 // procEnv is one processor test's topic, database and ground truth.
@@ -168,66 +165,7 @@ func (pe *procEnv) check(t testing.TB) {
 		t.Errorf("trace_items holds %d records; want %d", len(seen), len(pe.g.Valid))
 	}
 
-	got := map[memsink.Key]memsink.Totals{}
-	read := func(q string, scan func(driver.Rows) (memsink.Key, memsink.Totals, error)) {
-		rows, err := pe.conn.Query(ctx, fmt.Sprintf(q, pe.db))
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			k, v, err := scan(rows)
-			if err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-			got[k] = v
-		}
-	}
-	read("SELECT minute, script_name, host, method, route, requests, errors, exceptions, status_4xx, status_5xx FROM %s.endpoint_errors_1m",
-		func(r driver.Rows) (memsink.Key, memsink.Totals, error) {
-			var k memsink.Key
-			var v memsink.Totals
-			var m time.Time
-			err := r.Scan(&m, &k.ScriptName, &k.Host, &k.Method, &k.Route, &v.Requests, &v.Errors, &v.Exceptions, &v.Status4xx, &v.Status5xx)
-			k.Kind, k.Minute = sinks.KindEndpoint, m.Unix()
-			return k, v, err
-		})
-	read("SELECT minute, colo, script_name, outcome, requests FROM %s.colo_requests_1m",
-		func(r driver.Rows) (memsink.Key, memsink.Totals, error) {
-			var k memsink.Key
-			var v memsink.Totals
-			var m time.Time
-			err := r.Scan(&m, &k.Colo, &k.ScriptName, &k.Outcome, &v.Requests)
-			k.Kind, k.Minute = sinks.KindColo, m.Unix()
-			return k, v, err
-		})
-	read("SELECT minute, script_name, outcome, requests, cpu_time_ms_sum, wall_time_ms_sum FROM %s.script_outcomes_1m",
-		func(r driver.Rows) (memsink.Key, memsink.Totals, error) {
-			var k memsink.Key
-			var v memsink.Totals
-			var m time.Time
-			err := r.Scan(&m, &k.ScriptName, &k.Outcome, &v.Requests, &v.CPUTimeMsSum, &v.WallTimeMsSum)
-			k.Kind, k.Minute = sinks.KindScript, m.Unix()
-			return k, v, err
-		})
-	bad := 0
-	for k, want := range pe.g.Totals {
-		if got[k] != want {
-			if bad++; bad <= 10 {
-				t.Errorf("view row %+v = %+v; want %+v", k, got[k], want)
-			}
-		}
-	}
-	for k, v := range got {
-		if _, ok := pe.g.Totals[k]; !ok {
-			if bad++; bad <= 10 {
-				t.Errorf("unexpected view row %+v = %+v", k, v)
-			}
-		}
-	}
-	if bad > 0 {
-		t.Errorf("%d view rows differ from the ground truth", bad)
-	}
+	DiffTotals(t, "views against the ground truth", ReadViews(t, pe.conn, pe.db), pe.g.Totals)
 }
 
 // dlqCount reads the DLQ topic to its end.
@@ -406,32 +344,7 @@ func TestProcessorClickHouseOutage(t *testing.T) {
 	pe.check(t)
 }
 
-var buildOnce struct {
-	sync.Once
-	path string
-	err  error
-}
-
-// taillightBinary builds cmd/taillight once per test binary.
-func taillightBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "taillight-it-bin-")
-		if err != nil {
-			buildOnce.err = err
-			return
-		}
-		buildOnce.path = filepath.Join(dir, "taillight")
-		out, err := exec.Command("go", "build", "-o", buildOnce.path, "github.com/taillight/taillight/cmd/taillight").CombinedOutput()
-		if err != nil {
-			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildOnce.err != nil {
-		t.Fatal(buildOnce.err)
-	}
-	return buildOnce.path
-}
+func taillightBinary(t testing.TB) string { return TaillightBinary(t) }
 
 // TestProcessorSIGKILL kills a `taillight process` subprocess with SIGKILL at
 // random points of progress, several times mid-stream; after the stream

@@ -34,6 +34,10 @@ type Truth struct {
 	Totals  map[memsink.Key]memsink.Totals
 	Poison  map[string]int // by reason
 	Offsets []int64        // next offset per partition after producing
+	// Skew shifts the eventTimestamp of every item of a script (api, web,
+	// cron) by its duration: clock skew between scripts, minutes into the
+	// past or the future. The record timestamp is not shifted.
+	Skew map[string]time.Duration
 }
 
 // New returns an empty stream over partitions partitions.
@@ -96,7 +100,7 @@ func (g *Truth) Generate(rng *rand.Rand, n int, poisonEvery int) {
 			// null eventTimestamp: the record timestamp is the event time.
 			eventTs = ts
 		} else {
-			eventTs = ts.Add(-time.Duration(rng.IntN(120_000)) * time.Millisecond) // late events
+			eventTs = ts.Add(-time.Duration(rng.IntN(120_000))*time.Millisecond + g.Skew[script]) // late events, skewed clocks
 			ms := eventTs.UnixMilli()
 			item.EventTimestamp = &ms
 		}

@@ -1,0 +1,128 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/sinks/memsink"
+)
+
+// Helpers shared by this package's processor tests and integration/chaos:
+// the taillight binary, and reading the rollup views back as memsink totals
+// to compare with a ground truth.
+
+var buildOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// TaillightBinary builds cmd/taillight once per test binary and returns its
+// path (in a temporary directory left for the OS to clean).
+func TaillightBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "taillight-it-bin-")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.path = filepath.Join(dir, "taillight")
+		out, err := exec.Command("go", "build", "-o", buildOnce.path, "github.com/taillight/taillight/cmd/taillight").CombinedOutput()
+		if err != nil {
+			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildOnce.err != nil {
+		t.Fatal(buildOnce.err)
+	}
+	return buildOnce.path
+}
+
+// ReadViews reads the three rollup views of database db (endpoint_errors_1m,
+// colo_requests_1m, script_outcomes_1m) as memsink totals.
+func ReadViews(t testing.TB, conn driver.Conn, db string) map[memsink.Key]memsink.Totals {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got := map[memsink.Key]memsink.Totals{}
+	read := func(q string, scan func(driver.Rows) (memsink.Key, memsink.Totals, error)) {
+		rows, err := conn.Query(ctx, fmt.Sprintf(q, db))
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			k, v, err := scan(rows)
+			if err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			got[k] = v
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	read("SELECT minute, script_name, host, method, route, requests, errors, exceptions, status_4xx, status_5xx FROM %s.endpoint_errors_1m",
+		func(r driver.Rows) (memsink.Key, memsink.Totals, error) {
+			var k memsink.Key
+			var v memsink.Totals
+			var m time.Time
+			err := r.Scan(&m, &k.ScriptName, &k.Host, &k.Method, &k.Route, &v.Requests, &v.Errors, &v.Exceptions, &v.Status4xx, &v.Status5xx)
+			k.Kind, k.Minute = sinks.KindEndpoint, m.Unix()
+			return k, v, err
+		})
+	read("SELECT minute, colo, script_name, outcome, requests FROM %s.colo_requests_1m",
+		func(r driver.Rows) (memsink.Key, memsink.Totals, error) {
+			var k memsink.Key
+			var v memsink.Totals
+			var m time.Time
+			err := r.Scan(&m, &k.Colo, &k.ScriptName, &k.Outcome, &v.Requests)
+			k.Kind, k.Minute = sinks.KindColo, m.Unix()
+			return k, v, err
+		})
+	read("SELECT minute, script_name, outcome, requests, cpu_time_ms_sum, wall_time_ms_sum FROM %s.script_outcomes_1m",
+		func(r driver.Rows) (memsink.Key, memsink.Totals, error) {
+			var k memsink.Key
+			var v memsink.Totals
+			var m time.Time
+			err := r.Scan(&m, &k.ScriptName, &k.Outcome, &v.Requests, &v.CPUTimeMsSum, &v.WallTimeMsSum)
+			k.Kind, k.Minute = sinks.KindScript, m.Unix()
+			return k, v, err
+		})
+	return got
+}
+
+// DiffTotals reports (the first ten of) the rows where got differs from
+// want, labelled with what, and returns how many differ.
+func DiffTotals(t testing.TB, what string, got, want map[memsink.Key]memsink.Totals) int {
+	t.Helper()
+	bad := 0
+	for k, w := range want {
+		if got[k] != w {
+			if bad++; bad <= 10 {
+				t.Errorf("%s: row %+v = %+v; want %+v", what, k, got[k], w)
+			}
+		}
+	}
+	for k, v := range got {
+		if _, ok := want[k]; !ok {
+			if bad++; bad <= 10 {
+				t.Errorf("%s: unexpected row %+v = %+v", what, k, v)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d rows differ", what, bad)
+	}
+	return bad
+}
