@@ -86,8 +86,9 @@ func FreePort() (int, error) { return clickHouseFreePort() }
 type ClickHouseClusterConfig struct {
 	// Name is the cluster name (default "taillight").
 	Name string
-	// Shards is the number of shards (default 2), each of one replica.
-	Shards int
+	// Shards is the number of shards (default 2) and Replicas the number
+	// of replicas of each (default 1).
+	Shards, Replicas int
 	// ZooKeeper and Server configure the ZooKeeper server and every
 	// ClickHouse server; their ports and ExtraConfig are set here.
 	ZooKeeper ZooKeeperConfig
@@ -95,8 +96,10 @@ type ClickHouseClusterConfig struct {
 }
 
 // ClickHouseClusterServers is a running ZooKeeper and the ClickHouse servers
-// of a cluster, shard i+1 being Servers[i] (macros shard "01", "02", …,
-// replica "ch1", "ch2", …).
+// of a cluster, shard by shard: with one replica per shard, shard i+1 is
+// Servers[i] (macros shard "01", "02", …, replica "ch1", "ch2", …); with R
+// replicas, replica j+1 of shard i+1 is Servers[i*R+j] (replica
+// "ch<i+1>r<j+1>").
 type ClickHouseClusterServers struct {
 	Name      string
 	ZooKeeper *ZooKeeper
@@ -113,6 +116,9 @@ func StartClickHouseCluster(ctx context.Context, cfg ClickHouseClusterConfig) (*
 	}
 	if cfg.Shards <= 0 {
 		cfg.Shards = 2
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
 	}
 	if cfg.Server.TCPPort != 0 || cfg.Server.HTTPPort != 0 || cfg.Server.Dir != "" || cfg.Server.ExtraConfig != "" {
 		return nil, fmt.Errorf("start clickhouse cluster: Server's ports, Dir and ExtraConfig are chosen per server; leave them empty")
@@ -133,7 +139,7 @@ func StartClickHouseCluster(ctx context.Context, cfg ClickHouseClusterConfig) (*
 		}
 	}
 	type ports struct{ tcp, http, inter int }
-	ps := make([]ports, cfg.Shards)
+	ps := make([]ports, cfg.Shards*cfg.Replicas)
 	shards := make([][]string, cfg.Shards)
 	for i := range ps {
 		for _, p := range []*int{&ps[i].tcp, &ps[i].http, &ps[i].inter} {
@@ -142,12 +148,17 @@ func StartClickHouseCluster(ctx context.Context, cfg ClickHouseClusterConfig) (*
 				return nil, fmt.Errorf("start clickhouse cluster: choose port: %w", err)
 			}
 		}
-		shards[i] = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(ps[i].tcp))}
+		shard := i / cfg.Replicas
+		shards[shard] = append(shards[shard], net.JoinHostPort("127.0.0.1", strconv.Itoa(ps[i].tcp)))
 	}
 	for i, p := range ps {
+		replica := fmt.Sprintf("ch%d", i+1)
+		if cfg.Replicas > 1 {
+			replica = fmt.Sprintf("ch%dr%d", i/cfg.Replicas+1, i%cfg.Replicas+1)
+		}
 		extra, err := ClickHouseClusterXML(ClickHouseCluster{
 			Name: cfg.Name, Shards: shards, ZooKeeper: []string{zk.Addr()},
-			Shard: fmt.Sprintf("%02d", i+1), Replica: fmt.Sprintf("ch%d", i+1), InterserverPort: p.inter,
+			Shard: fmt.Sprintf("%02d", i/cfg.Replicas+1), Replica: replica, InterserverPort: p.inter,
 		})
 		if err != nil {
 			_ = c.Close()
@@ -158,7 +169,7 @@ func StartClickHouseCluster(ctx context.Context, cfg ClickHouseClusterConfig) (*
 		srv, err := StartClickHouse(ctx, sc)
 		if err != nil {
 			_ = c.Close()
-			return nil, fmt.Errorf("start clickhouse cluster shard %d: %w", i+1, err)
+			return nil, fmt.Errorf("start clickhouse cluster server %d: %w", i+1, err)
 		}
 		c.Servers = append(c.Servers, srv)
 	}

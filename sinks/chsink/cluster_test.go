@@ -219,3 +219,69 @@ UNION ALL SELECT concat('r', toString(kafka_partition)) FROM %[1]s.rollup_blocks
 		t.Logf("drop database: %v", err)
 	}
 }
+
+// TestClusterReplicas: one shard of two replicas. Write INSERTs with a
+// majority quorum (2 of 2), so a block is on both replicas when Write
+// returns; the watermark read (sequentially consistent) sees it.
+func TestClusterReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs ZooKeeper and two real ClickHouse servers; skipped under -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cs, err := local.StartClickHouseCluster(ctx, local.ClickHouseClusterConfig{
+		Name: "taillight", Shards: 1, Replicas: 2,
+		ZooKeeper: local.ZooKeeperConfig{NoInstall: !e2e()},
+		Server:    local.ClickHouseConfig{NoInstall: !e2e(), StartTimeout: 90 * time.Second},
+	})
+	if err != nil {
+		if e2e() {
+			t.Fatalf("TAILLIGHT_E2E=1 and no ZooKeeper + ClickHouse cluster: %v", err)
+		}
+		t.Skipf("no ZooKeeper + ClickHouse cluster (%v); install them with deployments/local/install-zookeeper.sh "+
+			"and deployments/local/install.sh clickhouse, or set TAILLIGHT_E2E=1 to make this a failure", err)
+	}
+	t.Cleanup(func() { _ = cs.Close() })
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, l := range cs.ErrorLogs(8) {
+				t.Logf("server %d errors in server.err.log:\n%s", i+1, l)
+			}
+		}
+	})
+	c := &testCluster{cs}
+	cfg := DefaultConfig()
+	cfg.Addrs = []string{cs.Servers[0].Addr()}
+	cfg.Database = fmt.Sprintf("tl_replicas_%d", os.Getpid())
+	cfg.Cluster = "taillight"
+	w, err := New(ctx, cfg, nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	defer w.Close()
+	if got, want := w.Shards(), [][]string{cs.Addrs()}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Shards() = %v; want %v", got, want)
+	}
+	if _, err := w.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	const topic = "trace-items"
+	blocks := []*sinks.Block{testBlock(topic, 0, 0, 29), testBlock(topic, 1, 0, 19), testBlock(topic, 0, 30, 59)}
+	for i, b := range blocks {
+		if err := w.Write(ctx, b); err != nil {
+			t.Fatalf("Write block %d: %v", i, err)
+		}
+		// Quorum: both replicas hold the block as soon as Write returned.
+		for j := range cs.Servers {
+			vw := &Writer{conn: c.conn(t, j), cfg: cfg}
+			if n := count(t, vw, fmt.Sprintf("SELECT count() FROM $db.rollup_blocks_local WHERE kind = 0 AND kafka_partition = %d AND block_first_offset = %d", b.Partition, b.FirstOffset)); n != 1 {
+				t.Fatalf("after Write of block %d, replica %d has %d mark rows of it; want 1", i, j+1, n)
+			}
+		}
+	}
+	wm, err := w.Watermark(ctx, topic, 0)
+	if err != nil || wm != (sinks.Watermark{Next: 60, MaxRawOffset: 59}) {
+		t.Fatalf("Watermark(0) = %+v, %v; want {60 59}", wm, err)
+	}
+	checkViews(t, &Writer{conn: c.conn(t, 1), cfg: cfg}, "replica 2", wantViews(blocks[0].Rollups, blocks[1].Rollups, blocks[2].Rollups))
+}
