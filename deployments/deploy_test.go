@@ -168,6 +168,24 @@ func TestDockerfile(t *testing.T) {
 	if entry != `["/taillight"]` {
 		t.Errorf(`ENTRYPOINT %s: want ["/taillight"]`, entry)
 	}
+	// The build context: large local caches out, sources in.
+	ign, err := os.ReadFile(filepath.Join(repoRoot, ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pats := strings.Fields(regexp.MustCompile(`(?m)^#.*$`).ReplaceAllString(string(ign), ""))
+	for _, want := range []string{".git", ".venv", ".cache", "deployments/local/.kafka-jars", "deployments/local/node_modules"} {
+		if !slices.Contains(pats, want) {
+			t.Errorf(".dockerignore does not exclude %s", want)
+		}
+	}
+	for _, p := range pats {
+		for _, src := range []string{"go.mod", "go.sum", "cmd", "schemas", "producer", "processor", "sinks", "internal", "deployments"} {
+			if ok, _ := filepath.Match(strings.TrimPrefix(p, "/"), src); ok {
+				t.Errorf(".dockerignore pattern %q excludes %s, which the build needs", p, src)
+			}
+		}
+	}
 	gb := dockerGoBuild(t)
 	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-s -w", "-X main.version=", "./cmd/taillight"} {
 		if !strings.Contains(gb, want) {
