@@ -15,8 +15,11 @@ import (
 	"github.com/taillight/taillight/schemas"
 )
 
-// DLQ record headers. The value and key are the source record's, and its own
-// headers are kept before these.
+// DLQ record headers. The key is the source record's; the value is the
+// source record's after Policy.Raw (secrets in a record that cannot be
+// decoded are redacted as text, so the value is not byte-identical when
+// DLQHeaderRedacted is set); the source's own headers are kept before these,
+// their values through HeaderValue and Raw.
 const (
 	// DLQHeaderReason is one of ReasonBadJSON, ReasonWrongType,
 	// ReasonInvalid or ReasonOversize.
@@ -32,6 +35,8 @@ const (
 	// DLQ topic refused the value as too large and the record was sent
 	// without it.
 	DLQHeaderValueDropped = "taillight-dlq-value-dropped"
+	// DLQHeaderRedacted is set to "1" when redaction changed the value.
+	DLQHeaderRedacted = "taillight-dlq-redacted"
 )
 
 const maxErrHeader = 1 << 10
@@ -51,14 +56,29 @@ func classify(err error) string {
 	return ReasonBadJSON
 }
 
-// dlqRecord builds the dead-letter record for a poison source record.
-func dlqRecord(topic string, src *kgo.Record, reason string, cause error) *kgo.Record {
-	msg := cause.Error()
+// dlqRecord builds the dead-letter record for a poison source record, with
+// the value, the source headers and the error (which may quote the value)
+// redacted by pol.Raw: a poison record is no reason to leak a secret.
+func dlqRecord(topic string, src *kgo.Record, reason string, cause error, pol *redact.Policy) *kgo.Record {
+	msg := pol.Raw(cause.Error())
 	if len(msg) > maxErrHeader {
 		msg = msg[:maxErrHeader]
 	}
-	h := make([]kgo.RecordHeader, 0, len(src.Headers)+5)
-	h = append(h, src.Headers...)
+	h := make([]kgo.RecordHeader, 0, len(src.Headers)+6)
+	for _, sh := range src.Headers {
+		v := string(sh.Value)
+		if r := pol.Raw(redact.HeaderValue(sh.Key, v)); r != v {
+			sh.Value = []byte(r)
+		}
+		h = append(h, sh)
+	}
+	value := src.Value
+	if v := unsafe.String(unsafe.SliceData(value), len(value)); len(value) > 0 {
+		if r := pol.Raw(v); r != v {
+			value = []byte(r)
+			h = append(h, kgo.RecordHeader{Key: DLQHeaderRedacted, Value: []byte("1")})
+		}
+	}
 	h = append(h,
 		kgo.RecordHeader{Key: DLQHeaderReason, Value: []byte(reason)},
 		kgo.RecordHeader{Key: DLQHeaderError, Value: []byte(msg)},
@@ -66,7 +86,7 @@ func dlqRecord(topic string, src *kgo.Record, reason string, cause error) *kgo.R
 		kgo.RecordHeader{Key: DLQHeaderPartition, Value: strconv.AppendInt(nil, int64(src.Partition), 10)},
 		kgo.RecordHeader{Key: DLQHeaderOffset, Value: strconv.AppendInt(nil, src.Offset, 10)},
 	)
-	return &kgo.Record{Topic: topic, Key: src.Key, Value: src.Value, Headers: h, Timestamp: src.Timestamp}
+	return &kgo.Record{Topic: topic, Key: src.Key, Value: value, Headers: h, Timestamp: src.Timestamp}
 }
 
 // cf holds the one field of request.cf the processor reads.

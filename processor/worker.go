@@ -285,7 +285,7 @@ func (w *worker) add(rec *kgo.Record) {
 }
 
 func (w *worker) poison(rec *kgo.Record, reason string, err error) {
-	w.dlq = append(w.dlq, dlqEntry{rec: dlqRecord(w.p.cfg.DLQTopic, rec, reason, err), reason: reason})
+	w.dlq = append(w.dlq, dlqEntry{rec: dlqRecord(w.p.cfg.DLQTopic, rec, reason, err, w.p.policy), reason: reason})
 }
 
 // nextRow extends the block by one row, reusing a previous row's slices.

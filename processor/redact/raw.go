@@ -1,0 +1,98 @@
+package redact
+
+import "strings"
+
+// rawRules are the text rules Raw always applies, whatever the Policy's
+// Rules: in text that failed to decode nothing says where a token may be.
+var rawRules = []textRule{jwtRule, bearerRule, cardRule}
+
+// Raw redacts text that could not be decoded as a TraceItem (a poison
+// record's value, or a decode error quoting it) as well as text allows,
+// since the item's structure is unknown. It scans the JSON-like string
+// literals of s ("…", a trailing unterminated one included) and replaces:
+//
+//   - the value of a key that SensitiveHeader names ({"authorization":"…"});
+//   - the "value" after a "name" that SensitiveHeader names ({"name":
+//     "cookie","value":"…"}), within the same object as far as a scan can
+//     tell;
+//   - the value of a "url" key by p.URL (IDs, cards, query parameters);
+//
+// then runs the policy's text rules and, always, the bearer-token, JWT and
+// card-number rules over the whole text. The result is not byte-identical
+// to the input and may no longer parse the same way; it returns s itself
+// when nothing matched.
+func (p *Policy) Raw(s string) string {
+	var b strings.Builder
+	last := 0 // s[:last] is already in b
+	replace := func(from, to int, v string) {
+		if b.Cap() == 0 {
+			b.Grow(len(s))
+		}
+		b.WriteString(s[last:from])
+		b.WriteString(v)
+		last = to
+	}
+	var key string         // the key the next string literal is the value of
+	sensitiveName := false // the object's "name" named a sensitive header
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '{', '}':
+			key, sensitiveName = "", false
+			continue
+		case '"':
+		default:
+			continue
+		}
+		// A string literal s[i+1:j], j at its closing quote or len(s).
+		j := i + 1
+		for j < len(s) && s[j] != '"' {
+			if s[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		j = min(j, len(s))
+		lit := s[i+1 : j]
+		k := j + 1
+		for k < len(s) && (s[k] == ' ' || s[k] == '\t' || s[k] == '\n' || s[k] == '\r') {
+			k++
+		}
+		if k < len(s) && s[k] == ':' {
+			key = lit // an object key: what follows is its value
+			i = j
+			continue
+		}
+		switch {
+		case key == "name":
+			sensitiveName = SensitiveHeader(lit)
+		case key == "value" && sensitiveName, key != "" && SensitiveHeader(key):
+			if lit != Redacted {
+				replace(i+1, j, Redacted)
+			}
+		case key == "url":
+			if u := p.URL(lit); u != lit {
+				replace(i+1, j, u)
+			}
+		}
+		key = ""
+		i = j
+	}
+	if b.Cap() != 0 {
+		b.WriteString(s[last:])
+		s = b.String()
+	}
+	s = p.Text(s)
+	for range 4 {
+		changed := false
+		for _, r := range rawRules {
+			var c bool
+			if s, c = r(s); c {
+				changed = true
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	return s
+}
