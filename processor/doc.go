@@ -26,7 +26,9 @@
 //   - Poison records (bad JSON, wrong types, invalid items, items over
 //     schemas.MaxItemBytes) go to the DLQ topic with the headers listed at
 //     DLQHeaderReason, produced and acknowledged before the block holding
-//     them is written. They never stall a partition.
+//     them is written. They never stall a partition. Their values are
+//     redacted as text first (redact.Policy.Raw), so they are not always the
+//     source bytes (DLQHeaderRedacted says when).
 //   - A transient sink error is retried with capped exponential backoff
 //     (RetryMin..RetryMax) without committing; the partition's fetching is
 //     paused meanwhile so memory stays bounded. One log line per state change.
