@@ -35,10 +35,11 @@ deps: ## install ClickHouse (Debian), Kafka jars (Maven), workerd (npm), chdb (P
 	$(LOCAL)/install.sh
 
 .PHONY: test
-test: deps ## everything CI runs: lint, unit + integration tests (real Kafka, ClickHouse, workerd), SQL check
+test: deps ## everything CI runs: lint, unit + integration tests (real Kafka, ClickHouse, workerd), SQL check, bounded fuzzing
 	$(MAKE) lint
 	$(GO) test -race -shuffle=on -timeout 25m $(PKGS)
 	$(MAKE) test-sql
+	$(MAKE) fuzz-ci
 
 .PHONY: test-unit
 test-unit: ## unit tests only (no real servers)

@@ -78,7 +78,10 @@ Flags:
 	}
 	if err := serveProcess(ctx, &f, log); err != nil {
 		log.Error("process stopped", "err", err)
-		if errors.Is(err, sinks.ErrSchema) {
+		switch {
+		case chsink.Reason(err) == chsink.ReasonAuth:
+			fmt.Fprintln(s.err, "taillight process: ClickHouse refused the user or password (or its permissions); check -clickhouse.user and -clickhouse.password")
+		case errors.Is(err, sinks.ErrSchema):
 			fmt.Fprintln(s.err, "taillight process: the ClickHouse schema is missing or out of date; run 'taillight migrate' (or pass -migrate)")
 		}
 		return exitError

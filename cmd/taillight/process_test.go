@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/taillight/taillight/deployments/local"
 )
 
 func TestProcessFlags(t *testing.T) {
@@ -34,4 +38,40 @@ func TestProcessFlags(t *testing.T) {
 	f([]string{"-clickhouse.addr", "127.0.0.1:1", "-clickhouse.dial-timeout", "1s", "-listen.metrics", "127.0.0.1:0"}, nil, exitError, "clickhouse")
 	// Environment variables are flags too (last: t.Setenv lasts for the test).
 	f(nil, map[string]string{"TAILLIGHT_FLUSH_LINGER": "soon"}, exitUsage, "TAILLIGHT_FLUSH_LINGER")
+}
+
+// TestProcessClickHouseAuthMessage: a wrong ClickHouse password is reported
+// as such, not as a schema problem to fix with 'taillight migrate', and the
+// password appears nowhere in the output.
+func TestProcessClickHouseAuthMessage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a real ClickHouse server; skipped under -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	e2e := os.Getenv("TAILLIGHT_E2E") == "1"
+	srv, err := local.StartClickHouse(ctx, local.ClickHouseConfig{NoInstall: !e2e, StartTimeout: 90 * time.Second})
+	if err != nil {
+		if e2e {
+			t.Fatalf("TAILLIGHT_E2E=1 and no ClickHouse server: %v", err)
+		}
+		t.Skipf("no ClickHouse server (%v); install one with deployments/local/install.sh clickhouse, "+
+			"or set TAILLIGHT_E2E=1 to make this a failure", err)
+	}
+	defer srv.Close()
+	const secret = "not-the-password-7f3a9c"
+	var out, errb bytes.Buffer
+	code := runMain(ctx, []string{"process", "-kafka.brokers", "127.0.0.1:1", "-listen.metrics", "127.0.0.1:0",
+		"-clickhouse.addr", srv.Addr(), "-clickhouse.user", "default", "-clickhouse.password", secret},
+		stdio{strings.NewReader(""), &out, &errb})
+	if code != exitError {
+		t.Fatalf("exit %d; want %d\n%s", code, exitError, errb.String())
+	}
+	all := out.String() + errb.String()
+	if !strings.Contains(all, "refused the user or password") || strings.Contains(all, "taillight migrate") {
+		t.Fatalf("want an authentication message, not a schema one:\n%s", all)
+	}
+	if strings.Contains(all, secret) {
+		t.Fatalf("the password leaked into the output:\n%s", all)
+	}
 }
