@@ -2,7 +2,7 @@
 # Installs what taillight's real-server tests and the SQL check need, skipping what
 # is already there. `make deps` and `make test` run it with no argument.
 #
-# Usage: deployments/local/install.sh [all|clickhouse|kafka|workerd|chdb|chromium|zookeeper]...
+# Usage: deployments/local/install.sh [all|clickhouse|kafka|workerd|chdb|chromium|zookeeper|compose]...
 #
 #   clickhouse  clickhouse-server + clickhouse-client from Debian (apt-get, root)
 #   kafka       Apache Kafka's jars from Maven Central (mvn), cached in deployments/local/.kafka-jars
@@ -10,6 +10,7 @@
 #   chdb        a virtualenv .venv at the repo root with chdb from PyPI (the SQL check)
 #   chromium    Debian's chromium, for the dashboard's browser test
 #   zookeeper   Debian's zookeeper, for the ClickHouse cluster-mode test
+#   compose     Debian's docker-compose (no engine), to validate deployments/compose
 #   all         all of them, in that order (the default)
 #
 # Each component is its own script, install-<component>.sh beside this one; a missing
@@ -17,11 +18,11 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-all=(clickhouse kafka workerd chdb chromium zookeeper)
+all=(clickhouse kafka workerd chdb chromium zookeeper compose)
 say() { printf 'install: %s\n' "$*"; }
 
 usage() {
-	sed -n 's/^# \{0,1\}//; 2,14p' "${BASH_SOURCE[0]}" >&2
+	sed -n 's/^# \{0,1\}//; 2,15p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -32,10 +33,10 @@ fi
 for a in "$@"; do
 	case "$a" in
 	all) comps+=("${all[@]}") ;;
-	clickhouse | kafka | workerd | chdb | chromium | zookeeper) comps+=("$a") ;;
+	clickhouse | kafka | workerd | chdb | chromium | zookeeper | compose) comps+=("$a") ;;
 	-h | --help | help) usage ;;
 	*)
-		say "unknown component '$a' (want all, clickhouse, kafka, workerd, chdb, chromium or zookeeper)" >&2
+		say "unknown component '$a' (want all, clickhouse, kafka, workerd, chdb, chromium, zookeeper or compose)" >&2
 		exit 2
 		;;
 	esac
