@@ -350,7 +350,7 @@ func (s *stream) check(logs, metrics string) result {
 	integration.DiffTotals(t, "script_outcomes_1m against trace_items FINAL", script, s.scriptFromRaw(ctx))
 
 	res.DLQRecords, res.DLQDistinct = s.checkDLQ(ctx)
-	s.checkClickHouseSecrets(ctx)
+	s.checkClickHouseSecrets(ctx, secrets)
 	for _, sec := range secrets {
 		if strings.Contains(logs, sec) {
 			t.Errorf("secret %q in the processors' logs", sec)
@@ -445,7 +445,7 @@ func (s *stream) checkDLQ(ctx context.Context) (records, distinct int) {
 // (Nested columns included) of every table of the database for the planted
 // secrets. (formatRow would cover every type, but ClickHouse before 20.x
 // lacks it; the secrets are strings.)
-func (s *stream) checkClickHouseSecrets(ctx context.Context) {
+func (s *stream) checkClickHouseSecrets(ctx context.Context, secrets []string) {
 	t := s.t
 	t.Helper()
 	rows, err := s.conn.Query(ctx, fmt.Sprintf(`SELECT c.table, c.name, c.type FROM system.columns AS c
@@ -475,7 +475,8 @@ func (s *stream) checkClickHouseSecrets(ctx context.Context) {
 	for tbl, preds := range cols {
 		for _, sec := range secrets {
 			var n uint64
-			q := fmt.Sprintf("SELECT count() FROM %s.`%s` WHERE "+fmt.Sprintf(strings.Join(preds, " OR "), sec), s.db, tbl)
+			sec = strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(sec)
+			q := fmt.Sprintf("SELECT count() FROM %s.`%s` WHERE ", s.db, tbl) + strings.ReplaceAll(strings.Join(preds, " OR "), "%[1]s", sec)
 			if err := s.query(q, &n); err != nil {
 				t.Fatalf("%s: %v", q, err)
 			}
