@@ -49,6 +49,10 @@ test-unit: ## unit tests only (no real servers)
 test-integration: deps ## integration tests against real Kafka, ClickHouse and workerd
 	TAILLIGHT_E2E=1 $(GO) test -race -timeout 25m ./integration/...
 
+.PHONY: chaos
+chaos: deps ## the full chaos suite (1M events, 12 SIGKILLs, 10 s and 60 s ClickHouse outages, broker kills…); a fast subset runs in make test
+	TAILLIGHT_E2E=1 TAILLIGHT_CHAOS=full $(GO) test -count=1 -v -timeout 60m ./integration/chaos/
+
 .PHONY: test-sql
 test-sql: ## run every DDL file and saved query on a current ClickHouse engine (chdb)
 	$(VENV)/bin/python $(LOCAL)/sqlcheck.py
