@@ -211,8 +211,8 @@ func TestChaosRebalanceStorm(t *testing.T) {
 // TestChaosHostileInput: a stream where late events (up to 2 minutes),
 // clock skew between scripts (api 7 minutes behind, web 5 ahead; planted in
 // every scenario's stream) and one poison record in 97 plus, every 50
-// records, a truncated item full of secrets and an item over
-// schemas.MaxItemBytes. Invariant: the common one — each poison or oversized
+// records a truncated item full of secrets (every tenth of them followed by
+// an item over schemas.MaxItemBytes). Invariant: the common one — each poison or oversized
 // record in the DLQ (by source coordinates) with its secrets redacted, the
 // views exact for the skewed minutes.
 func TestChaosHostileInput(t *testing.T) {
@@ -224,5 +224,5 @@ func TestChaosHostileInput(t *testing.T) {
 	drain := s.waitDrained(size(3*time.Minute, 20*time.Minute))
 	logs, metrics := f.finish()
 	res := s.check(logs, metrics)
-	report(t, res, "hostile_records="+itoa(s.hostile)+" drain="+drain.Round(time.Second).String()+" peak_rss_mib="+itoa(int(f.peak.Load()>>20)))
+	report(t, res, "poison_with_secrets="+itoa(s.hostile)+" oversized="+itoa(s.oversized)+" drain="+drain.Round(time.Second).String()+" peak_rss_mib="+itoa(int(f.peak.Load()>>20)))
 }

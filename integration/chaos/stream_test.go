@@ -46,17 +46,18 @@ var skew = map[string]time.Duration{"api": -7 * time.Minute, "web": 5 * time.Min
 // stream is one scenario's topic, database and ground truth: every record
 // produced, acknowledged at the (partition, offset) the truth expects.
 type stream struct {
-	t       testing.TB
-	brokers []string
-	topic   string
-	db      string
-	conn    driver.Conn
-	ch      chsink.Config
-	g       *proctest.Truth
-	ids     map[[2]int64]int // planted event id of each valid fetch record
-	nextID  int
-	hostile int // poison-with-secrets and oversized records planted
-	cl      *kgo.Client
+	t         testing.TB
+	brokers   []string
+	topic     string
+	db        string
+	conn      driver.Conn
+	ch        chsink.Config
+	g         *proctest.Truth
+	ids       map[[2]int64]int // planted event id of each valid fetch record
+	nextID    int
+	hostile   int // poison records with secrets planted
+	oversized int // oversized records planted
+	cl        *kgo.Client
 }
 
 // newStream creates a topic of partitions partitions on brokers (replication
@@ -110,9 +111,9 @@ func (s *stream) processArgs(group string) []string {
 		"-listen.metrics", "127.0.0.1:0", "-log.level", "info"}
 }
 
-// produce generates n more items (every 97th poison, every hostileEvery-th
-// of the rest followed by a poison record carrying secrets and an oversized
-// one), plants an event id in each fetch item's URL, and produces them in
+// produce generates n more items (every 97th poison; every hostileEvery-th
+// followed by a poison record carrying secrets, and every tenth of those by
+// an oversized one too), plants an event id in each fetch item's URL, and produces them in
 // order, checking each is acknowledged at the offset the truth expects.
 // Only the truth is kept: the record bytes are dropped once acknowledged.
 func (s *stream) produce(seed uint64, n, hostileEvery int) {
@@ -136,9 +137,13 @@ func (s *stream) produce(seed uint64, n, hostileEvery int) {
 				r.Value = bytes.Replace(r.Value, []byte(`?q=1"`), []byte(`?q=1&eid=`+strconv.Itoa(s.nextID)+`"`), 1)
 			}
 			if hostileEvery > 0 && i%hostileEvery == hostileEvery-1 {
-				s.g.Add(proctest.Record{Partition: r.Partition, Value: []byte(hostileJSON), Timestamp: r.Timestamp}, false)
-				s.g.Add(proctest.Record{Partition: r.Partition, Value: oversized(), Timestamp: r.Timestamp}, false)
-				s.hostile += 2
+				part, ts := r.Partition, r.Timestamp
+				s.g.Add(proctest.Record{Partition: part, Value: []byte(hostileJSON), Timestamp: ts}, false)
+				s.hostile++
+				if s.hostile%10 == 1 {
+					s.g.Add(proctest.Record{Partition: part, Value: oversized(), Timestamp: ts}, false)
+					s.oversized++
+				}
 			}
 		}
 		s.send()
