@@ -45,7 +45,7 @@ func Key(t *TraceItem) []byte {
 // aliases it.
 func Unmarshal(b []byte, t *TraceItem) error {
 	*t = TraceItem{}
-	if err := json.Unmarshal(b, t); err != nil {
+	if _, err := json.Parse(b, t, json.DontMatchCaseInsensitiveStructFields); err != nil {
 		return fmt.Errorf("decode trace item: %w", err)
 	}
 	return t.Validate()
@@ -57,7 +57,7 @@ func Unmarshal(b []byte, t *TraceItem) error {
 // values, which franz-go never reuses.
 func UnmarshalZeroCopy(b []byte, t *TraceItem) error {
 	*t = TraceItem{}
-	if _, err := json.Parse(b, t, json.ZeroCopy); err != nil {
+	if _, err := json.Parse(b, t, json.ZeroCopy|json.DontMatchCaseInsensitiveStructFields); err != nil {
 		return fmt.Errorf("decode trace item: %w", err)
 	}
 	return t.Validate()

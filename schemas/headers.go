@@ -1,10 +1,12 @@
 package schemas
 
 import (
+	"bytes"
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/segmentio/encoding/json"
 )
@@ -55,7 +57,7 @@ func (h Headers) MarshalJSON() ([]byte, error) {
 var errHeaderSyntax = errors.New("headers: want a JSON object of strings")
 
 // UnmarshalJSON decodes a JSON object of strings, keeping its order. null
-// gives no headers.
+// gives no headers. All names and values share one allocation.
 func (h *Headers) UnmarshalJSON(b []byte) error {
 	*h = (*h)[:0]
 	i := skipWS(b, 0)
@@ -65,11 +67,7 @@ func (h *Headers) UnmarshalJSON(b []byte) error {
 	if i >= len(b) || b[i] != '{' {
 		return errHeaderSyntax
 	}
-	// First pass: count headers and bytes so one allocation holds all text.
-	type span struct {
-		ks, ke, vs, ve int
-		kesc, vesc     bool
-	}
+	// First pass: find every string so one allocation holds all text.
 	var stack [32]span
 	spans := stack[:0]
 	size := 0
@@ -83,7 +81,7 @@ func (h *Headers) UnmarshalJSON(b []byte) error {
 	for {
 		var s span
 		var err error
-		if s.ks, s.ke, s.kesc, err = scanString(b, i); err != nil {
+		if s.ks, s.ke, s.kflags, err = scanString(b, i); err != nil {
 			return err
 		}
 		i = skipWS(b, s.ke+1)
@@ -94,7 +92,7 @@ func (h *Headers) UnmarshalJSON(b []byte) error {
 		if i < len(b) && b[i] != '"' {
 			return fmt.Errorf("headers: value of %q is not a string", b[s.ks+1:s.ke])
 		}
-		if s.vs, s.ve, s.vesc, err = scanString(b, i); err != nil {
+		if s.vs, s.ve, s.vflags, err = scanString(b, i); err != nil {
 			return err
 		}
 		spans = append(spans, s)
@@ -114,29 +112,46 @@ func (h *Headers) UnmarshalJSON(b []byte) error {
 	if skipWS(b, i+1) != len(b) {
 		return errHeaderSyntax
 	}
+	// Second pass: unquote into one buffer, then point the strings into it.
+	// The buffer is never written again, so the strings may alias it.
 	buf := make([]byte, 0, size)
-	type off struct{ ks, ke, vs, ve int }
-	offs := make([]off, len(spans))
-	for j, s := range spans {
+	for j := range spans {
+		s := &spans[j]
 		var err error
-		offs[j].ks = len(buf)
-		if buf, err = appendUnquoted(buf, b[s.ks:s.ke+1], s.kesc); err != nil {
+		start := len(buf)
+		if buf, err = appendUnquoted(buf, b[s.ks:s.ke+1], s.kflags); err != nil {
 			return err
 		}
-		offs[j].ke, offs[j].vs = len(buf), len(buf)
-		if buf, err = appendUnquoted(buf, b[s.vs:s.ve+1], s.vesc); err != nil {
+		s.ks, s.ke = start, len(buf)
+		start = len(buf)
+		if buf, err = appendUnquoted(buf, b[s.vs:s.ve+1], s.vflags); err != nil {
 			return err
 		}
-		offs[j].ve = len(buf)
+		s.vs, s.ve = start, len(buf)
 	}
-	text := string(buf)
 	if cap(*h) < len(spans) {
 		*h = make(Headers, 0, len(spans))
 	}
-	for _, o := range offs {
-		*h = append(*h, Header{Name: text[o.ks:o.ke], Value: text[o.vs:o.ve]})
+	for _, s := range spans {
+		*h = append(*h, Header{Name: bytesString(buf[s.ks:s.ke]), Value: bytesString(buf[s.vs:s.ve])})
 	}
 	return nil
+}
+
+type span struct {
+	ks, ke, vs, ve int
+	kflags, vflags uint8
+}
+
+// strEscaped is the scanString flag for a string with a backslash escape.
+const strEscaped uint8 = 1
+
+// bytesString views b as a string without copying; b must never change.
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 func skipWS(b []byte, i int) int {
@@ -147,28 +162,35 @@ func skipWS(b []byte, i int) int {
 }
 
 // scanString finds the JSON string starting at b[i] == '"' and returns the
-// positions of its quotes and whether it contains escapes.
-func scanString(b []byte, i int) (start, end int, esc bool, err error) {
+// positions of its quotes and what it contains. The decoder has already
+// checked the object's syntax before calling UnmarshalJSON; this only has to
+// find the string's end quickly.
+func scanString(b []byte, i int) (start, end int, flags uint8, err error) {
 	if i >= len(b) || b[i] != '"' {
-		return 0, 0, false, errHeaderSyntax
+		return 0, 0, 0, errHeaderSyntax
 	}
-	for j := i + 1; j < len(b); j++ {
-		switch c := b[j]; {
-		case c == '\\':
-			esc = true
-			j++
-		case c == '"':
-			return i, j, esc, nil
-		case c < 0x20:
-			return 0, 0, false, errors.New("headers: control character in string")
+	j := i + 1
+	for {
+		q := bytes.IndexByte(b[j:], '"')
+		if q < 0 {
+			return 0, 0, 0, errors.New("headers: unterminated string")
+		}
+		bs := bytes.IndexByte(b[j:j+q], '\\')
+		if bs < 0 {
+			return i, j + q, flags, nil
+		}
+		// Skip the escape and the byte it escapes, then look again.
+		flags |= strEscaped
+		j += bs + 2
+		if j > len(b) {
+			return 0, 0, 0, errors.New("headers: unterminated string")
 		}
 	}
-	return 0, 0, false, errors.New("headers: unterminated string")
 }
 
 // appendUnquoted appends the contents of the quoted JSON string q.
-func appendUnquoted(dst, q []byte, esc bool) ([]byte, error) {
-	if !esc {
+func appendUnquoted(dst, q []byte, flags uint8) ([]byte, error) {
+	if flags&strEscaped == 0 {
 		s := q[1 : len(q)-1]
 		if !utf8.Valid(s) {
 			// Match encoding/json, which replaces invalid UTF-8.
