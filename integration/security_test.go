@@ -29,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/deployments/local/localtest"
 	"github.com/taillight/taillight/internal/kafkaauth"
 	"github.com/taillight/taillight/processor"
 	"github.com/taillight/taillight/producer"
@@ -579,12 +580,8 @@ func TestDaemonsSecretsNotLogged(t *testing.T) {
 	}
 	waitFor := func(out *syncBuffer, what string, d time.Duration) {
 		t.Helper()
-		deadline := time.Now().Add(d)
-		for !strings.Contains(out.String(), what) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %q in the output within %s:\n%s", what, d, out.String())
-			}
-			time.Sleep(50 * time.Millisecond) // polling a subprocess's output, not synchronising
+		if !localtest.Poll(d, 50*time.Millisecond, func() bool { return strings.Contains(out.String(), what) }) {
+			t.Fatalf("no %q in the output within %s:\n%s", what, d, out.String())
 		}
 	}
 	stop := func(cmd *exec.Cmd, out *syncBuffer) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/taillight/taillight/deployments/cloudflare"
 	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/deployments/local/localtest"
 	"github.com/taillight/taillight/processor"
 	"github.com/taillight/taillight/processor/redact"
 	"github.com/taillight/taillight/producer"
@@ -175,16 +176,8 @@ func (s *statusRecorder) WriteHeader(code int) {
 // TraceItem field by field, Cloudflare's redaction included, and the rollup
 // views' counts.
 func TestWorkerdEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs workerd, Kafka and ClickHouse; skipped under -short")
-	}
-	bin, err := local.FindWorkerd()
-	if err != nil {
-		if os.Getenv("TAILLIGHT_E2E") == "1" {
-			t.Fatalf("TAILLIGHT_E2E=1 and no workerd: %v", err)
-		}
-		t.Skipf("skipping: %v", err)
-	}
+	localtest.SkipShort(t, "runs workerd, Kafka and ClickHouse")
+	bin := localtest.Workerd(t)
 	env := Start(t)
 	topic := TopicName(t)
 	env.CreateTopic(t, topic, 3)
@@ -288,8 +281,7 @@ func TestWorkerdEndToEnd(t *testing.T) {
 	conn := env.ClickHouseConn(t)
 	want := len(e2eCases) + 2
 	var rows []e2eRow
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	if !localtest.Poll(2*time.Minute, 100*time.Millisecond, func() bool {
 		rows = rows[:0]
 		q := fmt.Sprintf(`SELECT script_name, event_kind, outcome, execution_model, entrypoint, durable_object_id, detail,
 			url, host, route, method, status, headers.name, headers.value, logs.level, logs.message,
@@ -311,14 +303,10 @@ func TestWorkerdEndToEnd(t *testing.T) {
 			t.Fatalf("rows: %v", err)
 		}
 		rs.Close()
-		if len(rows) >= want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d TraceItems in ClickHouse after 2 minutes; ingest answered %v; workerd output:\n%s",
-				len(rows), want, ri.snapshotCodes(), wd.Output())
-		}
-		time.Sleep(100 * time.Millisecond) // polling ClickHouse with a deadline
+		return len(rows) >= want
+	}) {
+		t.Fatalf("%d of %d TraceItems in ClickHouse after 2 minutes; ingest answered %v; workerd output:\n%s",
+			len(rows), want, ri.snapshotCodes(), wd.Output())
 	}
 	if len(rows) != want {
 		t.Errorf("%d rows in trace_items; want %d", len(rows), want)
@@ -461,8 +449,8 @@ func TestWorkerdEndToEnd(t *testing.T) {
 	type counts struct{ requests, errors, exceptions, s4xx, s5xx, colo, scripts, scriptExc uint64 }
 	var got counts
 	wantCounts := counts{requests: 7, errors: 2, exceptions: 1, s4xx: 1, s5xx: 1, colo: 7, scripts: 8, scriptExc: 1}
-	deadline = time.Now().Add(time.Minute)
-	for {
+	// Checked below: the counts once they match, or as they are after a minute.
+	localtest.Poll(time.Minute, 100*time.Millisecond, func() bool {
 		q := fmt.Sprintf(`SELECT
 			(SELECT toUInt64(sum(requests)) FROM %[1]s.endpoint_errors_1m),
 			(SELECT toUInt64(sum(errors)) FROM %[1]s.endpoint_errors_1m),
@@ -475,11 +463,8 @@ func TestWorkerdEndToEnd(t *testing.T) {
 		if err := conn.QueryRow(ctx, q).Scan(&got.requests, &got.errors, &got.exceptions, &got.s4xx, &got.s5xx, &got.colo, &got.scripts, &got.scriptExc); err != nil {
 			t.Fatalf("rollup views: %v", err)
 		}
-		if got == wantCounts || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond) // polling ClickHouse with a deadline
-	}
+		return got == wantCounts
+	})
 	if got != wantCounts {
 		t.Errorf("rollup views count %+v; want %+v", got, wantCounts)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/deployments/local/localtest"
 )
 
 func TestDashUsage(t *testing.T) {
@@ -35,21 +36,10 @@ var dashURLRE = regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+/)`)
 // TestDashCommand runs `taillight dash` on a real ClickHouse (a migrated
 // empty database) and reads its page, API, metrics and readiness.
 func TestDashCommand(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs a real ClickHouse server; skipped under -short")
-	}
+	localtest.SkipShort(t, "needs a real ClickHouse server")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	e2e := os.Getenv("TAILLIGHT_E2E") == "1"
-	srv, err := local.StartClickHouse(ctx, local.ClickHouseConfig{NoInstall: !e2e, StartTimeout: 90 * time.Second})
-	if err != nil {
-		if e2e {
-			t.Fatalf("TAILLIGHT_E2E=1 and no ClickHouse server: %v", err)
-		}
-		t.Skipf("no ClickHouse server (%v); install one with deployments/local/install.sh clickhouse, "+
-			"or set TAILLIGHT_E2E=1 to make this a failure", err)
-	}
-	defer srv.Close()
+	srv := localtest.ClickHouse(t, ctx, local.ClickHouseConfig{StartTimeout: 90 * time.Second})
 	db := fmt.Sprintf("tl_dash_%d", os.Getpid())
 	if code, _, errOut := runMigrateCmd(t, "-clickhouse.addr", srv.Addr(), "-clickhouse.database", db); code != exitOK {
 		t.Fatalf("migrate = %d: %s", code, errOut)
@@ -64,22 +54,18 @@ func TestDashCommand(t *testing.T) {
 			"-clickhouse.database", db, "-clickhouse.user", "readonly"}, stdio{strings.NewReader(""), io.Discard, stderr})
 	}()
 	var base string
-	deadline := time.Now().Add(20 * time.Second)
-	for base == "" {
+	localtest.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool {
 		if m := dashURLRE.FindStringSubmatch(stderr.String()); m != nil {
 			base = m[1]
-			break
+			return true
 		}
 		select {
 		case c := <-done:
 			t.Fatalf("dash exited with %d; stderr:\n%s", c, stderr)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dash not serving after 20s; stderr:\n%s", stderr)
-		}
-		time.Sleep(10 * time.Millisecond) // polling the log for the address
-	}
+		return false
+	}, "dash not serving; stderr:\n%s", stderr)
 	for _, c := range []struct{ path, want string }{
 		{"", "<title>taillight</title>"},
 		{"app.js", "api/query"},

@@ -16,6 +16,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/deployments/local/localtest"
 	"github.com/taillight/taillight/processor/redact"
 )
 
@@ -81,13 +82,10 @@ var (
 // to ingest lands redacted, the suggested first query runs, and cancelling
 // stops everything with exit 0 and removes the data directory.
 func TestDevCommand(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real ClickHouse server; skipped under -short")
-	}
-	e2e := os.Getenv("TAILLIGHT_E2E") == "1"
+	localtest.SkipShort(t, "starts a real ClickHouse server")
+	e2e := localtest.E2E()
 	if _, err := local.FindClickHouse(); err != nil && !e2e {
-		t.Skipf("no ClickHouse server (%v); install one with deployments/local/install.sh clickhouse, "+
-			"or set TAILLIGHT_E2E=1 to make this a failure", err)
+		localtest.NoClickHouse(t, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -112,13 +110,14 @@ func TestDevCommand(t *testing.T) {
 	// poll runs cond until it holds or within passes.
 	poll := func(within time.Duration, what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(within)
-		for !cond() {
-			exited()
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out after %s waiting for %s; stdout:\n%s\nstderr (last 4 KiB):\n%s", within, what, stdout, tail(stderr.String(), 4096))
+		if !localtest.Poll(within, 50*time.Millisecond, func() bool {
+			if cond() {
+				return true
 			}
-			time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
+			exited()
+			return false
+		}) {
+			t.Fatalf("timed out after %s waiting for %s; stdout:\n%s\nstderr (last 4 KiB):\n%s", within, what, stdout, tail(stderr.String(), 4096))
 		}
 	}
 	poll(3*time.Minute, "the banner", func() bool { return strings.Contains(stdout.String(), "Ctrl-C stops everything") })

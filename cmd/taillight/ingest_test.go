@@ -13,6 +13,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/taillight/taillight/deployments/local/localtest"
 )
 
 // syncBuffer is a bytes.Buffer safe for a command's goroutine and the test.
@@ -68,10 +70,11 @@ func startIngest(t *testing.T, brokers []string, token string, extra ...string) 
 		return *code
 	}
 	t.Cleanup(func() { cancel(); wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var addr string
+	localtest.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
 		if m := listenRE.FindStringSubmatch(stderr.String()); m != nil {
-			return "http://" + m[1], stderr, cancel, wait
+			addr = m[1]
+			return true
 		}
 		select {
 		case c := <-done:
@@ -79,11 +82,9 @@ func startIngest(t *testing.T, brokers []string, token string, extra ...string) 
 			t.Fatalf("ingest exited with %d; stderr:\n%s", c, stderr)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ingest not listening after 10s; stderr:\n%s", stderr)
-		}
-		time.Sleep(10 * time.Millisecond) // polling the log for the address
-	}
+		return false
+	}, "ingest not listening; stderr:\n%s", stderr)
+	return "http://" + addr, stderr, cancel, wait
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -191,13 +192,9 @@ func TestIngestCommandDrains(t *testing.T) {
 		t.Fatal("produce request never reached Kafka")
 	}
 	cancel() // SIGTERM while the request waits for its acks
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "draining in-flight requests") {
-		if time.Now().After(deadline) {
-			t.Fatal("no shutdown log line")
-		}
-		time.Sleep(10 * time.Millisecond) // polling the log
-	}
+	localtest.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
+		return strings.Contains(stderr.String(), "draining in-flight requests")
+	}, "no shutdown log line")
 	once.Do(func() { close(release) })
 	r := <-res
 	if r.err != nil || r.code != http.StatusAccepted {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/deployments/local/localtest"
 )
 
 func runMigrateCmd(t *testing.T, args ...string) (int, string, string) {
@@ -36,21 +37,10 @@ func TestMigrateUsage(t *testing.T) {
 }
 
 func TestMigrateCommand(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs a real ClickHouse server; skipped under -short")
-	}
+	localtest.SkipShort(t, "needs a real ClickHouse server")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	e2e := os.Getenv("TAILLIGHT_E2E") == "1"
-	srv, err := local.StartClickHouse(ctx, local.ClickHouseConfig{NoInstall: !e2e, StartTimeout: 90 * time.Second})
-	if err != nil {
-		if e2e {
-			t.Fatalf("TAILLIGHT_E2E=1 and no ClickHouse server: %v", err)
-		}
-		t.Skipf("no ClickHouse server (%v); install one with deployments/local/install.sh clickhouse, "+
-			"or set TAILLIGHT_E2E=1 to make this a failure", err)
-	}
-	defer srv.Close()
+	srv := localtest.ClickHouse(t, ctx, local.ClickHouseConfig{StartTimeout: 90 * time.Second})
 	db := fmt.Sprintf("tl_migrate_%d", os.Getpid())
 	flags := []string{"-clickhouse.addr", srv.Addr(), "-clickhouse.database", db}
 

@@ -3,12 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/deployments/local/localtest"
 )
 
 func TestProcessFlags(t *testing.T) {
@@ -44,21 +44,10 @@ func TestProcessFlags(t *testing.T) {
 // as such, not as a schema problem to fix with 'taillight migrate', and the
 // password appears nowhere in the output.
 func TestProcessClickHouseAuthMessage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs a real ClickHouse server; skipped under -short")
-	}
+	localtest.SkipShort(t, "needs a real ClickHouse server")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	e2e := os.Getenv("TAILLIGHT_E2E") == "1"
-	srv, err := local.StartClickHouse(ctx, local.ClickHouseConfig{NoInstall: !e2e, StartTimeout: 90 * time.Second})
-	if err != nil {
-		if e2e {
-			t.Fatalf("TAILLIGHT_E2E=1 and no ClickHouse server: %v", err)
-		}
-		t.Skipf("no ClickHouse server (%v); install one with deployments/local/install.sh clickhouse, "+
-			"or set TAILLIGHT_E2E=1 to make this a failure", err)
-	}
-	defer srv.Close()
+	srv := localtest.ClickHouse(t, ctx, local.ClickHouseConfig{StartTimeout: 90 * time.Second})
 	const secret = "not-the-password-7f3a9c"
 	var out, errb bytes.Buffer
 	code := runMain(ctx, []string{"process", "-kafka.brokers", "127.0.0.1:1", "-listen.metrics", "127.0.0.1:0",

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,23 +14,14 @@ import (
 
 	"github.com/taillight/taillight/deployments/cloudflare"
 	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/deployments/local/localtest"
 )
 
 // requireWorkerd returns the workerd binary. It skips the test when there is
 // none (naming the install script), unless TAILLIGHT_E2E=1, where it fails.
 func requireWorkerd(t testing.TB) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("skipping: the real Workers runtime is not used in -short mode")
-	}
-	bin, err := local.FindWorkerd()
-	if err != nil {
-		if os.Getenv("TAILLIGHT_E2E") == "1" {
-			t.Fatalf("TAILLIGHT_E2E=1 and no workerd: %v", err)
-		}
-		t.Skipf("skipping: %v", err)
-	}
-	return bin
+	return localtest.Workerd(t)
 }
 
 // post is one request received by the ingest stand-in.
@@ -91,12 +81,8 @@ func (in *ingest) snapshot() []post {
 // waitFor polls cond every 20ms until it holds or the deadline passes.
 func waitFor(t testing.TB, wd *local.Workerd, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; workerd output:\n%s", within, what, wd.Output())
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	if !localtest.Poll(within, 20*time.Millisecond, cond) {
+		t.Fatalf("timed out after %s waiting for %s; workerd output:\n%s", within, what, wd.Output())
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/deployments/local/localtest"
 	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
 )
@@ -43,26 +44,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func e2e() bool { return os.Getenv("TAILLIGHT_E2E") == "1" }
+// e2e is localtest.E2E, named for browser_test.go.
+func e2e() bool { return localtest.E2E() }
 
 // sharedClickHouse returns the package's server, or skips (fails under
 // TAILLIGHT_E2E=1) when none can be had.
 func sharedClickHouse(tb testing.TB) *local.ClickHouse {
 	tb.Helper()
-	if testing.Short() {
-		tb.Skip("needs a real ClickHouse server; skipped under -short")
-	}
+	localtest.SkipShort(tb, "needs a real ClickHouse server")
 	chOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		chSrv, chErr = local.StartClickHouse(ctx, local.ClickHouseConfig{NoInstall: !e2e(), StartTimeout: 90 * time.Second})
+		chSrv, chErr = local.StartClickHouse(ctx, local.ClickHouseConfig{NoInstall: !localtest.E2E(), StartTimeout: 90 * time.Second})
 	})
 	if chErr != nil {
-		if e2e() {
-			tb.Fatalf("TAILLIGHT_E2E=1 and no ClickHouse server: %v", chErr)
-		}
-		tb.Skipf("no ClickHouse server (%v); install one with deployments/local/install.sh clickhouse, "+
-			"or set TAILLIGHT_E2E=1 to make this a failure", chErr)
+		localtest.NoClickHouse(tb, chErr)
 	}
 	return chSrv
 }

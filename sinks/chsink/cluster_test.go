@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/deployments/local/localtest"
 	"github.com/taillight/taillight/sinks"
 )
 
@@ -25,31 +26,12 @@ type testCluster struct {
 
 func startCluster(t *testing.T) *testCluster {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs ZooKeeper and two real ClickHouse servers; skipped under -short")
-	}
+	localtest.SkipShort(t, "needs ZooKeeper and two real ClickHouse servers")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cs, err := local.StartClickHouseCluster(ctx, local.ClickHouseClusterConfig{
+	cs := localtest.ClickHouseCluster(t, ctx, local.ClickHouseClusterConfig{
 		Name: "taillight", Shards: 2,
-		ZooKeeper: local.ZooKeeperConfig{NoInstall: !e2e()},
-		Server:    local.ClickHouseConfig{NoInstall: !e2e(), StartTimeout: 90 * time.Second},
-	})
-	if err != nil {
-		if e2e() {
-			t.Fatalf("TAILLIGHT_E2E=1 and no ZooKeeper + ClickHouse cluster: %v", err)
-		}
-		t.Skipf("no ZooKeeper + ClickHouse cluster (%v); install them with deployments/local/install-zookeeper.sh "+
-			"and deployments/local/install.sh clickhouse, or set TAILLIGHT_E2E=1 to make this a failure", err)
-	}
-	t.Cleanup(func() { _ = cs.Close() })
-	// Runs before Close (cleanups run last-in first-out).
-	t.Cleanup(func() {
-		if t.Failed() {
-			for i, l := range cs.ErrorLogs(8) {
-				t.Logf("server %d errors in server.err.log:\n%s", i+1, l)
-			}
-		}
+		Server: local.ClickHouseConfig{StartTimeout: 90 * time.Second},
 	})
 	return &testCluster{cs}
 }
@@ -224,30 +206,12 @@ UNION ALL SELECT concat('r', toString(kafka_partition)) FROM %[1]s.rollup_blocks
 // majority quorum (2 of 2), so a block is on both replicas when Write
 // returns; the watermark read (sequentially consistent) sees it.
 func TestClusterReplicas(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs ZooKeeper and two real ClickHouse servers; skipped under -short")
-	}
+	localtest.SkipShort(t, "needs ZooKeeper and two real ClickHouse servers")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cs, err := local.StartClickHouseCluster(ctx, local.ClickHouseClusterConfig{
+	cs := localtest.ClickHouseCluster(t, ctx, local.ClickHouseClusterConfig{
 		Name: "taillight", Shards: 1, Replicas: 2,
-		ZooKeeper: local.ZooKeeperConfig{NoInstall: !e2e()},
-		Server:    local.ClickHouseConfig{NoInstall: !e2e(), StartTimeout: 90 * time.Second},
-	})
-	if err != nil {
-		if e2e() {
-			t.Fatalf("TAILLIGHT_E2E=1 and no ZooKeeper + ClickHouse cluster: %v", err)
-		}
-		t.Skipf("no ZooKeeper + ClickHouse cluster (%v); install them with deployments/local/install-zookeeper.sh "+
-			"and deployments/local/install.sh clickhouse, or set TAILLIGHT_E2E=1 to make this a failure", err)
-	}
-	t.Cleanup(func() { _ = cs.Close() })
-	t.Cleanup(func() {
-		if t.Failed() {
-			for i, l := range cs.ErrorLogs(8) {
-				t.Logf("server %d errors in server.err.log:\n%s", i+1, l)
-			}
-		}
+		Server: local.ClickHouseConfig{StartTimeout: 90 * time.Second},
 	})
 	c := &testCluster{cs}
 	cfg := DefaultConfig()

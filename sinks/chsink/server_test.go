@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/deployments/local/localtest"
 	"github.com/taillight/taillight/sinks"
 )
 
@@ -35,8 +36,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func e2e() bool { return os.Getenv("TAILLIGHT_E2E") == "1" }
-
 // startClickHouse starts a private server, or skips (fails under
 // TAILLIGHT_E2E=1) when none can be had.
 func startClickHouse() (*local.ClickHouse, error) {
@@ -45,26 +44,22 @@ func startClickHouse() (*local.ClickHouse, error) {
 	return local.StartClickHouse(ctx, local.ClickHouseConfig{
 		// Installing Debian's package is for make test / CI (E2E); a plain
 		// go test only uses a server that is already there.
-		NoInstall:    !e2e(),
+		NoInstall:    !localtest.E2E(),
 		StartTimeout: 90 * time.Second,
 	})
 }
 
+// needServer skips (fails under TAILLIGHT_E2E=1) a test whose server could
+// not start; chsink_test.go's TestUnavailable starts its own.
 func needServer(tb testing.TB, err error) {
 	tb.Helper()
-	if e2e() {
-		tb.Fatalf("TAILLIGHT_E2E=1 and no ClickHouse server: %v", err)
-	}
-	tb.Skipf("no ClickHouse server (%v); install one with deployments/local/install.sh clickhouse, "+
-		"or set TAILLIGHT_E2E=1 to make this a failure", err)
+	localtest.NoClickHouse(tb, err)
 }
 
 // sharedClickHouse returns the package's server.
 func sharedClickHouse(tb testing.TB) *local.ClickHouse {
 	tb.Helper()
-	if testing.Short() {
-		tb.Skip("needs a real ClickHouse server; skipped under -short")
-	}
+	localtest.SkipShort(tb, "needs a real ClickHouse server")
 	chOnce.Do(func() { chSrv, chErr = startClickHouse() })
 	if chErr != nil {
 		needServer(tb, chErr)

@@ -1,0 +1,144 @@
+// Package localtest holds the test helpers shared by every package whose
+// tests use the private servers of package local: "a real server or skip"
+// (fail instead under TAILLIGHT_E2E=1) and polling a condition with a
+// deadline.
+package localtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/taillight/taillight/deployments/local"
+)
+
+// E2E reports whether TAILLIGHT_E2E=1: a missing real server then fails a
+// test instead of skipping it, and the local package may install servers.
+func E2E() bool { return os.Getenv("TAILLIGHT_E2E") == "1" }
+
+// SkipShort skips the test under -short; what says what it needs.
+func SkipShort(tb testing.TB, what string) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip(what + "; skipped under -short")
+	}
+}
+
+// Unavailable fails the test under TAILLIGHT_E2E=1 and skips it otherwise.
+// missing names what is not there; hint says how to get it (may be empty).
+func Unavailable(tb testing.TB, missing, hint string, err error) {
+	tb.Helper()
+	if E2E() {
+		tb.Fatalf("TAILLIGHT_E2E=1 and %s: %v", missing, err)
+	}
+	if hint != "" {
+		hint += ", or "
+	}
+	tb.Skipf("%s (%v); %sset TAILLIGHT_E2E=1 to make this a failure", missing, err, hint)
+}
+
+const clickHouseHint = "install one with deployments/local/install.sh clickhouse"
+
+// NoClickHouse is Unavailable for a ClickHouse server that could not start.
+func NoClickHouse(tb testing.TB, err error) {
+	tb.Helper()
+	Unavailable(tb, "no ClickHouse server", clickHouseHint, err)
+}
+
+// ClickHouse starts a private ClickHouse server for the test, closed by
+// tb.Cleanup. It skips under -short, and when no server can be had (fails
+// under TAILLIGHT_E2E=1). cfg.NoInstall is set to !E2E(): installing
+// Debian's package is for make test / CI. ctx bounds the start only.
+func ClickHouse(tb testing.TB, ctx context.Context, cfg local.ClickHouseConfig) *local.ClickHouse {
+	tb.Helper()
+	SkipShort(tb, "needs a real ClickHouse server")
+	cfg.NoInstall = !E2E()
+	srv, err := local.StartClickHouse(ctx, cfg)
+	if err != nil {
+		NoClickHouse(tb, err)
+	}
+	tb.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
+// ClickHouseCluster starts ZooKeeper and a ClickHouse cluster for the test,
+// closed by tb.Cleanup; on failure the servers' error logs are written to
+// the test log. It skips under -short and when the servers cannot be had
+// (fails under TAILLIGHT_E2E=1). NoInstall is set to !E2E() for both.
+func ClickHouseCluster(tb testing.TB, ctx context.Context, cfg local.ClickHouseClusterConfig) *local.ClickHouseClusterServers {
+	tb.Helper()
+	SkipShort(tb, "needs ZooKeeper and real ClickHouse servers")
+	cfg.ZooKeeper.NoInstall = !E2E()
+	cfg.Server.NoInstall = !E2E()
+	cs, err := local.StartClickHouseCluster(ctx, cfg)
+	if err != nil {
+		Unavailable(tb, "no ZooKeeper + ClickHouse cluster",
+			"install them with deployments/local/install-zookeeper.sh and deployments/local/install.sh clickhouse", err)
+	}
+	tb.Cleanup(func() { _ = cs.Close() })
+	// Runs before Close (cleanups run last-in first-out).
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			for i, l := range cs.ErrorLogs(8) {
+				tb.Logf("server %d errors in server.err.log:\n%s", i+1, l)
+			}
+		}
+	})
+	return cs
+}
+
+// Workerd returns the workerd binary, skipping under -short and when there
+// is none (fails under TAILLIGHT_E2E=1); the error names the install script.
+func Workerd(tb testing.TB) string {
+	tb.Helper()
+	SkipShort(tb, "needs the real Workers runtime (workerd)")
+	bin, err := local.FindWorkerd()
+	if err != nil {
+		Unavailable(tb, "no workerd", "", err)
+	}
+	return bin
+}
+
+// Eventually calls cond every interval until it returns true, and fails the
+// test (tb.Fatal, so from the test's goroutine only) when timeout passes
+// first; msgAndArgs (a format and its arguments) say what was awaited.
+func Eventually(tb testing.TB, timeout, every time.Duration, cond func() bool, msgAndArgs ...any) {
+	tb.Helper()
+	if !Poll(timeout, every, cond) {
+		tb.Fatalf("after %v: %s", timeout, message(msgAndArgs))
+	}
+}
+
+// Poll calls cond every interval until it returns true (Poll returns true) or
+// timeout passes (Poll returns false after one last call).
+func Poll(timeout, every time.Duration, cond func() bool) bool {
+	if cond() {
+		return true
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if cond() {
+				return true
+			}
+		case <-deadline.C:
+			return cond()
+		}
+	}
+}
+
+func message(msgAndArgs []any) string {
+	if len(msgAndArgs) == 0 {
+		return "condition not met"
+	}
+	if f, ok := msgAndArgs[0].(string); ok {
+		return fmt.Sprintf(f, msgAndArgs[1:]...)
+	}
+	return fmt.Sprint(msgAndArgs...)
+}
