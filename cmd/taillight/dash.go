@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -89,39 +86,13 @@ func runDash(ctx context.Context, args []string, s stdio) int {
 // openDashConn connects to ClickHouse as cfg says, with cfg.Database as the
 // connection's default database (so ad-hoc SQL can name tables bare).
 func openDashConn(ctx context.Context, cfg chsink.Config) (driver.Conn, error) {
-	opts := &clickhouse.Options{
-		Protocol:     clickhouse.Native,
-		Addr:         cfg.Addrs,
-		Auth:         clickhouse.Auth{Database: cfg.Database, Username: cfg.User, Password: cfg.Password},
-		DialTimeout:  cfg.DialTimeout,
-		ReadTimeout:  cfg.ReadTimeout,
-		MaxOpenConns: cfg.MaxOpenConns,
-		MaxIdleConns: cfg.MaxOpenConns,
-		ClientInfo: clickhouse.ClientInfo{Products: []struct{ Name, Version string }{
-			{Name: "taillight-dash", Version: "1"},
-		}},
+	opts, err := cfg.ClientOptions(cfg.Database)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Compression {
-		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
-	}
-	if cfg.TLS.Enable {
-		tc := &tls.Config{
-			MinVersion:         tls.VersionTLS12,
-			ServerName:         cfg.TLS.ServerName,
-			InsecureSkipVerify: cfg.TLS.InsecureSkipVerify, //nolint:gosec // an explicit operator choice
-		}
-		if cfg.TLS.CAFile != "" {
-			pem, err := os.ReadFile(cfg.TLS.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("read TLS CA file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("TLS CA file %s holds no PEM certificate", cfg.TLS.CAFile)
-			}
-			tc.RootCAs = pool
-		}
-		opts.TLS = tc
-	}
+	// Named apart from the processor in the server's query log.
+	opts.ClientInfo = clickhouse.ClientInfo{Products: []struct{ Name, Version string }{
+		{Name: "taillight-dash", Version: "1"},
+	}}
 	return dash.Open(ctx, opts)
 }
