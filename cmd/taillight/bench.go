@@ -83,9 +83,8 @@ Flags:
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	log, err := f.log.logger(s.err)
-	if err != nil {
-		fmt.Fprintf(s.err, "taillight bench: %v\n", err)
+	log, ok := commandLogger(s, "bench", &f.log)
+	if !ok {
 		return exitUsage
 	}
 	if f.brokers != "" {
@@ -97,6 +96,7 @@ Flags:
 		f.cfg.LatencyDuration = -1
 	}
 	f.cfg.Log = log
+	var err error
 	if f.cfg.Exe, err = os.Executable(); err != nil {
 		fmt.Fprintf(s.err, "taillight bench: %v\n", err)
 		return exitError

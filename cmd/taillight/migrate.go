@@ -54,13 +54,8 @@ Flags:
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	log, err := f.log.logger(s.err)
-	if err != nil {
-		fmt.Fprintf(s.err, "taillight migrate: %v\n", err)
-		return exitUsage
-	}
-	if err := f.ch.Validate(); err != nil {
-		fmt.Fprintf(s.err, "taillight migrate: %v\n", err)
+	log, ok := commandLogger(s, "migrate", &f.log, f.ch.Validate)
+	if !ok {
 		return exitUsage
 	}
 	w, err := chsink.New(ctx, f.ch, log, nil)

@@ -40,6 +40,24 @@ func (f *processFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.migrate, "migrate", false, "apply pending ClickHouse migrations before consuming (else run 'taillight migrate' first)")
 }
 
+// commandLogger builds the logger lf asks for and runs the validations in
+// order; the first error is printed as "taillight NAME: err" and ok is false
+// (a usage error: exitUsage).
+func commandLogger(s stdio, name string, lf *logFlags, validate ...func() error) (log *slog.Logger, ok bool) {
+	log, err := lf.logger(s.err)
+	for _, v := range validate {
+		if err != nil {
+			break
+		}
+		err = v()
+	}
+	if err != nil {
+		fmt.Fprintf(s.err, "taillight %s: %v\n", name, err)
+		return nil, false
+	}
+	return log, true
+}
+
 func runProcess(ctx context.Context, args []string, s stdio) int {
 	fs := newFlagSet("process", s)
 	var f processFlags
@@ -59,21 +77,8 @@ Flags:
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	log, err := f.log.logger(s.err)
-	if err != nil {
-		fmt.Fprintf(s.err, "taillight process: %v\n", err)
-		return exitUsage
-	}
-	if err := f.proc.Validate(); err != nil {
-		fmt.Fprintf(s.err, "taillight process: %v\n", err)
-		return exitUsage
-	}
-	if err := f.ch.Validate(); err != nil {
-		fmt.Fprintf(s.err, "taillight process: %v\n", err)
-		return exitUsage
-	}
-	if err := f.auth.Validate(); err != nil {
-		fmt.Fprintf(s.err, "taillight process: %v\n", err)
+	log, ok := commandLogger(s, "process", &f.log, f.proc.Validate, f.ch.Validate, f.auth.Validate)
+	if !ok {
 		return exitUsage
 	}
 	if err := serveProcess(ctx, &f, log); err != nil {
