@@ -13,7 +13,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,17 +29,13 @@ import (
 // One private ClickHouse server per test binary, started on first use;
 // every test gets its own database on it.
 var (
-	chOnce sync.Once
-	chSrv  *local.ClickHouse
-	chErr  error
-	dbSeq  atomic.Int64
+	chShared = localtest.SharedClickHouse{Config: local.ClickHouseConfig{StartTimeout: 90 * time.Second}}
+	dbSeq    atomic.Int64
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if chSrv != nil {
-		_ = chSrv.Close()
-	}
+	chShared.Close()
 	os.Exit(code)
 }
 
@@ -51,16 +46,7 @@ func e2e() bool { return localtest.E2E() }
 // TAILLIGHT_E2E=1) when none can be had.
 func sharedClickHouse(tb testing.TB) *local.ClickHouse {
 	tb.Helper()
-	localtest.SkipShort(tb, "needs a real ClickHouse server")
-	chOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		chSrv, chErr = local.StartClickHouse(ctx, local.ClickHouseConfig{NoInstall: !localtest.E2E(), StartTimeout: 90 * time.Second})
-	})
-	if chErr != nil {
-		localtest.NoClickHouse(tb, chErr)
-	}
-	return chSrv
+	return chShared.Get(tb)
 }
 
 func openConn(tb testing.TB, addr, user, database string) driver.Conn {

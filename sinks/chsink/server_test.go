@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,22 +21,18 @@ import (
 // One private ClickHouse server per test binary, started on first use;
 // every test gets its own database on it.
 var (
-	chOnce sync.Once
-	chSrv  *local.ClickHouse
-	chErr  error
-	dbSeq  atomic.Int64
+	chShared = localtest.SharedClickHouse{Config: local.ClickHouseConfig{StartTimeout: 90 * time.Second}}
+	dbSeq    atomic.Int64
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if chSrv != nil {
-		_ = chSrv.Close()
-	}
+	chShared.Close()
 	os.Exit(code)
 }
 
-// startClickHouse starts a private server, or skips (fails under
-// TAILLIGHT_E2E=1) when none can be had.
+// startClickHouse starts a private server (for a test that stops it); on an
+// error the test calls needServer.
 func startClickHouse() (*local.ClickHouse, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -59,12 +54,7 @@ func needServer(tb testing.TB, err error) {
 // sharedClickHouse returns the package's server.
 func sharedClickHouse(tb testing.TB) *local.ClickHouse {
 	tb.Helper()
-	localtest.SkipShort(tb, "needs a real ClickHouse server")
-	chOnce.Do(func() { chSrv, chErr = startClickHouse() })
-	if chErr != nil {
-		needServer(tb, chErr)
-	}
-	return chSrv
+	return chShared.Get(tb)
 }
 
 // newWriter returns a Writer on a fresh database of srv (dropped at the

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,6 +62,49 @@ func ClickHouse(tb testing.TB, ctx context.Context, cfg local.ClickHouseConfig) 
 	}
 	tb.Cleanup(func() { _ = srv.Close() })
 	return srv
+}
+
+// SharedClickHouse is one ClickHouse server for a whole test binary, started
+// on first use (each test takes its own database on it). TestMain calls
+// Close after m.Run. Safe for parallel tests.
+type SharedClickHouse struct {
+	// Config is the server's; NoInstall is set to !E2E().
+	Config local.ClickHouseConfig
+	// StartTimeout bounds the start, install included (3 minutes if 0).
+	StartTimeout time.Duration
+
+	once sync.Once
+	srv  *local.ClickHouse
+	err  error
+}
+
+// Get returns the server, starting it on the first call. It skips under
+// -short and when no server can be had (fails under TAILLIGHT_E2E=1).
+func (s *SharedClickHouse) Get(tb testing.TB) *local.ClickHouse {
+	tb.Helper()
+	SkipShort(tb, "needs a real ClickHouse server")
+	s.once.Do(func() {
+		d := s.StartTimeout
+		if d <= 0 {
+			d = 3 * time.Minute
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		cfg := s.Config
+		cfg.NoInstall = !E2E()
+		s.srv, s.err = local.StartClickHouse(ctx, cfg)
+	})
+	if s.err != nil {
+		NoClickHouse(tb, s.err)
+	}
+	return s.srv
+}
+
+// Close stops the server if Get started one.
+func (s *SharedClickHouse) Close() {
+	if s.srv != nil {
+		_ = s.srv.Close()
+	}
 }
 
 // ClickHouseCluster starts ZooKeeper and a ClickHouse cluster for the test,
