@@ -75,11 +75,15 @@ func TestChaosRollingRestart(t *testing.T) {
 	a, b := f.start(), f.start()
 	s.produce(10, n, 1000)
 	s.waitRows(uint64(len(s.g.Valid))/4, 3*time.Minute)
+	// Each restart waits for new rows before the next stop, so one
+	// processor is always up.
 	a.term()
-	a = f.start()
+	f.start()
 	s.produce(11, n, 1000)
+	raw, _ := s.progress()
+	s.waitRows(raw+1, 3*time.Minute)
 	b.term()
-	b = f.start()
+	f.start()
 	s.produce(12, n, 1000)
 	drain := s.waitDrained(size(3*time.Minute, 20*time.Minute))
 	logs, metrics := f.finish()
