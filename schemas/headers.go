@@ -1,7 +1,6 @@
 package schemas
 
 import (
-	"bytes"
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
@@ -169,23 +168,16 @@ func scanString(b []byte, i int) (start, end int, flags uint8, err error) {
 	if i >= len(b) || b[i] != '"' {
 		return 0, 0, 0, errHeaderSyntax
 	}
-	j := i + 1
-	for {
-		q := bytes.IndexByte(b[j:], '"')
-		if q < 0 {
-			return 0, 0, 0, errors.New("headers: unterminated string")
-		}
-		bs := bytes.IndexByte(b[j:j+q], '\\')
-		if bs < 0 {
-			return i, j + q, flags, nil
-		}
-		// Skip the escape and the byte it escapes, then look again.
-		flags |= strEscaped
-		j += bs + 2
-		if j > len(b) {
-			return 0, 0, 0, errors.New("headers: unterminated string")
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '"':
+			return i, j, flags, nil
+		case '\\':
+			flags |= strEscaped
+			j++
 		}
 	}
+	return 0, 0, 0, errors.New("headers: unterminated string")
 }
 
 // appendUnquoted appends the contents of the quoted JSON string q.
