@@ -276,7 +276,7 @@ func (r result) String() string {
 // trace_items FINAL holds each valid record once (by Kafka coordinates and
 // by planted event id), the DLQ holds each poison record (distinct source
 // coordinates), nothing else is anywhere; the views equal the ground truth
-// and the script view equals the counts from trace_items FINAL; no planted
+// and the counts computed from trace_items FINAL; no planted
 // secret is in ClickHouse or the DLQ. logs and metrics are the processors'
 // captured stderr and /metrics scrapes, searched for the secrets too.
 func (s *stream) check(logs, metrics string) result {
@@ -346,13 +346,7 @@ func (s *stream) check(logs, metrics string) result {
 
 	views := integration.ReadViews(t, s.conn, s.db)
 	integration.DiffTotals(t, "views against the ground truth", views, s.g.Totals)
-	script := map[memsink.Key]memsink.Totals{}
-	for k, v := range views {
-		if k.Kind == sinks.KindScript {
-			script[k] = v
-		}
-	}
-	integration.DiffTotals(t, "script_outcomes_1m against trace_items FINAL", script, s.scriptFromRaw(ctx))
+	integration.DiffTotals(t, "views against trace_items FINAL", views, s.viewsFromRaw(ctx))
 
 	res.DLQRecords, res.DLQDistinct = s.checkDLQ(ctx)
 	s.checkClickHouseSecrets(ctx, secrets)
@@ -370,27 +364,63 @@ func (s *stream) check(logs, metrics string) result {
 	return res
 }
 
-// scriptFromRaw computes script_outcomes_1m from trace_items FINAL.
-func (s *stream) scriptFromRaw(ctx context.Context) map[memsink.Key]memsink.Totals {
+// viewsFromRaw computes the three rollup views from trace_items FINAL, with
+// the rollup package's definitions (endpoint and colo: fetch events only;
+// errors: outcome != ok or status >= 500; exceptions: outcome exception or
+// any exception; colo "unknown" when empty).
+func (s *stream) viewsFromRaw(ctx context.Context) map[memsink.Key]memsink.Totals {
 	t := s.t
 	t.Helper()
-	rows, err := s.conn.Query(ctx, fmt.Sprintf(`SELECT toStartOfMinute(event_time) AS m, script_name, outcome, count(),
-		toUInt64(sum(cpu_time_ms)), toUInt64(sum(wall_time_ms)) FROM %s.trace_items FINAL GROUP BY m, script_name, outcome`, s.db))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	out := map[memsink.Key]memsink.Totals{}
-	for rows.Next() {
-		var m time.Time
-		k := memsink.Key{Kind: sinks.KindScript}
-		var v memsink.Totals
-		if err := rows.Scan(&m, &k.ScriptName, &k.Outcome, &v.Requests, &v.CPUTimeMsSum, &v.WallTimeMsSum); err != nil {
-			t.Fatal(err)
+	read := func(q string, scan func(driver.Rows) (memsink.Key, memsink.Totals, error)) {
+		rows, err := s.conn.Query(ctx, fmt.Sprintf(q, s.db))
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
 		}
-		k.Minute = m.Unix()
-		out[k] = v
+		defer rows.Close()
+		for rows.Next() {
+			k, v, err := scan(rows)
+			if err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			out[k] = v
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
 	}
+	read(`SELECT toStartOfMinute(event_time) AS m, script_name, host, method, route, count(),
+		countIf(outcome != 'ok' OR status >= 500), countIf(outcome = 'exception' OR length(exceptions.name) > 0),
+		countIf(status >= 400 AND status < 500), countIf(status >= 500 AND status < 600)
+		FROM %s.trace_items FINAL WHERE event_kind = 'fetch' GROUP BY m, script_name, host, method, route`,
+		func(r driver.Rows) (memsink.Key, memsink.Totals, error) {
+			var m time.Time
+			k := memsink.Key{Kind: sinks.KindEndpoint}
+			var v memsink.Totals
+			err := r.Scan(&m, &k.ScriptName, &k.Host, &k.Method, &k.Route, &v.Requests, &v.Errors, &v.Exceptions, &v.Status4xx, &v.Status5xx)
+			k.Minute = m.Unix()
+			return k, v, err
+		})
+	read(`SELECT toStartOfMinute(event_time) AS m, if(colo = '', 'unknown', colo) AS c, script_name, outcome, count()
+		FROM %s.trace_items FINAL WHERE event_kind = 'fetch' GROUP BY m, c, script_name, outcome`,
+		func(r driver.Rows) (memsink.Key, memsink.Totals, error) {
+			var m time.Time
+			k := memsink.Key{Kind: sinks.KindColo}
+			var v memsink.Totals
+			err := r.Scan(&m, &k.Colo, &k.ScriptName, &k.Outcome, &v.Requests)
+			k.Minute = m.Unix()
+			return k, v, err
+		})
+	read(`SELECT toStartOfMinute(event_time) AS m, script_name, outcome, count(),
+		toUInt64(sum(cpu_time_ms)), toUInt64(sum(wall_time_ms)) FROM %s.trace_items FINAL GROUP BY m, script_name, outcome`,
+		func(r driver.Rows) (memsink.Key, memsink.Totals, error) {
+			var m time.Time
+			k := memsink.Key{Kind: sinks.KindScript}
+			var v memsink.Totals
+			err := r.Scan(&m, &k.ScriptName, &k.Outcome, &v.Requests, &v.CPUTimeMsSum, &v.WallTimeMsSum)
+			k.Minute = m.Unix()
+			return k, v, err
+		})
 	return out
 }
 
