@@ -20,6 +20,7 @@ const (
 	DefaultMaxBytes        = 16 << 20
 	DefaultLinger          = 2 * time.Second
 	DefaultMaxPollRecords  = 2000
+	DefaultFetchMaxBytes   = 4 << 20
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultSessionTimeout  = 45 * time.Second
 	DefaultRetryMin        = 100 * time.Millisecond
@@ -45,6 +46,11 @@ type Config struct {
 	// MaxPollRecords bounds one poll; when a partition's unprocessed records
 	// reach twice this, polling waits until its worker catches up.
 	MaxPollRecords int
+	// FetchMaxBytes bounds one fetch response (compressed). franz-go buffers
+	// one fetch per broker ahead of polling, and decoded rows alias the
+	// decompressed batches until their block is written, so this bounds the
+	// processor's memory more than the block size does. Default 4 MiB.
+	FetchMaxBytes int
 	// Redaction are the opt-in rules on top of the runtime's default policy.
 	Redaction redact.Rules
 	// RoutePatterns are route templates that win over the ID heuristic (see
@@ -86,6 +92,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&c.Group, prefix+"kafka.group", or(c.Group, DefaultGroup), "consumer group")
 	fs.StringVar(&c.DLQTopic, prefix+"kafka.dlq-topic", c.DLQTopic, "dead-letter topic for poison records (default <topic>.dlq)")
 	fs.IntVar(&c.MaxPollRecords, prefix+"kafka.max-poll-records", orInt(c.MaxPollRecords, DefaultMaxPollRecords), "records taken per poll; polling waits while a partition has twice this many unprocessed")
+	fs.IntVar(&c.FetchMaxBytes, prefix+"kafka.fetch-max-bytes", orInt(c.FetchMaxBytes, DefaultFetchMaxBytes), "largest fetch response; with one fetch buffered per broker, it bounds memory")
 	fs.IntVar(&c.MaxRows, prefix+"flush.max-rows", orInt(c.MaxRows, DefaultMaxRows), "write a partition's block when it holds this many records")
 	fs.IntVar(&c.MaxBytes, prefix+"flush.max-bytes", orInt(c.MaxBytes, DefaultMaxBytes), "write a partition's block when its records reach this many bytes")
 	fs.DurationVar(&c.Linger, prefix+"flush.linger", orDur(c.Linger, DefaultLinger), "write a partition's block this long after its first record at the latest")
@@ -139,6 +146,7 @@ func (c Config) withDefaults() Config {
 	c.MaxBytes = orInt(c.MaxBytes, DefaultMaxBytes)
 	c.Linger = orDur(c.Linger, DefaultLinger)
 	c.MaxPollRecords = orInt(c.MaxPollRecords, DefaultMaxPollRecords)
+	c.FetchMaxBytes = orInt(c.FetchMaxBytes, DefaultFetchMaxBytes)
 	c.ShutdownTimeout = orDur(c.ShutdownTimeout, DefaultShutdownTimeout)
 	c.SessionTimeout = orDur(c.SessionTimeout, DefaultSessionTimeout)
 	c.RetryMin = orDur(c.RetryMin, DefaultRetryMin)
@@ -157,9 +165,9 @@ func (c Config) Validate() error {
 	if c.DLQTopic == c.Topic {
 		errs = append(errs, fmt.Errorf("DLQ topic %q must differ from the topic", c.DLQTopic))
 	}
-	if c.MaxRows < 0 || c.MaxBytes < 0 || c.Linger < 0 || c.MaxPollRecords < 0 {
-		errs = append(errs, fmt.Errorf("flush max rows (%d), max bytes (%d), linger (%s) and max poll records (%d) must be positive",
-			c.MaxRows, c.MaxBytes, c.Linger, c.MaxPollRecords))
+	if c.MaxRows < 0 || c.MaxBytes < 0 || c.Linger < 0 || c.MaxPollRecords < 0 || c.FetchMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("flush max rows (%d), max bytes (%d), linger (%s), max poll records (%d) and fetch max bytes (%d) must be positive",
+			c.MaxRows, c.MaxBytes, c.Linger, c.MaxPollRecords, c.FetchMaxBytes))
 	}
 	if c.ShutdownTimeout < 0 || c.SessionTimeout < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("shutdown timeout (%s) must be positive and retry max (%s) at least retry min (%s)",

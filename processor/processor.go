@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -168,6 +169,12 @@ func (p *Processor) Run(ctx context.Context) error {
 		// the beginning: nothing produced is skipped.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.WithLogger(kslog.New(p.log)),
+		// Memory: one fetch per broker is buffered ahead of polling and rows
+		// alias the decompressed batches until their block is written; the
+		// default 50 MiB fetch (several times that decompressed) dominated
+		// the processor's RSS.
+		kgo.FetchMaxBytes(int32(min(p.cfg.FetchMaxBytes, math.MaxInt32))),
+		kgo.FetchMaxPartitionBytes(int32(min(p.cfg.FetchMaxBytes, 1<<20))),
 	}
 	if p.reg != nil {
 		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("taillight", kprom.Subsystem("processor_kafka"), kprom.Registerer(p.reg))))
