@@ -129,6 +129,8 @@ type Latency struct {
 	P99Ms        float64 `json:"p99_ms"`
 	MaxMs        float64 `json:"max_ms"`
 	ResolutionMs float64 `json:"resolution_ms"`
+	// PeakRSSMiB is the processor's peak RSS over both phases.
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
 }
 
 // Check is one target with its verdict.
@@ -333,11 +335,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		if rss2, err := ProcPeakRSS(proc.pid()); err == nil {
-			// The peak over both phases; the target is about full speed, which
-			// the throughput phase is.
-			rep.Processor.PeakRSSMiB = max(rep.Processor.PeakRSSMiB, float64(rss2)/(1<<20))
+		// The target is about full speed (the throughput phase); this is
+		// the peak over both phases.
+		rss2, err := ProcPeakRSS(proc.pid())
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
 		}
+		rep.Latency.PeakRSSMiB = float64(rss2) / (1 << 20)
 	}
 	if err := proc.stop(); err != nil {
 		return nil, err
@@ -664,8 +668,8 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintf(w, "%-34s %14d (rollup requests %d; first rows after %.2f s)\n", "rows queryable", r.RowsQueryable, r.RollupRequests, r.FirstRowSeconds)
 	if l := r.Latency; l != nil {
-		fmt.Fprintf(w, "\nlatency at %.0f events/s offered (%.0f achieved, %d events, resolution %.0f ms): p50 %.0f ms, p99 %.0f ms, max %.0f ms\n",
-			l.OfferedRate, l.AchievedRate, l.Events, l.ResolutionMs, l.P50Ms, l.P99Ms, l.MaxMs)
+		fmt.Fprintf(w, "\nlatency at %.0f events/s offered (%.0f achieved, %d events, resolution %.0f ms): p50 %.0f ms, p99 %.0f ms, max %.0f ms; peak RSS by then %.1f MiB\n",
+			l.OfferedRate, l.AchievedRate, l.Events, l.ResolutionMs, l.P50Ms, l.P99Ms, l.MaxMs, l.PeakRSSMiB)
 	}
 	fmt.Fprintf(w, "\n%-34s %10s %8s %s\n", "target", "value", "limit", "")
 	for _, c := range r.Checks {

@@ -224,6 +224,9 @@ func TestRunEndToEnd(t *testing.T) {
 	if l.Events != 800 || l.OfferedRate != 400 || l.AchievedRate <= 0 {
 		t.Errorf("latency phase: %d events at %.0f offered, %.0f achieved; want 800 at 400", l.Events, l.OfferedRate, l.AchievedRate)
 	}
+	if l.PeakRSSMiB < rep.Processor.PeakRSSMiB {
+		t.Errorf("peak RSS over both phases %.1f MiB < the throughput phase's %.1f MiB", l.PeakRSSMiB, rep.Processor.PeakRSSMiB)
+	}
 	if !(0 < l.P50Ms && l.P50Ms <= l.P99Ms && l.P99Ms <= l.MaxMs) {
 		t.Errorf("latency percentiles out of order: %+v", l)
 	}
