@@ -26,11 +26,13 @@ func init() {
 		name:    "bench-ref",
 		summary: "(used by bench) the decode-only reference consumer",
 		run:     runBenchRef,
+		hidden:  true,
 	})
 	register(&command{
 		name:    "bench-process",
 		summary: "(used by bench -cpuprofile) process with a CPU profile",
 		run:     runBenchProcess,
+		hidden:  true,
 	})
 }
 

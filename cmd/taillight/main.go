@@ -28,6 +28,7 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, args []string, io stdio) int
+	hidden  bool // run by other commands; left out of the help listing
 }
 
 type stdio struct {
@@ -69,8 +70,10 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "taillight: Cloudflare Workers trace events through Kafka into ClickHouse.")
 	fmt.Fprintln(w, "\nUsage: taillight <command> [flags]\n\nCommands:")
 	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for n, c := range commands {
+		if !c.hidden {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {
