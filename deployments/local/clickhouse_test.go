@@ -207,12 +207,8 @@ func TestClickHouseStopStartKillKeepData(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertClickHouseGone(t, pid, addr)
-	deadline := time.Now().Add(10 * time.Second)
-	for ch.PID() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("PID = %d after the process died; want 0", ch.PID())
-		}
-		time.Sleep(10 * time.Millisecond) // polling for a condition with a deadline
+	if !waitUntil(10*time.Second, 10*time.Millisecond, func() bool { return ch.PID() == 0 }) {
+		t.Fatalf("PID = %d after the process died; want 0", ch.PID())
 	}
 	if err := ch.Start(t.Context()); err != nil {
 		t.Fatalf("Start after a crash: %v", err)
@@ -524,33 +520,23 @@ func TestClickHouseTail(t *testing.T) {
 // hence the wait for addr too.
 func assertClickHouseGone(t *testing.T, pid int, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		alive := syscall.Kill(pid, 0) == nil
-		if alive {
-			if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
-				if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 0 && f[0] == "Z" {
-					alive = false
-				}
-			}
-		}
-		accepting := false
+	alive, accepting := true, false
+	gone := waitUntil(10*time.Second, 20*time.Millisecond, func() bool {
+		alive = syscall.Kill(pid, 0) == nil && !procGone(pid)
+		accepting = false
 		if !alive && addr != "" {
 			if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 				c.Close()
 				accepting = true
 			}
 		}
-		if !alive && !accepting {
-			return
+		return !alive && !accepting
+	})
+	if !gone {
+		if alive {
+			t.Fatalf("process %d still running", pid)
 		}
-		if time.Now().After(deadline) {
-			if alive {
-				t.Fatalf("process %d still running", pid)
-			}
-			t.Fatalf("process %d exited but something still accepts connections on %s", pid, addr)
-		}
-		time.Sleep(20 * time.Millisecond) // polling for a condition with a deadline
+		t.Fatalf("process %d exited but something still accepts connections on %s", pid, addr)
 	}
 }
 

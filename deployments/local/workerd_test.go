@@ -126,20 +126,8 @@ func TestStartWorkerdContextCanceled(t *testing.T) {
 // waitGone polls until pid no longer runs (absent, or a zombie awaiting its reaper).
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			return // gone
-		}
-		// Field 3 is the state; the command name before it is in parentheses.
-		if f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:])); len(f) > 0 && f[0] == "Z" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d still runs after Close", pid)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	if !waitUntil(10*time.Second, 20*time.Millisecond, func() bool { return procGone(pid) }) {
+		t.Fatalf("process %d still runs after Close", pid)
 	}
 }
 

@@ -3,6 +3,8 @@ package workerd
 import (
 	"testing"
 	"time"
+
+	"github.com/taillight/taillight/deployments/local/localtest"
 )
 
 // BenchmarkTailRoundTrip measures one request through a producer Worker until
@@ -16,12 +18,8 @@ func BenchmarkTailRoundTrip(b *testing.B) {
 	for b.Loop() {
 		get(b, wd.URL(), "/bench", nil)
 		n++
-		deadline := time.Now().Add(30 * time.Second)
-		for len(in.snapshot()) < n {
-			if time.Now().After(deadline) {
-				b.Fatalf("tail POST %d did not arrive; workerd output:\n%s", n, wd.Output())
-			}
-			time.Sleep(50 * time.Microsecond) // polling a condition with a deadline
+		if !localtest.Poll(30*time.Second, 50*time.Microsecond, func() bool { return len(in.snapshot()) >= n }) {
+			b.Fatalf("tail POST %d did not arrive; workerd output:\n%s", n, wd.Output())
 		}
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "invocations/s")
