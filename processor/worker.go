@@ -367,8 +367,30 @@ func (w *worker) complete(err error) error {
 	w.wroteEpoch = f.lastEpoch
 	m.lag.WithLabelValues(w.label).Set(float64(max(w.hw.Load()-next, 0)))
 	w.commitAsync(next, f.lastEpoch)
+	releaseBlock(&f.blk)
 	w.spareF = f
 	return nil
+}
+
+// releaseBlock drops a written block's string references, keeping its
+// buffers for reuse. Rows alias the decompressed Kafka batches (zero-copy
+// decode), and reused slices keep whatever lies past their length: without
+// this, stale entries of spare rows and nested slices pinned batches long
+// written, and the processor's heap grew with the backlog it read.
+func releaseBlock(b *sinks.Block) {
+	for i := range b.Rows {
+		r := &b.Rows[i]
+		clear(r.HeaderNames)
+		clear(r.HeaderValues)
+		clear(r.LogLevels)
+		clear(r.LogMessages)
+		clear(r.ExcNames)
+		clear(r.ExcMessages)
+		clear(r.ExcStacks)
+		*r = sinksRawRowReuse(r)
+	}
+	clear(b.Rollups) // map keys updated on assignment alias records too
+	b.Reset()
 }
 
 // write stores f: DLQ records first, then the sink, retrying transient
