@@ -1,0 +1,139 @@
+package schemas
+
+import (
+	"bytes"
+	stdjson "encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/segmentio/encoding/json"
+)
+
+// segmentioDecode is the decoding fastDecode must agree with.
+func segmentioDecode(b []byte, t *TraceItem) error {
+	*t = TraceItem{}
+	_, err := json.Parse(b, t, json.ZeroCopy|json.DontMatchCaseInsensitiveStructFields)
+	return err
+}
+
+// checkFastAgrees fails when fastDecode accepts in but decodes it
+// differently from segmentio, or accepts what segmentio refuses.
+func checkFastAgrees(t *testing.T, in []byte) (accepted bool) {
+	t.Helper()
+	var fast, slow TraceItem
+	if !fastDecode(bytes.Clone(in), &fast) {
+		return false
+	}
+	if err := segmentioDecode(in, &slow); err != nil {
+		t.Fatalf("fast path accepted what segmentio refuses (%v): %q", err, in)
+	}
+	if !reflect.DeepEqual(fast, slow) {
+		a, _ := Marshal(nil, &fast)
+		b, _ := Marshal(nil, &slow)
+		t.Fatalf("fast path and segmentio disagree on %q:\nfast: %s\nslow: %s", in, a, b)
+	}
+	return true
+}
+
+func TestFastDecodeAgrees(t *testing.T) {
+	accepted := 0
+	for _, item := range fixtureItems(t) {
+		if checkFastAgrees(t, item) {
+			accepted++
+		}
+	}
+	if !checkFastAgrees(t, []byte(typicalItem)) {
+		t.Error("fast path refused the typical item")
+	}
+	for _, in := range []string{
+		`{"outcome":"ok","event":null,"scriptName":null,"eventTimestamp":null}`,
+		`{"outcome":"ok","logs":[],"exceptions":[],"diagnosticsChannelEvents":[],"scriptTags":[]}`,
+		`{"outcome":"ok","event":{"request":{"url":"u","method":"GET","headers":{}}}}`,
+		`{"outcome":"ok","event":{"request":{"url":"a\"b\u00e9","headers":{"a":"b"},"cf":{"x":[1,-2.5e3,true,false,null,"\u00e9\n"]}}}}`,
+		`{"outcome":"ok","event":{"request":{"headers":{"sec-ch-ua":"\"Chromium\";v=\"140\"","x":"\ud800\u00e9\/"}}}}`,
+		`{"outcome":"ok","event":{"getWebSocketEvent":{"webSocketEventType":"close","code":1000,"wasClean":true}}}`,
+		`{"outcome":"ok","event":{"consumedEvents":[{"scriptName":"a"},{"scriptName":null},{}]}}`,
+		`{"outcome":"ok","event":{"queue":"q","batchSize":3},"scriptVersion":{"id":"i","tag":"t","message":"m"}}`,
+		`{"outcome":"ok","cpuTime":1.5e-3,"wallTime":-0,"unknown":{"a":[{}]},"truncated":true}`,
+		`{"Outcome":"ok","outcomE":"x"}`,
+		` {"outcome" : "ok" , "logs" : [ {"message" : [ 1 , "x" ] , "level":"log","timestamp":-1,"errorInfo":{}} ] } `,
+	} {
+		if !checkFastAgrees(t, []byte(in)) {
+			t.Errorf("fast path refused %s", in)
+		}
+	}
+	t.Logf("fast path took %d fixture items", accepted)
+	if accepted == 0 {
+		t.Error("fast path refused every fixture")
+	}
+	// Inputs the fast path must leave to segmentio.
+	for _, in := range []string{
+		`{"outcome":"ok","outcome":"x"}`,
+		`{"outcome":"ok","cpuTime":"1"}`,
+		`{"outcome":"ok","event":{"response":{"status":1.5}}}`,
+		`{"outcome":"ok","logs":null}`,
+		`{"outcome":"ok","event":{"request":{"headers":{"a":1}}}}`,
+		"{\"outcome\":\"o\xffk\"}",
+		`{"outcome":"ok"} x`,
+		`{"outcome":"ok",}`,
+		`{"outcome":01}`,
+	} {
+		var it TraceItem
+		if fastDecode([]byte(in), &it) {
+			t.Errorf("fast path accepted %s", in)
+		}
+	}
+}
+
+// fixtureItems splits every fixture (a JSON array) into its items.
+func fixtureItems(t testing.TB) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, fx := range loadFixtures(t) {
+		var items []stdjson.RawMessage
+		if err := stdjson.Unmarshal([]byte(fx.Raw), &items); err != nil {
+			t.Fatalf("%s: %v", fx.Name, err)
+		}
+		for _, it := range items {
+			out = append(out, []byte(it))
+		}
+	}
+	return out
+}
+
+func FuzzFastDecode(f *testing.F) {
+	for _, item := range fixtureItems(f) {
+		f.Add(item)
+	}
+	f.Add([]byte(typicalItem))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		checkFastAgrees(t, in)
+	})
+}
+
+func BenchmarkUnmarshalZeroCopyTypicalSegmentio(b *testing.B) {
+	raw := []byte(typicalItem)
+	var it TraceItem
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := segmentioDecode(raw, &it); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestFastDecodeAllocs guards the fast path's allocation count: the item's
+// event block, eventTimestamp, scriptName, the logs and the headers.
+func TestFastDecodeAllocs(t *testing.T) {
+	raw := []byte(typicalItem)
+	var it TraceItem
+	n := testing.AllocsPerRun(100, func() {
+		if err := UnmarshalZeroCopy(raw, &it); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n > 5 {
+		t.Errorf("UnmarshalZeroCopy of the typical item: %v allocs, want at most 5", n)
+	}
+}
