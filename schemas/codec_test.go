@@ -154,7 +154,8 @@ func TestKindFromShape(t *testing.T) {
 	f(`{"scheduledTime":"2026-11-22T01:53:30.309Z"}`, KindAlarm)
 	f(`{"queue":"q","batchSize":3}`, KindQueue)
 	f(`{"mailFrom":"a@b","rcptTo":"c@d","rawSize":10}`, KindEmail)
-	f(`{"consumedEvents":[]}`, KindTail)
+	f(`{"consumedEvents":[{"scriptName":null}]}`, KindTail)
+	f(`{"consumedEvents":[]}`, KindCustom) // encodes as {}: must round-trip to the same kind
 	f(`{"getWebSocketEvent":{"webSocketEventType":"error"}}`, KindWebSocket)
 	f(`{}`, KindCustom)
 	f(`null`, KindNone)
@@ -234,6 +235,7 @@ func FuzzRoundTrip(f *testing.F) {
 		f.Add([]byte(fx.Raw))
 	}
 	f.Add([]byte(`{"outcome":"ok","event":{"scheduledTime":"x"}}`))
+	f.Add([]byte(`[{"outcome":"0","event":{"consumedEvents":[]}}]`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		items, err := DecodeAll(in)
 		if err != nil {

@@ -134,7 +134,8 @@ const (
 
 // Kind derives the event kind from the shape of the event. connect, hibernate
 // and custom events all serialise as an empty object in buffered tail events;
-// they are reported as custom.
+// they are reported as custom. So is a tail event with no consumed events,
+// which encodes as an empty object too (consumedEvents is omitted when empty).
 func (t *TraceItem) Kind() Kind {
 	e := t.Event
 	switch {
@@ -155,7 +156,7 @@ func (t *TraceItem) Kind() Kind {
 		return KindQueue
 	case e.MailFrom != "" || e.RcptTo != "" || e.RawSize != nil:
 		return KindEmail
-	case e.ConsumedEvents != nil:
+	case len(e.ConsumedEvents) > 0:
 		return KindTail
 	case e.WebSocketEvent != nil:
 		return KindWebSocket
