@@ -164,9 +164,9 @@ func (w *Writer) Write(ctx context.Context, b *sinks.Block) error {
 	conn, ctx := w.target(ctx, b.Partition, false)
 	if len(b.Rows) > 0 {
 		rc := take(w.rawFree)
-		rc.fill(b)
-		err := w.insertOn(ctx, conn, TableTraceItems, w.insertRaw, len(b.Rows), rc.appendTo)
-		rc.reset()
+		err := w.insertOn(ctx, conn, TableTraceItems, w.insertRaw, len(b.Rows), func(batch driver.Batch) error {
+			return rc.appendChunks(batch, b)
+		})
 		give(w.rawFree, rc)
 		if err != nil {
 			return err

@@ -608,3 +608,36 @@ func TestConcurrentWrites(t *testing.T) {
 		t.Fatalf("rows_total{trace_items} = %v; want %d", v, partitions*blocks*size)
 	}
 }
+
+// TestWriteManyPackets writes a block larger than one data packet: every
+// row arrives with its nested arrays intact across packet boundaries, and
+// the server squashes the packets into a single part.
+func TestWriteManyPackets(t *testing.T) {
+	w := newWriter(t, sharedClickHouse(t), true)
+	const n = 2*chunkRows + 17
+	b := testBlock("packets", 0, 0, n-1)
+	if err := w.Write(context.Background(), b); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	var wantHeaders, wantLogs, wantExc int
+	for _, r := range b.Rows {
+		wantHeaders += len(r.HeaderNames)
+		wantLogs += len(r.LogLevels)
+		wantExc += len(r.ExcNames)
+	}
+	db := w.cfg.Database
+	where := " FROM " + db + ".trace_items WHERE kafka_topic = 'packets'"
+	for q, want := range map[string]uint64{
+		"SELECT count()" + where:                                                                    n,
+		"SELECT sum(length(headers.name))" + where:                                                  uint64(wantHeaders),
+		"SELECT sum(length(logs.message))" + where:                                                  uint64(wantLogs),
+		"SELECT sum(length(exceptions.stack))" + where:                                              uint64(wantExc),
+		"SELECT countIf(url != concat('https://a.example/users/', toString(kafka_offset)))" + where: 0,
+		"SELECT countIf(length(logs.ts_ms) > 0 AND logs.ts_ms[1] != toInt64(event_ts_ms))" + where:  0,
+		"SELECT count() FROM system.parts WHERE database = '" + db + "' AND table = 'trace_items' AND active AND max_block_number = min_block_number AND rows = " + fmt.Sprint(n): 1,
+	} {
+		if got := count(t, w, q); got != want {
+			t.Errorf("%s = %d; want %d", q, got, want)
+		}
+	}
+}

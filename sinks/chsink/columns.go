@@ -32,9 +32,12 @@ type rawColumns struct {
 	offset                                       []uint64
 }
 
-func (c *rawColumns) fill(b *sinks.Block) {
-	for i := range b.Rows {
-		r := &b.Rows[i]
+func (c *rawColumns) fill(b *sinks.Block) { c.fillRows(b, b.Rows) }
+
+// fillRows appends rows, a part of b.Rows.
+func (c *rawColumns) fillRows(b *sinks.Block, rows []sinks.RawRow) {
+	for i := range rows {
+		r := &rows[i]
 		c.eventTsMs = append(c.eventTsMs, uint64(r.EventTsMs))
 		c.script = append(c.script, r.ScriptName)
 		c.kind = append(c.kind, r.EventKind)
@@ -89,6 +92,35 @@ func (c *rawColumns) columns() []any {
 
 func (c *rawColumns) appendTo(batch driver.Batch) error {
 	return appendColumns(batch, traceItemsColumns, c.columns())
+}
+
+// chunkRows is how many rows go into one data packet of a trace_items
+// INSERT. The driver builds a packet in column buffers it allocates afresh
+// for every INSERT and resets (keeping their capacity) after each packet,
+// so sending a large block as several packets bounds that memory by the
+// packet and reuses it, instead of growing buffers to the whole block. The
+// server squashes the packets of one INSERT into one part
+// (min_insert_block_size_rows), so the table sees the same parts.
+const chunkRows = 2048
+
+// appendChunks appends b's rows to batch, sending a data packet after every
+// chunkRows rows but the last ones (Send sends those).
+func (c *rawColumns) appendChunks(batch driver.Batch, b *sinks.Block) error {
+	defer c.reset()
+	for lo := 0; lo < len(b.Rows); lo += chunkRows {
+		hi := min(lo+chunkRows, len(b.Rows))
+		c.fillRows(b, b.Rows[lo:hi])
+		if err := c.appendTo(batch); err != nil {
+			return err
+		}
+		c.reset()
+		if hi < len(b.Rows) {
+			if err := batch.Flush(); err != nil {
+				return fmt.Errorf("send rows %d..%d: %w", lo, hi-1, err)
+			}
+		}
+	}
+	return nil
 }
 
 // reset empties the slices, dropping references into the block's rows so
@@ -206,16 +238,19 @@ func appendColumns(batch driver.Batch, names []string, cols []any) error {
 	if len(cols) != len(names) {
 		return fmt.Errorf("chsink: %d column slices for %d columns", len(cols), len(names))
 	}
+	var sp ptrScratch
 	for i, col := range cols {
 		bc := batch.Column(i)
 		var err error
-		// The driver's Array.Append walks the outer slice by reflection;
-		// AppendRow with a typed []T row takes its reflection-free path.
+		// The driver's Array.Append walks the outer slice by reflection,
+		// and AppendRow of a []T boxes every element into an interface (an
+		// allocation per string); a []*T row is appended element by element
+		// with pointers, which box for free.
 		switch v := col.(type) {
 		case [][]string:
-			err = appendRows(bc, v)
+			err = appendRows(bc, v, &sp.str)
 		case [][]int64:
-			err = appendRows(bc, v)
+			err = appendRows(bc, v, &sp.i64)
 		default:
 			err = bc.Append(col)
 		}
@@ -226,11 +261,31 @@ func appendColumns(batch driver.Batch, names []string, cols []any) error {
 	return nil
 }
 
-func appendRows[T any](bc driver.BatchColumn, rows [][]T) error {
+// ptrScratch holds the reused []*T rows of appendRows.
+type ptrScratch struct {
+	str []*string
+	i64 []*int64
+}
+
+func appendRows[T any](bc driver.BatchColumn, rows [][]T, scratch *[]*T) error {
+	ps := *scratch
 	for _, r := range rows {
-		if err := bc.AppendRow(r); err != nil {
+		if len(r) == 0 {
+			// A nil slice boxes without allocating.
+			if err := bc.AppendRow([]*T(nil)); err != nil {
+				return err
+			}
+			continue
+		}
+		ps = ps[:0]
+		for i := range r {
+			ps = append(ps, &r[i])
+		}
+		if err := bc.AppendRow(ps); err != nil {
 			return err
 		}
 	}
+	clear(ps[:cap(ps)]) // the pointers alias the block's rows
+	*scratch = ps[:0]
 	return nil
 }
