@@ -19,12 +19,13 @@ const (
 	DefaultMaxRows         = 20000
 	DefaultMaxBytes        = 16 << 20
 	DefaultLinger          = 2 * time.Second
-	DefaultMaxPollRecords  = 2000
-	DefaultFetchMaxBytes   = 4 << 20
+	DefaultMaxPollRecords  = 1000
+	DefaultFetchMaxBytes   = 1 << 20
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultSessionTimeout  = 45 * time.Second
 	DefaultRetryMin        = 100 * time.Millisecond
 	DefaultRetryMax        = 10 * time.Second
+	DefaultPacketRows      = 1024
 )
 
 // Config configures a Processor. Zero fields take the defaults above.
@@ -43,13 +44,23 @@ type Config struct {
 	MaxRows  int
 	MaxBytes int
 	Linger   time.Duration
+	// PacketRows is how many raw rows the processor holds before it sends
+	// them on the block's open stream, when the sink streams (see
+	// sinks.Streamer and NoStream); a block's raw rows are then never held
+	// whole, and memory no longer grows with MaxRows and MaxBytes.
+	PacketRows int
+	// NoStream makes the processor hold each block's raw rows until the
+	// block is cut and hand them to the sink's Write whole, even when the
+	// sink can stream. A streamed block whose stream fails is read again
+	// from Kafka; with NoStream it is retried from memory.
+	NoStream bool
 	// MaxPollRecords bounds one poll; when a partition's unprocessed records
 	// reach twice this, polling waits until its worker catches up.
 	MaxPollRecords int
 	// FetchMaxBytes bounds one fetch response (compressed). franz-go buffers
-	// one fetch per broker ahead of polling, and decoded rows alias the
-	// decompressed batches until their block is written, so this bounds the
-	// processor's memory more than the block size does. Default 4 MiB.
+	// one fetch per broker ahead of polling, decompressed, and rows alias
+	// those batches until they are sent, so with streaming this and
+	// MaxPollRecords bound most of the processor's memory. Default 1 MiB.
 	FetchMaxBytes int
 	// Redaction are the opt-in rules on top of the runtime's default policy.
 	Redaction redact.Rules
@@ -95,6 +106,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.IntVar(&c.FetchMaxBytes, prefix+"kafka.fetch-max-bytes", orInt(c.FetchMaxBytes, DefaultFetchMaxBytes), "largest fetch response; with one fetch buffered per broker, it bounds memory")
 	fs.IntVar(&c.MaxRows, prefix+"flush.max-rows", orInt(c.MaxRows, DefaultMaxRows), "write a partition's block when it holds this many records")
 	fs.IntVar(&c.MaxBytes, prefix+"flush.max-bytes", orInt(c.MaxBytes, DefaultMaxBytes), "write a partition's block when its records reach this many bytes")
+	fs.IntVar(&c.PacketRows, prefix+"flush.packet-rows", orInt(c.PacketRows, DefaultPacketRows), "raw rows held before they are sent on the block's open INSERT")
+	fs.BoolVar(&c.NoStream, prefix+"flush.no-stream", c.NoStream, "hold each block's raw rows until it is cut and INSERT them whole (more memory; a failed block is retried from memory instead of re-read from Kafka)")
 	fs.DurationVar(&c.Linger, prefix+"flush.linger", orDur(c.Linger, DefaultLinger), "write a partition's block this long after its first record at the latest")
 	fs.Func(prefix+"route.patterns", "comma-separated route templates that win over the ID heuristic, e.g. /users/:id/orders", func(v string) error {
 		c.RoutePatterns = splitList(v)
@@ -146,6 +159,7 @@ func (c Config) withDefaults() Config {
 	c.MaxBytes = orInt(c.MaxBytes, DefaultMaxBytes)
 	c.Linger = orDur(c.Linger, DefaultLinger)
 	c.MaxPollRecords = orInt(c.MaxPollRecords, DefaultMaxPollRecords)
+	c.PacketRows = orInt(c.PacketRows, DefaultPacketRows)
 	c.FetchMaxBytes = orInt(c.FetchMaxBytes, DefaultFetchMaxBytes)
 	c.ShutdownTimeout = orDur(c.ShutdownTimeout, DefaultShutdownTimeout)
 	c.SessionTimeout = orDur(c.SessionTimeout, DefaultSessionTimeout)
@@ -165,9 +179,9 @@ func (c Config) Validate() error {
 	if c.DLQTopic == c.Topic {
 		errs = append(errs, fmt.Errorf("DLQ topic %q must differ from the topic", c.DLQTopic))
 	}
-	if c.MaxRows < 0 || c.MaxBytes < 0 || c.Linger < 0 || c.MaxPollRecords < 0 || c.FetchMaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("flush max rows (%d), max bytes (%d), linger (%s), max poll records (%d) and fetch max bytes (%d) must be positive",
-			c.MaxRows, c.MaxBytes, c.Linger, c.MaxPollRecords, c.FetchMaxBytes))
+	if c.MaxRows < 0 || c.MaxBytes < 0 || c.Linger < 0 || c.MaxPollRecords < 0 || c.FetchMaxBytes < 0 || c.PacketRows < 0 {
+		errs = append(errs, fmt.Errorf("flush max rows (%d), max bytes (%d), linger (%s), packet rows (%d), max poll records (%d) and fetch max bytes (%d) must be positive",
+			c.MaxRows, c.MaxBytes, c.Linger, c.PacketRows, c.MaxPollRecords, c.FetchMaxBytes))
 	}
 	if c.ShutdownTimeout < 0 || c.SessionTimeout < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("shutdown timeout (%s) must be positive and retry max (%s) at least retry min (%s)",

@@ -9,6 +9,14 @@
 //
 //   - Blocks are cut per partition by MaxRows, MaxBytes and Linger. A block
 //     covers a contiguous offset range, poison records included.
+//   - Streaming (the sink implements sinks.Streamer; Config.NoStream off):
+//     a block's raw rows leave in packets of PacketRows on one open stream
+//     (one INSERT) while the block fills, and the stream is closed before
+//     the block's rollups are written, so the processor holds a packet, not
+//     a block. When a stream fails, the block's remaining rows are dropped
+//     and the writer reads its offsets again from Kafka (a client of its
+//     own, outside the group) and sends them on a new stream, with backoff,
+//     until they are stored; the rollups from the first pass are kept.
 //   - The sink's Write is the commit point. The Kafka offset is committed
 //     after it, only for lag monitoring: on assignment a partition resumes
 //     from sinks.Watermark.Next (Kafka's committed offset, or the earliest
@@ -55,6 +63,7 @@
 //	taillight_processor_lag{partition}                gauge      high watermark minus the end of the last written block
 //	taillight_processor_event_freshness_seconds       gauge      age of the newest event in the last written block
 //	taillight_processor_sink_retries_total            counter    retried block writes (sink or DLQ failures)
+//	taillight_processor_block_replays_total           counter    blocks read again from Kafka after their row stream failed
 //	taillight_processor_paused_partitions             gauge      partitions with fetching paused
 //	taillight_processor_partitions                    gauge      partitions being worked on
 //	taillight_processor_kafka_*                       kprom client metrics (connections, bytes, fetch/produce batches)

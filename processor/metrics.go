@@ -25,6 +25,7 @@ type metrics struct {
 	lag        *prometheus.GaugeVec
 	freshness  prometheus.Gauge
 	retries    prometheus.Counter
+	replays    prometheus.Counter
 	paused     prometheus.Gauge
 	partitions prometheus.Gauge
 }
@@ -64,6 +65,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		retries: f.NewCounter(prometheus.CounterOpts{
 			Name: "taillight_processor_sink_retries_total",
 			Help: "Failed attempts to write a block (sink or DLQ) that were retried.",
+		}),
+		replays: f.NewCounter(prometheus.CounterOpts{
+			Name: "taillight_processor_block_replays_total",
+			Help: "Blocks whose raw-row stream failed and whose records were read again from Kafka and sent.",
 		}),
 		paused: f.NewGauge(prometheus.GaugeOpts{
 			Name: "taillight_processor_paused_partitions",

@@ -25,13 +25,15 @@ import (
 // Processor consumes one topic as a member of a consumer group. Create it
 // with New and call Run once.
 type Processor struct {
-	cfg    Config
-	sink   sinks.Sink
-	log    *slog.Logger
-	reg    prometheus.Registerer
-	m      *metrics
-	policy *redact.Policy
-	router *redact.Router
+	cfg  Config
+	sink sinks.Sink
+	// streamer is sink when it streams raw rows and NoStream is off.
+	streamer sinks.Streamer
+	log      *slog.Logger
+	reg      prometheus.Registerer
+	m        *metrics
+	policy   *redact.Policy
+	router   *redact.Router
 
 	cl *kgo.Client
 
@@ -82,13 +84,17 @@ func New(cfg Config, sink sinks.Sink, log *slog.Logger, reg prometheus.Registere
 	if err != nil {
 		return nil, fmt.Errorf("processor: route patterns: %w", err)
 	}
-	return &Processor{
+	p := &Processor{
 		cfg: cfg, sink: sink, log: log, reg: reg, m: newMetrics(reg),
 		policy: policy, router: router,
 		parts:   make(map[int32]*worker),
 		drained: make(chan struct{}, 1),
 		wms:     make(map[int32]sinks.Watermark),
-	}, nil
+	}
+	if st, ok := sink.(sinks.Streamer); ok && !cfg.NoStream {
+		p.streamer = st
+	}
+	return p, nil
 }
 
 // Ready reports why the processor is not ready (nil when it is): not

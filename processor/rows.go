@@ -13,6 +13,7 @@ import (
 
 	"github.com/taillight/taillight/processor/redact"
 	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/sinks"
 )
 
 // DLQ record headers. The key is the source record's; the value is the
@@ -140,12 +141,23 @@ func ms(v float64) uint32 {
 	return uint32(math.Round(v))
 }
 
-// fill flattens a redacted item into row, reusing row's slices. A null
-// eventTimestamp takes the record timestamp, so raw rows and rollups agree
-// on the minute.
+// fill flattens a redacted item into the block's next row and adds it to
+// the rollups.
 func (w *worker) fill(t *schemas.TraceItem, rec *kgo.Record) {
-	row := w.nextRow()
-	r := row
+	r := w.nextRow()
+	w.p.fillRow(r, t, rec)
+	w.acc.Add(r)
+	w.rows++
+	if r.EventTsMs > w.maxEventMs {
+		w.maxEventMs = r.EventTsMs
+	}
+}
+
+// fillRow flattens a redacted item into r, reusing r's slices. A null
+// eventTimestamp takes the record timestamp, so raw rows and rollups agree
+// on the minute. It depends on t and rec alone: a block read again from
+// Kafka gets the same rows.
+func (p *Processor) fillRow(r *sinks.RawRow, t *schemas.TraceItem, rec *kgo.Record) {
 	*r = sinksRawRowReuse(r)
 	if t.EventTimestamp != nil {
 		r.EventTsMs = *t.EventTimestamp
@@ -166,7 +178,7 @@ func (w *worker) fill(t *schemas.TraceItem, rec *kgo.Record) {
 		r.Detail = detail(t, e)
 		if q := e.Request; q != nil {
 			r.URL = q.URL
-			r.Host, r.Route = w.p.router.Route(q.URL)
+			r.Host, r.Route = p.router.Route(q.URL)
 			r.Method = q.Method
 			r.Colo = colo(q.Cf)
 			for i := range q.Headers {
@@ -197,10 +209,6 @@ func (w *worker) fill(t *schemas.TraceItem, rec *kgo.Record) {
 	r.RedactionVersion = redact.Version
 	r.KafkaPartition = rec.Partition
 	r.KafkaOffset = rec.Offset
-	w.acc.Add(r)
-	if r.EventTsMs > w.maxEventMs {
-		w.maxEventMs = r.EventTsMs
-	}
 }
 
 // detail is the kind-specific detail column.

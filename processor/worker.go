@@ -46,6 +46,7 @@ type worker struct {
 	item       schemas.TraceItem
 	dlq        []dlqEntry
 	records    int
+	rows       int // raw rows of the block, sent or held
 	bytes      int
 	maxEventMs int64
 	lastEpoch  int32
@@ -55,6 +56,13 @@ type worker struct {
 	lingerDue  bool
 	timer      *time.Timer
 	spare      []*kgo.Record
+
+	// Streaming (p.streamer set): blk.Rows holds at most a packet; full
+	// packets go out on stream, the block's open INSERT. streamErr is the
+	// error that broke it: the block's remaining rows are dropped and the
+	// writer reads the block again from Kafka.
+	stream    sinks.RawStream
+	streamErr error
 
 	// One block may be written while the next one fills: inflight is being
 	// written by a goroutine that reports on result; spareF holds the
@@ -70,8 +78,14 @@ type flight struct {
 	blk        sinks.Block
 	dlq        []dlqEntry
 	records    int
+	rows       int
 	maxEventMs int64
 	lastEpoch  int32
+	// Streaming: the block's open stream (nil once closed, or when it
+	// broke, then with streamErr), and whether its raw rows are stored.
+	stream    sinks.RawStream
+	streamErr error
+	rawDone   bool
 }
 
 type dlqEntry struct {
@@ -184,6 +198,10 @@ func (w *worker) run() {
 			<-w.result
 			w.inflight = nil
 		}
+		if w.stream != nil {
+			w.stream.Abort()
+			w.stream = nil
+		}
 	}()
 	for {
 		var result chan error
@@ -282,6 +300,33 @@ func (w *worker) add(rec *kgo.Record) {
 	}
 	w.p.policy.Item(&w.item)
 	w.fill(&w.item, rec)
+	if w.p.streamer != nil && len(w.blk.Rows) >= w.p.cfg.PacketRows {
+		w.sendPacket()
+	}
+}
+
+// sendPacket sends the rows held on the block's stream, opening it first,
+// and drops them. Once the stream broke, rows are dropped unsent: the
+// writer reads the whole block again from Kafka.
+func (w *worker) sendPacket() {
+	rows := w.blk.Rows
+	if w.streamErr == nil && len(rows) > 0 {
+		if w.stream == nil {
+			w.stream, w.streamErr = w.p.streamer.Stream(w.ctx, w.p.cfg.Topic, w.id)
+		}
+		if w.streamErr == nil {
+			if w.streamErr = w.stream.Send(rows); w.streamErr != nil {
+				w.stream.Abort()
+				w.stream = nil
+			}
+		}
+		if w.streamErr != nil {
+			w.p.log.Debug("row stream failed; the block will be read again from Kafka", "partition", w.id,
+				"first_offset", w.blk.FirstOffset, "err", w.streamErr)
+		}
+	}
+	releaseRows(rows)
+	w.blk.Rows = rows[:0]
 }
 
 func (w *worker) poison(rec *kgo.Record, reason string, err error) {
@@ -324,12 +369,14 @@ func (w *worker) flush() error {
 	// Swap buffers: f takes the block, the worker reuses f's old ones.
 	f.blk, w.blk = w.blk, f.blk
 	f.dlq, w.dlq = w.dlq, f.dlq
-	f.records, f.maxEventMs, f.lastEpoch = w.records, w.maxEventMs, w.lastEpoch
+	f.records, f.rows, f.maxEventMs, f.lastEpoch = w.records, w.rows, w.maxEventMs, w.lastEpoch
+	f.stream, f.streamErr, f.rawDone = w.stream, w.streamErr, w.p.streamer == nil
+	w.stream, w.streamErr = nil, nil
 	w.blk.Topic, w.blk.Partition = w.p.cfg.Topic, w.id
 	w.blk.Reset()
 	clear(w.dlq)
 	w.dlq = w.dlq[:0]
-	w.records, w.bytes, w.maxEventMs = 0, 0, 0
+	w.records, w.rows, w.bytes, w.maxEventMs = 0, 0, 0, 0
 	w.minReach = -1
 	w.lingerDue = false
 	w.timer.Stop()
@@ -356,7 +403,7 @@ func (w *worker) complete(err error) error {
 	}
 	m := w.p.m
 	m.records.Add(float64(f.records))
-	m.rows.Add(float64(len(f.blk.Rows)))
+	m.rows.Add(float64(f.rows))
 	m.blocks.Inc()
 	if f.maxEventMs > 0 {
 		m.freshness.Set(time.Since(time.UnixMilli(f.maxEventMs)).Seconds())
@@ -378,8 +425,15 @@ func (w *worker) complete(err error) error {
 // this, stale entries of spare rows and nested slices pinned batches long
 // written, and the processor's heap grew with the backlog it read.
 func releaseBlock(b *sinks.Block) {
-	for i := range b.Rows {
-		r := &b.Rows[i]
+	releaseRows(b.Rows)
+	clear(b.Rollups) // map keys updated on assignment alias records too
+	b.Reset()
+}
+
+// releaseRows empties rows for reuse, dropping their string references.
+func releaseRows(rows []sinks.RawRow) {
+	for i := range rows {
+		r := &rows[i]
 		clear(r.HeaderNames)
 		clear(r.HeaderValues)
 		clear(r.LogLevels)
@@ -389,18 +443,25 @@ func releaseBlock(b *sinks.Block) {
 		clear(r.ExcStacks)
 		*r = sinksRawRowReuse(r)
 	}
-	clear(b.Rollups) // map keys updated on assignment alias records too
-	b.Reset()
 }
 
 // write stores f: DLQ records first, then the sink, retrying transient
 // failures with backoff while the partition is paused. It runs on its own
 // goroutine and touches only f and concurrency-safe state.
 func (w *worker) write(f *flight) error {
+	defer func() {
+		if f.stream != nil { // cancelled or failed for good
+			f.stream.Abort()
+			f.stream = nil
+		}
+	}()
 	backoff := w.p.cfg.RetryMin
 	attempts := 0
 	for {
-		err := w.sendDLQ(f)
+		err := w.storeRaw(f)
+		if err == nil {
+			err = w.sendDLQ(f)
+		}
 		if err == nil {
 			start := time.Now()
 			if err = w.p.sink.Write(w.ctx, &f.blk); err == nil {

@@ -129,3 +129,30 @@ type Sink interface {
 // ErrSchema marks a write that can never succeed until an operator acts (a
 // missing table or column, a type mismatch). Callers stop instead of retrying.
 var ErrSchema = errors.New("sink schema error")
+
+// Streamer is implemented by sinks that take a block's raw rows while the
+// block fills, so the processor need not hold them until the block is cut:
+// rows sent on a RawStream are stored once Close returns nil, and the
+// block's Write, with no Rows, then commits its rollups. A block's rows may
+// be sent on one stream only; a failed stream is abandoned and the block's
+// rows sent again on a new one (the raw table collapses repeats).
+type Streamer interface {
+	// Stream opens the raw-row stream of one block of a partition. ctx
+	// bounds the whole stream: cancelling it abandons the stream.
+	Stream(ctx context.Context, topic string, partition int32) (RawStream, error)
+}
+
+// RawStream carries one block's raw rows to the sink. It is used by one
+// goroutine at a time.
+type RawStream interface {
+	// Send sends rows of the block, all of the stream's partition. The
+	// caller may reuse rows, and the memory their strings alias, once Send
+	// returns. After an error the stream is unusable: Abort it.
+	Send(rows []RawRow) error
+	// Close stores every row sent and ends the stream. After an error none
+	// of them may be assumed stored.
+	Close() error
+	// Abort abandons the stream; rows sent may or may not be stored. It is
+	// a no-op after Close.
+	Abort()
+}

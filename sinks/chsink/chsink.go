@@ -241,18 +241,12 @@ func validateBlock(b *sinks.Block) error {
 	}
 	for i := range b.Rows {
 		r := &b.Rows[i]
-		if r.KafkaPartition != b.Partition || r.KafkaOffset < b.FirstOffset || r.KafkaOffset > b.LastOffset {
+		if r.KafkaOffset < b.FirstOffset || r.KafkaOffset > b.LastOffset {
 			return fmt.Errorf("chsink: %w: %w: row %d at %d/%d is outside partition %d offsets %d..%d", sinks.ErrSchema, errInvalidBlock,
 				i, r.KafkaPartition, r.KafkaOffset, b.Partition, b.FirstOffset, b.LastOffset)
 		}
-		if r.EventTsMs < 0 {
-			return fmt.Errorf("chsink: %w: %w: row %d has negative event timestamp %d", sinks.ErrSchema, errInvalidBlock, i, r.EventTsMs)
-		}
-		// ClickHouse requires the arrays of one Nested column to be equally long.
-		if len(r.HeaderNames) != len(r.HeaderValues) ||
-			len(r.LogLevels) != len(r.LogMessages) || len(r.LogLevels) != len(r.LogTsMs) ||
-			len(r.ExcNames) != len(r.ExcMessages) || len(r.ExcNames) != len(r.ExcStacks) || len(r.ExcNames) != len(r.ExcTsMs) {
-			return fmt.Errorf("chsink: %w: %w: row %d (offset %d) has nested slices of unequal length", sinks.ErrSchema, errInvalidBlock, i, r.KafkaOffset)
+		if err := validateRow(b.Partition, i, r); err != nil {
+			return err
 		}
 	}
 	for i := range b.Rollups {
@@ -260,6 +254,25 @@ func validateBlock(b *sinks.Block) error {
 		if r.Kind > sinks.KindScript || r.Minute < 0 || r.Minute%60 != 0 {
 			return fmt.Errorf("chsink: %w: %w: rollup row %d has kind %d minute %d", sinks.ErrSchema, errInvalidBlock, i, r.Kind, r.Minute)
 		}
+	}
+	return nil
+}
+
+// validateRow checks what ClickHouse would reject, or store wrongly, in row
+// i of a partition's rows.
+func validateRow(partition int32, i int, r *sinks.RawRow) error {
+	if r.KafkaPartition != partition || r.KafkaOffset < 0 {
+		return fmt.Errorf("chsink: %w: %w: row %d at %d/%d is outside partition %d", sinks.ErrSchema, errInvalidBlock,
+			i, r.KafkaPartition, r.KafkaOffset, partition)
+	}
+	if r.EventTsMs < 0 {
+		return fmt.Errorf("chsink: %w: %w: row %d has negative event timestamp %d", sinks.ErrSchema, errInvalidBlock, i, r.EventTsMs)
+	}
+	// ClickHouse requires the arrays of one Nested column to be equally long.
+	if len(r.HeaderNames) != len(r.HeaderValues) ||
+		len(r.LogLevels) != len(r.LogMessages) || len(r.LogLevels) != len(r.LogTsMs) ||
+		len(r.ExcNames) != len(r.ExcMessages) || len(r.ExcNames) != len(r.ExcStacks) || len(r.ExcNames) != len(r.ExcTsMs) {
+		return fmt.Errorf("chsink: %w: %w: row %d (offset %d) has nested slices of unequal length", sinks.ErrSchema, errInvalidBlock, i, r.KafkaOffset)
 	}
 	return nil
 }

@@ -32,10 +32,10 @@ type rawColumns struct {
 	offset                                       []uint64
 }
 
-func (c *rawColumns) fill(b *sinks.Block) { c.fillRows(b, b.Rows) }
+func (c *rawColumns) fill(b *sinks.Block) { c.fillRows(b.Topic, b.Rows) }
 
-// fillRows appends rows, a part of b.Rows.
-func (c *rawColumns) fillRows(b *sinks.Block, rows []sinks.RawRow) {
+// fillRows appends rows of topic.
+func (c *rawColumns) fillRows(topic string, rows []sinks.RawRow) {
 	for i := range rows {
 		r := &rows[i]
 		c.eventTsMs = append(c.eventTsMs, uint64(r.EventTsMs))
@@ -71,7 +71,7 @@ func (c *rawColumns) fillRows(b *sinks.Block, rows []sinks.RawRow) {
 		}
 		c.truncated = append(c.truncated, t)
 		c.redactionVersion = append(c.redactionVersion, r.RedactionVersion)
-		c.topic = append(c.topic, b.Topic)
+		c.topic = append(c.topic, topic)
 		c.partition = append(c.partition, r.KafkaPartition)
 		c.offset = append(c.offset, uint64(r.KafkaOffset))
 	}
@@ -109,7 +109,7 @@ func (c *rawColumns) appendChunks(batch driver.Batch, b *sinks.Block) error {
 	defer c.reset()
 	for lo := 0; lo < len(b.Rows); lo += chunkRows {
 		hi := min(lo+chunkRows, len(b.Rows))
-		c.fillRows(b, b.Rows[lo:hi])
+		c.fillRows(b.Topic, b.Rows[lo:hi])
 		if err := c.appendTo(batch); err != nil {
 			return err
 		}

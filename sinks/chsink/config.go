@@ -36,8 +36,10 @@ type Config struct {
 	DialTimeout time.Duration
 	// ReadTimeout bounds waiting for a server reply (default 2m).
 	ReadTimeout time.Duration
-	// MaxOpenConns caps the connection pool (default 8); each partition
-	// flush holds one connection while it inserts.
+	// MaxOpenConns caps the connection pool (default 32). A streaming
+	// partition holds up to two: its filling block's open INSERT and the
+	// previous block's, while that one closes; give at least twice the
+	// partitions a processor may own.
 	MaxOpenConns int
 	// Cluster, when set, is the ClickHouse cluster (remote_servers) the
 	// tables live on: Migrate creates them ON CLUSTER, as Replicated local
@@ -66,7 +68,7 @@ func DefaultConfig() Config {
 		Compression:  true,
 		DialTimeout:  10 * time.Second,
 		ReadTimeout:  2 * time.Minute,
-		MaxOpenConns: 8,
+		MaxOpenConns: 32,
 	}
 }
 

@@ -26,7 +26,10 @@ import (
 // ErrInjected is the transient error returned by injected faults.
 var ErrInjected = errors.New("memsink: injected transient failure")
 
-var _ sinks.Sink = (*Sink)(nil)
+var (
+	_ sinks.Sink     = (*Sink)(nil)
+	_ sinks.Streamer = (*Sink)(nil)
+)
 
 type rawKey struct {
 	topic     string
@@ -62,6 +65,8 @@ type Sink struct {
 	failNext     int   // fail this many next writes with ErrInjected before storing anything
 	failAfterRaw int   // store raw rows, then fail this many next writes before the rollups
 	failSchema   error // when set, every write fails with it (wrapping sinks.ErrSchema)
+	failStream   int   // fail this many next stream operations (Stream, Send, Close)
+	streams      int   // streams closed successfully
 	hook         func(*sinks.Block) error
 	closed       bool
 }
@@ -180,6 +185,102 @@ func cloneRow(r *sinks.RawRow) sinks.RawRow {
 	c.ExcStacks = append([]string(nil), r.ExcStacks...)
 	c.ExcTsMs = append([]int64(nil), r.ExcTsMs...)
 	return c
+}
+
+// FailStream makes the next n raw-row stream operations (opening a stream,
+// Send or Close) fail with ErrInjected; a failed Close stores nothing.
+func (s *Sink) FailStream(n int) {
+	s.mu.Lock()
+	s.failStream = n
+	s.mu.Unlock()
+}
+
+// Streams returns the number of raw-row streams closed successfully.
+func (s *Sink) Streams() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.streams
+}
+
+// streamFault returns the error a stream operation fails with, if any.
+func (s *Sink) streamFault(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return errors.New("memsink: closed")
+	case s.failSchema != nil:
+		return s.failSchema
+	case s.failStream > 0:
+		s.failStream--
+		return ErrInjected
+	}
+	return nil
+}
+
+// Stream implements sinks.Streamer: rows sent are kept aside and stored
+// when the stream closes.
+func (s *Sink) Stream(ctx context.Context, topic string, partition int32) (sinks.RawStream, error) {
+	if err := s.streamFault(ctx); err != nil {
+		return nil, err
+	}
+	return &stream{s: s, ctx: ctx, topic: topic, partition: partition}, nil
+}
+
+type stream struct {
+	s         *Sink
+	ctx       context.Context
+	topic     string
+	partition int32
+	rows      []sinks.RawRow
+	done      bool
+}
+
+func (st *stream) Send(rows []sinks.RawRow) error {
+	if st.done {
+		return errors.New("memsink: send on a closed stream")
+	}
+	if err := st.s.streamFault(st.ctx); err != nil {
+		return err
+	}
+	for i := range rows {
+		if rows[i].KafkaPartition != st.partition {
+			return fmt.Errorf("memsink: row of partition %d on a stream of partition %d", rows[i].KafkaPartition, st.partition)
+		}
+		st.rows = append(st.rows, cloneRow(&rows[i]))
+	}
+	return nil
+}
+
+func (st *stream) Close() error {
+	if st.done {
+		return errors.New("memsink: stream closed twice")
+	}
+	st.done = true
+	if err := st.s.streamFault(st.ctx); err != nil {
+		return err
+	}
+	s := st.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := tp{st.topic, st.partition}
+	for _, r := range st.rows {
+		s.raw[rawKey{st.topic, st.partition, r.KafkaOffset}] = r
+		if m, ok := s.maxRaw[key]; !ok || r.KafkaOffset > m {
+			s.maxRaw[key] = r.KafkaOffset
+		}
+	}
+	s.streams++
+	st.rows = nil
+	return nil
+}
+
+func (st *stream) Abort() {
+	st.done = true
+	st.rows = nil
 }
 
 // Watermark implements sinks.Sink.

@@ -1,0 +1,149 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/sinks"
+)
+
+// storeRaw makes sure f's raw rows are stored before its rollups are
+// written: with a stream, by sending the last packet and closing it, or,
+// when the stream broke, by reading the block again from Kafka. Without
+// streaming the rows go with the block's Write.
+func (w *worker) storeRaw(f *flight) error {
+	if f.rawDone {
+		return nil
+	}
+	if f.streamErr == nil && f.stream == nil && f.rows == 0 {
+		f.rawDone = true // every record of the block was poison
+		return nil
+	}
+	if f.streamErr == nil {
+		if f.stream == nil {
+			f.stream, f.streamErr = w.p.streamer.Stream(w.ctx, w.p.cfg.Topic, w.id)
+		}
+		if f.streamErr == nil && len(f.blk.Rows) > 0 {
+			f.streamErr = f.stream.Send(f.blk.Rows)
+		}
+		if f.streamErr == nil {
+			f.streamErr = f.stream.Close()
+			f.stream = nil
+		}
+		releaseRows(f.blk.Rows)
+		f.blk.Rows = f.blk.Rows[:0]
+		if f.streamErr == nil {
+			f.rawDone = true
+			return nil
+		}
+		if f.stream != nil {
+			f.stream.Abort()
+			f.stream = nil
+		}
+		if errors.Is(f.streamErr, context.Canceled) && w.ctx.Err() != nil {
+			return f.streamErr
+		}
+	}
+	err := w.replay(f)
+	if err != nil {
+		return err
+	}
+	f.rawDone, f.streamErr = true, nil
+	return nil
+}
+
+// replay sends the raw rows of f's offsets on a new stream, reading the
+// records again from Kafka with a client of its own (no group, nothing
+// committed): the worker let go of them once sent on the stream that
+// failed. Rows are rebuilt exactly as the first time (fillRow depends on
+// the record alone); poison records are skipped, their DLQ entries are
+// still in f. The rollups computed the first time are kept.
+func (w *worker) replay(f *flight) error {
+	cfg := &w.p.cfg
+	first, last := f.blk.FirstOffset, f.blk.LastOffset
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: {w.id: kgo.NewOffset().At(first)}}),
+		kgo.FetchMaxBytes(int32(min(cfg.FetchMaxBytes, math.MaxInt32))),
+		kgo.FetchMaxPartitionBytes(int32(min(cfg.FetchMaxBytes, 1<<20))),
+		kgo.WithLogger(kslog.New(w.p.log)),
+	}
+	cl, err := kgo.NewClient(append(opts, cfg.KafkaOpts...)...)
+	if err != nil {
+		return fmt.Errorf("read block %d..%d of partition %d again: %w", first, last, w.id, err)
+	}
+	defer cl.Close()
+	st, err := w.p.streamer.Stream(w.ctx, cfg.Topic, w.id)
+	if err != nil {
+		return err
+	}
+	f.stream = st // aborted by write if this fails
+	rows := f.blk.Rows[:0]
+	defer func() {
+		releaseRows(rows)
+		f.blk.Rows = rows[:0]
+	}()
+	var item schemas.TraceItem
+	send := func() error {
+		err := st.Send(rows)
+		releaseRows(rows)
+		rows = rows[:0]
+		return err
+	}
+	read := 0
+	for done := false; !done; {
+		fs := cl.PollRecords(w.ctx, cfg.PacketRows)
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		if err := fs.Err0(); err != nil {
+			return fmt.Errorf("read block %d..%d of partition %d again: %w", first, last, w.id, err)
+		}
+		for _, rec := range fs.Records() {
+			if rec.Offset > last {
+				done = true
+				break
+			}
+			read++
+			done = rec.Offset == last
+			if len(rec.Value) > schemas.MaxItemBytes || schemas.UnmarshalZeroCopy(rec.Value, &item) != nil {
+				continue
+			}
+			w.p.policy.Item(&item)
+			if n := len(rows); n < cap(rows) {
+				rows = rows[:n+1]
+			} else {
+				rows = append(rows, sinks.RawRow{})
+			}
+			w.p.fillRow(&rows[len(rows)-1], &item, rec)
+			if len(rows) >= cfg.PacketRows {
+				if err := send(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if len(rows) > 0 {
+		if err := send(); err != nil {
+			return err
+		}
+	}
+	f.stream = nil
+	if err := st.Close(); err != nil {
+		return err
+	}
+	if read < f.records {
+		// Retention or compaction removed records since they were read.
+		w.p.log.Warn("block read again from Kafka is shorter than the first time; raw rows of the missing records are lost",
+			"partition", w.id, "first_offset", first, "last_offset", last, "records_first", f.records, "records_again", read)
+	}
+	w.p.m.replays.Inc()
+	w.p.log.Info("block read again from Kafka and its raw rows sent", "partition", w.id, "first_offset", first, "last_offset", last, "records", read)
+	return nil
+}

@@ -1,0 +1,139 @@
+package processor
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/taillight/taillight/processor/proctest"
+	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/sinks/memsink"
+)
+
+// packetLog wraps a streaming sink and records the size of every packet.
+type packetLog struct {
+	*memsink.Sink
+	mu      sync.Mutex
+	packets int
+	largest int
+}
+
+func (l *packetLog) Stream(ctx context.Context, topic string, partition int32) (sinks.RawStream, error) {
+	st, err := l.Sink.Stream(ctx, topic, partition)
+	if err != nil {
+		return nil, err
+	}
+	return &loggedStream{RawStream: st, l: l}, nil
+}
+
+type loggedStream struct {
+	sinks.RawStream
+	l *packetLog
+}
+
+func (s *loggedStream) Send(rows []sinks.RawRow) error {
+	s.l.mu.Lock()
+	s.l.packets++
+	s.l.largest = max(s.l.largest, len(rows))
+	s.l.mu.Unlock()
+	return s.RawStream.Send(rows)
+}
+
+func TestStreamSendsPackets(t *testing.T) {
+	c := cluster(t, 2)
+	addrs := c.ListenAddrs()
+	g := proctest.New(2)
+	g.Generate(rand.New(rand.NewPCG(21, 22)), 2000, 0)
+	produce(t, addrs, g.Records)
+
+	s := &packetLog{Sink: memsink.New()}
+	cfg := testConfig(addrs, "packets")
+	cfg.MaxRows, cfg.PacketRows = 400, 32
+	r := start(t, cfg, s)
+	waitFor(t, 20*time.Second, "every record polled", func() bool { return r.p.polled.Load() == int64(len(g.Records)) })
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	g.Check(t, s.Sink)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// About 1,000 rows per partition in blocks of 400 records: several
+	// packets per block, none over PacketRows.
+	if s.largest > cfg.PacketRows || s.packets < len(g.Valid)/cfg.PacketRows {
+		t.Fatalf("%d packets, the largest of %d rows; want at least %d, none over %d", s.packets, s.largest, len(g.Valid)/cfg.PacketRows, cfg.PacketRows)
+	}
+	if s.Streams() == 0 {
+		t.Fatal("no stream was closed")
+	}
+}
+
+// TestStreamFailuresReadBlocksAgain breaks row streams while blocks fill
+// and while they close: each broken block is read again from Kafka and
+// every row and rollup is stored exactly once.
+func TestStreamFailuresReadBlocksAgain(t *testing.T) {
+	c := cluster(t, 3)
+	addrs := c.ListenAddrs()
+	g := proctest.New(3)
+	g.Generate(rand.New(rand.NewPCG(23, 24)), 3000, 20)
+	produce(t, addrs, g.Records)
+
+	s := memsink.New()
+	cfg := testConfig(addrs, "broken-streams")
+	cfg.MaxRows, cfg.PacketRows = 300, 40
+	r := start(t, cfg, s)
+	waitFor(t, 5*time.Second, "started", func() bool { return r.p.started.Load() })
+	// Break one stream operation at a time, spread over the run.
+	failures := 0
+	waitFor(t, 30*time.Second, "every record polled", func() bool {
+		if failures < 12 {
+			s.FailStream(1)
+			failures++
+		}
+		return r.p.polled.Load() == int64(len(g.Records))
+	})
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	g.Check(t, s)
+	if n := testutil.ToFloat64(r.p.m.replays); n == 0 {
+		t.Fatal("no block was read again from Kafka")
+	}
+}
+
+// TestNoStreamHoldsBlocks: a sink that cannot stream, or NoStream, gets
+// whole blocks through Write.
+func TestNoStreamHoldsBlocks(t *testing.T) {
+	c := cluster(t, 2)
+	addrs := c.ListenAddrs()
+	g := proctest.New(2)
+	g.Generate(rand.New(rand.NewPCG(25, 26)), 1000, 10)
+	produce(t, addrs, g.Records)
+	for _, tc := range []struct {
+		name string
+		wrap func(*memsink.Sink) sinks.Sink
+		cfg  func(*Config)
+	}{
+		{"sink without streams", func(s *memsink.Sink) sinks.Sink { return struct{ sinks.Sink }{s} }, func(*Config) {}},
+		{"NoStream", func(s *memsink.Sink) sinks.Sink { return s }, func(c *Config) { c.NoStream = true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := memsink.New()
+			cfg := testConfig(addrs, "no-stream-"+tc.name)
+			cfg.MaxRows, cfg.PacketRows = 200, 16
+			tc.cfg(&cfg)
+			r := start(t, cfg, tc.wrap(s))
+			waitFor(t, 20*time.Second, "every record polled", func() bool { return r.p.polled.Load() == int64(len(g.Records)) })
+			if err := r.stop(t); err != nil {
+				t.Fatal(err)
+			}
+			g.Check(t, s)
+			if n := s.Streams(); n != 0 {
+				t.Fatalf("%d streams; want none", n)
+			}
+		})
+	}
+}
