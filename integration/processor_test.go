@@ -274,6 +274,12 @@ func TestProcessorTwoMembers(t *testing.T) {
 	cfg := pe.config("shared")
 	a := startInproc(t, cfg, pe.sink(t))
 	b := startInproc(t, cfg, pe.sink(t))
+	// Both must own partitions before the stream starts: one member alone
+	// can drain it before the other joins.
+	waitFor(t, time.Minute, func() (bool, string) {
+		pa, pb := a.metric(t, "taillight_processor_partitions"), b.metric(t, "taillight_processor_partitions")
+		return pa > 0 && pb > 0 && pa+pb == 6, fmt.Sprintf("partitions owned: %v and %v; want all 6 shared", pa, pb)
+	})
 	for i := range 5 {
 		pe.produce(t, uint64(10+i), 1000, 0)
 	}

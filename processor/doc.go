@@ -65,6 +65,6 @@
 //	taillight_processor_sink_retries_total            counter    retried block writes (sink or DLQ failures)
 //	taillight_processor_block_replays_total           counter    blocks read again from Kafka after their row stream failed
 //	taillight_processor_paused_partitions             gauge      partitions with fetching paused
-//	taillight_processor_partitions                    gauge      partitions being worked on
+//	taillight_processor_partitions                    gauge      partitions assigned
 //	taillight_processor_kafka_*                       kprom client metrics (connections, bytes, fetch/produce batches)
 package processor

@@ -76,7 +76,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		partitions: f.NewGauge(prometheus.GaugeOpts{
 			Name: "taillight_processor_partitions",
-			Help: "Partitions this processor is working on.",
+			Help: "Partitions assigned to this processor.",
 		}),
 	}
 	for _, r := range reasons {

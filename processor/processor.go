@@ -242,6 +242,8 @@ func (p *Processor) Run(ctx context.Context) error {
 		ws = append(ws, w)
 		delete(p.parts, id)
 	}
+	clear(p.wms)
+	p.m.partitions.Set(0)
 	p.mu.Unlock()
 	p.finish(ws)
 	cl.Close()
@@ -317,7 +319,6 @@ func (p *Processor) worker(part int32) *worker {
 		}
 		w = newWorker(p, part, wm)
 		p.parts[part] = w
-		p.m.partitions.Set(float64(len(p.parts)))
 		go w.run()
 	}
 	return w
@@ -370,7 +371,7 @@ func (p *Processor) take(tps map[string][]int32) []*worker {
 			delete(p.parts, part)
 		}
 	}
-	p.m.partitions.Set(float64(len(p.parts)))
+	p.m.partitions.Set(float64(len(p.wms)))
 	select {
 	case p.drained <- struct{}{}: // a waiting poll loop re-checks the rest
 	default:
@@ -425,6 +426,7 @@ func (p *Processor) adjustOffsets(ctx context.Context, offsets map[string]map[in
 		}
 		p.mu.Lock()
 		p.wms[part] = wm
+		p.m.partitions.Set(float64(len(p.wms)))
 		p.mu.Unlock()
 	}
 	if len(parts) > 0 {

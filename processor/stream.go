@@ -90,6 +90,7 @@ func (w *worker) replay(f *flight) error {
 		f.blk.Rows = rows[:0]
 	}()
 	var item schemas.TraceItem
+	var dec schemas.Decoder
 	send := func() error {
 		err := st.Send(rows)
 		releaseRows(rows)
@@ -112,7 +113,7 @@ func (w *worker) replay(f *flight) error {
 			}
 			read++
 			done = rec.Offset == last
-			if len(rec.Value) > schemas.MaxItemBytes || schemas.UnmarshalZeroCopy(rec.Value, &item) != nil {
+			if len(rec.Value) > schemas.MaxItemBytes || dec.DecodeZeroCopy(rec.Value, &item) != nil {
 				continue
 			}
 			w.p.policy.Item(&item)

@@ -44,6 +44,7 @@ type worker struct {
 	blk        sinks.Block
 	acc        *rollup.Accumulator
 	item       schemas.TraceItem
+	dec        schemas.Decoder
 	dlq        []dlqEntry
 	records    int
 	rows       int // raw rows of the block, sent or held
@@ -293,8 +294,9 @@ func (w *worker) add(rec *kgo.Record) {
 		return
 	}
 	// Zero copy: the record value outlives the row (both live until the
-	// block is written), and rollup keys are cloned.
-	if err := schemas.UnmarshalZeroCopy(rec.Value, &w.item); err != nil {
+	// row is sent), and rollup keys are cloned. The item itself is reused
+	// (fill copies what it keeps).
+	if err := w.dec.DecodeZeroCopy(rec.Value, &w.item); err != nil {
 		w.poison(rec, classify(err), err)
 		return
 	}

@@ -16,11 +16,15 @@ import (
 // which also produces the error messages. Strings, headers and raw JSON
 // alias b. It avoids segmentio's reflection and the pre-scan of values
 // handed to custom unmarshalers.
-func fastDecode(b []byte, t *TraceItem) bool {
+func fastDecode(b []byte, t *TraceItem) bool { return fastDecodeInto(b, t, nil) }
+
+// fastDecodeInto is fastDecode taking the item's pointed-to parts from re
+// when it is not nil.
+func fastDecodeInto(b []byte, t *TraceItem, re *Decoder) bool {
 	if !utf8.Valid(b) {
 		return false
 	}
-	d := fdec{b: b}
+	d := fdec{b: b, re: re}
 	i := d.ws(0)
 	i, ok := d.traceItem(i, t)
 	return ok && d.ws(i) == len(b)
@@ -29,6 +33,7 @@ func fastDecode(b []byte, t *TraceItem) bool {
 type fdec struct {
 	b     []byte
 	depth int
+	re    *Decoder // nil: allocate
 }
 
 func (d *fdec) ws(i int) int { return skipWS(d.b, i) }
@@ -354,7 +359,13 @@ func (d *fdec) traceItem(i int, t *TraceItem) (int, bool) {
 				t.Event, end, ok = nil, i+4, true
 				break
 			}
-			blk := new(fetchBlock)
+			var blk *fetchBlock
+			if d.re != nil {
+				blk = &d.re.blk
+				*blk = fetchBlock{}
+			} else {
+				blk = new(fetchBlock)
+			}
 			t.Event = &blk.e
 			end, ok = d.event(i, blk)
 		case "eventTimestamp":
@@ -363,15 +374,26 @@ func (d *fdec) traceItem(i int, t *TraceItem) (int, bool) {
 				t.EventTimestamp, end, ok = nil, i+4, true
 				break
 			}
-			t.EventTimestamp = new(int64)
+			if d.re != nil {
+				t.EventTimestamp = &d.re.ts
+			} else {
+				t.EventTimestamp = new(int64)
+			}
 			end, ok = d.int64v(i, t.EventTimestamp)
 		case "logs":
 			n = 2
-			t.Logs = make([]Log, 0, 4)
+			if d.re != nil && d.re.logs != nil {
+				t.Logs = d.re.logs[:0]
+			} else {
+				t.Logs = make([]Log, 0, 4)
+			}
 			end, ok = d.array(i, func(i int) (int, bool) {
 				t.Logs = append(t.Logs, Log{})
 				return d.log(i, &t.Logs[len(t.Logs)-1])
 			})
+			if d.re != nil {
+				d.re.logs = t.Logs
+			}
 		case "exceptions":
 			n = 3
 			t.Exceptions = []Exception{}
@@ -388,13 +410,23 @@ func (d *fdec) traceItem(i int, t *TraceItem) (int, bool) {
 			})
 		case "scriptName":
 			n = 5
+			if d.re != nil && !d.isNull(i) {
+				t.ScriptName = &d.re.name
+				end, ok = d.str(i, t.ScriptName)
+				break
+			}
 			end, ok = d.strPtr(i, &t.ScriptName)
 		case "entrypoint":
 			n = 6
 			end, ok = d.str(i, &t.Entrypoint)
 		case "scriptVersion":
 			n = 7
-			t.ScriptVersion = new(ScriptVersion)
+			if d.re != nil {
+				d.re.sv = ScriptVersion{}
+				t.ScriptVersion = &d.re.sv
+			} else {
+				t.ScriptVersion = new(ScriptVersion)
+			}
 			v := t.ScriptVersion
 			end, ok = d.object(i, func(key string, i int) (int, int, bool) {
 				switch key {
@@ -592,7 +624,12 @@ func (d *fdec) headers(i int, h *Headers) (int, bool) {
 	}
 	*h = nil // as Headers.UnmarshalJSON gives for {}
 	if len(out) > 0 {
-		*h = append(make(Headers, 0, len(out)), out...)
+		if d.re != nil {
+			*h = append(d.re.headers[:0], out...)
+			d.re.headers = *h
+		} else {
+			*h = append(make(Headers, 0, len(out)), out...)
+		}
 	}
 	return end, true
 }

@@ -137,3 +137,39 @@ func TestFastDecodeAllocs(t *testing.T) {
 		t.Errorf("UnmarshalZeroCopy of the typical item: %v allocs, want at most 5", n)
 	}
 }
+
+// TestDecoderReuseAgrees decodes every fixture and test item, in order and
+// then shuffled against each other, with one Decoder: each result must
+// equal a fresh UnmarshalZeroCopy, so nothing of an item leaks into the next.
+func TestDecoderReuseAgrees(t *testing.T) {
+	items := append(fixtureItems(t), []byte(typicalItem),
+		[]byte(`{"outcome":"ok","event":{"request":{"url":"u","headers":{}}},"logs":[]}`),
+		[]byte(`{"outcome":"ok","scriptName":null,"eventTimestamp":null,"event":null}`),
+		[]byte(`{"outcome":"ok","scriptVersion":{"tag":"t"},"logs":[{"message":["x"],"level":"log","timestamp":1}]}`))
+	var dec Decoder
+	var got TraceItem
+	for round := 0; round < 3; round++ {
+		for k := range items {
+			in := items[(k*7+round*3)%len(items)]
+			var want TraceItem
+			wantErr := UnmarshalZeroCopy(in, &want)
+			err := dec.DecodeZeroCopy(in, &got)
+			if (err == nil) != (wantErr == nil) {
+				t.Fatalf("Decoder error %v, UnmarshalZeroCopy error %v on %s", err, wantErr, in)
+			}
+			if err == nil && !reflect.DeepEqual(got, want) {
+				a, _ := Marshal(nil, &got)
+				b, _ := Marshal(nil, &want)
+				t.Fatalf("Decoder and UnmarshalZeroCopy disagree on %s:\ndecoder: %s\nfresh:   %s", in, a, b)
+			}
+		}
+	}
+	raw := []byte(typicalItem)
+	if n := testing.AllocsPerRun(100, func() {
+		if err := dec.DecodeZeroCopy(raw, &got); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 0 {
+		t.Errorf("Decoder on the typical item: %v allocs, want 0", n)
+	}
+}
