@@ -18,7 +18,7 @@ const (
 	DefaultGroup           = "taillight"
 	DefaultMaxRows         = 20000
 	DefaultMaxBytes        = 16 << 20
-	DefaultLinger          = time.Second
+	DefaultLinger          = 500 * time.Millisecond
 	DefaultMaxPollRecords  = 1000
 	DefaultFetchMaxBytes   = 1 << 20
 	DefaultShutdownTimeout = 30 * time.Second
