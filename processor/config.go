@@ -40,7 +40,9 @@ type Config struct {
 	DLQTopic string
 	// MaxRows, MaxBytes and Linger cut a partition's block: it is written
 	// when it holds MaxRows records or MaxBytes of record bytes, or Linger
-	// after its first record arrived, whichever comes first.
+	// after its first record arrived, whichever comes first. While the
+	// partition is behind (more than PacketRows records past the block as
+	// of the last fetch), the linger stretches to four times Linger.
 	MaxRows  int
 	MaxBytes int
 	Linger   time.Duration

@@ -5,9 +5,12 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/taillight/taillight/processor/proctest"
 	"github.com/taillight/taillight/sinks"
@@ -136,4 +139,82 @@ func TestNoStreamHoldsBlocks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slowStream makes every packet take a while (virtual time), so a
+// partition with a backlog stays behind.
+type slowStream struct {
+	*memsink.Sink
+	per time.Duration
+}
+
+func (s slowStream) Stream(ctx context.Context, topic string, partition int32) (sinks.RawStream, error) {
+	st, err := s.Sink.Stream(ctx, topic, partition)
+	if err != nil {
+		return nil, err
+	}
+	return slowSend{st, s.per}, nil
+}
+
+type slowSend struct {
+	sinks.RawStream
+	per time.Duration
+}
+
+func (s slowSend) Send(rows []sinks.RawRow) error {
+	time.Sleep(s.per) // virtual time
+	return s.RawStream.Send(rows)
+}
+
+// TestLingerWaitsWhileBehind checks on a virtual clock that a partition
+// with a backlog cuts blocks at lingerBehind lingers, not at every linger,
+// and goes back to the linger once caught up.
+func TestLingerWaitsWhileBehind(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var vn kfake.VirtualNetwork
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, testTopic), kfake.ListenFn(vn.Listen))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		addrs := c.ListenAddrs()
+		g := proctest.New(1)
+		g.Generate(rand.New(rand.NewPCG(43, 44)), 4000, 0)
+		produce(t, addrs, g.Records, kgo.Dialer(vn.DialContext))
+
+		s := memsink.New()
+		var log blockLog
+		s.OnWrite(log.hook)
+		cfg := testConfig(addrs, "linger-behind")
+		cfg.Linger, cfg.PacketRows, cfg.MaxPollRecords = time.Second, 50, 100
+		cfg.KafkaOpts = []kgo.Opt{kgo.Dialer(vn.DialContext)}
+		// 50 rows per 250 ms: 200 rows/s, 20 s for the backlog.
+		p, err := New(cfg, slowStream{s, 250 * time.Millisecond}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		for s.RowCount() < len(g.Valid) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		g.Check(t, s)
+		blocks := log.get()
+		// Behind, a block lasts about 4 s (800 rows); cut at every linger
+		// it would hold about 200.
+		long := 0
+		for _, b := range blocks[:len(blocks)-1] {
+			if b[2]-b[1]+1 >= 600 {
+				long++
+			}
+		}
+		if len(blocks) > 8 || long < len(blocks)-2 {
+			t.Fatalf("%d blocks, %d of them of at least 600 records: %v; want at most 8, nearly all long", len(blocks), long, blocks)
+		}
+	})
 }

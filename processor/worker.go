@@ -55,6 +55,8 @@ type worker struct {
 	wroteNext  int64 // LastOffset+1 of the last block written, or -1
 	wroteEpoch int32 // leader epoch of that block's last record
 	lingerDue  bool
+	deferred   bool      // the linger cut is put off while the partition is behind
+	blockStart time.Time // when the block's first record was added
 	timer      *time.Timer
 	spare      []*kgo.Record
 
@@ -272,10 +274,36 @@ func (w *worker) flushIfDue() error {
 	if w.records == 0 || w.blk.LastOffset < w.minReach {
 		return nil
 	}
-	if w.records >= w.p.cfg.MaxRows || w.bytes >= w.p.cfg.MaxBytes || w.lingerDue {
+	if w.records >= w.p.cfg.MaxRows || w.bytes >= w.p.cfg.MaxBytes {
 		return w.flush()
 	}
-	return nil
+	if !w.lingerDue {
+		return nil
+	}
+	// Linger bounds latency once the partition is caught up. While it is
+	// behind, its records are late anyway and a block cut by time only
+	// multiplies ClickHouse parts, so the block keeps filling, up to
+	// lingerBehind times the linger.
+	if w.behind() {
+		if rest := lingerBehind*w.p.cfg.Linger - time.Since(w.blockStart); rest > 0 {
+			if !w.deferred {
+				w.deferred = true
+				w.timer.Reset(rest)
+			}
+			return nil
+		}
+	}
+	return w.flush()
+}
+
+// lingerBehind is how many lingers a block may last while its partition is
+// behind.
+const lingerBehind = 4
+
+// behind reports whether more than a packet of records lies in Kafka past
+// the block, as of the last fetch.
+func (w *worker) behind() bool {
+	return w.hw.Load()-(w.blk.LastOffset+1) > int64(w.p.cfg.PacketRows)
 }
 
 // add puts one record into the block: a raw row and rollup deltas, or a DLQ
@@ -283,6 +311,7 @@ func (w *worker) flushIfDue() error {
 func (w *worker) add(rec *kgo.Record) {
 	if w.records == 0 {
 		w.blk.FirstOffset = rec.Offset
+		w.blockStart = time.Now()
 		w.timer.Reset(w.p.cfg.Linger)
 	}
 	w.blk.LastOffset = rec.Offset
@@ -380,7 +409,7 @@ func (w *worker) flush() error {
 	w.dlq = w.dlq[:0]
 	w.records, w.rows, w.bytes, w.maxEventMs = 0, 0, 0, 0
 	w.minReach = -1
-	w.lingerDue = false
+	w.lingerDue, w.deferred = false, false
 	w.timer.Stop()
 	w.inflight = f
 	go func() { w.result <- w.write(f) }()
