@@ -41,8 +41,9 @@ type Config struct {
 	// MaxRows, MaxBytes and Linger cut a partition's block: it is written
 	// when it holds MaxRows records or MaxBytes of record bytes, or Linger
 	// after its first record arrived, whichever comes first. While the
-	// partition is behind (more than PacketRows records past the block as
-	// of the last fetch), the linger stretches to four times Linger.
+	// partition is behind (more records past the block as of the last
+	// fetch than four such blocks hold), the linger stretches to four times
+	// Linger.
 	MaxRows  int
 	MaxBytes int
 	Linger   time.Duration

@@ -300,10 +300,12 @@ func (w *worker) flushIfDue() error {
 // behind.
 const lingerBehind = 4
 
-// behind reports whether more than a packet of records lies in Kafka past
-// the block, as of the last fetch.
+// behind reports whether more records lie in Kafka past the block, as of
+// the last fetch, than lingerBehind blocks like this one would hold: a
+// backlog worth stretching the block for, not the records in flight of a
+// partition that keeps up, even slowly.
 func (w *worker) behind() bool {
-	return w.hw.Load()-(w.blk.LastOffset+1) > int64(w.p.cfg.PacketRows)
+	return w.hw.Load()-(w.blk.LastOffset+1) > int64(lingerBehind*max(w.records, w.p.cfg.PacketRows))
 }
 
 // add puts one record into the block: a raw row and rollup deltas, or a DLQ

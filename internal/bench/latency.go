@@ -63,38 +63,51 @@ func measureLatency(ctx context.Context, pub *producer.Publisher, q driver.Conn,
 		acked   int
 		first   error
 	)
-	t0 := time.Now()
-	gen, err := producer.NewGenerator(producer.GenConfig{Seed: seed, Start: t0,
+	// The payloads are generated before the clock starts, and records are
+	// handed to the client in 5 ms batches rather than one timer per record:
+	// the load generator should not compete with what it measures.
+	gen, err := producer.NewGenerator(producer.GenConfig{Seed: seed, Start: time.Now(),
 		Step: max(time.Duration(float64(time.Second)/rate), time.Nanosecond)})
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
+	}
+	values := make([][]byte, n)
+	keys := make([][]byte, n)
+	for i := range n {
+		b, tr := gen.Next(nil)
+		values[i], keys[i] = b, []byte(tr.Script)
 	}
 	cl := pub.Client()
 	prodDone := make(chan time.Time, 1)
 	pctx, cancelProd := context.WithCancel(ctx)
 	defer cancelProd()
+	t0 := time.Now()
 	go func() {
 		defer close(prodDone)
-		for i := range n {
-			if d := time.Until(t0.Add(time.Duration(float64(i) / rate * float64(time.Second)))); d > 0 {
-				select {
-				case <-pctx.Done():
-					return
-				case <-time.After(d):
-				}
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		next := 0
+		for next < n {
+			due := min(n, int(time.Since(t0).Seconds()*rate)+1)
+			for ; next < due; next++ {
+				r := &kgo.Record{Topic: topic, Key: keys[next], Value: values[next], Timestamp: time.Now()}
+				values[next], keys[next] = nil, nil
+				cl.Produce(pctx, r, func(r *kgo.Record, err error) {
+					mu.Lock()
+					defer mu.Unlock()
+					acked++
+					if err != nil {
+						first = cmpErr(first, err)
+						return
+					}
+					records[r.Partition] = append(records[r.Partition], sent{r.Offset, r.Timestamp})
+				})
 			}
-			b, tr := gen.Next(nil)
-			r := &kgo.Record{Topic: topic, Key: []byte(tr.Script), Value: b, Timestamp: time.Now()}
-			cl.Produce(pctx, r, func(r *kgo.Record, err error) {
-				mu.Lock()
-				defer mu.Unlock()
-				acked++
-				if err != nil {
-					first = cmpErr(first, err)
-					return
-				}
-				records[r.Partition] = append(records[r.Partition], sent{r.Offset, r.Timestamp})
-			})
+			select {
+			case <-pctx.Done():
+				return
+			case <-tick.C:
+			}
 		}
 		prodDone <- time.Now()
 	}()
