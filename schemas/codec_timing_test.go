@@ -82,3 +82,18 @@ func BenchmarkUnmarshalZeroCopyTypical(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
 }
+
+// BenchmarkDecoderTypical is the processor's path: UnmarshalZeroCopy into
+// memory the Decoder reuses.
+func BenchmarkDecoderTypical(b *testing.B) {
+	raw := []byte(typicalItem)
+	var dec Decoder
+	var it TraceItem
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := dec.DecodeZeroCopy(raw, &it); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
