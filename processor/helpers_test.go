@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"testing"
@@ -158,4 +159,24 @@ func dlqRecords(t testing.TB, addrs []string, want int) []*kgo.Record {
 		out = append(out, f.Records()...)
 	}
 	return out
+}
+
+// virtualTopic starts, inside a synctest bubble, a one-partition kfake
+// cluster on a virtual network holding n generated records, and returns a
+// config for group that dials it.
+func virtualTopic(t *testing.T, group string, n int, seed uint64) (Config, *proctest.Truth) {
+	t.Helper()
+	var vn kfake.VirtualNetwork
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, testTopic), kfake.ListenFn(vn.Listen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	addrs := c.ListenAddrs()
+	g := proctest.New(1)
+	g.Generate(rand.New(rand.NewPCG(seed, seed+1)), n, 0)
+	produce(t, addrs, g.Records, kgo.Dialer(vn.DialContext))
+	cfg := testConfig(addrs, group)
+	cfg.KafkaOpts = []kgo.Opt{kgo.Dialer(vn.DialContext)}
+	return cfg, g
 }

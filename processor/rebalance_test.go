@@ -124,23 +124,11 @@ func TestLossDropsBuffersAndResumesFromWatermark(t *testing.T) {
 // Linger after its first record, not before.
 func TestLinger(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var vn kfake.VirtualNetwork
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, testTopic), kfake.ListenFn(vn.Listen))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		addrs := c.ListenAddrs()
-		g := proctest.New(1)
-		g.Generate(rand.New(rand.NewPCG(41, 42)), 5, 0)
-		produce(t, addrs, g.Records, kgo.Dialer(vn.DialContext))
-
+		cfg, g := virtualTopic(t, "linger", 5, 41)
 		s := memsink.New()
 		var wrote time.Time
 		s.OnWrite(func(*sinks.Block) error { wrote = time.Now(); return nil })
-		cfg := testConfig(addrs, "linger")
 		cfg.Linger = 3 * time.Second
-		cfg.KafkaOpts = []kgo.Opt{kgo.Dialer(vn.DialContext)}
 		p, err := New(cfg, s, nil, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -178,23 +166,11 @@ func TestLinger(t *testing.T) {
 // while a write hangs, polling stops instead of buffering the topic.
 func TestBackPressure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var vn kfake.VirtualNetwork
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, testTopic), kfake.ListenFn(vn.Listen))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		addrs := c.ListenAddrs()
-		g := proctest.New(1)
-		g.Generate(rand.New(rand.NewPCG(51, 52)), 5000, 0)
-		produce(t, addrs, g.Records, kgo.Dialer(vn.DialContext))
-
+		cfg, g := virtualTopic(t, "backpressure", 5000, 51)
 		s := memsink.New()
 		release := make(chan struct{})
 		s.OnWrite(func(*sinks.Block) error { <-release; return nil })
-		cfg := testConfig(addrs, "backpressure")
 		cfg.MaxRows, cfg.MaxPollRecords = 100, 50
-		cfg.KafkaOpts = []kgo.Opt{kgo.Dialer(vn.DialContext)}
 		p, err := New(cfg, s, nil, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/taillight/taillight/processor/proctest"
 	"github.com/taillight/taillight/sinks"
@@ -171,23 +169,11 @@ func (s slowSend) Send(rows []sinks.RawRow) error {
 // and goes back to the linger once caught up.
 func TestLingerWaitsWhileBehind(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var vn kfake.VirtualNetwork
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, testTopic), kfake.ListenFn(vn.Listen))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		addrs := c.ListenAddrs()
-		g := proctest.New(1)
-		g.Generate(rand.New(rand.NewPCG(43, 44)), 6000, 0)
-		produce(t, addrs, g.Records, kgo.Dialer(vn.DialContext))
-
+		cfg, g := virtualTopic(t, "linger-behind", 6000, 43)
 		s := memsink.New()
 		var log blockLog
 		s.OnWrite(log.hook)
-		cfg := testConfig(addrs, "linger-behind")
 		cfg.Linger, cfg.PacketRows, cfg.MaxPollRecords = time.Second, 50, 100
-		cfg.KafkaOpts = []kgo.Opt{kgo.Dialer(vn.DialContext)}
 		// 50 rows per 250 ms: 200 rows/s, 30 s for the backlog.
 		p, err := New(cfg, slowStream{s, 250 * time.Millisecond}, nil, nil)
 		if err != nil {
