@@ -74,16 +74,18 @@ func (w *worker) replay(f *flight) error {
 		kgo.FetchMaxPartitionBytes(int32(min(cfg.FetchMaxBytes, 1<<20))),
 		kgo.WithLogger(kslog.New(w.p.log)),
 	}
-	cl, err := kgo.NewClient(append(opts, cfg.KafkaOpts...)...)
-	if err != nil {
-		return fmt.Errorf("read block %d..%d of partition %d again: %w", first, last, w.id, err)
-	}
-	defer cl.Close()
+	// The stream first: while ClickHouse is down it fails at once, before
+	// a Kafka client is made for nothing.
 	st, err := w.p.streamer.Stream(w.ctx, cfg.Topic, w.id)
 	if err != nil {
 		return err
 	}
 	f.stream = st // aborted by write if this fails
+	cl, err := kgo.NewClient(append(opts, cfg.KafkaOpts...)...)
+	if err != nil {
+		return fmt.Errorf("read block %d..%d of partition %d again: %w", first, last, w.id, err)
+	}
+	defer cl.Close()
 	rows := f.blk.Rows[:0]
 	defer func() {
 		releaseRows(rows)
