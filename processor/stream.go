@@ -26,12 +26,7 @@ func (w *worker) storeRaw(f *flight) error {
 		return nil
 	}
 	if f.streamErr == nil {
-		if f.stream == nil {
-			f.stream, f.streamErr = w.p.streamer.Stream(w.ctx, w.p.cfg.Topic, w.id)
-		}
-		if f.streamErr == nil && len(f.blk.Rows) > 0 {
-			f.streamErr = f.stream.Send(f.blk.Rows)
-		}
+		f.streamErr = w.streamSend(&f.stream, f.blk.Rows)
 		if f.streamErr == nil {
 			f.streamErr = f.stream.Close()
 			f.stream = nil
@@ -41,10 +36,6 @@ func (w *worker) storeRaw(f *flight) error {
 		if f.streamErr == nil {
 			f.rawDone = true
 			return nil
-		}
-		if f.stream != nil {
-			f.stream.Abort()
-			f.stream = nil
 		}
 		if errors.Is(f.streamErr, context.Canceled) && w.ctx.Err() != nil {
 			return f.streamErr

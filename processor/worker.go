@@ -344,22 +344,34 @@ func (w *worker) add(rec *kgo.Record) {
 func (w *worker) sendPacket() {
 	rows := w.blk.Rows
 	if w.streamErr == nil && len(rows) > 0 {
-		if w.stream == nil {
-			w.stream, w.streamErr = w.p.streamer.Stream(w.ctx, w.p.cfg.Topic, w.id)
-		}
-		if w.streamErr == nil {
-			if w.streamErr = w.stream.Send(rows); w.streamErr != nil {
-				w.stream.Abort()
-				w.stream = nil
-			}
-		}
-		if w.streamErr != nil {
+		if w.streamErr = w.streamSend(&w.stream, rows); w.streamErr != nil {
 			w.p.log.Debug("row stream failed; the block will be read again from Kafka", "partition", w.id,
 				"first_offset", w.blk.FirstOffset, "err", w.streamErr)
 		}
 	}
 	releaseRows(rows)
 	w.blk.Rows = rows[:0]
+}
+
+// streamSend sends rows on *st, opening the stream first when *st is nil.
+// On failure the stream is aborted and *st cleared.
+func (w *worker) streamSend(st *sinks.RawStream, rows []sinks.RawRow) error {
+	if *st == nil {
+		s, err := w.p.streamer.Stream(w.ctx, w.p.cfg.Topic, w.id)
+		if err != nil {
+			return err
+		}
+		*st = s
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := (*st).Send(rows); err != nil {
+		(*st).Abort()
+		*st = nil
+		return err
+	}
+	return nil
 }
 
 func (w *worker) poison(rec *kgo.Record, reason string, err error) {
