@@ -207,6 +207,17 @@ func (w *worker) run() {
 		}
 	}()
 	for {
+		// An expired linger first: select picks among ready cases at
+		// random, and a worker whose inbox never empties would otherwise
+		// see its timer late, by a whole drain each time it loses.
+		select {
+		case <-w.timer.C:
+			w.lingerDue = true
+			if w.flushIfDue() != nil {
+				return
+			}
+		default:
+		}
 		var result chan error
 		if w.inflight != nil {
 			result = w.result
