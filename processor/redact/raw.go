@@ -18,10 +18,26 @@ var rawRules = []textRule{jwtRule, bearerRule, cardRule}
 //   - the value of a "url" key by p.URL (IDs, cards, query parameters);
 //
 // then runs the policy's text rules and, always, the bearer-token, JWT and
-// card-number rules over the whole text. The result is not byte-identical
+// card-number rules over the whole text, and repeats until a pass changes
+// nothing (at most four), so Raw of its result is the result. The result is not byte-identical
 // to the input and may no longer parse the same way; it returns s itself
 // when nothing matched.
 func (p *Policy) Raw(s string) string {
+	// A text rule can change a "url" value so that the URL rules match it
+	// next time (digits redacted inside it, say): repeat to a fixpoint, so
+	// Raw of its own output changes nothing.
+	for range 4 {
+		r := p.rawOnce(s)
+		if r == s {
+			break
+		}
+		s = r
+	}
+	return s
+}
+
+// rawOnce is one pass of Raw: the key-aware rules, then the text rules.
+func (p *Policy) rawOnce(s string) string {
 	var b strings.Builder
 	last := 0 // s[:last] is already in b
 	replace := func(from, to int, v string) {
