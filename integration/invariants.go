@@ -48,6 +48,28 @@ func TaillightBinary(t testing.TB) string {
 	return buildOnce.path
 }
 
+// ReadTotals runs query and stores what scan makes of each row in out,
+// failing t on any error.
+func ReadTotals(t testing.TB, ctx context.Context, conn driver.Conn, query string, out map[memsink.Key]memsink.Totals,
+	scan func(driver.Rows) (memsink.Key, memsink.Totals, error)) {
+	t.Helper()
+	rows, err := conn.Query(ctx, query)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		k, v, err := scan(rows)
+		if err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		out[k] = v
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
 // ReadViews reads the three rollup views of database db (endpoint_errors_1m,
 // colo_requests_1m, script_outcomes_1m) as memsink totals.
 func ReadViews(t testing.TB, conn driver.Conn, db string) map[memsink.Key]memsink.Totals {
@@ -56,21 +78,7 @@ func ReadViews(t testing.TB, conn driver.Conn, db string) map[memsink.Key]memsin
 	defer cancel()
 	got := map[memsink.Key]memsink.Totals{}
 	read := func(q string, scan func(driver.Rows) (memsink.Key, memsink.Totals, error)) {
-		rows, err := conn.Query(ctx, fmt.Sprintf(q, db))
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			k, v, err := scan(rows)
-			if err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-			got[k] = v
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
+		ReadTotals(t, ctx, conn, fmt.Sprintf(q, db), got, scan)
 	}
 	read("SELECT minute, script_name, host, method, route, requests, errors, exceptions, status_4xx, status_5xx FROM %s.endpoint_errors_1m",
 		func(r driver.Rows) (memsink.Key, memsink.Totals, error) {

@@ -373,21 +373,7 @@ func (s *stream) viewsFromRaw(ctx context.Context) map[memsink.Key]memsink.Total
 	t.Helper()
 	out := map[memsink.Key]memsink.Totals{}
 	read := func(q string, scan func(driver.Rows) (memsink.Key, memsink.Totals, error)) {
-		rows, err := s.conn.Query(ctx, fmt.Sprintf(q, s.db))
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			k, v, err := scan(rows)
-			if err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-			out[k] = v
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
+		integration.ReadTotals(t, ctx, s.conn, fmt.Sprintf(q, s.db), out, scan)
 	}
 	read(`SELECT toStartOfMinute(event_time) AS m, script_name, host, method, route, count(),
 		countIf(outcome != 'ok' OR status >= 500), countIf(outcome = 'exception' OR length(exceptions.name) > 0),
