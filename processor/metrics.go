@@ -17,17 +17,18 @@ const (
 var reasons = []string{ReasonBadJSON, ReasonWrongType, ReasonInvalid, ReasonOversize}
 
 type metrics struct {
-	records    prometheus.Counter
-	rows       prometheus.Counter
-	blocks     prometheus.Counter
-	flush      prometheus.Histogram
-	dlq        *prometheus.CounterVec
-	lag        *prometheus.GaugeVec
-	freshness  prometheus.Gauge
-	retries    prometheus.Counter
-	replays    prometheus.Counter
-	paused     prometheus.Gauge
-	partitions prometheus.Gauge
+	records      prometheus.Counter
+	rows         prometheus.Counter
+	blocks       prometheus.Counter
+	flush        prometheus.Histogram
+	commitBlocks prometheus.Histogram
+	dlq          *prometheus.CounterVec
+	lag          *prometheus.GaugeVec
+	freshness    prometheus.Gauge
+	retries      prometheus.Counter
+	replays      prometheus.Counter
+	paused       prometheus.Gauge
+	partitions   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -47,8 +48,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		flush: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "taillight_processor_flush_seconds",
-			Help:    "Time to write one block to the sink (successful attempt).",
+			Help:    "Time to write the blocks of one group commit to the sink (successful attempt).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
+		commitBlocks: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "taillight_processor_commit_blocks",
+			Help:    "Blocks written together by one group commit (one rollup INSERT per ClickHouse shard).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
 		}),
 		dlq: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "taillight_processor_dlq_total",

@@ -37,6 +37,14 @@ type Processor struct {
 
 	cl *kgo.Client
 
+	// Group commit (commit.go): bg bounds the shared streams and the
+	// committer, and ends after every worker has finished.
+	bg       context.Context
+	bgCancel context.CancelFunc
+	shares   shares
+	com      *committer
+	cut      atomic.Int64 // when the blocks being filled are cut (unix ns)
+
 	mu    sync.Mutex
 	parts map[int32]*worker
 	wms   map[int32]sinks.Watermark // watermarks read on assignment
@@ -94,6 +102,9 @@ func New(cfg Config, sink sinks.Sink, log *slog.Logger, reg prometheus.Registere
 	if st, ok := sink.(sinks.Streamer); ok && !cfg.NoStream {
 		p.streamer = st
 	}
+	p.bg, p.bgCancel = context.WithCancel(context.Background())
+	p.shares = shares{p: p, sem: make(chan struct{}, 1), cur: make(map[int]*sharedStream)}
+	p.com = newCommitter(p)
 	return p, nil
 }
 
@@ -152,6 +163,11 @@ func (p *Processor) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p.cancel = cancel
+	go p.com.run()
+	defer func() {
+		p.bgCancel()
+		<-p.com.done
+	}()
 
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(p.cfg.Brokers...),
@@ -246,6 +262,8 @@ func (p *Processor) Run(ctx context.Context) error {
 	p.m.partitions.Set(0)
 	p.mu.Unlock()
 	p.finish(ws)
+	p.bgCancel()
+	<-p.com.done
 	cl.Close()
 	if err := p.fatalErr(); err != nil {
 		return err
@@ -304,6 +322,22 @@ func (p *Processor) applyPauses() {
 	if len(resume) > 0 {
 		p.cl.ResumeFetchPartitions(map[string][]int32{p.cfg.Topic: resume})
 		p.m.paused.Sub(float64(len(resume)))
+	}
+}
+
+// blockDeadline returns when a block started at now is cut: one Linger
+// later at the latest, earlier to be cut with the blocks of other
+// partitions (a block is cheap, a commit is not).
+func (p *Processor) blockDeadline(now time.Time) time.Time {
+	own := now.Add(p.cfg.Linger).UnixNano()
+	for {
+		cut := p.cut.Load()
+		if cut > now.UnixNano() {
+			return time.Unix(0, min(cut, own))
+		}
+		if p.cut.CompareAndSwap(cut, own) {
+			return time.Unix(0, own)
+		}
 	}
 }
 

@@ -1,8 +1,6 @@
 package processor
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"math"
 
@@ -14,37 +12,29 @@ import (
 )
 
 // storeRaw makes sure f's raw rows are stored before its rollups are
-// written: with a stream, by sending the last packet and closing it, or,
-// when the stream broke, by reading the block again from Kafka. Without
-// streaming the rows go with the block's Write.
+// written. Streaming, the committer has closed the shared streams that
+// carried them; when one broke, the block is read again from Kafka. Without
+// streaming the rows go with the block's write.
 func (w *worker) storeRaw(f *flight) error {
 	if f.rawDone {
 		return nil
 	}
-	if f.streamErr == nil && f.stream == nil && f.rows == 0 {
-		f.rawDone = true // every record of the block was poison
-		return nil
-	}
-	if f.streamErr == nil {
-		f.streamErr = w.streamSend(&f.stream, f.blk.Rows)
-		if f.streamErr == nil {
-			f.streamErr = f.stream.Close()
-			f.stream = nil
-		}
-		releaseRows(f.blk.Rows)
-		f.blk.Rows = f.blk.Rows[:0]
-		if f.streamErr == nil {
-			f.rawDone = true
-			return nil
-		}
-		if errors.Is(f.streamErr, context.Canceled) && w.ctx.Err() != nil {
-			return f.streamErr
+	err := f.streamErr
+	for _, ss := range f.shared {
+		<-ss.done
+		if err == nil {
+			err = ss.err
 		}
 	}
-	err := w.replay(f)
 	if err != nil {
-		return err
+		w.p.log.Debug("row stream failed; reading the block again from Kafka", "partition", w.id,
+			"first_offset", f.blk.FirstOffset, "last_offset", f.blk.LastOffset, "err", err)
+		if err := w.replay(f); err != nil {
+			return err
+		}
 	}
+	clear(f.shared)
+	f.shared = f.shared[:0]
 	f.rawDone, f.streamErr = true, nil
 	return nil
 }
@@ -71,7 +61,12 @@ func (w *worker) replay(f *flight) error {
 	if err != nil {
 		return err
 	}
-	f.stream = st // aborted by write if this fails
+	closed := false
+	defer func() {
+		if !closed {
+			st.Abort()
+		}
+	}()
 	cl, err := kgo.NewClient(append(opts, cfg.KafkaOpts...)...)
 	if err != nil {
 		return fmt.Errorf("read block %d..%d of partition %d again: %w", first, last, w.id, err)
@@ -128,7 +123,7 @@ func (w *worker) replay(f *flight) error {
 			return err
 		}
 	}
-	f.stream = nil
+	closed = true
 	if err := st.Close(); err != nil {
 		return err
 	}

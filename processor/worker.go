@@ -39,6 +39,7 @@ type worker struct {
 
 	hw      atomic.Int64 // partition high watermark from the last fetch
 	lagBase atomic.Int64 // end of the last written block (next offset), or the first offset seen
+	due     atomic.Int64 // when the block being filled is cut by time (unix ns), or 0
 
 	// Owned by run.
 	blk        sinks.Block
@@ -61,15 +62,15 @@ type worker struct {
 	spare      []*kgo.Record
 
 	// Streaming (p.streamer set): blk.Rows holds at most a packet; full
-	// packets go out on stream, the block's open INSERT. streamErr is the
-	// error that broke it: the block's remaining rows are dropped and the
-	// writer reads the block again from Kafka.
-	stream    sinks.RawStream
+	// packets go out on the processor's shared streams, listed in shared.
+	// streamErr is the error that broke one: the block's remaining rows are
+	// dropped and the committer reads the block again from Kafka.
+	shared    []*sharedStream
 	streamErr error
 
-	// One block may be written while the next one fills: inflight is being
-	// written by a goroutine that reports on result; spareF holds the
-	// buffers of the block written before it, for reuse.
+	// One block may be written while the next one fills: inflight is with
+	// the committer, which reports on result; spareF holds the buffers of
+	// the block written before it, for reuse.
 	inflight *flight
 	spareF   *flight
 	result   chan error
@@ -78,15 +79,18 @@ type worker struct {
 // flight is a block handed to the writer goroutine, with what the worker
 // needs once it is stored.
 type flight struct {
+	w          *worker
+	tick       int64 // the cut it was due at (unix ns), or 0 when cut by size or on revoke
 	blk        sinks.Block
 	dlq        []dlqEntry
 	records    int
 	rows       int
 	maxEventMs int64
 	lastEpoch  int32
-	// Streaming: the block's open stream (nil once closed, or when it
-	// broke, then with streamErr), and whether its raw rows are stored.
-	stream    sinks.RawStream
+	// Streaming: the shared streams that carried the block's rows, the
+	// error that broke one while the block filled, and whether its raw rows
+	// are stored.
+	shared    []*sharedStream
 	streamErr error
 	rawDone   bool
 }
@@ -160,7 +164,7 @@ func (w *worker) updatePauseLocked() {
 func (w *worker) setRetrying(on bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.retry == on {
+	if w.retry == on || on && w.ctx.Err() != nil { // a worker given up stays cleared (Processor.forget)
 		return
 	}
 	w.retry = on
@@ -195,17 +199,9 @@ func (w *worker) run() {
 	defer close(w.done)
 	defer w.cancel()
 	defer w.timer.Stop()
-	defer func() {
-		if w.inflight != nil { // lost, timed out or failed: abandon the write
-			w.cancel()
-			<-w.result
-			w.inflight = nil
-		}
-		if w.stream != nil {
-			w.stream.Abort()
-			w.stream = nil
-		}
-	}()
+	// A block still with the committer when the worker stops (lost, timed
+	// out or failed) is abandoned: the committer drops it, as w.ctx ended.
+	defer w.due.Store(0)
 	for {
 		// An expired linger first: select picks among ready cases at
 		// random, and a worker whose inbox never empties would otherwise
@@ -300,6 +296,7 @@ func (w *worker) flushIfDue() error {
 			if !w.deferred {
 				w.deferred = true
 				w.timer.Reset(rest)
+				w.due.Store(time.Now().Add(rest).UnixNano())
 			}
 			return nil
 		}
@@ -325,7 +322,9 @@ func (w *worker) add(rec *kgo.Record) {
 	if w.records == 0 {
 		w.blk.FirstOffset = rec.Offset
 		w.blockStart = time.Now()
-		w.timer.Reset(w.p.cfg.Linger)
+		due := w.p.blockDeadline(w.blockStart)
+		w.due.Store(due.UnixNano())
+		w.timer.Reset(due.Sub(w.blockStart))
 	}
 	w.blk.LastOffset = rec.Offset
 	w.lastEpoch = rec.LeaderEpoch
@@ -349,40 +348,24 @@ func (w *worker) add(rec *kgo.Record) {
 	}
 }
 
-// sendPacket sends the rows held on the block's stream, opening it first,
-// and drops them. Once the stream broke, rows are dropped unsent: the
-// writer reads the whole block again from Kafka.
+// sendPacket sends the rows held on the processor's shared stream and
+// drops them. Once a stream the block used broke, rows are dropped unsent:
+// the committer reads the whole block again from Kafka.
 func (w *worker) sendPacket() {
 	rows := w.blk.Rows
 	if w.streamErr == nil && len(rows) > 0 {
-		if w.streamErr = w.streamSend(&w.stream, rows); w.streamErr != nil {
+		ss, err := w.p.shares.send(w.id, rows)
+		if ss != nil && (len(w.shared) == 0 || w.shared[len(w.shared)-1] != ss) {
+			w.shared = append(w.shared, ss)
+		}
+		if err != nil {
+			w.streamErr = err
 			w.p.log.Debug("row stream failed; the block will be read again from Kafka", "partition", w.id,
-				"first_offset", w.blk.FirstOffset, "err", w.streamErr)
+				"first_offset", w.blk.FirstOffset, "err", err)
 		}
 	}
 	releaseRows(rows)
 	w.blk.Rows = rows[:0]
-}
-
-// streamSend sends rows on *st, opening the stream first when *st is nil.
-// On failure the stream is aborted and *st cleared.
-func (w *worker) streamSend(st *sinks.RawStream, rows []sinks.RawRow) error {
-	if *st == nil {
-		s, err := w.p.streamer.Stream(w.ctx, w.p.cfg.Topic, w.id)
-		if err != nil {
-			return err
-		}
-		*st = s
-	}
-	if len(rows) == 0 {
-		return nil
-	}
-	if err := (*st).Send(rows); err != nil {
-		(*st).Abort()
-		*st = nil
-		return err
-	}
-	return nil
 }
 
 func (w *worker) poison(rec *kgo.Record, reason string, err error) {
@@ -409,11 +392,19 @@ func sinksRawRowReuse(r *sinks.RawRow) sinks.RawRow {
 	}
 }
 
-// flush hands the block to a writer goroutine, after the previous block is
+// flush hands the block to the committer, after the previous block is
 // stored, and starts a new block. It returns an error only when the worker
 // must stop (cancelled, or a schema error).
 func (w *worker) flush() error {
+	if w.p.streamer != nil {
+		w.sendPacket()
+	}
 	w.blk.Rollups = w.acc.Flush(w.blk.Rollups[:0])
+	tick := int64(0)
+	if w.lingerDue {
+		tick = w.due.Load()
+	}
+	w.due.Store(0)
 	if err := w.await(); err != nil {
 		return err
 	}
@@ -426,8 +417,10 @@ func (w *worker) flush() error {
 	f.blk, w.blk = w.blk, f.blk
 	f.dlq, w.dlq = w.dlq, f.dlq
 	f.records, f.rows, f.maxEventMs, f.lastEpoch = w.records, w.rows, w.maxEventMs, w.lastEpoch
-	f.stream, f.streamErr, f.rawDone = w.stream, w.streamErr, w.p.streamer == nil
-	w.stream, w.streamErr = nil, nil
+	f.w, f.tick = w, tick
+	f.shared, w.shared = w.shared, f.shared[:0]
+	f.streamErr, f.rawDone = w.streamErr, w.p.streamer == nil
+	w.streamErr = nil
 	w.blk.Topic, w.blk.Partition = w.p.cfg.Topic, w.id
 	w.blk.Reset()
 	clear(w.dlq)
@@ -437,16 +430,22 @@ func (w *worker) flush() error {
 	w.lingerDue, w.deferred = false, false
 	w.timer.Stop()
 	w.inflight = f
-	go func() { w.result <- w.write(f) }()
+	w.p.com.submit(f)
 	return nil
 }
 
-// await waits for the block in flight, if any, and completes it.
+// await waits for the block in flight, if any, and completes it. It gives
+// up when the worker is cancelled: the committer drops the block.
 func (w *worker) await() error {
 	if w.inflight == nil {
 		return nil
 	}
-	return w.complete(<-w.result)
+	select {
+	case err := <-w.result:
+		return w.complete(err)
+	case <-w.ctx.Done():
+		return w.ctx.Err()
+	}
 }
 
 // complete finishes the block in flight once its writer reported: metrics
@@ -471,6 +470,8 @@ func (w *worker) complete(err error) error {
 	m.lag.WithLabelValues(w.label).Set(float64(max(w.hw.Load()-next, 0)))
 	w.commitAsync(next, f.lastEpoch)
 	releaseBlock(&f.blk)
+	clear(f.shared)
+	f.shared = f.shared[:0]
 	w.spareF = f
 	return nil
 }
@@ -499,57 +500,6 @@ func releaseRows(rows []sinks.RawRow) {
 		clear(r.ExcStacks)
 		*r = sinksRawRowReuse(r)
 	}
-}
-
-// write stores f: DLQ records first, then the sink, retrying transient
-// failures with backoff while the partition is paused. It runs on its own
-// goroutine and touches only f and concurrency-safe state.
-func (w *worker) write(f *flight) error {
-	defer func() {
-		if f.stream != nil { // cancelled or failed for good
-			f.stream.Abort()
-			f.stream = nil
-		}
-	}()
-	backoff := w.p.cfg.RetryMin
-	attempts := 0
-	for {
-		err := w.storeRaw(f)
-		if err == nil {
-			err = w.sendDLQ(f)
-		}
-		if err == nil {
-			start := time.Now()
-			if err = w.p.sink.Write(w.ctx, &f.blk); err == nil {
-				w.p.m.flush.Observe(time.Since(start).Seconds())
-				break
-			}
-		}
-		if w.ctx.Err() != nil {
-			return w.ctx.Err()
-		}
-		if errors.Is(err, sinks.ErrSchema) {
-			err = fmt.Errorf("write block of partition %d (offsets %d..%d): %w", w.id, f.blk.FirstOffset, f.blk.LastOffset, err)
-			w.p.fail(err)
-			return err
-		}
-		attempts++
-		w.p.m.retries.Inc()
-		if attempts == 1 {
-			w.p.log.Warn("block write failed; retrying with backoff, partition paused",
-				"partition", w.id, "first_offset", f.blk.FirstOffset, "last_offset", f.blk.LastOffset, "err", err)
-			w.setRetrying(true)
-		}
-		if err := sleep(w.ctx, backoff); err != nil {
-			return err
-		}
-		backoff = min(2*backoff, w.p.cfg.RetryMax)
-	}
-	if attempts > 0 {
-		w.p.log.Info("block write succeeded again; partition resumed", "partition", w.id, "failed_attempts", attempts)
-		w.setRetrying(false)
-	}
-	return nil
 }
 
 // sendDLQ produces the block's poison records not yet acknowledged, in one

@@ -130,23 +130,38 @@ type Sink interface {
 // missing table or column, a type mismatch). Callers stop instead of retrying.
 var ErrSchema = errors.New("sink schema error")
 
+// GroupWriter is implemented by sinks that commit the blocks of several
+// partitions at once. WriteGroup is Write of every block, with the rollup and
+// mark rows of all of them in one INSERT per StreamGroup (one commit point
+// per group instead of one per block: fewer, larger parts). Each block still
+// lands whole or not at all; after an error some groups may be stored, and
+// writing the blocks again counts nothing twice.
+type GroupWriter interface {
+	WriteGroup(ctx context.Context, blocks []*Block) error
+}
+
 // Streamer is implemented by sinks that take a block's raw rows while the
 // block fills, so the processor need not hold them until the block is cut:
 // rows sent on a RawStream are stored once Close returns nil, and the
-// block's Write, with no Rows, then commits its rollups. A block's rows may
-// be sent on one stream only; a failed stream is abandoned and the block's
-// rows sent again on a new one (the raw table collapses repeats).
+// block's Write, with no Rows, then commits its rollups. One stream may
+// carry the rows of several blocks, of every partition of one StreamGroup;
+// a failed stream is abandoned and its blocks' rows sent again on a new one
+// (the raw table collapses repeats).
 type Streamer interface {
-	// Stream opens the raw-row stream of one block of a partition. ctx
-	// bounds the whole stream: cancelling it abandons the stream.
+	// Stream opens a raw-row stream for the partitions of partition's
+	// StreamGroup. ctx bounds the whole stream: cancelling it abandons the
+	// stream.
 	Stream(ctx context.Context, topic string, partition int32) (RawStream, error)
+	// StreamGroup names the partitions whose rows may share a stream and a
+	// WriteGroup INSERT (in cluster mode, those stored on one shard).
+	StreamGroup(partition int32) int
 }
 
-// RawStream carries one block's raw rows to the sink. It is used by one
-// goroutine at a time.
+// RawStream carries raw rows to the sink. It is used by one goroutine at a
+// time.
 type RawStream interface {
-	// Send sends rows of the block, all of the stream's partition. The
-	// caller may reuse rows, and the memory their strings alias, once Send
+	// Send sends rows of the partitions of the stream's group. The caller
+	// may reuse rows, and the memory their strings alias, once Send
 	// returns. After an error the stream is unusable: Abort it.
 	Send(rows []RawRow) error
 	// Close stores every row sent and ends the stream. After an error none

@@ -157,15 +157,68 @@ func (w *Writer) Close() error {
 // retry can help (see IsTransient and Reason). b is not retained; KindMark
 // rows in b.Rollups are ignored (Write adds the block's own).
 func (w *Writer) Write(ctx context.Context, b *sinks.Block) error {
-	if err := validateBlock(b); err != nil {
-		w.m.errors.WithLabelValues(TableRollupBlocks, ReasonInvalid).Inc()
-		return err
+	return w.WriteGroup(ctx, []*sinks.Block{b})
+}
+
+var _ sinks.GroupWriter = (*Writer)(nil)
+
+// WriteGroup implements sinks.GroupWriter: per StreamGroup (the server, or
+// each shard in cluster mode), the blocks' raw rows in one trace_items
+// INSERT, then all their rollup and mark rows in one rollup_blocks INSERT.
+// Groups are written one after another; after an error the groups before it
+// are stored.
+func (w *Writer) WriteGroup(ctx context.Context, blocks []*sinks.Block) error {
+	for _, b := range blocks {
+		if err := validateBlock(b); err != nil {
+			w.m.errors.WithLabelValues(TableRollupBlocks, ReasonInvalid).Inc()
+			return err
+		}
 	}
-	conn, ctx := w.target(ctx, b.Partition, false)
-	if len(b.Rows) > 0 {
+	if len(w.shards) == 0 {
+		return w.writeGroup(ctx, w.StreamGroup(0), blocks)
+	}
+	for g := range w.shards {
+		var of []*sinks.Block
+		for _, b := range blocks {
+			if w.StreamGroup(b.Partition) == g {
+				of = append(of, b)
+			}
+		}
+		if len(of) > 0 {
+			if err := w.writeGroup(ctx, g, of); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// writeGroup writes validated blocks of one StreamGroup.
+func (w *Writer) writeGroup(ctx context.Context, g int, blocks []*sinks.Block) error {
+	conn, ctx := w.target(ctx, int32(g), false) // partition g is of shard g
+	rows := 0
+	for _, b := range blocks {
+		rows += len(b.Rows)
+	}
+	if rows > 0 {
 		rc := take(w.rawFree)
-		err := w.insertOn(ctx, conn, TableTraceItems, w.insertRaw, len(b.Rows), func(batch driver.Batch) error {
-			return rc.appendChunks(batch, b)
+		err := w.insertOn(ctx, conn, TableTraceItems, w.insertRaw, rows, func(batch driver.Batch) error {
+			pending := false // rows appended and not sent yet (Send sends the last)
+			for _, b := range blocks {
+				if len(b.Rows) == 0 {
+					continue
+				}
+				if pending {
+					if err := batch.Flush(); err != nil {
+						return fmt.Errorf("send rows before partition %d: %w", b.Partition, err)
+					}
+				}
+				if err := rc.appendChunks(batch, b); err != nil {
+					return err
+				}
+				pending = true
+			}
+			return nil
 		})
 		give(w.rawFree, rc)
 		if err != nil {
@@ -173,7 +226,9 @@ func (w *Writer) Write(ctx context.Context, b *sinks.Block) error {
 		}
 	}
 	rc := take(w.rollupFree)
-	rc.fill(b)
+	for _, b := range blocks {
+		rc.fill(b)
+	}
 	err := w.insertOn(ctx, conn, TableRollupBlocks, w.insertRollup, rc.len(), rc.appendTo)
 	rc.reset()
 	give(w.rollupFree, rc)

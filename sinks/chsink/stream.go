@@ -13,11 +13,12 @@ import (
 
 var _ sinks.Streamer = (*Writer)(nil)
 
-// Stream opens one trace_items INSERT for a block's raw rows: each Send is
-// one data packet of that INSERT and Close ends it. The server squashes the
-// packets of one INSERT into one part, so a streamed block costs ClickHouse
-// what a block written whole costs, while the processor holds only a packet.
-// The INSERT holds one pooled connection until Close or Abort.
+// Stream opens one trace_items INSERT for raw rows of the partitions of one
+// StreamGroup: each Send is one data packet of that INSERT and Close ends
+// it. The server squashes the packets of one INSERT into one part, so a
+// stream costs ClickHouse what one block written whole costs, while the
+// processor holds only a packet. The INSERT holds one pooled connection
+// until Close or Abort.
 func (w *Writer) Stream(ctx context.Context, topic string, partition int32) (sinks.RawStream, error) {
 	if topic == "" || partition < 0 {
 		return nil, fmt.Errorf("chsink: %w: %w: stream of topic %q partition %d", sinks.ErrSchema, errInvalidBlock, topic, partition)
@@ -28,19 +29,28 @@ func (w *Writer) Stream(ctx context.Context, topic string, partition int32) (sin
 	if err != nil {
 		return nil, w.streamErr(fmt.Sprintf("open a row stream into %s", TableTraceItems), fmt.Errorf("prepare: %w", err))
 	}
-	return &rawStream{w: w, batch: batch, topic: topic, partition: partition, cols: take(w.rawFree), start: start}, nil
+	return &rawStream{w: w, batch: batch, topic: topic, group: w.StreamGroup(partition), cols: take(w.rawFree), start: start}, nil
+}
+
+// StreamGroup implements sinks.Streamer: every partition on a single
+// server, the partitions of one shard in cluster mode.
+func (w *Writer) StreamGroup(partition int32) int {
+	if len(w.shards) == 0 || partition < 0 {
+		return 0
+	}
+	return ShardIndex(partition, len(w.shards))
 }
 
 // rawStream is a sinks.RawStream on one open INSERT.
 type rawStream struct {
-	w         *Writer
-	batch     driver.Batch
-	topic     string
-	partition int32
-	cols      *rawColumns
-	start     time.Time
-	rows      int
-	done      bool // closed or aborted
+	w     *Writer
+	batch driver.Batch
+	topic string
+	group int
+	cols  *rawColumns
+	start time.Time
+	rows  int
+	done  bool // closed or aborted
 }
 
 func (s *rawStream) Send(rows []sinks.RawRow) error {
@@ -48,7 +58,13 @@ func (s *rawStream) Send(rows []sinks.RawRow) error {
 		return errors.New("chsink: send on a closed row stream")
 	}
 	for i := range rows {
-		if err := validateRow(s.partition, i, &rows[i]); err != nil {
+		if err := validateRow(rows[i].KafkaPartition, i, &rows[i]); err != nil {
+			s.w.m.errors.WithLabelValues(TableTraceItems, ReasonInvalid).Inc()
+			return err
+		}
+		if p := rows[i].KafkaPartition; p < 0 || s.w.StreamGroup(p) != s.group {
+			err := fmt.Errorf("chsink: %w: %w: row %d of partition %d is not of the stream's shard %d",
+				sinks.ErrSchema, errInvalidBlock, i, p, s.group)
 			s.w.m.errors.WithLabelValues(TableTraceItems, ReasonInvalid).Inc()
 			return err
 		}

@@ -27,8 +27,9 @@ import (
 var ErrInjected = errors.New("memsink: injected transient failure")
 
 var (
-	_ sinks.Sink     = (*Sink)(nil)
-	_ sinks.Streamer = (*Sink)(nil)
+	_ sinks.Sink        = (*Sink)(nil)
+	_ sinks.Streamer    = (*Sink)(nil)
+	_ sinks.GroupWriter = (*Sink)(nil)
 )
 
 type rawKey struct {
@@ -67,6 +68,7 @@ type Sink struct {
 	failSchema   error // when set, every write fails with it (wrapping sinks.ErrSchema)
 	failStream   int   // fail this many next stream operations (Stream, Send, Close)
 	streams      int   // streams closed successfully
+	groups       int   // StreamGroup is partition % groups
 	hook         func(*sinks.Block) error
 	closed       bool
 }
@@ -120,12 +122,21 @@ func (s *Sink) OnWrite(fn func(*sinks.Block) error) {
 
 // Write implements sinks.Sink.
 func (s *Sink) Write(ctx context.Context, b *sinks.Block) error {
+	return s.WriteGroup(ctx, []*sinks.Block{b})
+}
+
+// WriteGroup implements sinks.GroupWriter: every block, or none (an
+// injected fault fails the whole call, FailAfterRaw after storing the raw
+// rows of all blocks). The OnWrite hook runs for each block first.
+func (s *Sink) WriteGroup(ctx context.Context, blocks []*sinks.Block) error {
 	s.mu.Lock()
 	hook := s.hook
 	s.mu.Unlock()
 	if hook != nil {
-		if err := hook(b); err != nil {
-			return err
+		for _, b := range blocks {
+			if err := hook(b); err != nil {
+				return err
+			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -133,7 +144,7 @@ func (s *Sink) Write(ctx context.Context, b *sinks.Block) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.attempts++
+	s.attempts += len(blocks)
 	if s.closed {
 		return errors.New("memsink: closed")
 	}
@@ -144,33 +155,46 @@ func (s *Sink) Write(ctx context.Context, b *sinks.Block) error {
 		s.failNext--
 		return ErrInjected
 	}
-	if b.FirstOffset < 0 || b.LastOffset < b.FirstOffset {
-		return fmt.Errorf("memsink: block covers no offsets (%d..%d)", b.FirstOffset, b.LastOffset)
+	for _, b := range blocks {
+		if b.FirstOffset < 0 || b.LastOffset < b.FirstOffset {
+			return fmt.Errorf("memsink: block of partition %d covers no offsets (%d..%d)", b.Partition, b.FirstOffset, b.LastOffset)
+		}
+		for i := range b.Rows {
+			if o := b.Rows[i].KafkaOffset; o < b.FirstOffset || o > b.LastOffset || b.Rows[i].KafkaPartition != b.Partition {
+				return fmt.Errorf("memsink: row %d/%d outside block of partition %d offsets %d..%d",
+					b.Rows[i].KafkaPartition, o, b.Partition, b.FirstOffset, b.LastOffset)
+			}
+		}
 	}
-	key := tp{b.Topic, b.Partition}
-	for i := range b.Rows {
-		r := cloneRow(&b.Rows[i])
-		if r.KafkaOffset < b.FirstOffset || r.KafkaOffset > b.LastOffset {
-			return fmt.Errorf("memsink: row offset %d outside block %d..%d", r.KafkaOffset, b.FirstOffset, b.LastOffset)
-		}
-		s.raw[rawKey{b.Topic, b.Partition, r.KafkaOffset}] = r
-		if m, ok := s.maxRaw[key]; !ok || r.KafkaOffset > m {
-			s.maxRaw[key] = r.KafkaOffset
-		}
+	for _, b := range blocks {
+		s.storeRows(b.Topic, b.Rows)
 	}
 	if s.failAfterRaw > 0 {
 		s.failAfterRaw--
 		return ErrInjected
 	}
-	bk := blockKey{b.Topic, b.Partition, b.FirstOffset}
-	if old, ok := s.blocks[bk]; ok && old.last > b.LastOffset {
-		// A shorter block with the same first offset loses, as in ClickHouse.
+	for _, b := range blocks {
 		s.writes++
-		return nil
+		bk := blockKey{b.Topic, b.Partition, b.FirstOffset}
+		if old, ok := s.blocks[bk]; ok && old.last > b.LastOffset {
+			continue // a shorter block with the same first offset loses, as in ClickHouse
+		}
+		s.blocks[bk] = storedBlock{last: b.LastOffset, rollups: append([]sinks.RollupRow(nil), b.Rollups...)}
 	}
-	s.blocks[bk] = storedBlock{last: b.LastOffset, rollups: append([]sinks.RollupRow(nil), b.Rollups...)}
-	s.writes++
 	return nil
+}
+
+// storeRows stores raw rows of topic, replacing rows at the same
+// coordinates. s.mu is held.
+func (s *Sink) storeRows(topic string, rows []sinks.RawRow) {
+	for i := range rows {
+		r := cloneRow(&rows[i])
+		key := tp{topic, r.KafkaPartition}
+		s.raw[rawKey{topic, r.KafkaPartition, r.KafkaOffset}] = r
+		if m, ok := s.maxRaw[key]; !ok || r.KafkaOffset > m {
+			s.maxRaw[key] = r.KafkaOffset
+		}
+	}
 }
 
 func cloneRow(r *sinks.RawRow) sinks.RawRow {
@@ -227,16 +251,35 @@ func (s *Sink) Stream(ctx context.Context, topic string, partition int32) (sinks
 	if err := s.streamFault(ctx); err != nil {
 		return nil, err
 	}
-	return &stream{s: s, ctx: ctx, topic: topic, partition: partition}, nil
+	return &stream{s: s, ctx: ctx, topic: topic, group: s.StreamGroup(partition)}, nil
+}
+
+// SetGroups makes partition p of StreamGroup p % n, as chsink does with n
+// shards (n <= 1: one group, the default).
+func (s *Sink) SetGroups(n int) {
+	s.mu.Lock()
+	s.groups = n
+	s.mu.Unlock()
+}
+
+// StreamGroup implements sinks.Streamer.
+func (s *Sink) StreamGroup(partition int32) int {
+	s.mu.Lock()
+	n := s.groups
+	s.mu.Unlock()
+	if n <= 1 || partition < 0 {
+		return 0
+	}
+	return int(partition) % n
 }
 
 type stream struct {
-	s         *Sink
-	ctx       context.Context
-	topic     string
-	partition int32
-	rows      []sinks.RawRow
-	done      bool
+	s     *Sink
+	ctx   context.Context
+	topic string
+	group int
+	rows  []sinks.RawRow
+	done  bool
 }
 
 func (st *stream) Send(rows []sinks.RawRow) error {
@@ -247,8 +290,8 @@ func (st *stream) Send(rows []sinks.RawRow) error {
 		return err
 	}
 	for i := range rows {
-		if rows[i].KafkaPartition != st.partition {
-			return fmt.Errorf("memsink: row of partition %d on a stream of partition %d", rows[i].KafkaPartition, st.partition)
+		if p := rows[i].KafkaPartition; p < 0 || st.s.StreamGroup(p) != st.group {
+			return fmt.Errorf("memsink: row of partition %d on a stream of group %d", p, st.group)
 		}
 		st.rows = append(st.rows, cloneRow(&rows[i]))
 	}
@@ -266,13 +309,7 @@ func (st *stream) Close() error {
 	s := st.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := tp{st.topic, st.partition}
-	for _, r := range st.rows {
-		s.raw[rawKey{st.topic, st.partition, r.KafkaOffset}] = r
-		if m, ok := s.maxRaw[key]; !ok || r.KafkaOffset > m {
-			s.maxRaw[key] = r.KafkaOffset
-		}
-	}
+	s.storeRows(st.topic, st.rows)
 	s.streams++
 	st.rows = nil
 	return nil
