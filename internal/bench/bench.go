@@ -131,6 +131,59 @@ type Latency struct {
 	ResolutionMs float64 `json:"resolution_ms"`
 	// PeakRSSMiB is the processor's peak RSS over both phases.
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	// CPU per million events offered during the phase, from its start to
+	// the last sighting: the processor's, and ClickHouse's (-1 when the
+	// server is not ours).
+	ProcessorCPUSecPerMillion  float64 `json:"processor_cpu_sec_per_million"`
+	ClickHouseCPUSecPerMillion float64 `json:"clickhouse_cpu_sec_per_million"`
+	ClickHouseWork             *Work   `json:"clickhouse_work,omitempty"`
+}
+
+// Work is what ClickHouse did during a phase, from its system.events
+// (server-wide: on a shared server it includes other clients' work).
+type Work struct {
+	Inserts      uint64 `json:"inserts"`
+	InsertedRows uint64 `json:"inserted_rows"`
+	Merges       uint64 `json:"merges"`
+	MergedRows   uint64 `json:"merged_rows"`
+}
+
+func (w Work) String() string {
+	return fmt.Sprintf("%d INSERTs of %d rows, %d merges of %d rows (%.1f merged per inserted row)",
+		w.Inserts, w.InsertedRows, w.Merges, w.MergedRows, float64(w.MergedRows)/float64(max(w.InsertedRows, 1)))
+}
+
+// serverWork reads ClickHouse's cumulative insert and merge counters.
+func serverWork(ctx context.Context, q driver.Conn) (Work, error) {
+	rows, err := q.Query(ctx, "SELECT event, value FROM system.events WHERE event IN ('InsertQuery', 'InsertedRows', 'Merge', 'MergedRows')")
+	if err != nil {
+		return Work{}, fmt.Errorf("bench: read system.events: %w", err)
+	}
+	defer rows.Close()
+	var w Work
+	for rows.Next() {
+		var name string
+		var v uint64
+		if err := rows.Scan(&name, &v); err != nil {
+			return Work{}, fmt.Errorf("bench: read system.events: %w", err)
+		}
+		switch name {
+		case "InsertQuery":
+			w.Inserts = v
+		case "InsertedRows":
+			w.InsertedRows = v
+		case "Merge":
+			w.Merges = v
+		case "MergedRows":
+			w.MergedRows = v
+		}
+	}
+	return w, rows.Err()
+}
+
+func (w Work) sub(v Work) *Work {
+	return &Work{Inserts: w.Inserts - v.Inserts, InsertedRows: w.InsertedRows - v.InsertedRows,
+		Merges: w.Merges - v.Merges, MergedRows: w.MergedRows - v.MergedRows}
 }
 
 // Check is one target with its verdict.
@@ -157,6 +210,7 @@ type Report struct {
 	Reference           Side    `json:"reference"`
 	// ClickHouseCPUSecPerMillion is -1 when the server is not ours.
 	ClickHouseCPUSecPerMillion float64 `json:"clickhouse_cpu_sec_per_million"`
+	ClickHouseWork             *Work   `json:"clickhouse_work,omitempty"`
 	// FirstRowSeconds is when the first rows were queryable, from the
 	// processor's start (start, group join, the first blocks filling): a
 	// cost a small -n does not amortise.
@@ -287,6 +341,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
 	}
+	work0, err := serverWork(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	rows, firstRow, err := waitRows(pctx, q, db, int64(cfg.N), proc)
 	cancel()
@@ -309,6 +367,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rep.ClickHouseCPUSecPerMillion = (chCPU - chCPU0).Seconds() * 1e6 / float64(cfg.N)
 	}
+	work1, err := serverWork(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rep.ClickHouseWork = work1.sub(work0)
 	rep.RowsQueryable = rows
 	rep.Processor = side(elapsed, cpu, rss, cfg.N, rep.Bytes)
 	rep.FirstRowSeconds = firstRow.Sub(proc.started).Seconds()
@@ -330,7 +393,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		log.Info("measuring event-to-queryable latency", "rate", rate, "for", cfg.LatencyDuration)
 		lctx, cancel := context.WithTimeout(ctx, cfg.LatencyDuration+cfg.Timeout)
-		rep.Latency, err = measureLatency(lctx, pub, q, db, topic, cfg.Partitions, cfg.Seed+1, rate, cfg.LatencyDuration, proc)
+		rep.Latency, err = measureLatency(lctx, pub, q, db, topic, cfg.Partitions, cfg.Seed+1, rate, cfg.LatencyDuration, proc, chPID)
 		cancel()
 		if err != nil {
 			return nil, err
@@ -667,9 +730,20 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "%-34s %14.1f\n", "ClickHouse CPU-s per million", r.ClickHouseCPUSecPerMillion)
 	}
 	fmt.Fprintf(w, "%-34s %14d (rollup requests %d; first rows after %.2f s)\n", "rows queryable", r.RowsQueryable, r.RollupRequests, r.FirstRowSeconds)
+	if r.ClickHouseWork != nil {
+		fmt.Fprintf(w, "ClickHouse until then: %s\n", r.ClickHouseWork)
+	}
 	if l := r.Latency; l != nil {
 		fmt.Fprintf(w, "\nlatency at %.0f events/s offered (%.0f achieved, %d events, resolution %.0f ms): p50 %.0f ms, p99 %.0f ms, max %.0f ms; peak RSS by then %.1f MiB\n",
 			l.OfferedRate, l.AchievedRate, l.Events, l.ResolutionMs, l.P50Ms, l.P99Ms, l.MaxMs, l.PeakRSSMiB)
+		fmt.Fprintf(w, "during it, CPU-s per million events: processor %.1f", l.ProcessorCPUSecPerMillion)
+		if l.ClickHouseCPUSecPerMillion >= 0 {
+			fmt.Fprintf(w, ", ClickHouse %.1f", l.ClickHouseCPUSecPerMillion)
+		}
+		fmt.Fprintln(w)
+		if l.ClickHouseWork != nil {
+			fmt.Fprintf(w, "ClickHouse during it: %s\n", l.ClickHouseWork)
+		}
 	}
 	fmt.Fprintf(w, "\n%-34s %10s %8s %s\n", "target", "value", "limit", "")
 	for _, c := range r.Checks {

@@ -36,7 +36,7 @@ type sighting struct {
 // poll that saw it minus its produce time: an upper bound, at most one poll
 // interval plus one query late (the resolution in the report).
 func measureLatency(ctx context.Context, pub *producer.Publisher, q driver.Conn, db, topic string,
-	partitions int, seed uint64, rate float64, dur time.Duration, p *proc) (*Latency, error) {
+	partitions int, seed uint64, rate float64, dur time.Duration, p *proc, chPID int) (*Latency, error) {
 	n := int(rate * dur.Seconds())
 	if n <= 0 {
 		return nil, fmt.Errorf("bench: latency phase of %s at %.1f events/s has no events", dur, rate)
@@ -78,6 +78,19 @@ func measureLatency(ctx context.Context, pub *producer.Publisher, q driver.Conn,
 		values[i], keys[i] = b, []byte(tr.Script)
 	}
 	cl := pub.Client()
+	cpu0, err := ProcCPU(p.pid())
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	chCPU0, work0 := time.Duration(0), Work{}
+	if chPID != 0 {
+		if chCPU0, err = ProcCPU(chPID); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+	}
+	if work0, err = serverWork(ctx, q); err != nil {
+		return nil, err
+	}
 	prodDone := make(chan time.Time, 1)
 	pctx, cancelProd := context.WithCancel(ctx)
 	defer cancelProd()
@@ -164,6 +177,21 @@ func measureLatency(ctx context.Context, pub *producer.Publisher, q driver.Conn,
 	if lastProduced.IsZero() {
 		lastProduced = <-prodDone
 	}
+	cpu, err := ProcCPU(p.pid())
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	chCPU := time.Duration(-1e6 * float64(n)) // reported as -1 CPU-s per million
+	if chPID != 0 {
+		if chCPU, err = ProcCPU(chPID); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		chCPU -= chCPU0
+	}
+	work, err := serverWork(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -175,7 +203,11 @@ func measureLatency(ctx context.Context, pub *producer.Publisher, q driver.Conn,
 			lats = append(lats, ss[i].at.Sub(r.at))
 		}
 	}
-	return latencyOf(lats, rate, float64(n)/lastProduced.Sub(t0).Seconds()), nil
+	l := latencyOf(lats, rate, float64(n)/lastProduced.Sub(t0).Seconds())
+	l.ProcessorCPUSecPerMillion = (cpu - cpu0).Seconds() * 1e6 / float64(n)
+	l.ClickHouseCPUSecPerMillion = chCPU.Seconds() * 1e6 / float64(n)
+	l.ClickHouseWork = work.sub(work0)
+	return l, nil
 }
 
 func latencyOf(lats []time.Duration, offered, achieved float64) *Latency {
