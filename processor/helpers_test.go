@@ -166,14 +166,20 @@ func dlqRecords(t testing.TB, addrs []string, want int) []*kgo.Record {
 // config for group that dials it.
 func virtualTopic(t *testing.T, group string, n int, seed uint64) (Config, *proctest.Truth) {
 	t.Helper()
+	return virtualTopicN(t, group, 1, n, seed)
+}
+
+// virtualTopicN is virtualTopic with the given number of partitions.
+func virtualTopicN(t *testing.T, group string, partitions int32, n int, seed uint64) (Config, *proctest.Truth) {
+	t.Helper()
 	var vn kfake.VirtualNetwork
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, testTopic), kfake.ListenFn(vn.Listen))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, testTopic), kfake.ListenFn(vn.Listen))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
 	addrs := c.ListenAddrs()
-	g := proctest.New(1)
+	g := proctest.New(partitions)
 	g.Generate(rand.New(rand.NewPCG(seed, seed+1)), n, 0)
 	produce(t, addrs, g.Records, kgo.Dialer(vn.DialContext))
 	cfg := testConfig(addrs, group)

@@ -641,3 +641,98 @@ func TestWriteManyPackets(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteGroupOnePartPerTable: the blocks of several partitions written
+// together make one trace_items part and one rollup_blocks part, and every
+// block's watermark advances.
+func TestWriteGroupOnePartPerTable(t *testing.T) {
+	w := newWriter(t, sharedClickHouse(t), true)
+	ctx := context.Background()
+	blocks := []*sinks.Block{testBlock("group", 0, 0, 99), testBlock("group", 1, 0, 49, 7), testBlock("group", 2, 10, 19)}
+	blocks[2].Rows = nil // streamed already: rollups only
+	if err := w.WriteGroup(ctx, blocks); err != nil {
+		t.Fatalf("WriteGroup: %v", err)
+	}
+	rollups := 0
+	for _, b := range blocks {
+		rollups += len(b.Rollups) + 1 // and the mark row
+	}
+	db := w.cfg.Database
+	parts := func(table string, rows int) string {
+		return fmt.Sprintf("SELECT count() FROM system.parts WHERE database = '%s' AND table = '%s' AND active AND max_block_number = min_block_number AND rows = %d", db, table, rows)
+	}
+	for q, want := range map[string]uint64{
+		"SELECT count() FROM " + db + ".trace_items WHERE kafka_topic = 'group'":                149,
+		"SELECT count() FROM " + db + ".rollup_blocks WHERE kafka_topic = 'group' AND kind = 0": 3,
+		parts("trace_items", 149):       1,
+		parts("rollup_blocks", rollups): 1,
+	} {
+		if got := count(t, w, q); got != want {
+			t.Errorf("%s = %d; want %d", q, got, want)
+		}
+	}
+	for _, b := range blocks {
+		wm, err := w.Watermark(ctx, "group", b.Partition)
+		if err != nil || wm.Next != b.LastOffset+1 {
+			t.Errorf("partition %d: watermark %+v, %v; want next %d", b.Partition, wm, err, b.LastOffset+1)
+		}
+	}
+	// One invalid block: nothing is written.
+	bad := []*sinks.Block{testBlock("group-bad", 0, 0, 9), {Topic: "group-bad", Partition: 1, FirstOffset: 5, LastOffset: 4}}
+	if err := w.WriteGroup(ctx, bad); !errors.Is(err, errInvalidBlock) {
+		t.Fatalf("WriteGroup with an invalid block: %v; want errInvalidBlock", err)
+	}
+	if got := count(t, w, "SELECT count() FROM "+db+".rollup_blocks WHERE kafka_topic = 'group-bad'"); got != 0 {
+		t.Fatalf("%d rollup rows of a rejected group stored", got)
+	}
+}
+
+// TestStreamSharedByPartitions: one stream carries packets of several
+// partitions into one part; Abort stores nothing; a row with a negative
+// partition is rejected.
+func TestStreamSharedByPartitions(t *testing.T) {
+	w := newWriter(t, sharedClickHouse(t), true)
+	ctx := context.Background()
+	st, err := w.Stream(ctx, "shared", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := int32(0); p < 3; p++ {
+		if err := st.Send(testRows(p, 0, 29)); err != nil {
+			t.Fatalf("Send rows of partition %d: %v", p, err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := w.cfg.Database
+	if got := count(t, w, "SELECT count() FROM "+db+".trace_items WHERE kafka_topic = 'shared'"); got != 90 {
+		t.Fatalf("%d rows stored; want 90", got)
+	}
+	if got := count(t, w, "SELECT count() FROM system.parts WHERE database = '"+db+"' AND table = 'trace_items' AND active AND rows = 90"); got != 1 {
+		t.Fatalf("%d parts of the 90 rows; want 1", got)
+	}
+
+	aborted, err := w.Stream(ctx, "shared-aborted", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := aborted.Send(testRows(1, 0, 9)); err != nil {
+		t.Fatal(err)
+	}
+	aborted.Abort()
+	if got := count(t, w, "SELECT count() FROM "+db+".trace_items WHERE kafka_topic = 'shared-aborted'"); got != 0 {
+		t.Fatalf("%d rows of an aborted stream stored", got)
+	}
+
+	bad, err := w.Stream(ctx, "shared-bad", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Abort()
+	rows := testRows(0, 0, 1)
+	rows[1].KafkaPartition = -1
+	if err := bad.Send(rows); !errors.Is(err, errInvalidBlock) || !errors.Is(err, sinks.ErrSchema) {
+		t.Fatalf("Send of a row of partition -1: %v; want an invalid-block schema error", err)
+	}
+}
