@@ -1,23 +1,30 @@
 // Package processor is the consumer-group runtime of taillight: it polls
 // TraceItems from Kafka, decodes, validates and redacts them, turns each into
-// a raw row plus rollup deltas, and writes one sinks.Block per partition per
-// flush, then commits the Kafka offset.
+// a raw row plus rollup deltas, cuts one sinks.Block per partition per
+// flush, writes the blocks of all partitions together (a group commit), then
+// commits the Kafka offsets.
 //
 // # Delivery
 //
 // Exactly-once in effect on at-least-once Kafka (DESIGN.md "Delivery"):
 //
 //   - Blocks are cut per partition by MaxRows, MaxBytes and Linger. A block
-//     covers a contiguous offset range, poison records included.
+//     covers a contiguous offset range, poison records included. A block
+//     that starts while other partitions' blocks are due takes their
+//     deadline (Processor.blockDeadline), so blocks are cut together.
 //   - Streaming (the sink implements sinks.Streamer; Config.NoStream off):
-//     a block's raw rows leave in packets of PacketRows on one open stream
-//     (one INSERT) while the block fills, and the stream is closed before
-//     the block's rollups are written, so the processor holds a packet, not
-//     a block. When a stream fails, the block's remaining rows are dropped
-//     and the writer reads its offsets again from Kafka (a client of its
-//     own, outside the group) and sends them on a new stream, with backoff,
-//     until they are stored; the rollups from the first pass are kept.
-//   - The sink's Write is the commit point. The Kafka offset is committed
+//     raw rows leave in packets of PacketRows on the processor's open
+//     stream (one INSERT per sinks.Streamer StreamGroup, shared by its
+//     partitions) while blocks fill, and the committer closes it before the
+//     blocks' rollups are written, so the processor holds packets, not
+//     blocks. When a stream fails, every block with rows in it drops its
+//     remaining rows and, when committed, is read again from Kafka (a client
+//     of its own, outside the group) and sent on a new stream, with backoff,
+//     until stored; the rollups from the first pass are kept.
+//   - One committer writes the cut blocks of all partitions together: raw
+//     rows, DLQ records, then their rollups in one write
+//     (sinks.GroupWriter.WriteGroup; Write per block for other sinks). That
+//     write is each block's commit point. The Kafka offset is committed
 //     after it, only for lag monitoring: on assignment a partition resumes
 //     from sinks.Watermark.Next (Kafka's committed offset, or the earliest
 //     offset, when the sink has no block yet), and its first block is not
@@ -38,8 +45,11 @@
 //     redacted as text first (redact.Policy.Raw), so they are not always the
 //     source bytes (DLQHeaderRedacted says when).
 //   - A transient sink error is retried with capped exponential backoff
-//     (RetryMin..RetryMax) without committing; the partition's fetching is
-//     paused meanwhile so memory stays bounded. One log line per state change.
+//     (RetryMin..RetryMax) without committing; the fetching of the
+//     commit's partitions is paused meanwhile so memory stays bounded, and
+//     blocks cut meanwhile join the retry. A block whose partition is given
+//     up (lost, or out of time on revoke) is dropped from its commit. One
+//     log line per state change.
 //   - Back-pressure: when a partition's worker holds 2*MaxPollRecords
 //     unprocessed records, the poll loop waits for it before polling again.
 //     An error wrapping sinks.ErrSchema stops Run with that error.
@@ -47,9 +57,9 @@
 // # Concurrency
 //
 // One goroutine polls; each owned partition has a worker goroutine that
-// decodes and aggregates, and hands each block to a writer goroutine: one
-// block is written while the next fills, blocks are stored and committed in
-// order. Rebalance callbacks run between polls (kgo.BlockRebalanceOnPoll).
+// decodes, aggregates and sends packets, and hands each cut block to the
+// committer goroutine: one commit is written while the next blocks fill, a
+// partition's blocks are stored and committed in order. Rebalance callbacks run between polls (kgo.BlockRebalanceOnPoll).
 //
 // # Metrics
 //
@@ -58,7 +68,8 @@
 //	taillight_processor_records_total                 counter    records in written blocks (poison included)
 //	taillight_processor_rows_total                    counter    raw rows written
 //	taillight_processor_blocks_total                  counter    blocks written
-//	taillight_processor_flush_seconds                 histogram  duration of a successful block write
+//	taillight_processor_flush_seconds                 histogram  duration of a successful commit (its blocks' write)
+//	taillight_processor_commit_blocks                 histogram  blocks written by one commit
 //	taillight_processor_dlq_total{reason}             counter    poison records acknowledged by the DLQ (bad_json, wrong_type, invalid, oversize)
 //	taillight_processor_lag{partition}                gauge      high watermark minus the end of the last written block
 //	taillight_processor_event_freshness_seconds       gauge      age of the newest event in the last written block
