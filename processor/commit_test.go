@@ -43,20 +43,7 @@ func TestGroupCommitCutsPartitionsTogether(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- p.Run(ctx) }()
-		deadline := time.Now().Add(time.Minute)
-		for s.RowCount() < len(g.Valid) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d rows stored after a virtual minute", s.RowCount(), len(g.Valid))
-			}
-			time.Sleep(100 * time.Millisecond) // virtual time
-		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		runUntilStored(t, p, s, len(g.Valid), time.Minute)
 		g.Check(t, s)
 		commits, blocks := histogram(t, p.m.commitBlocks)
 		if n := len(log.get()); int(blocks) != n || n < partitions {

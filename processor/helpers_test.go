@@ -17,6 +17,7 @@ import (
 	"github.com/taillight/taillight/processor/proctest"
 	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/sinks/memsink"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -185,4 +186,26 @@ func virtualTopicN(t *testing.T, group string, partitions int32, n int, seed uin
 	cfg := testConfig(addrs, group)
 	cfg.KafkaOpts = []kgo.Opt{kgo.Dialer(vn.DialContext)}
 	return cfg, g
+}
+
+// runUntilStored runs p, inside a synctest bubble, until s holds want raw
+// rows (failing after within of virtual time), then stops it.
+func runUntilStored(t *testing.T, p *Processor, s *memsink.Sink, want int, within time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	deadline := time.Now().Add(within)
+	for s.RowCount() < want {
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("%d of %d rows stored after %s of virtual time", s.RowCount(), want, within)
+		}
+		time.Sleep(100 * time.Millisecond) // virtual time: lets the bubble's clock advance
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

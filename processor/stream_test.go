@@ -179,21 +179,7 @@ func TestLingerWaitsWhileBehind(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- p.Run(ctx) }()
-		// Virtual time: each sleep lets the bubble's clock advance.
-		deadline := time.Now().Add(5 * time.Minute)
-		for s.RowCount() < len(g.Valid) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d rows stored after 5 virtual minutes", s.RowCount(), len(g.Valid))
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		runUntilStored(t, p, s, len(g.Valid), 5*time.Minute)
 		g.Check(t, s)
 		blocks := log.get()
 		// Behind (the first half of the backlog at least), a block lasts
