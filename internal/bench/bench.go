@@ -146,16 +146,18 @@ type Work struct {
 	InsertedRows uint64 `json:"inserted_rows"`
 	Merges       uint64 `json:"merges"`
 	MergedRows   uint64 `json:"merged_rows"`
+	// SelectedMarks are granules (8,192 rows) read by queries (the bench's polls).
+	SelectedMarks uint64 `json:"selected_marks"`
 }
 
 func (w Work) String() string {
-	return fmt.Sprintf("%d INSERTs of %d rows, %d merges of %d rows (%.1f merged per inserted row)",
-		w.Inserts, w.InsertedRows, w.Merges, w.MergedRows, float64(w.MergedRows)/float64(max(w.InsertedRows, 1)))
+	return fmt.Sprintf("%d INSERTs of %d rows, %d rows merged (%.1f per inserted row), %d granules read by queries",
+		w.Inserts, w.InsertedRows, w.MergedRows, float64(w.MergedRows)/float64(max(w.InsertedRows, 1)), w.SelectedMarks)
 }
 
 // serverWork reads ClickHouse's cumulative insert and merge counters.
 func serverWork(ctx context.Context, q driver.Conn) (Work, error) {
-	rows, err := q.Query(ctx, "SELECT event, value FROM system.events WHERE event IN ('InsertQuery', 'InsertedRows', 'Merge', 'MergedRows')")
+	rows, err := q.Query(ctx, "SELECT event, value FROM system.events WHERE event IN ('InsertQuery', 'InsertedRows', 'Merge', 'MergedRows', 'SelectedMarks')")
 	if err != nil {
 		return Work{}, fmt.Errorf("bench: read system.events: %w", err)
 	}
@@ -176,6 +178,8 @@ func serverWork(ctx context.Context, q driver.Conn) (Work, error) {
 			w.Merges = v
 		case "MergedRows":
 			w.MergedRows = v
+		case "SelectedMarks":
+			w.SelectedMarks = v
 		}
 	}
 	return w, rows.Err()
@@ -183,7 +187,7 @@ func serverWork(ctx context.Context, q driver.Conn) (Work, error) {
 
 func (w Work) sub(v Work) *Work {
 	return &Work{Inserts: w.Inserts - v.Inserts, InsertedRows: w.InsertedRows - v.InsertedRows,
-		Merges: w.Merges - v.Merges, MergedRows: w.MergedRows - v.MergedRows}
+		Merges: w.Merges - v.Merges, MergedRows: w.MergedRows - v.MergedRows, SelectedMarks: w.SelectedMarks - v.SelectedMarks}
 }
 
 // Check is one target with its verdict.

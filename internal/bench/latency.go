@@ -49,7 +49,7 @@ func measureLatency(ctx context.Context, pub *producer.Publisher, q driver.Conn,
 	for p := range partitions {
 		from[int32(p)] = 0
 	}
-	base, err := visibleOffsets(ctx, q, db, topic, from)
+	base, err := visibleOffsets(ctx, q, db, from)
 	if err != nil {
 		return nil, fmt.Errorf("bench: latency phase: %w", err)
 	}
@@ -126,6 +126,7 @@ func measureLatency(ctx context.Context, pub *producer.Publisher, q driver.Conn,
 	}()
 
 	var lastProduced time.Time
+	lastStored, lastRead := int64(-1), time.Time{}
 	sightings := map[int32][]sighting{}
 	complete := func() (bool, error) {
 		mu.Lock()
@@ -152,11 +153,23 @@ func measureLatency(ctx context.Context, pub *producer.Publisher, q driver.Conn,
 			}
 		default:
 		}
-		vis, err := visibleOffsets(ctx, q, db, topic, from)
+		// Offsets are read when trace_items changed (and every second
+		// anyway): the parts list is metadata, while the offsets query reads a granule of every
+		// active part per partition (8,192 rows each), which at 20 polls
+		// a second loaded the server being measured.
+		stored, err := storedRows(ctx, q, db)
+		if err != nil {
+			return false, err
+		}
+		if stored == lastStored && time.Since(lastRead) < time.Second {
+			return complete()
+		}
+		vis, err := visibleOffsets(ctx, q, db, from)
 		at := time.Now()
 		if err != nil {
 			return false, err
 		}
+		lastStored, lastRead = stored, at
 		for part, m := range vis {
 			ss := sightings[part]
 			if len(ss) == 0 || ss[len(ss)-1].max < m {
@@ -223,18 +236,32 @@ func latencyOf(lats []time.Duration, offered, achieved float64) *Latency {
 	}
 }
 
+// storedRows returns the rows of trace_items's active parts, from the
+// server's parts list: it changes when an INSERT lands (or a merge
+// collapses replayed rows).
+func storedRows(ctx context.Context, q driver.Conn, db string) (int64, error) {
+	var n uint64
+	if err := q.QueryRow(ctx, "SELECT sum(rows) FROM system.parts WHERE database = ? AND table = 'trace_items' AND active", db).Scan(&n); err != nil {
+		return 0, fmt.Errorf("query the parts of trace_items: %w", err)
+	}
+	return int64(n), nil
+}
+
 // visibleOffsets returns the highest queryable kafka_offset of the
-// partitions of topic in from, looking in each only at offsets ≥ its from
-// (the sorting key makes that cheap).
-func visibleOffsets(ctx context.Context, q driver.Conn, db, topic string, from map[int32]int64) (map[int32]int64, error) {
+// partitions in from, looking in each only at offsets ≥ its from (the
+// sorting key makes that cheap). The database is the run's own, so its
+// only topic is the bench's: kafka_topic is left out of the condition,
+// or the server would read and compare that string column for every row
+// of the granules it reads, 20 times a second.
+func visibleOffsets(ctx context.Context, q driver.Conn, db string, from map[int32]int64) (map[int32]int64, error) {
 	var ranges []string
 	for p, o := range from {
 		ranges = append(ranges, fmt.Sprintf("(kafka_partition = %d AND kafka_offset >= %d)", p, max(o, 0)))
 	}
 	sort.Strings(ranges)
 	rows, err := q.Query(ctx, fmt.Sprintf(
-		"SELECT kafka_partition, max(kafka_offset) FROM %s.trace_items WHERE kafka_topic = ? AND (%s) GROUP BY kafka_partition",
-		db, strings.Join(ranges, " OR ")), topic)
+		"SELECT kafka_partition, max(kafka_offset) FROM %s.trace_items WHERE %s GROUP BY kafka_partition",
+		db, strings.Join(ranges, " OR ")))
 	if err != nil {
 		return nil, fmt.Errorf("query queryable offsets: %w", err)
 	}
