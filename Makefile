@@ -69,10 +69,15 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	  done; done
 
 .PHONY: fuzz-ci
-fuzz-ci: ## every fuzz target for FUZZCI_TIME (default 8s: 8 targets in about 90s) each, bounded minimization; fails on any finding
+fuzz-ci: ## every fuzz target for FUZZCI_TIME (default 8s: 8 targets in about 90s) each, bounded minimization; fails on any finding (a bare deadline stop of Go's fuzz coordinator, no input written, is run once more)
 	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' --exclude-dir=node_modules --exclude-dir=.venv . | xargs -n1 dirname | sort -u); do \
 	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$t/*_test.go | sed 's/func //'); do \
-	    echo "fuzz-ci $$t $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$${FUZZCI_TIME:-8s} -fuzzminimizetime=100x $$t || exit 1; \
+	    echo "fuzz-ci $$t $$f"; \
+	    out=$$($(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$${FUZZCI_TIME:-8s} -fuzzminimizetime=100x $$t 2>&1); rc=$$?; echo "$$out"; \
+	    if [ $$rc -ne 0 ] && echo "$$out" | grep -q 'context deadline exceeded' && ! echo "$$out" | grep -q 'Failing input written'; then \
+	      echo "fuzz-ci: $$f stopped on Go's fuzz-time deadline race (golang/go#75804, fixed in Go 1.27) with no input found; once more"; \
+	      $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$${FUZZCI_TIME:-8s} -fuzzminimizetime=100x $$t || exit 1; \
+	    elif [ $$rc -ne 0 ]; then exit 1; fi; \
 	  done; done
 
 .PHONY: run
