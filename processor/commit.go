@@ -182,7 +182,8 @@ func (c *committer) run() {
 			}
 			continue
 		}
-		c.commit(c.gather(batch))
+		batch = c.gather(batch)
+		c.commit(batch)
 		clear(batch)
 	}
 }
