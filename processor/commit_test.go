@@ -95,18 +95,35 @@ func testFlight(w *worker, first, last int64) *flight {
 	return f
 }
 
-// TestCommitterDropsGivenUpPartitions: a block whose partition was given
-// up while it waited is dropped from the commit, the others are stored.
-func TestCommitterDropsGivenUpPartitions(t *testing.T) {
-	s := memsink.New()
-	p, err := New(testConfig([]string{"127.0.0.1:1"}, "committer"), s, nil, nil)
+// runCommitter starts the committer of a processor on s, without Run, and
+// returns it with workers of partitions 0..n-1; all stop with the test.
+func runCommitter(t *testing.T, s sinks.Sink, n int) (*Processor, []*worker) {
+	t.Helper()
+	p, err := New(testConfig([]string{"127.0.0.1:1"}, t.Name()), s, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	go p.com.run()
-	defer func() { p.bgCancel(); <-p.com.done }()
-	kept := newWorker(p, 0, sinks.Watermark{Next: -1, MaxRawOffset: -1})
-	lost := newWorker(p, 1, sinks.Watermark{Next: -1, MaxRawOffset: -1})
+	ws := make([]*worker, n)
+	for i := range ws {
+		ws[i] = newWorker(p, int32(i), sinks.Watermark{Next: -1, MaxRawOffset: -1})
+	}
+	t.Cleanup(func() {
+		for _, w := range ws {
+			w.cancel()
+		}
+		p.bgCancel()
+		<-p.com.done
+	})
+	return p, ws
+}
+
+// TestCommitterDropsGivenUpPartitions: a block whose partition was given
+// up while it waited is dropped from the commit, the others are stored.
+func TestCommitterDropsGivenUpPartitions(t *testing.T) {
+	s := memsink.New()
+	p, ws := runCommitter(t, s, 2)
+	kept, lost := ws[0], ws[1]
 	lost.cancel()
 	p.com.submit(testFlight(lost, 0, 9))
 	p.com.submit(testFlight(kept, 0, 4))
@@ -133,17 +150,8 @@ func TestCommitterDropsGivenUpPartitions(t *testing.T) {
 // until it succeeds.
 func TestCommitterRetryTakesLaterBlocks(t *testing.T) {
 	s := memsink.New()
-	cfg := testConfig([]string{"127.0.0.1:1"}, "committer-retry")
-	p, err := New(cfg, s, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go p.com.run()
-	defer func() { p.bgCancel(); <-p.com.done }()
-	a := newWorker(p, 0, sinks.Watermark{Next: -1, MaxRawOffset: -1})
-	b := newWorker(p, 1, sinks.Watermark{Next: -1, MaxRawOffset: -1})
-	defer a.cancel()
-	defer b.cancel()
+	p, ws := runCommitter(t, s, 2)
+	a, b := ws[0], ws[1]
 	attempted, proceed := make(chan struct{}), make(chan struct{})
 	first := true
 	s.OnWrite(func(*sinks.Block) error {

@@ -469,9 +469,7 @@ func (w *worker) complete(err error) error {
 	w.wroteEpoch = f.lastEpoch
 	m.lag.WithLabelValues(w.label).Set(float64(max(w.hw.Load()-next, 0)))
 	w.commitAsync(next, f.lastEpoch)
-	releaseBlock(&f.blk)
-	clear(f.shared)
-	f.shared = f.shared[:0]
+	releaseBlock(&f.blk) // f.shared was emptied by storeRaw
 	w.spareF = f
 	return nil
 }
