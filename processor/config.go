@@ -26,6 +26,7 @@ const (
 	DefaultRetryMin        = 100 * time.Millisecond
 	DefaultRetryMax        = 10 * time.Second
 	DefaultPacketRows      = 1024
+	DefaultSealInterval    = time.Minute
 )
 
 // Config configures a Processor. Zero fields take the defaults above.
@@ -81,6 +82,11 @@ type Config struct {
 	// RetryMin and RetryMax bound the exponential backoff between attempts
 	// to write a block the sink refused with a transient error.
 	RetryMin, RetryMax time.Duration
+	// SealInterval is how often the settled blocks of the owned partitions
+	// are sealed into per-minute rows, when the sink can (sinks.Sealer).
+	// Default 1m; negative turns sealing off (reads then grow with the
+	// journal until another processor seals).
+	SealInterval time.Duration
 	// KafkaOpts are extra franz-go client options appended last (TLS, SASL,
 	// a test dialer). They must not change the group or commit options.
 	KafkaOpts []kgo.Opt
@@ -118,6 +124,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	})
 	fs.DurationVar(&c.SessionTimeout, prefix+"kafka.session-timeout", orDur(c.SessionTimeout, DefaultSessionTimeout), "consumer group session timeout: how soon a crashed member's partitions move")
 	fs.DurationVar(&c.ShutdownTimeout, prefix+"shutdown-timeout", orDur(c.ShutdownTimeout, DefaultShutdownTimeout), "bound on the final flush when stopping or giving up partitions")
+	fs.DurationVar(&c.SealInterval, prefix+"seal.interval", orDur(c.SealInterval, DefaultSealInterval), "how often to seal the owned partitions' settled blocks into per-minute rows (negative: never)")
 	fs.DurationVar(&c.RetryMax, prefix+"sink.retry-max", orDur(c.RetryMax, DefaultRetryMax), "longest backoff between attempts to write a block while the sink fails")
 	c.Redaction.RegisterFlags(fs, prefix+"redact.")
 }
@@ -168,6 +175,7 @@ func (c Config) withDefaults() Config {
 	c.SessionTimeout = orDur(c.SessionTimeout, DefaultSessionTimeout)
 	c.RetryMin = orDur(c.RetryMin, DefaultRetryMin)
 	c.RetryMax = orDur(c.RetryMax, DefaultRetryMax)
+	c.SealInterval = orDur(c.SealInterval, DefaultSealInterval)
 	return c
 }
 

@@ -29,6 +29,8 @@ type metrics struct {
 	replays      prometheus.Counter
 	paused       prometheus.Gauge
 	partitions   prometheus.Gauge
+	sealedBlocks prometheus.Counter
+	sealErrors   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -50,6 +52,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name:    "taillight_processor_flush_seconds",
 			Help:    "Time to write the blocks of one group commit to the sink (successful attempt).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
+		sealedBlocks: f.NewCounter(prometheus.CounterOpts{
+			Name: "taillight_processor_sealed_blocks_total",
+			Help: "Blocks of the owned partitions sealed into per-minute rows.",
+		}),
+		sealErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "taillight_processor_seal_errors_total",
+			Help: "Seal runs that failed (retried on the next tick).",
 		}),
 		commitBlocks: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "taillight_processor_commit_blocks",

@@ -29,11 +29,13 @@ type Processor struct {
 	sink sinks.Sink
 	// streamer is sink when it streams raw rows and NoStream is off.
 	streamer sinks.Streamer
-	log      *slog.Logger
-	reg      prometheus.Registerer
-	m        *metrics
-	policy   *redact.Policy
-	router   *redact.Router
+	// sealer is sink when it seals settled blocks (sinks.Sealer).
+	sealer sinks.Sealer
+	log    *slog.Logger
+	reg    prometheus.Registerer
+	m      *metrics
+	policy *redact.Policy
+	router *redact.Router
 
 	cl *kgo.Client
 
@@ -98,6 +100,9 @@ func New(cfg Config, sink sinks.Sink, log *slog.Logger, reg prometheus.Registere
 		parts:   make(map[int32]*worker),
 		drained: make(chan struct{}, 1),
 		wms:     make(map[int32]sinks.Watermark),
+	}
+	if se, ok := sink.(sinks.Sealer); ok {
+		p.sealer = se
 	}
 	if st, ok := sink.(sinks.Streamer); ok && !cfg.NoStream {
 		p.streamer = st
@@ -164,9 +169,15 @@ func (p *Processor) Run(ctx context.Context) error {
 	defer cancel()
 	p.cancel = cancel
 	go p.com.run()
+	sealDone := make(chan struct{})
+	go func() {
+		defer close(sealDone)
+		p.sealLoop(p.bg)
+	}()
 	defer func() {
 		p.bgCancel()
 		<-p.com.done
+		<-sealDone
 	}()
 
 	opts := []kgo.Opt{

@@ -40,16 +40,21 @@ func DDLFiles() fs.FS { return ddlFiles }
 
 // Migration is one DDL file.
 type Migration struct {
-	Version    uint32        // NNN of the file name
-	Name       string        // the file name without number and extension
-	File       string        // e.g. "001_trace_items.sql"
-	Requires   ServerVersion // zero when any server will do
-	Statements []string      // templated statements, comments removed
-	Checksum   string        // hex SHA-256 of the file
+	Version  uint32        // NNN of the file name
+	Name     string        // the file name without number and extension
+	File     string        // e.g. "001_trace_items.sql"
+	Requires ServerVersion // zero when any server will do
+	// Step names a Go step that runs the migration instead of its
+	// statements being executed one by one ("-- step: NAME"): a data move
+	// that must be resumable. The statements are then the step's own.
+	Step       string
+	Statements []string // templated statements, comments removed
+	Checksum   string   // hex SHA-256 of the file
 }
 
 var fileName = regexp.MustCompile(`^(\d{3})_([a-z0-9_]+)\.sql$`)
 var requiresLine = regexp.MustCompile(`^--\s*requires:\s*(\S+)\s*$`)
+var stepLine = regexp.MustCompile(`^--\s*step:\s*([a-z0-9_]+)\s*$`)
 
 // Migrations parses the embedded DDL files, ordered by version.
 func Migrations() ([]Migration, error) {
@@ -107,6 +112,9 @@ func ParseMigration(name, text string) (Migration, error) {
 				return Migration{}, fmt.Errorf("ddl file %s: requires: %w", name, err)
 			}
 			mig.Requires = sv
+		}
+		if r := stepLine.FindStringSubmatch(line); r != nil {
+			mig.Step = r[1]
 		}
 	}
 	mig.Statements = SplitStatements(text)
@@ -289,7 +297,7 @@ func (v ServerVersion) String() string {
 
 // ShardedTables are the tables that are sharded by kafka_partition in
 // cluster mode (a local table per shard plus a Distributed table).
-var ShardedTables = []string{"trace_items", "rollup_blocks"}
+var ShardedTables = []string{"trace_items", "rollup_blocks", "trace_items_v2", "raw_offsets", "rollup_journal", "rollup_minutes"}
 
 // LocalSuffix names a sharded table's shard-local table in cluster mode.
 const LocalSuffix = "_local"
@@ -310,8 +318,10 @@ func IsSharded(table string) bool {
 }
 
 var (
-	createTable = regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS \{\{database\}\}\.([A-Za-z_][A-Za-z0-9_]*)(\s)`)
-	alterTable  = regexp.MustCompile(`^ALTER TABLE \{\{database\}\}\.([A-Za-z_][A-Za-z0-9_]*)(\s)`)
+	createTable      = regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS \{\{database\}\}\.([A-Za-z_][A-Za-z0-9_]*)(\s)`)
+	alterTable       = regexp.MustCompile(`^ALTER TABLE \{\{database\}\}\.([A-Za-z_][A-Za-z0-9_]*)(\s)`)
+	materializedView = regexp.MustCompile(`^CREATE MATERIALIZED VIEW `)
+	tableRef         = regexp.MustCompile(`\{\{database\}\}\.[A-Za-z_][A-Za-z0-9_]*`)
 	// The engine clause, with its optional argument list (no nested parens).
 	replicatedEngine = regexp.MustCompile(`\{\{replicated\}\}([A-Za-z]*MergeTree)(\(([^()]*)\))?`)
 )
@@ -360,6 +370,21 @@ func (p DDLParams) RenderCluster(stmt string) ([]string, error) {
 				p.Database, table, p.Cluster, local, ShardingKey))
 		}
 		return out, nil
+	}
+	if materializedView.MatchString(stmt) {
+		// A materialized view fires on INSERTs into the table it reads: on
+		// each shard, between the local tables.
+		s := tableRef.ReplaceAllStringFunc(stmt, func(ref string) string {
+			if IsSharded(strings.TrimPrefix(ref, "{{database}}.")) {
+				return ref + LocalSuffix
+			}
+			return ref
+		})
+		r, err := p.Render(s)
+		if err != nil {
+			return nil, err
+		}
+		return []string{r}, nil
 	}
 	if m := alterTable.FindStringSubmatch(stmt); m != nil && IsSharded(m[1]) {
 		local := "ALTER TABLE {{database}}." + m[1] + LocalSuffix + m[2] + stmt[len(m[0]):]

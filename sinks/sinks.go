@@ -140,6 +140,23 @@ type GroupWriter interface {
 	WriteGroup(ctx context.Context, blocks []*Block) error
 }
 
+// Sealer is implemented by sinks that fold committed blocks into compact
+// per-minute rows once they are settled, so reads and storage follow
+// minutes, not blocks. Seal is called for the partitions the caller owns;
+// it must count every block once at every moment (before, during and after
+// a seal) and be safe to repeat.
+type Sealer interface {
+	Seal(ctx context.Context, topic string, partitions []int32) (SealResult, error)
+}
+
+// SealResult says what one Seal call did.
+type SealResult struct {
+	Blocks       int  // blocks sealed
+	Seals        int  // seal writes (one per partition with blocks to seal)
+	DroppedHours int  // journal hours dropped because every block in them is sealed
+	More         bool // a partition had more settled blocks than one seal takes: call again soon
+}
+
 // Streamer is implemented by sinks that take a block's raw rows while the
 // block fills, so the processor need not hold them until the block is cut:
 // rows sent on a RawStream are stored once Close returns nil, and the

@@ -14,7 +14,8 @@ release, so nothing taillight ships works only on the old server:
   2. the whole DDL a second time: every statement must be safe to rerun;
   3. each DDL statement rendered for cluster mode (ON CLUSTER, Replicated*
      engines) through formatQuery(): parsed, not run (no cluster here);
-  4. every saved query schemas/queries/NAME.sql, against the tables the DDL
+  4. every saved query schemas/queries/NAME.sql (its {{window:NAME}} forms
+     expanded from schemas/windows/NAME.sql), against the tables the DDL
      created, first empty and then filled with deterministic random rows
      (generateRandom with a fixed seed, so a failure reproduces); each time
      twice, with its String filters empty and set.
@@ -135,6 +136,22 @@ QUERY_PARAM = re.compile(r"\{([a-z_][a-z0-9_]*):([A-Za-z0-9]+)\}")
 PARAMS_HEADER = re.compile(r"^--\s*params:\s*(.*?)\s*$")
 
 
+WINDOW = re.compile(r"\{\{window:([a-z0-9_]+)\}\}")
+
+
+def expand_windows(text, window_dir):
+    """Replace {{window:NAME}} with schemas/windows/NAME.sql as a subquery
+    (comments removed), as schemas.ParseQuery does."""
+    def sub(m):
+        path = os.path.join(window_dir, m.group(1) + ".sql")
+        if not os.path.isfile(path):
+            raise ValueError("no window form %s" % path)
+        with open(path, encoding="utf-8") as fh:
+            body = "".join(l for l in fh if not l.strip().startswith("--"))
+        return "(\n" + body.strip() + "\n)"
+    return WINDOW.sub(sub, text)
+
+
 def query_params(text):
     """The {name: Type} declared by a saved query's "-- params:" header line."""
     params = {}
@@ -239,6 +256,7 @@ def main():
 
     ddl_dir = os.path.join(args.root, "schemas", "ddl")
     query_dir = os.path.join(args.root, "schemas", "queries")
+    window_dir = os.path.join(args.root, "schemas", "windows")
     check = Check(args.verbose)
 
     with tempfile.TemporaryDirectory(prefix="taillight-sqlcheck-") as tmp:
@@ -335,7 +353,7 @@ def main():
                 text = fh.read()
             try:
                 params = query_params(text)
-                raw = split_statements(text)
+                raw = split_statements(expand_windows(text, window_dir))
                 if not raw:
                     raise ValueError("no statements")
                 # With every String filter empty, then set.

@@ -10,13 +10,13 @@ SELECT
     concat(script_name, ' ', method, ' ', host, route) AS endpoint,
     sum(errors) AS errors,
     sum(requests) AS requests
-FROM {{database}}.endpoint_errors_1m
+FROM {{window:endpoint_errors_1m}}
 WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
     AND ({script:String} = '' OR script_name = {script:String})
     AND (script_name, host, method, route) IN
     (
         SELECT script_name, host, method, route
-        FROM {{database}}.endpoint_errors_1m
+        FROM {{window:endpoint_errors_1m}}
         WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
             AND ({script:String} = '' OR script_name = {script:String})
         GROUP BY script_name, host, method, route

@@ -9,7 +9,7 @@ SELECT
     toDateTime(intDiv(toUInt32(minute), {step:UInt32}) * {step:UInt32}) AS t,
     concat(script_name, ' ', outcome) AS script_outcome,
     sum(requests) AS requests
-FROM {{database}}.script_outcomes_1m
+FROM {{window:script_outcomes_1m}}
 WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
     AND ({script:String} = '' OR script_name = {script:String})
     AND ({outcome:String} = '' OR outcome = {outcome:String})

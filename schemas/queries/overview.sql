@@ -11,7 +11,7 @@ SELECT
 FROM
 (
     SELECT requests, if(outcome = 'ok', 0, requests) AS not_ok_requests, cpu_time_ms_sum, wall_time_ms_sum
-    FROM {{database}}.script_outcomes_1m
+    FROM {{window:script_outcomes_1m}}
     WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
         AND ({script:String} = '' OR script_name = {script:String})
         AND ({outcome:String} = '' OR outcome = {outcome:String})

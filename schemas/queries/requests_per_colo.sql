@@ -12,7 +12,7 @@ SELECT
 FROM
 (
     SELECT colo, requests, if(outcome = 'ok', 0, requests) AS not_ok_requests
-    FROM {{database}}.colo_requests_1m
+    FROM {{window:colo_requests_1m}}
     WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
         AND ({script:String} = '' OR script_name = {script:String})
         AND ({colo:String} = '' OR colo = {colo:String})

@@ -11,7 +11,7 @@ SELECT
     sum(wall_time_ms_sum) AS wall_time_ms,
     round(cpu_time_ms / greatest(requests, 1), 2) AS cpu_ms_per_request,
     round(wall_time_ms / greatest(requests, 1), 2) AS wall_ms_per_request
-FROM {{database}}.script_outcomes_1m
+FROM {{window:script_outcomes_1m}}
 WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
     AND ({script:String} = '' OR script_name = {script:String})
     AND ({outcome:String} = '' OR outcome = {outcome:String})

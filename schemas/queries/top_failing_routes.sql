@@ -12,7 +12,7 @@ SELECT
     sum(exceptions) AS exceptions,
     sum(status_4xx) AS status_4xx,
     sum(status_5xx) AS status_5xx
-FROM {{database}}.endpoint_errors_1m
+FROM {{window:endpoint_errors_1m}}
 WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
     AND ({script:String} = '' OR script_name = {script:String})
 GROUP BY endpoint

@@ -2,19 +2,26 @@
 // protocol) and owns the schema migrations.
 //
 // Write inserts a block's raw rows into trace_items with one columnar batch
-// INSERT, then all its rollup rows plus one mark row into rollup_blocks with
-// one INSERT: the commit point. rollup_blocks is unpartitioned, so that
-// INSERT is one part and lands whole or not at all. Both tables are
-// ReplacingMergeTrees keyed by Kafka coordinates, so writing a block again,
-// or a longer block with the same first offset, counts nothing twice once
-// read through the views (see schemas/ddl and README "Delivery").
+// INSERT, then all its rollup rows plus one mark row into rollup_journal with
+// one INSERT: the commit point. Every row of that INSERT carries one
+// committed_at, so it lands in one hourly partition as one part, whole or
+// not at all. Raw rows are keyed by their Kafka coordinates and journal rows
+// by their block, so writing a block again, or a longer block with the same
+// first offset, counts nothing twice once read through the views (see
+// schemas/ddl and README "Delivery").
+//
+// Seal folds settled journal blocks into per-minute rows (rollup_minutes)
+// and drops journal hours that are wholly sealed; Retention drops old days
+// and months (README "Tables").
 //
 // Works with ClickHouse 18.16 and later: every INSERT names its columns, no
 // server-side query parameters are used.
 //
 // Metrics (registered on the Registerer given to New):
 //
-//	taillight_chsink_rows_total{table}            counter: rows inserted (trace_items, rollup_blocks; mark rows included)
+//	taillight_chsink_rows_total{table}            counter: rows inserted (trace_items, rollup_journal; mark rows included)
+//	taillight_chsink_sealed_blocks_total          counter: journal blocks sealed into rollup_minutes
+//	taillight_chsink_dropped_partitions_total{table} counter: partitions dropped by sealing and retention
 //	taillight_chsink_insert_seconds{table}        histogram: duration of one INSERT, successful or not
 //	taillight_chsink_errors_total{table,reason}   counter: failed INSERTs and watermark reads; reason is one of
 //	                                              schema, auth, invalid, network, timeout, server, canceled, other
@@ -40,8 +47,10 @@ var _ sinks.Sink = (*Writer)(nil)
 
 // Table names, also the values of the metrics' table label.
 const (
-	TableTraceItems   = "trace_items"
-	TableRollupBlocks = "rollup_blocks"
+	TableTraceItems    = "trace_items"
+	TableRollupJournal = "rollup_journal"
+	TableRollupMinutes = "rollup_minutes"
+	TableRawOffsets    = "raw_offsets"
 )
 
 // traceItemsColumns is the INSERT column list of trace_items, in the order
@@ -58,12 +67,12 @@ var traceItemsColumns = []string{
 	"kafka_topic", "kafka_partition", "kafka_offset",
 }
 
-// rollupBlocksColumns is the INSERT column list of rollup_blocks.
-var rollupBlocksColumns = []string{
+// rollupJournalColumns is the INSERT column list of rollup_journal.
+var rollupJournalColumns = []string{
 	"kafka_topic", "kafka_partition", "block_first_offset", "block_last_offset",
 	"kind", "minute", "script_name", "host", "method", "route", "colo", "outcome",
 	"requests", "errors", "exceptions", "status_4xx", "status_5xx",
-	"cpu_time_ms_sum", "wall_time_ms_sum",
+	"cpu_time_ms_sum", "wall_time_ms_sum", "committed_at",
 }
 
 // Writer is a sinks.Sink on ClickHouse. It is safe for concurrent use; each
@@ -78,6 +87,7 @@ type Writer struct {
 	// shards[p % len(shards)], in its local tables.
 	shards                []*shard
 	rawTable, rollupTable string // tables Write inserts into (NAME_local in cluster mode)
+	now                   func() time.Time
 
 	insertRaw, insertRollup string
 	// Free lists of column buffers, one per concurrent Write at most. Not
@@ -91,7 +101,7 @@ type Writer struct {
 // here: IsTransient tells an unreachable server from a refused login) and
 // returns a Writer. It does not create tables: run Migrate first. log may be
 // nil; reg may be nil (metrics are then not exported).
-func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Writer, error) {
+func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer, options ...Option) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -124,7 +134,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 		conn:        conn,
 		m:           m,
 		rawTable:    TableTraceItems,
-		rollupTable: TableRollupBlocks,
+		rollupTable: TableRollupJournal,
+		now:         time.Now,
+	}
+	for _, o := range options {
+		o(w)
 	}
 	if cfg.Cluster != "" {
 		w.rawTable += schemas.LocalSuffix
@@ -135,7 +149,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 		}
 	}
 	w.insertRaw = fmt.Sprintf("INSERT INTO %s.%s (%s)", cfg.Database, w.rawTable, strings.Join(traceItemsColumns, ", "))
-	w.insertRollup = fmt.Sprintf("INSERT INTO %s.%s (%s)", cfg.Database, w.rollupTable, strings.Join(rollupBlocksColumns, ", "))
+	w.insertRollup = fmt.Sprintf("INSERT INTO %s.%s (%s)", cfg.Database, w.rollupTable, strings.Join(rollupJournalColumns, ", "))
 	w.rawFree = make(chan *rawColumns, cfg.MaxOpenConns)
 	w.rollupFree = make(chan *rollupColumns, cfg.MaxOpenConns)
 	return w, nil
@@ -152,7 +166,7 @@ func (w *Writer) Close() error {
 }
 
 // Write stores b: its raw rows into trace_items, then its rollup rows and
-// one mark row into rollup_blocks in a single INSERT (the commit point). It
+// one mark row into rollup_journal in a single INSERT (the commit point). It
 // returns nil only when both are stored. Errors wrap sinks.ErrSchema when no
 // retry can help (see IsTransient and Reason). b is not retained; KindMark
 // rows in b.Rollups are ignored (Write adds the block's own).
@@ -164,13 +178,13 @@ var _ sinks.GroupWriter = (*Writer)(nil)
 
 // WriteGroup implements sinks.GroupWriter: per StreamGroup (the server, or
 // each shard in cluster mode), the blocks' raw rows in one trace_items
-// INSERT, then all their rollup and mark rows in one rollup_blocks INSERT.
+// INSERT, then all their rollup and mark rows in one rollup_journal INSERT.
 // Groups are written one after another; after an error the groups before it
 // are stored.
 func (w *Writer) WriteGroup(ctx context.Context, blocks []*sinks.Block) error {
 	for _, b := range blocks {
 		if err := validateBlock(b); err != nil {
-			w.m.errors.WithLabelValues(TableRollupBlocks, ReasonInvalid).Inc()
+			w.m.errors.WithLabelValues(TableRollupJournal, ReasonInvalid).Inc()
 			return err
 		}
 	}
@@ -226,10 +240,12 @@ func (w *Writer) writeGroup(ctx context.Context, g int, blocks []*sinks.Block) e
 		}
 	}
 	rc := take(w.rollupFree)
+	// One committed_at for the whole INSERT: one hourly partition, one part.
+	committed := w.now().Unix()
 	for _, b := range blocks {
-		rc.fill(b)
+		rc.fill(b, committed)
 	}
-	err := w.insertOn(ctx, conn, TableRollupBlocks, w.insertRollup, rc.len(), rc.appendTo)
+	err := w.insertOn(ctx, conn, TableRollupJournal, w.insertRollup, rc.len(), rc.appendTo)
 	rc.reset()
 	give(w.rollupFree, rc)
 	return err
@@ -333,51 +349,44 @@ func validateRow(partition int32, i int, r *sinks.RawRow) error {
 }
 
 // Watermark reads the committed position of a partition: Next from the
-// block marks in rollup_blocks, MaxRawOffset from trace_items. In cluster
-// mode these are the Distributed tables, read on Addrs: every shard is
-// asked, so the answer holds even after the shard count changed.
+// block marks in rollup_journal and the seal marks in rollup_minutes (a
+// sealed journal hour may be dropped), MaxRawOffset from raw_offsets. In
+// cluster mode these are the Distributed tables, read on Addrs: every shard
+// is asked, so the answer holds even after the shard count changed.
 func (w *Writer) Watermark(ctx context.Context, topic string, partition int32) (sinks.Watermark, error) {
 	wm := sinks.Watermark{Next: -1, MaxRawOffset: -1}
 	conn, ctx := w.target(ctx, partition, true)
-	var blocks, lastEnd, lastFirst uint64
-	q := fmt.Sprintf(`SELECT count(), max(block_last_offset), argMax(block_first_offset, block_last_offset)
-FROM %s.%s WHERE kafka_topic = ? AND kafka_partition = ? AND kind = 0`, w.cfg.Database, TableRollupBlocks)
-	if err := conn.QueryRow(ctx, q, topic, partition).Scan(&blocks, &lastEnd, &lastFirst); err != nil {
-		err = classify(fmt.Sprintf("read rollup watermark of %s/%d", topic, partition), err)
-		reason := Reason(err)
-		w.m.errors.WithLabelValues(TableRollupBlocks, reason).Inc()
-		return wm, err
-	}
-	if blocks > 0 {
-		wm.Next = int64(lastEnd) + 1
-	}
-	// Raw rows above the last committed block's first offset are what a
-	// redo must cover; looking there first reads only the tail of the
-	// partition's key range. Only when none is found is the whole range read.
-	maxRaw, found, err := w.maxRawOffset(ctx, conn, topic, partition, lastFirst)
-	if err == nil && !found && lastFirst > 0 {
-		maxRaw, found, err = w.maxRawOffset(ctx, conn, topic, partition, 0)
-	}
-	if err != nil {
-		err = classify(fmt.Sprintf("read raw watermark of %s/%d", topic, partition), err)
-		reason := Reason(err)
-		w.m.errors.WithLabelValues(TableTraceItems, reason).Inc()
-		return wm, err
-	}
-	if found {
-		wm.MaxRawOffset = int64(maxRaw)
+	db := w.cfg.Database
+	for _, r := range []struct {
+		table, query string
+		dst          *int64
+		next         bool
+	}{
+		{TableRollupJournal, fmt.Sprintf(`SELECT count(), max(block_last_offset) FROM %s.%s
+WHERE kafka_topic = ? AND kafka_partition = ? AND kind = 0`, db, TableRollupJournal), &wm.Next, true},
+		{TableRollupMinutes, fmt.Sprintf(`SELECT count(), max(seal_last_offset) FROM %s.%s
+WHERE kind = 0 AND kafka_topic = ? AND kafka_partition = ?`, db, TableRollupMinutes), &wm.Next, true},
+		{TableRawOffsets, fmt.Sprintf(`SELECT count(), max(max_offset) FROM %s.%s
+WHERE kafka_topic = ? AND kafka_partition = ?`, db, TableRawOffsets), &wm.MaxRawOffset, false},
+	} {
+		var n, max uint64
+		if err := conn.QueryRow(ctx, r.query, topic, partition).Scan(&n, &max); err != nil {
+			err = classify(fmt.Sprintf("read watermark of %s/%d from %s", topic, partition, r.table), err)
+			w.m.errors.WithLabelValues(r.table, Reason(err)).Inc()
+			return sinks.Watermark{Next: -1, MaxRawOffset: -1}, err
+		}
+		if n == 0 {
+			continue
+		}
+		v := int64(max)
+		if r.next {
+			v++
+		}
+		if v > *r.dst {
+			*r.dst = v
+		}
 	}
 	return wm, nil
-}
-
-func (w *Writer) maxRawOffset(ctx context.Context, conn driver.Conn, topic string, partition int32, from uint64) (uint64, bool, error) {
-	var n, max uint64
-	q := fmt.Sprintf(`SELECT count(), max(kafka_offset) FROM %s.%s
-WHERE kafka_topic = ? AND kafka_partition = ? AND kafka_offset >= ?`, w.cfg.Database, TableTraceItems)
-	if err := conn.QueryRow(ctx, q, topic, partition, from).Scan(&n, &max); err != nil {
-		return 0, false, err
-	}
-	return max, n > 0, nil
 }
 
 // ServerVersion returns the server's version() string.
@@ -391,9 +400,11 @@ func (w *Writer) ServerVersion(ctx context.Context) (string, error) {
 }
 
 type metrics struct {
-	rows          *prometheus.CounterVec
-	insertSeconds *prometheus.HistogramVec
-	errors        *prometheus.CounterVec
+	rows              *prometheus.CounterVec
+	insertSeconds     *prometheus.HistogramVec
+	errors            *prometheus.CounterVec
+	sealedBlocks      prometheus.Counter
+	droppedPartitions *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -411,6 +422,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "taillight_chsink_errors_total",
 			Help: "Failed ClickHouse inserts and watermark reads, by table and reason.",
 		}, []string{"table", "reason"}),
+		sealedBlocks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "taillight_chsink_sealed_blocks_total",
+			Help: "Journal blocks sealed into rollup_minutes.",
+		}),
+		droppedPartitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "taillight_chsink_dropped_partitions_total",
+			Help: "Partitions dropped by sealing (journal hours) and retention, by table.",
+		}, []string{"table"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -425,6 +444,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.errors, err = register(reg, m.errors); err != nil {
+		return nil, err
+	}
+	if m.sealedBlocks, err = register(reg, m.sealedBlocks); err != nil {
+		return nil, err
+	}
+	if m.droppedPartitions, err = register(reg, m.droppedPartitions); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -107,18 +108,21 @@ func TestMigrate(t *testing.T) {
 	}
 	tables := dump(t, w, "SELECT name, engine FROM system.tables WHERE database = '$db'")
 	wantTables := []string{
-		"colo_requests_1m|View", "endpoint_errors_1m|View", "rollup_blocks_current|View",
-		"rollup_blocks|ReplacingMergeTree", "schema_migrations|ReplacingMergeTree",
+		"colo_requests_1m|View", "endpoint_errors_1m|View",
+		"raw_offsets_mv|MaterializedView", "raw_offsets|ReplacingMergeTree",
+		"rollup_journal|ReplacingMergeTree", "rollup_minutes|ReplacingMergeTree", "rollup_tail|View",
+		"schema_migrations|ReplacingMergeTree",
 		"script_outcomes_1m|View", "trace_items_dedup|View", "trace_items|ReplacingMergeTree",
 	}
 	if !reflect.DeepEqual(tables, wantTables) {
 		t.Fatalf("tables = %q; want %q", tables, wantTables)
 	}
 	// The INSERT column lists are exactly the tables' columns, less the
-	// server-filled DEFAULTs.
-	for table, cols := range map[string][]string{TableTraceItems: traceItemsColumns, TableRollupBlocks: rollupBlocksColumns} {
+	// server-filled DEFAULTs (committed_at has one for older writers, but
+	// the Writer stamps it).
+	for table, cols := range map[string][]string{TableTraceItems: traceItemsColumns, TableRollupJournal: rollupJournalColumns} {
 		got := dump(t, w, "SELECT name FROM system.columns WHERE database = '$db' AND table = '"+table+"' AND default_kind = ''")
-		want := append([]string(nil), cols...)
+		want := slices.DeleteFunc(append([]string(nil), cols...), func(c string) bool { return c == "committed_at" })
 		sort.Strings(want)
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s columns without default = %q; INSERT lists %q", table, got, want)
@@ -273,7 +277,7 @@ func TestWriteReplay(t *testing.T) {
 	checkViews(t, w, "after c and d", want)
 
 	// After background merges, the same answer.
-	exec(t, w, "OPTIMIZE TABLE $db.rollup_blocks FINAL")
+	exec(t, w, "OPTIMIZE TABLE $db.rollup_journal FINAL")
 	exec(t, w, "OPTIMIZE TABLE $db.trace_items FINAL")
 	checkViews(t, w, "after OPTIMIZE FINAL", want)
 	if n := rawCount(); n != 58+20+20 {
@@ -329,7 +333,7 @@ func TestWatermark(t *testing.T) {
 		t.Fatal(err)
 	}
 	f("after an all-poison block", 0, sinks.Watermark{Next: 25, MaxRawOffset: 19})
-	if got := count(t, w, "SELECT count() FROM $db.rollup_blocks WHERE kind = 0 AND block_first_offset = 20"); got != 1 {
+	if got := count(t, w, "SELECT count() FROM $db.rollup_journal WHERE kind = 0 AND block_first_offset = 20"); got != 1 {
 		t.Fatalf("all-poison block wrote %d mark rows; want 1", got)
 	}
 	// Another topic with the same partition number is independent.
@@ -356,10 +360,10 @@ func TestSchemaErrors(t *testing.T) {
 	f("missing column", w)
 
 	w = newWriter(t, srv, true)
-	exec(t, w, "ALTER TABLE $db.rollup_blocks MODIFY COLUMN requests String")
+	exec(t, w, "ALTER TABLE $db.rollup_journal MODIFY COLUMN requests String")
 	f("type mismatch", w)
-	if v := counterValue(t, w.m.errors.WithLabelValues(TableRollupBlocks, ReasonSchema)); v != 1 {
-		t.Fatalf("errors_total{rollup_blocks,schema} = %v; want 1", v)
+	if v := counterValue(t, w.m.errors.WithLabelValues(TableRollupJournal, ReasonSchema)); v != 1 {
+		t.Fatalf("errors_total{rollup_journal,schema} = %v; want 1", v)
 	}
 }
 
@@ -662,10 +666,10 @@ func TestWriteGroupOnePartPerTable(t *testing.T) {
 		return fmt.Sprintf("SELECT count() FROM system.parts WHERE database = '%s' AND table = '%s' AND active AND max_block_number = min_block_number AND rows = %d", db, table, rows)
 	}
 	for q, want := range map[string]uint64{
-		"SELECT count() FROM " + db + ".trace_items WHERE kafka_topic = 'group'":                149,
-		"SELECT count() FROM " + db + ".rollup_blocks WHERE kafka_topic = 'group' AND kind = 0": 3,
-		parts("trace_items", 149):       1,
-		parts("rollup_blocks", rollups): 1,
+		"SELECT count() FROM " + db + ".trace_items WHERE kafka_topic = 'group'":                 149,
+		"SELECT count() FROM " + db + ".rollup_journal WHERE kafka_topic = 'group' AND kind = 0": 3,
+		parts("trace_items", 149):        1,
+		parts("rollup_journal", rollups): 1,
 	} {
 		if got := count(t, w, q); got != want {
 			t.Errorf("%s = %d; want %d", q, got, want)
@@ -682,7 +686,7 @@ func TestWriteGroupOnePartPerTable(t *testing.T) {
 	if err := w.WriteGroup(ctx, bad); !errors.Is(err, errInvalidBlock) {
 		t.Fatalf("WriteGroup with an invalid block: %v; want errInvalidBlock", err)
 	}
-	if got := count(t, w, "SELECT count() FROM "+db+".rollup_blocks WHERE kafka_topic = 'group-bad'"); got != 0 {
+	if got := count(t, w, "SELECT count() FROM "+db+".rollup_journal WHERE kafka_topic = 'group-bad'"); got != 0 {
 		t.Fatalf("%d rollup rows of a rejected group stored", got)
 	}
 }

@@ -18,7 +18,7 @@ func BenchmarkWriteNull(b *testing.B) {
 	null := w.cfg.Database + "_null"
 	exec(b, w, "CREATE DATABASE IF NOT EXISTS "+null)
 	b.Cleanup(func() { _ = w.conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+null) })
-	for _, table := range []string{TableTraceItems, TableRollupBlocks} {
+	for _, table := range []string{TableTraceItems, TableRollupJournal} {
 		exec(b, w, fmt.Sprintf("CREATE TABLE %s.%s AS $db.%s ENGINE = Null", null, table, table))
 	}
 	cfg := w.cfg
@@ -67,7 +67,7 @@ func BenchmarkFillColumns(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		rc.fill(blk)
-		rr.fill(blk)
+		rr.fill(blk, 0)
 		rc.reset()
 		rr.reset()
 	}

@@ -110,7 +110,7 @@ func TestCluster(t *testing.T) {
 	conns := []driver.Conn{c.conn(t, 0), c.conn(t, 1)}
 	wantTables := []string{
 		"colo_requests_1m View", "endpoint_errors_1m View",
-		"rollup_blocks Distributed", "rollup_blocks_current View", "rollup_blocks_local ReplicatedReplacingMergeTree",
+		"rollup_blocks Distributed", "rollup_blocks_current View", "rollup_journal_local ReplicatedReplacingMergeTree",
 		"schema_migrations ReplicatedReplacingMergeTree", "script_outcomes_1m View",
 		"trace_items Distributed", "trace_items_dedup View", "trace_items_local ReplicatedReplacingMergeTree",
 	}
@@ -151,7 +151,7 @@ func TestCluster(t *testing.T) {
 	// Each partition's rows are on exactly one shard: partition % 2.
 	for i, conn := range conns {
 		got := queryStrings(t, conn, fmt.Sprintf(`SELECT toString(kafka_partition) FROM %[1]s.trace_items_local GROUP BY kafka_partition
-UNION ALL SELECT concat('r', toString(kafka_partition)) FROM %[1]s.rollup_blocks_local GROUP BY kafka_partition`, cfg.Database))
+UNION ALL SELECT concat('r', toString(kafka_partition)) FROM %[1]s.rollup_journal_local GROUP BY kafka_partition`, cfg.Database))
 		want := []string{fmt.Sprint(i), fmt.Sprint(i + 2), fmt.Sprintf("r%d", i), fmt.Sprintf("r%d", i+2)}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("server %d holds partitions %q; want %q", i+1, got, want)
@@ -189,7 +189,7 @@ UNION ALL SELECT concat('r', toString(kafka_partition)) FROM %[1]s.rollup_blocks
 
 	// After background merges on every shard, the same answer.
 	for _, conn := range conns {
-		for _, tbl := range []string{"rollup_blocks_local", "trace_items_local"} {
+		for _, tbl := range []string{"rollup_journal_local", "trace_items_local"} {
 			if err := conn.Exec(ctx, fmt.Sprintf("OPTIMIZE TABLE %s.%s FINAL", cfg.Database, tbl)); err != nil {
 				t.Fatal(err)
 			}
@@ -238,7 +238,7 @@ func TestClusterReplicas(t *testing.T) {
 		// Quorum: both replicas hold the block as soon as Write returned.
 		for j := range cs.Servers {
 			vw := &Writer{conn: c.conn(t, j), cfg: cfg}
-			if n := count(t, vw, fmt.Sprintf("SELECT count() FROM $db.rollup_blocks_local WHERE kind = 0 AND kafka_partition = %d AND block_first_offset = %d", b.Partition, b.FirstOffset)); n != 1 {
+			if n := count(t, vw, fmt.Sprintf("SELECT count() FROM $db.rollup_journal_local WHERE kind = 0 AND kafka_partition = %d AND block_first_offset = %d", b.Partition, b.FirstOffset)); n != 1 {
 				t.Fatalf("after Write of block %d, replica %d has %d mark rows of it; want 1", i, j+1, n)
 			}
 		}

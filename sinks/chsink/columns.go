@@ -164,7 +164,7 @@ func (c *rawColumns) reset() {
 }
 
 // rollupColumns turns a block's rollup rows, plus its mark row, into the
-// column slices of the rollup_blocks INSERT (rollupBlocksColumns order).
+// column slices of the rollup_journal INSERT (rollupJournalColumns order).
 type rollupColumns struct {
 	topic                                  []string
 	partition                              []int32
@@ -174,9 +174,11 @@ type rollupColumns struct {
 	script, host, method, route, colo, out []string
 	requests, errors, exceptions           []uint64
 	s4xx, s5xx, cpu, wall                  []uint64
+	committed                              []int64
 }
 
-func (c *rollupColumns) fill(b *sinks.Block) {
+// fill adds b's rows, stamped committed (unix seconds).
+func (c *rollupColumns) fill(b *sinks.Block, committed int64) {
 	// The mark row first: it carries no counts, only the block's range.
 	c.add(b, &sinks.RollupRow{Kind: sinks.KindMark})
 	for i := range b.Rollups {
@@ -184,6 +186,9 @@ func (c *rollupColumns) fill(b *sinks.Block) {
 			continue
 		}
 		c.add(b, &b.Rollups[i])
+	}
+	for len(c.committed) < len(c.kind) {
+		c.committed = append(c.committed, committed)
 	}
 }
 
@@ -212,10 +217,10 @@ func (c *rollupColumns) add(b *sinks.Block, r *sinks.RollupRow) {
 func (c *rollupColumns) len() int { return len(c.kind) }
 
 func (c *rollupColumns) appendTo(batch driver.Batch) error {
-	return appendColumns(batch, rollupBlocksColumns, []any{
+	return appendColumns(batch, rollupJournalColumns, []any{
 		c.topic, c.partition, c.first, c.last, c.kind, c.minute,
 		c.script, c.host, c.method, c.route, c.colo, c.out,
-		c.requests, c.errors, c.exceptions, c.s4xx, c.s5xx, c.cpu, c.wall,
+		c.requests, c.errors, c.exceptions, c.s4xx, c.s5xx, c.cpu, c.wall, c.committed,
 	})
 }
 
@@ -229,6 +234,7 @@ func (c *rollupColumns) reset() {
 		method: c.method[:0], route: c.route[:0], colo: c.colo[:0], out: c.out[:0],
 		requests: c.requests[:0], errors: c.errors[:0], exceptions: c.exceptions[:0],
 		s4xx: c.s4xx[:0], s5xx: c.s5xx[:0], cpu: c.cpu[:0], wall: c.wall[:0],
+		committed: c.committed[:0],
 	}
 }
 

@@ -49,6 +49,14 @@ type Config struct {
 	// README "Cluster mode"). Addrs is then only the server that Migrate
 	// and the shard lookup talk to.
 	Cluster string
+	// SealGrace is how long after its commit a journal block is sealed into
+	// rollup_minutes (default 5m). It must exceed the longest a commit
+	// INSERT can take (ReadTimeout) plus the clock skew between processors:
+	// a block is sealed only once no longer version of it can still land.
+	SealGrace time.Duration
+	// SealMaxBlocks caps the blocks one seal INSERT folds (default 2000);
+	// a backlog is sealed over several calls.
+	SealMaxBlocks int
 }
 
 // TLSConfig is the TLS part of Config.
@@ -62,13 +70,15 @@ type TLSConfig struct {
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
 	return Config{
-		Addrs:        []string{"127.0.0.1:9000"},
-		Database:     "taillight",
-		User:         "default",
-		Compression:  true,
-		DialTimeout:  10 * time.Second,
-		ReadTimeout:  2 * time.Minute,
-		MaxOpenConns: 32,
+		Addrs:         []string{"127.0.0.1:9000"},
+		Database:      "taillight",
+		User:          "default",
+		Compression:   true,
+		DialTimeout:   10 * time.Second,
+		ReadTimeout:   2 * time.Minute,
+		MaxOpenConns:  32,
+		SealGrace:     5 * time.Minute,
+		SealMaxBlocks: 2000,
 	}
 }
 
@@ -88,6 +98,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.DialTimeout, prefix+"dial-timeout", c.DialTimeout, "timeout for connecting to ClickHouse")
 	fs.DurationVar(&c.ReadTimeout, prefix+"read-timeout", c.ReadTimeout, "timeout for a ClickHouse reply")
 	fs.IntVar(&c.MaxOpenConns, prefix+"max-open-conns", c.MaxOpenConns, "maximum open ClickHouse connections (per shard in cluster mode)")
+	fs.DurationVar(&c.SealGrace, prefix+"seal-grace", c.SealGrace, "seal a journal block into per-minute rows this long after its commit (more than read-timeout plus clock skew)")
+	fs.IntVar(&c.SealMaxBlocks, prefix+"seal-max-blocks", c.SealMaxBlocks, "most journal blocks one seal INSERT folds")
 	fs.StringVar(&c.Cluster, prefix+"cluster", c.Cluster, "ClickHouse cluster name: migrate ON CLUSTER with Replicated and Distributed tables, write each partition to one shard (default: a single server)")
 }
 
@@ -125,6 +137,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Cluster != "" && !schemas.ValidIdentifier(c.Cluster) {
 		return fmt.Errorf("chsink: cluster %q must be a plain identifier (letters, digits, _)", c.Cluster)
+	}
+	if c.SealGrace <= c.ReadTimeout {
+		return fmt.Errorf("chsink: seal grace (%s) must exceed the read timeout (%s): a commit may land that late", c.SealGrace, c.ReadTimeout)
+	}
+	if c.SealMaxBlocks <= 0 {
+		return fmt.Errorf("chsink: seal max blocks (%d) must be positive", c.SealMaxBlocks)
 	}
 	if c.MaxOpenConns <= 0 {
 		return fmt.Errorf("chsink: max open conns (%d) must be positive", c.MaxOpenConns)

@@ -125,7 +125,12 @@ func (w *Writer) migrate(ctx context.Context, dryRun bool) ([]MigrationResult, e
 			results = append(results, res)
 			continue
 		}
-		if err := w.exec(ctx, m, stmts); err != nil {
+		if m.Step != "" {
+			err = w.runStep(ctx, m)
+		} else {
+			err = w.exec(ctx, m, stmts)
+		}
+		if err != nil {
 			return results, err
 		}
 		if err := w.record(ctx, m, verStr); err != nil {

@@ -1,0 +1,146 @@
+-- The read path (README "Tables"): tables whose sorting keys lead with what
+-- dashboards filter on, so a query's cost follows its time window.
+--
+-- trace_items_v2 is the new layout of trace_items, created under a staging
+-- name; step 006 copies the rows over and swaps the names. Daily partitions
+-- (retention drops whole days); the sorting key leads with the event hour
+-- and script, and still ends with the Kafka coordinates, which with
+-- event_time and script_name fixed by the record itself, so a replayed
+-- record still collapses into the original.
+CREATE TABLE IF NOT EXISTS {{database}}.trace_items_v2 {{on_cluster}}
+(
+    event_ts_ms        UInt64,
+    event_time         DateTime('UTC') DEFAULT toDateTime(intDiv(event_ts_ms, 1000), 'UTC'),
+    script_name        String,
+    event_kind         String,
+    outcome            String,
+    execution_model    String,
+    entrypoint         String,
+    dispatch_namespace String,
+    durable_object_id  String,
+    script_version     String,
+    detail             String,
+    url                String,
+    host               String,
+    route              String,
+    method             String,
+    status             UInt16,
+    colo               String,
+    headers Nested
+    (
+        name  String,
+        value String
+    ),
+    logs Nested
+    (
+        level   String,
+        message String,
+        ts_ms   Int64
+    ),
+    exceptions Nested
+    (
+        name    String,
+        message String,
+        stack   String,
+        ts_ms   Int64
+    ),
+    cpu_time_ms        UInt32,
+    wall_time_ms       UInt32,
+    truncated          UInt8,
+    redaction_version  UInt16,
+    kafka_topic        String,
+    kafka_partition    Int32,
+    kafka_offset       UInt64,
+    inserted_at        DateTime('UTC') DEFAULT now()
+)
+ENGINE = {{replicated}}ReplacingMergeTree
+PARTITION BY toYYYYMMDD(event_time)
+ORDER BY (toStartOfHour(event_time), script_name, kafka_topic, kafka_partition, kafka_offset);
+
+-- raw_offsets: the highest raw offset stored per partition, kept by
+-- raw_offsets_mv (created in 007, once trace_items has its new layout). A
+-- processor reads it on assignment (sinks.Watermark.MaxRawOffset) instead
+-- of searching trace_items, whose key no longer leads with the coordinates.
+CREATE TABLE IF NOT EXISTS {{database}}.raw_offsets {{on_cluster}}
+(
+    kafka_topic     String,
+    kafka_partition Int32,
+    max_offset      UInt64
+)
+ENGINE = {{replicated}}ReplacingMergeTree(max_offset)
+ORDER BY (kafka_topic, kafka_partition);
+
+-- rollup_journal: the rollup rows of every block as the processor commits
+-- them (sinks.RollupRow), one INSERT per group commit: the commit point.
+--   kind 0 = mark (one per block: the watermark), 1 = endpoint_errors_1m,
+--   2 = colo_requests_1m, 3 = script_outcomes_1m.
+-- committed_at is stamped by the writer, one value per INSERT, so an INSERT
+-- lands in one hourly partition: one part, atomic. The block key (topic,
+-- partition, first offset) with block_last_offset as the version makes a
+-- replayed block, or a longer redo, replace the earlier rows. It is a
+-- write-ahead form: sealing (rollup_minutes) folds settled blocks into
+-- per-minute rows, and a journal hour whose blocks are all sealed is dropped.
+CREATE TABLE IF NOT EXISTS {{database}}.rollup_journal {{on_cluster}}
+(
+    kafka_topic        String,
+    kafka_partition    Int32,
+    block_first_offset UInt64,
+    block_last_offset  UInt64,
+    kind               UInt8,
+    minute             DateTime('UTC'),
+    script_name        String,
+    host               String,
+    method             String,
+    route              String,
+    colo               String,
+    outcome            String,
+    requests           UInt64,
+    errors             UInt64,
+    exceptions         UInt64,
+    status_4xx         UInt64,
+    status_5xx         UInt64,
+    cpu_time_ms_sum    UInt64,
+    wall_time_ms_sum   UInt64,
+    committed_at       DateTime('UTC') DEFAULT now(),
+    inserted_at        DateTime('UTC') DEFAULT now()
+)
+ENGINE = {{replicated}}ReplacingMergeTree(block_last_offset)
+PARTITION BY intDiv(toUInt32(committed_at), 3600)
+ORDER BY (kafka_topic, kafka_partition, block_first_offset, kind, minute,
+          script_name, host, method, route, colo, outcome);
+
+-- rollup_minutes: sealed rollups, one row per (kind, minute, key) for each
+-- seal of a partition's settled blocks, plus one mark row (kind 0, minute =
+-- the seal's minute) recording the offsets sealed. One INSERT per seal run,
+-- stamped with one sealed_at, so it lands in one monthly partition: atomic.
+-- The sorting key leads with (kind, minute), so a window reads only its own
+-- granules. A seal redone from the same first offset (after a crash, or by
+-- a second sealer) replaces the earlier rows: seal_last_offset is the
+-- version. Read it with FINAL.
+CREATE TABLE IF NOT EXISTS {{database}}.rollup_minutes {{on_cluster}}
+(
+    kind               UInt8,
+    minute             DateTime('UTC'),
+    script_name        String,
+    host               String,
+    method             String,
+    route              String,
+    colo               String,
+    outcome            String,
+    requests           UInt64,
+    errors             UInt64,
+    exceptions         UInt64,
+    status_4xx         UInt64,
+    status_5xx         UInt64,
+    cpu_time_ms_sum    UInt64,
+    wall_time_ms_sum   UInt64,
+    kafka_topic        String,
+    kafka_partition    Int32,
+    seal_first_offset  UInt64,
+    seal_last_offset   UInt64,
+    sealed_at          DateTime('UTC')
+)
+ENGINE = {{replicated}}ReplacingMergeTree(seal_last_offset)
+PARTITION BY toYYYYMM(sealed_at)
+ORDER BY (kind, minute, script_name, host, method, route, colo, outcome,
+          kafka_topic, kafka_partition, seal_first_offset);
