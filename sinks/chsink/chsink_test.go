@@ -495,7 +495,8 @@ func TestConfig(t *testing.T) {
 	c.RegisterFlags(fs, "clickhouse.")
 	err := fs.Parse([]string{"-clickhouse.addr", "a:1, b:2", "-clickhouse.database", "db2", "-clickhouse.user", "u",
 		"-clickhouse.password", "p", "-clickhouse.tls", "-clickhouse.tls.insecure-skip-verify",
-		"-clickhouse.compression=false", "-clickhouse.dial-timeout", "3s", "-clickhouse.max-open-conns", "2"})
+		"-clickhouse.compression=false", "-clickhouse.dial-timeout", "3s", "-clickhouse.max-open-conns", "2",
+		"-clickhouse.seal-grace", "10m", "-clickhouse.seal-max-blocks", "7"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +505,7 @@ func TestConfig(t *testing.T) {
 	}
 	want := Config{Addrs: []string{"a:1", "b:2"}, Database: "db2", User: "u", Password: "p",
 		TLS: TLSConfig{Enable: true, InsecureSkipVerify: true}, DialTimeout: 3 * time.Second,
-		ReadTimeout: 2 * time.Minute, MaxOpenConns: 2}
+		ReadTimeout: 2 * time.Minute, MaxOpenConns: 2, SealGrace: 10 * time.Minute, SealMaxBlocks: 7}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("parsed %+v; want %+v", c, want)
 	}

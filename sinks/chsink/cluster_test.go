@@ -110,7 +110,9 @@ func TestCluster(t *testing.T) {
 	conns := []driver.Conn{c.conn(t, 0), c.conn(t, 1)}
 	wantTables := []string{
 		"colo_requests_1m View", "endpoint_errors_1m View",
-		"rollup_blocks Distributed", "rollup_blocks_current View", "rollup_journal_local ReplicatedReplacingMergeTree",
+		"raw_offsets Distributed", "raw_offsets_local ReplicatedReplacingMergeTree", "raw_offsets_mv MaterializedView",
+		"rollup_journal Distributed", "rollup_journal_local ReplicatedReplacingMergeTree",
+		"rollup_minutes Distributed", "rollup_minutes_local ReplicatedReplacingMergeTree", "rollup_tail View",
 		"schema_migrations ReplicatedReplacingMergeTree", "script_outcomes_1m View",
 		"trace_items Distributed", "trace_items_dedup View", "trace_items_local ReplicatedReplacingMergeTree",
 	}
@@ -196,6 +198,20 @@ UNION ALL SELECT concat('r', toString(kafka_partition)) FROM %[1]s.rollup_journa
 		}
 	}
 	check("after OPTIMIZE FINAL")
+
+	// Sealed on each shard, with the journal hours dropped, the same answer
+	// and the same watermarks.
+	w.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	sealed, err := w.Seal(ctx, topic, []int32{0, 1, 2, 3})
+	if err != nil || sealed.Blocks != 6 || sealed.DroppedHours < 2 {
+		t.Fatalf("Seal = %+v, %v; want 6 blocks sealed and the journal hour dropped on both shards", sealed, err)
+	}
+	check("after sealing")
+	for p, wantNext := range map[int32]int64{0: 180, 1: 50, 2: 30, 3: 40} {
+		if got, err := w.Watermark(ctx, topic, p); err != nil || got.Next != wantNext {
+			t.Fatalf("Watermark(%d) after sealing = %+v, %v; want Next %d", p, got, err, wantNext)
+		}
+	}
 
 	if err := conns[0].Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s ON CLUSTER taillight", cfg.Database)); err != nil {
 		t.Logf("drop database: %v", err)
