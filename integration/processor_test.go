@@ -448,7 +448,7 @@ func BenchmarkProcessorClickHouse(b *testing.B) {
 				ch.Database = pe.env.Database(b)
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				if engine == "null" {
-					for _, tbl := range []string{"trace_items", "rollup_blocks"} {
+					for _, tbl := range []string{"trace_items", "rollup_journal"} {
 						if err := pe.conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s.%s AS %s.%s ENGINE = Null", ch.Database, tbl, pe.db, tbl)); err != nil {
 							b.Fatal(err)
 						}

@@ -346,8 +346,15 @@ func (s *Server) handleFilters(w http.ResponseWriter, r *http.Request) {
 		{&f.Outcomes, "outcome", "script_outcomes_1m"},
 		{&f.Colos, "colo", "colo_requests_1m"},
 	} {
-		sql := fmt.Sprintf("SELECT DISTINCT %s FROM %s.%s WHERE minute >= %s AND minute < %s ORDER BY %s LIMIT 1000",
-			c.column, db, c.src, from, to, c.column)
+		// The window form, not the view: on 18.16 a WHERE over the view
+		// would read every sealed minute.
+		win, err := schemas.Window(c.src)
+		if err != nil {
+			s.writeQueryError(w, err)
+			return
+		}
+		win = strings.NewReplacer("{{database}}", db, "{from:DateTime}", from, "{to:DateTime}", to).Replace(win)
+		sql := fmt.Sprintf("SELECT DISTINCT %s FROM (%s) ORDER BY %s LIMIT 1000", c.column, win, c.column)
 		res, err := s.run(r.Context(), "filters", sql)
 		if err != nil {
 			s.writeQueryError(w, err)

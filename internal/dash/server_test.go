@@ -487,7 +487,7 @@ func migrate(tb testing.TB, conn driver.Conn, database string) {
 }
 
 // writeBlock inserts b's raw rows into trace_items and its rollup rows,
-// plus the block's mark row, into rollup_blocks, as chsink does.
+// plus the block's mark row, into rollup_journal, as chsink does.
 func writeBlock(tb testing.TB, conn driver.Conn, database string, b *sinks.Block) {
 	tb.Helper()
 	ctx := tb.Context()
@@ -518,7 +518,7 @@ func writeBlock(tb testing.TB, conn driver.Conn, database string, b *sinks.Block
 	if err := raw.Send(); err != nil {
 		tb.Fatal(err)
 	}
-	roll, err := conn.PrepareBatch(ctx, "INSERT INTO "+database+".rollup_blocks (kafka_topic, kafka_partition, block_first_offset, block_last_offset, kind, minute, "+
+	roll, err := conn.PrepareBatch(ctx, "INSERT INTO "+database+".rollup_journal (kafka_topic, kafka_partition, block_first_offset, block_last_offset, kind, minute, "+
 		"script_name, host, method, route, colo, outcome, requests, errors, exceptions, status_4xx, status_5xx, cpu_time_ms_sum, wall_time_ms_sum)")
 	if err != nil {
 		tb.Fatal(err)

@@ -3,6 +3,7 @@ package chsink
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/taillight/taillight/schemas"
 )
@@ -36,16 +37,18 @@ type MigrationResult struct {
 // Safe to run again and concurrently (every statement is idempotent and a
 // double record collapses). It stops at the first failing statement.
 func (w *Writer) Migrate(ctx context.Context) ([]MigrationResult, error) {
-	return w.migrate(ctx, false)
+	return w.migrate(ctx, false, math.MaxUint32)
 }
 
 // PlanMigrations is Migrate's dry run: it reads the server version and the
 // recorded migrations (if any) and changes nothing.
 func (w *Writer) PlanMigrations(ctx context.Context) ([]MigrationResult, error) {
-	return w.migrate(ctx, true)
+	return w.migrate(ctx, true, math.MaxUint32)
 }
 
-func (w *Writer) migrate(ctx context.Context, dryRun bool) ([]MigrationResult, error) {
+// migrate applies (or plans) the migrations up to version upTo; tests
+// use upTo to build a database as an older release left it.
+func (w *Writer) migrate(ctx context.Context, dryRun bool, upTo uint32) ([]MigrationResult, error) {
 	migs, err := schemas.Migrations()
 	if err != nil {
 		return nil, err
@@ -100,6 +103,9 @@ func (w *Writer) migrate(ctx context.Context, dryRun bool) ([]MigrationResult, e
 	}
 
 	for _, m := range migs[1:] {
+		if m.Version > upTo {
+			break
+		}
 		stmts, err := render(m)
 		if err != nil {
 			return results, err

@@ -104,7 +104,7 @@ func (s *Sink) FailAfterRaw(n int) {
 func (s *Sink) FailSchema(on bool) {
 	s.mu.Lock()
 	if on {
-		s.failSchema = fmt.Errorf("memsink: table rollup_blocks has no column kind: %w", sinks.ErrSchema)
+		s.failSchema = fmt.Errorf("memsink: table rollup_journal has no column kind: %w", sinks.ErrSchema)
 	} else {
 		s.failSchema = nil
 	}
