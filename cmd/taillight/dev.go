@@ -37,6 +37,7 @@ func init() {
 
 type devFlags struct {
 	ch       chsink.Config
+	retain   chsink.Retention
 	ingest   producer.IngestConfig
 	dash     dash.Config
 	log      logFlags
@@ -60,6 +61,8 @@ type devFlags struct {
 func (f *devFlags) register(fs *flag.FlagSet) {
 	f.ch = chsink.DefaultConfig()
 	f.ch.RegisterFlags(fs, "clickhouse.")
+	f.retain = chsink.DefaultRetention()
+	f.retain.RegisterFlags(fs, "retention.")
 	f.ingest.RegisterFlags(fs, "")
 	f.dash = dash.DefaultConfig()
 	f.dash.RegisterFlags(fs, "dash.")
@@ -115,6 +118,9 @@ Flags:
 		}
 	})
 	if err := f.ch.Validate(); err != nil {
+		return usageErr(err)
+	}
+	if err := f.retain.Validate(); err != nil {
 		return usageErr(err)
 	}
 	if len(f.ingest.Tokens) == 0 && f.ingest.TokensFile == "" {
@@ -310,6 +316,13 @@ func (d *devRun) run(ctx context.Context) error {
 		return fmt.Errorf("migrate clickhouse: %w", err)
 	}
 	log.Info("clickhouse migrations checked", "migrations", len(res), "database", chCfg.Database)
+	retainCtx, stopRetain := context.WithCancel(ctx)
+	retained := make(chan struct{})
+	go func() {
+		defer close(retained)
+		sink.RetainLoop(retainCtx, f.retain)
+	}()
+	d.onClose("retention", func() error { stopRetain(); <-retained; return nil })
 
 	dashConn, err := openDashConn(ctx, dashUser)
 	if err != nil {

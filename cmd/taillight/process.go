@@ -25,6 +25,7 @@ type processFlags struct {
 	proc    processor.Config
 	auth    kafkaauth.Config
 	ch      chsink.Config
+	retain  chsink.Retention
 	log     logFlags
 	metrics string
 	migrate bool
@@ -35,6 +36,8 @@ func (f *processFlags) register(fs *flag.FlagSet) {
 	f.auth.RegisterFlags(fs, "kafka.")
 	f.ch = chsink.DefaultConfig()
 	f.ch.RegisterFlags(fs, "clickhouse.")
+	f.retain = chsink.DefaultRetention()
+	f.retain.RegisterFlags(fs, "retention.")
 	f.log.register(fs)
 	fs.StringVar(&f.metrics, "listen.metrics", ":9102", "address of /metrics, /healthz and /readyz")
 	fs.BoolVar(&f.migrate, "migrate", false, "apply pending ClickHouse migrations before consuming (else run 'taillight migrate' first)")
@@ -77,7 +80,7 @@ Flags:
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	log, ok := commandLogger(s, "process", &f.log, f.proc.Validate, f.ch.Validate, f.auth.Validate)
+	log, ok := commandLogger(s, "process", &f.log, f.proc.Validate, f.ch.Validate, f.auth.Validate, f.retain.Validate)
 	if !ok {
 		return exitUsage
 	}
@@ -124,5 +127,17 @@ func serveProcess(ctx context.Context, f *processFlags, log *slog.Logger) error 
 	}
 	defer ops.Close()
 	log.Info("ops listening", "addr", ops.Addr())
+	// Every processor applies retention: dropping a partition is
+	// idempotent, and any one of them suffices.
+	retainCtx, stopRetain := context.WithCancel(ctx)
+	retained := make(chan struct{})
+	go func() {
+		defer close(retained)
+		sink.RetainLoop(retainCtx, f.retain)
+	}()
+	defer func() {
+		stopRetain()
+		<-retained
+	}()
 	return p.Run(ctx)
 }

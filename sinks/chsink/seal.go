@@ -2,6 +2,7 @@ package chsink
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -310,11 +311,60 @@ func (w *Writer) dropPartition(ctx context.Context, t storeTarget, table, partit
 // Retention bounds what is kept. Zero keeps everything.
 type Retention struct {
 	// Raw is how long trace_items keeps an event, by event time (whole
-	// days are dropped once every event in them is older).
+	// days are dropped once every event in them is older). Default 30 days.
 	Raw time.Duration
 	// Rollups is how long rollup_minutes keeps a minute, by seal time
 	// (whole months are dropped), and the journal an unsealed hour.
+	// Default 400 days.
 	Rollups time.Duration
+	// Interval is how often RetainLoop applies it (default 1h).
+	Interval time.Duration
+}
+
+// DefaultRetention returns the defaults documented on Retention.
+func DefaultRetention() Retention {
+	return Retention{Raw: 30 * 24 * time.Hour, Rollups: 400 * 24 * time.Hour, Interval: time.Hour}
+}
+
+// RegisterFlags registers r's fields as prefix+"raw", prefix+"rollups" and
+// prefix+"interval" (prefix "retention." gives -retention.raw).
+func (r *Retention) RegisterFlags(fs *flag.FlagSet, prefix string) {
+	fs.DurationVar(&r.Raw, prefix+"raw", r.Raw, "keep raw events (trace_items) this long by event time, dropping whole days; 0 keeps them forever")
+	fs.DurationVar(&r.Rollups, prefix+"rollups", r.Rollups, "keep per-minute rollups this long, dropping whole months; 0 keeps them forever")
+	fs.DurationVar(&r.Interval, prefix+"interval", r.Interval, "how often retention is applied")
+}
+
+// Validate reports the first thing wrong with r.
+func (r *Retention) Validate() error {
+	if r.Raw < 0 || r.Rollups < 0 || r.Interval <= 0 {
+		return fmt.Errorf("chsink: retention raw (%s) and rollups (%s) must not be negative, interval (%s) must be positive", r.Raw, r.Rollups, r.Interval)
+	}
+	if r.Raw > 0 && r.Raw < 24*time.Hour || r.Rollups > 0 && r.Rollups < 24*time.Hour {
+		return fmt.Errorf("chsink: retention raw (%s) and rollups (%s) must be at least a day (whole days are dropped)", r.Raw, r.Rollups)
+	}
+	return nil
+}
+
+// RetainLoop applies r now and then every r.Interval until ctx ends.
+// Failures are logged and counted (taillight_chsink_errors_total) and
+// retried on the next tick: nothing is lost by a late drop.
+func (w *Writer) RetainLoop(ctx context.Context, r Retention) {
+	t := time.NewTicker(r.Interval)
+	defer t.Stop()
+	for {
+		if n, err := w.ApplyRetention(ctx, r); err != nil {
+			if ctx.Err() == nil {
+				w.log.Warn("retention failed; retried on the next tick", "err", err)
+			}
+		} else if n > 0 {
+			w.log.Info("retention applied", "partitions_dropped", n, "raw", r.Raw, "rollups", r.Rollups)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // ApplyRetention drops the partitions that r no longer keeps: trace_items

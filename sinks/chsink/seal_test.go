@@ -2,6 +2,7 @@ package chsink
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"reflect"
@@ -237,4 +238,32 @@ func TestRetention(t *testing.T) {
 	apply(390*24*time.Hour, 0)
 	apply(450*24*time.Hour, 2) // the seal month and the (sealed) journal hour
 	checkAll(t, w, "past rollup retention", wantViews())
+}
+
+func TestRetentionFlags(t *testing.T) {
+	f := func(args []string, wantErr string, want Retention) {
+		t.Helper()
+		r := DefaultRetention()
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		r.RegisterFlags(fs, "retention.")
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		err := r.Validate()
+		if wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), wantErr) {
+				t.Fatalf("%q: Validate = %v; want %q", args, err, wantErr)
+			}
+			return
+		}
+		if err != nil || r != want {
+			t.Fatalf("%q: %+v, %v; want %+v", args, r, err, want)
+		}
+	}
+	day := 24 * time.Hour
+	f(nil, "", Retention{Raw: 30 * day, Rollups: 400 * day, Interval: time.Hour})
+	f([]string{"-retention.raw=0", "-retention.rollups=8760h"}, "", Retention{Rollups: 365 * day, Interval: time.Hour})
+	f([]string{"-retention.raw=1h"}, "at least a day", Retention{})
+	f([]string{"-retention.rollups=-1h"}, "must not be negative", Retention{})
+	f([]string{"-retention.interval=0"}, "must be positive", Retention{})
 }

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/taillight/taillight/internal/bench"
+)
+
+func init() {
+	register(&command{
+		name:    "bench-queries",
+		summary: "query benchmark: days of history written as the processor does, every saved query timed",
+		run:     runBenchQueries,
+	})
+}
+
+// daysList is a comma-separated list of day counts, as durations.
+type daysList []time.Duration
+
+func (d *daysList) String() string {
+	s := make([]string, len(*d))
+	for i, v := range *d {
+		s[i] = strconv.FormatFloat(v.Hours()/24, 'f', -1, 64)
+	}
+	return strings.Join(s, ",")
+}
+
+func (d *daysList) Set(v string) error {
+	var out []time.Duration
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%q is not a positive number of days", f)
+		}
+		out = append(out, time.Duration(n*24*float64(time.Hour)).Round(time.Minute))
+	}
+	*d = out
+	return nil
+}
+
+func runBenchQueries(ctx context.Context, args []string, s stdio) int {
+	fs := newFlagSet("bench-queries", s)
+	cfg := bench.QueryConfig{Histories: []time.Duration{24 * time.Hour, 96 * time.Hour}}
+	var jsonOut string
+	var lf logFlags
+	fs.Var((*daysList)(&cfg.Histories), "days", "history sizes in days, ascending, comma-separated: the first is written and measured, then extended to the next")
+	fs.Float64Var(&cfg.Rate, "rate", 100, "simulated events/s")
+	fs.IntVar(&cfg.Partitions, "partitions", 6, "partitions of the simulated topic")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "workload seed (as taillight generate)")
+	fs.IntVar(&cfg.Runs, "runs", 5, "runs of each query per window (the median is reported)")
+	fs.StringVar(&cfg.ClickHouse, "clickhouse.addr", "", "existing ClickHouse native address (default: start a private local ClickHouse)")
+	fs.StringVar(&cfg.Database, "clickhouse.database", "", "database to create for the run; must not exist (default qbench_<random>)")
+	fs.BoolVar(&cfg.Keep, "keep", false, "keep the database on an existing server (default: drop it at the end)")
+	fs.DurationVar(&cfg.CommitEvery, "commit-every", time.Minute, "simulated time per raw stream and group commit")
+	fs.DurationVar(&cfg.SealEvery, "seal-every", 5*time.Minute, "simulated time between seals")
+	fs.DurationVar(&cfg.MergeWait, "merge-wait", 10*time.Minute, "longest wait for the server's merges to settle before measuring (negative: do not wait)")
+	fs.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file")
+	lf.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: taillight bench-queries [flags]
+
+Writes -days of history at -rate events/s into a fresh database exactly as
+the processor writes in steady operation (raw rows on chsink's stream, one
+block per partition every 500 ms committed as group commits, sealing), on a
+simulated clock, then times every saved query through the dashboard's own
+handler over the last hour and the last 24 hours (medians of -runs), and the
+page's first load with every panel at once. Each history size is measured;
+the targets are checked at the longest.
+
+Examples:
+  taillight bench-queries -days 1,4
+  taillight bench-queries -days 0.25,1 -rate 20 -json artifacts/queries.json
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	log, ok := commandLogger(s, "bench-queries", &lf, cfg.Validate)
+	if !ok {
+		return exitUsage
+	}
+	cfg.Log = log
+	rep, err := bench.RunQueries(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(s.err, "taillight bench-queries: %v\n", err)
+		return exitError
+	}
+	rep.WriteTable(s.out)
+	if jsonOut != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintf(s.err, "taillight bench-queries: %v\n", err)
+			return exitError
+		}
+	}
+	return exitOK
+}
+
+var _ flag.Value = (*daysList)(nil)
