@@ -1,7 +1,13 @@
 -- title: Recent exceptions
--- description: The newest exceptions thrown by invocations in the range (one row per exception), from the raw, deduplicated trace_items.
+-- description: The exceptions thrown by the newest invocations in the range that threw (one row per exception), from the raw, deduplicated trace_items: invocations newest first by event time, each one's exceptions newest first.
 -- chart: table
 -- params: from DateTime, to DateTime, script String, colo String, outcome String, limit UInt32
+--
+-- As log_search: the subquery picks the newest {limit} invocations that
+-- threw by their coordinates alone, with FINAL over narrow columns (no
+-- message or stack is read under FINAL, which on 18.16 holds granules of
+-- every part at once); the outer query reads only those rows, keeps one
+-- copy of a replayed record (LIMIT 1 BY) and sorts just their exceptions.
 SELECT
     event_time AS time,
     script_name,
@@ -10,11 +16,21 @@ SELECT
     concat(method, ' ', host, route) AS endpoint,
     exceptions.name AS exception,
     exceptions.message AS message
-FROM {{database}}.trace_items FINAL
-ARRAY JOIN exceptions
-WHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
-    AND ({script:String} = '' OR script_name = {script:String})
-    AND ({colo:String} = '' OR colo = {colo:String})
-    AND ({outcome:String} = '' OR outcome = {outcome:String})
-ORDER BY event_ts_ms DESC, exceptions.ts_ms DESC, kafka_partition, kafka_offset
+FROM {{database}}.trace_items
+ARRAY JOIN exceptions, arrayEnumerate(exceptions.ts_ms) AS n
+PREWHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
+    AND (toStartOfHour(event_time), script_name, kafka_topic, kafka_partition, kafka_offset) IN
+    (
+        SELECT toStartOfHour(event_time), script_name, kafka_topic, kafka_partition, kafka_offset
+        FROM {{database}}.trace_items FINAL
+        WHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
+            AND ({script:String} = '' OR script_name = {script:String})
+            AND ({colo:String} = '' OR colo = {colo:String})
+            AND ({outcome:String} = '' OR outcome = {outcome:String})
+            AND notEmpty(exceptions.ts_ms)
+        ORDER BY event_ts_ms DESC, kafka_topic, kafka_partition, kafka_offset
+        LIMIT {limit:UInt32}
+    )
+ORDER BY event_ts_ms DESC, kafka_topic, kafka_partition, kafka_offset, exceptions.ts_ms DESC, n DESC
+LIMIT 1 BY kafka_topic, kafka_partition, kafka_offset, n
 LIMIT {limit:UInt32}
