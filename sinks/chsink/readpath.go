@@ -46,6 +46,7 @@ const copySlack = 2 * time.Minute
 //  3. the copies are checked: every committed block of rollup_blocks_v1 is
 //     in rollup_journal and every partition holds at least as many distinct
 //     raw rows as before; only then are the old views and tables dropped.
+//     The highest moved offset of each partition goes into raw_offsets.
 func (w *Writer) swapReadPath(ctx context.Context) error {
 	for _, t := range w.targets() {
 		if err := w.moveJournal(ctx, t); err != nil {
@@ -58,6 +59,14 @@ func (w *Writer) swapReadPath(ctx context.Context) error {
 	for _, t := range w.targets() {
 		if err := w.checkMoved(ctx, t); err != nil {
 			return err
+		}
+		// raw_offsets_mv (007) tracks new rows; the moved ones are
+		// recorded here. Repeats collapse (the highest offset is kept).
+		q := fmt.Sprintf(`INSERT INTO %[1]s.%[2]s (kafka_topic, kafka_partition, max_offset)
+SELECT kafka_topic, kafka_partition, max(kafka_offset) FROM %[1]s.%[3]s GROUP BY kafka_topic, kafka_partition`,
+			w.cfg.Database, localName(t, TableRawOffsets), t.raw)
+		if err := t.conn.Exec(ctx, q); err != nil {
+			return classify("record the raw offsets moved on "+t.label, err)
 		}
 	}
 	drops := []string{"endpoint_errors_1m", "colo_requests_1m", "script_outcomes_1m", "rollup_blocks_current", newTraceItems, oldRollupBlocks}

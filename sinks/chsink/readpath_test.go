@@ -105,6 +105,9 @@ func TestMigrateReadPath(t *testing.T) {
 	if got := dump(t, w, "SELECT kafka_topic, kafka_partition, kafka_offset, event_ts_ms, script_name, url, length(logs.message), length(exceptions.name) FROM $db.trace_items FINAL"); !reflect.DeepEqual(got, rawBefore) {
 		t.Fatalf("trace_items after the migration differs: %d rows, was %d", len(got), len(rawBefore))
 	}
+	if wm, err := w.Watermark(ctx, "mig", 1); err != nil || wm.Next != 50 || wm.MaxRawOffset != 49 {
+		t.Fatalf("Watermark(1) after the migration = %+v, %v; want {50 49}", wm, err)
+	}
 	queries := savedQueries(t, w)
 	for name, rows := range queries {
 		if len(rows) == 0 && name != "log_search" && name != "recent_exceptions" {
