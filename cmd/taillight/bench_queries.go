@@ -58,8 +58,9 @@ func runBenchQueries(ctx context.Context, args []string, s stdio) int {
 	fs.StringVar(&cfg.ClickHouse, "clickhouse.addr", "", "existing ClickHouse native address (default: start a private local ClickHouse)")
 	fs.StringVar(&cfg.Database, "clickhouse.database", "", "database to create for the run; must not exist (default qbench_<random>)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the database on an existing server (default: drop it at the end)")
-	fs.DurationVar(&cfg.CommitEvery, "commit-every", time.Minute, "simulated time per raw stream and group commit")
-	fs.DurationVar(&cfg.SealEvery, "seal-every", 5*time.Minute, "simulated time between seals")
+	fs.DurationVar(&cfg.CommitEvery, "commit-every", 5*time.Minute, "simulated time per raw stream and group commit (whole minutes)")
+	fs.DurationVar(&cfg.SealEvery, "seal-every", 10*time.Minute, "simulated time between seals")
+	fs.DurationVar(&cfg.Steady, "steady", 10*time.Minute, "simulated time before each measured size committed and sealed every minute, as the processor's sealer (negative: none)")
 	fs.DurationVar(&cfg.MergeWait, "merge-wait", 10*time.Minute, "longest wait for the server's merges to settle before measuring (negative: do not wait)")
 	fs.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file")
 	lf.register(fs)
@@ -68,11 +69,13 @@ func runBenchQueries(ctx context.Context, args []string, s stdio) int {
 
 Writes -days of history at -rate events/s into a fresh database exactly as
 the processor writes in steady operation (raw rows on chsink's stream, one
-block per partition every 500 ms committed as group commits, sealing), on a
-simulated clock, then times every saved query through the dashboard's own
-handler over the last hour and the last 24 hours (medians of -runs), and the
-page's first load with every panel at once. Each history size is measured;
-the targets are checked at the longest.
+block per partition every 500 ms committed as group commits, sealing) on a
+simulated clock, in batches of -commit-every; the last -steady before each
+size is committed and sealed every minute, as the processor's sealer does.
+Then it times every saved query through the dashboard's own handler over the
+last hour and the last 24 hours (medians of -runs), and the page's first
+load with every panel at once. Each history size is measured; the targets
+are checked at the longest.
 
 Examples:
   taillight bench-queries -days 1,4

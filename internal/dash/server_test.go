@@ -254,6 +254,10 @@ func TestSavedQueries(t *testing.T) {
 			{ts(0), "api exception", "2"}, {ts(0), "api ok", "10"}, {ts(60), "shop ok", "6"}, {ts(120), "shop exceededCpu", "1"},
 		}},
 		{"outcomes_per_script", e.rng("outcome", "ok", "script", "shop"), [][]string{{ts(60), "shop ok", "6"}}},
+		// The two biggest series, the rest summed as "other".
+		{"outcomes_per_script", e.rng("limit", "2"), [][]string{
+			{ts(0), "api ok", "10"}, {ts(0), "other", "2"}, {ts(60), "shop ok", "6"}, {ts(120), "other", "1"},
+		}},
 		{"script_time", e.rng(), [][]string{{"api", "12", "80", "300", "6.67", "25"}, {"shop", "7", "62", "660", "8.86", "94.29"}}},
 		{"recent_exceptions", e.rng(), [][]string{
 			{ts(130), "api", "exception", "SJC", "POST a.dev/login", "RangeError", "again"},
