@@ -151,10 +151,10 @@ type Sealer interface {
 
 // SealResult says what one Seal call did.
 type SealResult struct {
-	Blocks       int  // blocks sealed
-	Seals        int  // seal writes (one per partition with blocks to seal)
-	DroppedHours int  // journal hours dropped because every block in them is sealed
-	More         bool // a partition had more settled blocks than one seal takes: call again soon
+	Blocks         int  // blocks sealed
+	Seals          int  // seal writes (one per partition with blocks to seal)
+	DroppedJournal int  // journal partitions (10 minutes each) dropped because every block in them is sealed
+	More           bool // a partition had more settled blocks than one seal takes: call again soon
 }
 
 // Streamer is implemented by sinks that take a block's raw rows while the

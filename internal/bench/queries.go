@@ -673,7 +673,7 @@ func (s *simWriter) run(ctx context.Context, job commitJob) error {
 		res, err := s.w.Seal(ctx, s.topic, s.parts)
 		s.sealCalls++
 		s.sealed += int64(res.Blocks)
-		s.dropped += int64(res.DroppedHours)
+		s.dropped += int64(res.DroppedJournal)
 		if err != nil {
 			return fmt.Errorf("bench: seal at %s: %w", job.at.Format(time.RFC3339), err)
 		}

@@ -75,11 +75,12 @@ ORDER BY (kafka_topic, kafka_partition);
 --   kind 0 = mark (one per block: the watermark), 1 = endpoint_errors_1m,
 --   2 = colo_requests_1m, 3 = script_outcomes_1m.
 -- committed_at is stamped by the writer, one value per INSERT, so an INSERT
--- lands in one hourly partition: one part, atomic. The block key (topic,
+-- lands in one 10-minute partition: one part, atomic. The block key (topic,
 -- partition, first offset) with block_last_offset as the version makes a
 -- replayed block, or a longer redo, replace the earlier rows. It is a
 -- write-ahead form: sealing (rollup_minutes) folds settled blocks into
--- per-minute rows, and a journal hour whose blocks are all sealed is dropped.
+-- per-minute rows, and a journal partition whose blocks are all sealed is
+-- dropped, so the journal holds minutes, not history.
 CREATE TABLE IF NOT EXISTS {{database}}.rollup_journal {{on_cluster}}
 (
     kafka_topic        String,
@@ -105,18 +106,19 @@ CREATE TABLE IF NOT EXISTS {{database}}.rollup_journal {{on_cluster}}
     inserted_at        DateTime('UTC') DEFAULT now()
 )
 ENGINE = {{replicated}}ReplacingMergeTree(block_last_offset)
-PARTITION BY intDiv(toUInt32(committed_at), 3600)
+PARTITION BY intDiv(toUInt32(committed_at), 600)
 ORDER BY (kafka_topic, kafka_partition, block_first_offset, kind, minute,
           script_name, host, method, route, colo, outcome);
 
 -- rollup_minutes: sealed rollups, one row per (kind, minute, key) for each
 -- seal of a partition's settled blocks, plus one mark row (kind 0, minute =
--- the seal's minute) recording the offsets sealed. One INSERT per seal run,
+-- the latest minute the seal holds) recording the offsets sealed. One INSERT per seal run,
 -- stamped with one sealed_at, so it lands in one monthly partition: atomic.
 -- The sorting key leads with (kind, minute), so a window reads only its own
 -- granules. A seal redone from the same first offset (after a crash, or by
 -- a second sealer) replaces the earlier rows: seal_last_offset is the
--- version. Read it with FINAL.
+-- version. Read it with FINAL, or (the window forms) without FINAL when no
+-- two marks from the window on share a seal.
 CREATE TABLE IF NOT EXISTS {{database}}.rollup_minutes {{on_cluster}}
 (
     kind               UInt8,

@@ -14,10 +14,11 @@ GROUP BY kafka_topic, kafka_partition;
 -- offset a seal of its partition recorded (rollup_minutes kind 0). Of the
 -- versions of a block key it keeps the longest (the highest
 -- block_last_offset among its marks), and GROUP BY collapses identical
--- replays, also across hourly partitions. A seal mark that covers a
--- journal block was written after the block, so only marks from an hour
--- before the oldest journal row are read: the cost follows the journal,
--- which holds only the unsealed tail and the hours not dropped yet.
+-- replays, also across journal partitions. A seal mark that covers a
+-- journal block was written after the block, so only marks sealed from an
+-- hour (clock skew) before the oldest journal row on are read: the cost
+-- follows the journal, which holds only the unsealed tail and the
+-- partitions not dropped yet.
 -- GLOBAL: in cluster mode the tables are Distributed (see 003).
 CREATE VIEW IF NOT EXISTS {{database}}.rollup_tail {{on_cluster}} AS
 SELECT
@@ -45,7 +46,7 @@ WHERE kind != 0 AND (kafka_topic, kafka_partition, block_first_offset, block_las
     (
         SELECT kafka_topic, kafka_partition, max(seal_last_offset) + 1 AS sealed_next
         FROM {{database}}.rollup_minutes
-        WHERE kind = 0 AND minute >= (SELECT min(committed_at) FROM {{database}}.rollup_journal) - 3600
+        WHERE kind = 0 AND sealed_at >= (SELECT min(committed_at) FROM {{database}}.rollup_journal) - 3600
         GROUP BY kafka_topic, kafka_partition
     ) AS seals USING (kafka_topic, kafka_partition)
     WHERE kind = 0 AND block_first_offset >= sealed_next

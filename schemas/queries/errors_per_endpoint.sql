@@ -5,24 +5,31 @@
 -- y: errors
 -- series: endpoint
 -- params: from DateTime, to DateTime, step UInt32, script String, limit UInt32
-SELECT
-    toDateTime(intDiv(toUInt32(minute), {step:UInt32}) * {step:UInt32}) AS t,
-    concat(script_name, ' ', method, ' ', host, route) AS endpoint,
-    sum(errors) AS errors,
-    sum(requests) AS requests
-FROM {{window:endpoint_errors_1m}}
-WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
-    AND ({script:String} = '' OR script_name = {script:String})
-    AND (script_name, host, method, route) IN
+SELECT t, endpoint, errors, requests
+FROM
+(
+    SELECT
+        endpoint,
+        sum(bucket_errors) AS total,
+        groupArray(bucket) AS ts,
+        groupArray(bucket_errors) AS es,
+        groupArray(bucket_requests) AS rs
+    FROM
     (
-        SELECT script_name, host, method, route
+        SELECT
+            toDateTime(intDiv(toUInt32(minute), {step:UInt32}) * {step:UInt32}) AS bucket,
+            concat(script_name, ' ', method, ' ', host, route) AS endpoint,
+            sum(errors) AS bucket_errors,
+            sum(requests) AS bucket_requests
         FROM {{window:endpoint_errors_1m}}
         WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
             AND ({script:String} = '' OR script_name = {script:String})
-        GROUP BY script_name, host, method, route
-        HAVING sum(errors) > 0
-        ORDER BY sum(errors) DESC, script_name, host, method, route
-        LIMIT {limit:UInt32}
+        GROUP BY bucket, endpoint
     )
-GROUP BY t, endpoint
+    GROUP BY endpoint
+    HAVING total > 0
+    ORDER BY total DESC, endpoint
+    LIMIT {limit:UInt32}
+)
+ARRAY JOIN ts AS t, es AS errors, rs AS requests
 ORDER BY t, endpoint

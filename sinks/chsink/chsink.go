@@ -4,14 +4,14 @@
 // Write inserts a block's raw rows into trace_items with one columnar batch
 // INSERT, then all its rollup rows plus one mark row into rollup_journal with
 // one INSERT: the commit point. Every row of that INSERT carries one
-// committed_at, so it lands in one hourly partition as one part, whole or
+// committed_at, so it lands in one 10-minute partition as one part, whole or
 // not at all. Raw rows are keyed by their Kafka coordinates and journal rows
 // by their block, so writing a block again, or a longer block with the same
 // first offset, counts nothing twice once read through the views (see
 // schemas/ddl and README "Delivery").
 //
 // Seal folds settled journal blocks into per-minute rows (rollup_minutes)
-// and drops journal hours that are wholly sealed; Retention drops old days
+// and drops journal partitions that are wholly sealed; Retention drops old days
 // and months (README "Tables").
 //
 // Works with ClickHouse 18.16 and later: every INSERT names its columns, no
@@ -240,7 +240,7 @@ func (w *Writer) writeGroup(ctx context.Context, g int, blocks []*sinks.Block) e
 		}
 	}
 	rc := take(w.rollupFree)
-	// One committed_at for the whole INSERT: one hourly partition, one part.
+	// One committed_at for the whole INSERT: one journal partition, one part.
 	committed := w.now().Unix()
 	for _, b := range blocks {
 		rc.fill(b, committed)
@@ -350,7 +350,7 @@ func validateRow(partition int32, i int, r *sinks.RawRow) error {
 
 // Watermark reads the committed position of a partition: Next from the
 // block marks in rollup_journal and the seal marks in rollup_minutes (a
-// sealed journal hour may be dropped), MaxRawOffset from raw_offsets. In
+// sealed journal partition may be dropped), MaxRawOffset from raw_offsets. In
 // cluster mode these are the Distributed tables, read on Addrs: every shard
 // is asked, so the answer holds even after the shard count changed.
 func (w *Writer) Watermark(ctx context.Context, topic string, partition int32) (sinks.Watermark, error) {
@@ -428,7 +428,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		droppedPartitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "taillight_chsink_dropped_partitions_total",
-			Help: "Partitions dropped by sealing (journal hours) and retention, by table.",
+			Help: "Partitions dropped by sealing (journal partitions) and retention, by table.",
 		}, []string{"table"}),
 	}
 	if reg == nil {

@@ -199,12 +199,12 @@ UNION ALL SELECT concat('r', toString(kafka_partition)) FROM %[1]s.rollup_journa
 	}
 	check("after OPTIMIZE FINAL")
 
-	// Sealed on each shard, with the journal hours dropped, the same answer
+	// Sealed on each shard, with the journal partitions dropped, the same answer
 	// and the same watermarks.
 	w.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 	sealed, err := w.Seal(ctx, topic, []int32{0, 1, 2, 3})
-	if err != nil || sealed.Blocks != 6 || sealed.DroppedHours < 2 {
-		t.Fatalf("Seal = %+v, %v; want 6 blocks sealed and the journal hour dropped on both shards", sealed, err)
+	if err != nil || sealed.Blocks != 6 || sealed.DroppedJournal < 2 {
+		t.Fatalf("Seal = %+v, %v; want 6 blocks sealed and the journal partition dropped on both shards", sealed, err)
 	}
 	check("after sealing")
 	for p, wantNext := range map[int32]int64{0: 180, 1: 50, 2: 30, 3: 40} {

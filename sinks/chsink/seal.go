@@ -28,7 +28,7 @@ func WithClock(now func() time.Time) Option {
 var _ sinks.Sealer = (*Writer)(nil)
 
 // Seal folds the settled blocks of topic's partitions (the ones the caller
-// owns) into rollup_minutes, then drops the journal hours whose blocks are
+// owns) into rollup_minutes, then drops the journal partitions whose blocks are
 // all sealed. A block is settled once committed at least Config.SealGrace
 // ago. Per partition, one INSERT holds the per-minute sums of the blocks
 // sealed and a mark row with their offset range: it lands whole or not at
@@ -55,7 +55,7 @@ func (w *Writer) Seal(ctx context.Context, topic string, partitions []int32) (si
 	w.m.sealedBlocks.Add(float64(res.Blocks))
 	for _, t := range w.targets() {
 		n, err := w.dropSealedHours(ctx, t, cut)
-		res.DroppedHours += n
+		res.DroppedJournal += n
 		if err != nil {
 			return res, err
 		}
@@ -103,6 +103,10 @@ func withSettings(s clickhouse.Settings) func(context.Context) context.Context {
 	return func(ctx context.Context) context.Context { return clickhouse.Context(ctx, clickhouse.WithSettings(s)) }
 }
 
+// journalBucket is the span of one rollup_journal partition, in seconds
+// (PARTITION BY intDiv(toUInt32(committed_at), 600)).
+const journalBucket = 600
+
 // settledBlock is one journal block key and its longest version.
 type settledBlock struct {
 	first, last uint64
@@ -129,11 +133,11 @@ WHERE kafka_topic = ? AND kafka_partition = ? AND kind = 0`, db, t.journal)
 		return 0, false, nil
 	}
 	// A seal that covers a journal block was written after the block was
-	// committed: marks from an hour (clock skew) before the oldest block
-	// suffice, so this read does not grow with the history kept.
+	// committed: marks sealed from an hour (clock skew) before the oldest
+	// block on suffice, so this read does not grow with the history kept.
 	var marks, sealedLast uint64
 	q = fmt.Sprintf(`SELECT count(), max(seal_last_offset) FROM %s.%s
-WHERE kind = 0 AND minute >= ? AND kafka_topic = ? AND kafka_partition = ?`, db, t.minutes)
+WHERE kind = 0 AND sealed_at >= ? AND kafka_topic = ? AND kafka_partition = ?`, db, t.minutes)
 	if err := t.conn.QueryRow(ctx, q, oldest.Add(-time.Hour), topic, p).Scan(&marks, &sealedLast); err != nil {
 		return fail("read seal marks", err)
 	}
@@ -177,7 +181,19 @@ GROUP BY block_first_offset ORDER BY block_first_offset LIMIT %d`, db, t.journal
 	if len(blocks) == 0 {
 		return 0, false, nil
 	}
-	if err := t.conn.Exec(sealSettings(t.ctx(ctx)), w.sealQuery(t, topic, p, blocks, now)); err != nil {
+	// The mark's minute is the latest minute the seal holds: a window
+	// from T reads every mark of a seal with rows from T on by minute.
+	var latest time.Time
+	q = fmt.Sprintf(`SELECT max(minute) FROM %s.%s
+WHERE kafka_topic = ? AND kafka_partition = ? AND kind != 0 AND (block_first_offset, block_last_offset) IN (%s)`,
+		db, t.journal, blockVersions(blocks))
+	if err := t.conn.QueryRow(ctx, q, topic, p).Scan(&latest); err != nil {
+		return fail("read the seal's minutes", err)
+	}
+	if latest.Unix() <= 0 {
+		latest = now // blocks of poison records only
+	}
+	if err := t.conn.Exec(sealSettings(t.ctx(ctx)), w.sealQuery(t, topic, p, blocks, latest, now)); err != nil {
 		return fail("insert", err)
 	}
 	return len(blocks), more, nil
@@ -191,10 +207,8 @@ func sealSettings(ctx context.Context) context.Context {
 	}))
 }
 
-// sealQuery is the INSERT … SELECT of one seal: the per-minute sums of the
-// exact block versions chosen (replays collapsed), and the mark row.
-func (w *Writer) sealQuery(t storeTarget, topic string, p int32, blocks []settledBlock, now time.Time) string {
-	db := w.cfg.Database
+// blockVersions renders blocks as a tuple list for IN.
+func blockVersions(blocks []settledBlock) string {
 	var versions strings.Builder
 	for i, b := range blocks {
 		if i > 0 {
@@ -202,6 +216,14 @@ func (w *Writer) sealQuery(t storeTarget, topic string, p int32, blocks []settle
 		}
 		fmt.Fprintf(&versions, "(%d,%d)", b.first, b.last)
 	}
+	return versions.String()
+}
+
+// sealQuery is the INSERT … SELECT of one seal: the per-minute sums of the
+// exact block versions chosen (replays collapsed), and the mark row at
+// minute latest.
+func (w *Writer) sealQuery(t storeTarget, topic string, p int32, blocks []settledBlock, latest, now time.Time) string {
+	db := w.cfg.Database
 	first, last := blocks[0].first, blocks[0].last
 	for _, b := range blocks {
 		last = max(last, b.last)
@@ -227,13 +249,13 @@ FROM
 )
 GROUP BY %[3]s
 UNION ALL
-SELECT toUInt8(0), toStartOfMinute(%[9]s), '', '', '', '', '', '', toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
+SELECT toUInt8(0), toStartOfMinute(toDateTime(%[13]d, 'UTC')), '', '', '', '', '', '', toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
     %[5]s, toInt32(%[6]d), toUInt64(%[7]d), toUInt64(%[8]d), %[9]s`,
-		db, t.minutes, keys, sums, topicLit, p, first, last, sealedAt, t.journal, lastFirst, versions.String())
+		db, t.minutes, keys, sums, topicLit, p, first, last, sealedAt, t.journal, lastFirst, blockVersions(blocks), latest.Unix())
 }
 
-// dropSealedHours drops the journal hours that ended before cut and whose
-// blocks are all covered by seals.
+// dropSealedHours drops the journal partitions (10 minutes each) that
+// ended before cut and whose blocks are all covered by seals.
 func (w *Writer) dropSealedHours(ctx context.Context, t storeTarget, cut time.Time) (int, error) {
 	hours, err := w.partitions(ctx, t, t.journal)
 	if err != nil {
@@ -243,7 +265,7 @@ func (w *Writer) dropSealedHours(ctx context.Context, t storeTarget, cut time.Ti
 	dropped := 0
 	for _, hs := range hours {
 		h, err := strconv.ParseInt(hs, 10, 64)
-		if err != nil || (h+1)*3600 > cut.Unix() {
+		if err != nil || (h+1)*journalBucket > cut.Unix() {
 			continue
 		}
 		var unsealed uint64
@@ -252,13 +274,13 @@ ANY LEFT JOIN
 (
     SELECT kafka_topic, kafka_partition, max(seal_last_offset) + 1 AS sealed_next
     FROM %[1]s.%[3]s
-    WHERE kind = 0 AND minute >= toDateTime(%[4]d, 'UTC')
+    WHERE kind = 0 AND sealed_at >= toDateTime(%[4]d, 'UTC')
     GROUP BY kafka_topic, kafka_partition
 ) AS seals USING (kafka_topic, kafka_partition)
-WHERE kind = 0 AND intDiv(toUInt32(committed_at), 3600) = %[5]d AND block_first_offset >= sealed_next`,
-			db, t.journal, t.minutes, (h-1)*3600, h)
+WHERE kind = 0 AND intDiv(toUInt32(committed_at), %[6]d) = %[5]d AND block_first_offset >= sealed_next`,
+			db, t.journal, t.minutes, h*journalBucket-3600, h, journalBucket)
 		if err := t.conn.QueryRow(ctx, q).Scan(&unsealed); err != nil {
-			err = classify(fmt.Sprintf("check journal hour %d on %s", h, t.label), err)
+			err = classify(fmt.Sprintf("check journal partition %d on %s", h, t.label), err)
 			w.m.errors.WithLabelValues(TableRollupJournal, Reason(err)).Inc()
 			return dropped, err
 		}
@@ -314,7 +336,7 @@ type Retention struct {
 	// days are dropped once every event in them is older). Default 30 days.
 	Raw time.Duration
 	// Rollups is how long rollup_minutes keeps a minute, by seal time
-	// (whole months are dropped), and the journal an unsealed hour.
+	// (whole months are dropped), and the journal an unsealed block.
 	// Default 400 days.
 	Rollups time.Duration
 	// Interval is how often RetainLoop applies it (default 1h).
@@ -369,7 +391,7 @@ func (w *Writer) RetainLoop(ctx context.Context, r Retention) {
 
 // ApplyRetention drops the partitions that r no longer keeps: trace_items
 // days that ended more than r.Raw ago, rollup_minutes months that ended
-// more than r.Rollups ago and journal hours older than r.Rollups. It
+// more than r.Rollups ago and journal partitions older than r.Rollups. It
 // returns how many partitions it dropped. Idempotent; safe to run from
 // several processes.
 func (w *Writer) ApplyRetention(ctx context.Context, r Retention) (int, error) {
@@ -391,7 +413,7 @@ func (w *Writer) ApplyRetention(ctx context.Context, r Retention) (int, error) {
 			}},
 			{t.journal, r.Rollups, func(s string) (time.Time, bool) {
 				h, err := strconv.ParseInt(s, 10, 64)
-				return time.Unix((h+1)*3600, 0), err == nil
+				return time.Unix((h+1)*journalBucket, 0), err == nil
 			}},
 		} {
 			if spec.keep <= 0 {

@@ -128,7 +128,11 @@ func TestSealExact(t *testing.T) {
 	at(20 * time.Minute)
 	seal(2)
 	tgt := w.partitionTarget(0)
-	exec(t, w, strings.ReplaceAll(w.sealQuery(tgt, topic, 0, []settledBlock{{140, 159}, {160, 169}}, w.now()), w.cfg.Database, "$db"))
+	latest := time.Unix(int64(count(t, w, "SELECT toUInt64(toUInt32(minute)) FROM $db.rollup_minutes WHERE kind = 0 AND seal_first_offset = 140")), 0)
+	exec(t, w, strings.ReplaceAll(w.sealQuery(tgt, topic, 0, []settledBlock{{140, 159}, {160, 169}}, latest, w.now()), w.cfg.Database, "$db"))
+	if n := count(t, w, "SELECT count() FROM $db.rollup_minutes WHERE kind = 0 AND seal_first_offset = 140"); n != 2 {
+		t.Fatalf("%d marks of the twice-run seal; want 2 (until merged)", n)
+	}
 	want := wantViews(a.Rollups, b.Rollups, c.Rollups, d.Rollups)
 	checkAll(t, w, "after sealing c and d twice", want)
 	seal(0)
@@ -138,17 +142,18 @@ func TestSealExact(t *testing.T) {
 	exec(t, w, "OPTIMIZE TABLE $db.rollup_journal FINAL")
 	checkAll(t, w, "after OPTIMIZE FINAL", want)
 
-	// Once the hour is over and sealed, the journal hour is dropped; the
-	// views and the watermarks read the seals.
+	// Once its 10 minutes are over and sealed, a journal partition is
+	// dropped (the first went with the seal at +20m); the views and the
+	// watermarks read the seals.
 	at(3 * time.Hour)
 	res := seal(0)
-	if res.DroppedHours != 1 {
-		t.Fatalf("dropped %d journal hours; want 1", res.DroppedHours)
+	if res.DroppedJournal != 1 {
+		t.Fatalf("dropped %d journal partitions; want 1", res.DroppedJournal)
 	}
 	if n := count(t, w, "SELECT count() FROM $db.rollup_journal"); n != 0 {
-		t.Fatalf("journal has %d rows after its hour was dropped; want 0", n)
+		t.Fatalf("journal has %d rows after its partitions were dropped; want 0", n)
 	}
-	checkAll(t, w, "after the journal hour was dropped", want)
+	checkAll(t, w, "after the journal partitions were dropped", want)
 	for p, wantWM := range map[int32]sinks.Watermark{0: {Next: 170, MaxRawOffset: 169}, 1: {Next: 120, MaxRawOffset: 119}} {
 		wm, err := w.Watermark(ctx, topic, p)
 		if err != nil {
@@ -236,7 +241,7 @@ func TestRetention(t *testing.T) {
 	}
 	checkAll(t, w, "rollups outlive raw rows", wantViews(b.Rollups))
 	apply(390*24*time.Hour, 0)
-	apply(450*24*time.Hour, 2) // the seal month and the (sealed) journal hour
+	apply(450*24*time.Hour, 1) // the seal month (the journal was dropped when sealed)
 	checkAll(t, w, "past rollup retention", wantViews())
 }
 
