@@ -77,7 +77,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-14s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'taillight help <command>' for its flags. Every flag can also be set")
 	fmt.Fprintln(w, "as an environment variable: -kafka.brokers is TAILLIGHT_KAFKA_BROKERS.")
