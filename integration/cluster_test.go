@@ -79,7 +79,9 @@ func TestClusterProcessorSIGKILL(t *testing.T) {
 	args := []string{"process",
 		"-kafka.brokers", strings.Join(env.Brokers, ","), "-kafka.topic", pe.topic, "-kafka.group", "cluster-sigkill",
 		"-clickhouse.addr", cs.Servers[0].Addr(), "-clickhouse.database", pe.db, "-clickhouse.cluster", "taillight",
-		"-flush.max-rows", "150", "-flush.linger", "100ms", "-kafka.session-timeout", "6s", "-listen.metrics", "127.0.0.1:0", "-log.level", "warn"}
+		"-flush.max-rows", "150", "-flush.linger", "100ms", "-kafka.session-timeout", "6s", "-listen.metrics", "127.0.0.1:0", "-log.level", "warn",
+		// proctest's events have fixed dates: no retention, whatever today is.
+		"-retention.raw", "0", "-retention.rollups", "0"}
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, args...)
 		cmd.Stderr = os.Stderr
@@ -110,7 +112,7 @@ func TestClusterProcessorSIGKILL(t *testing.T) {
 				_ = cmd.Wait()
 				t.Fatalf("no progress to %d raw rows within 2 minutes (at %d)", target, raw)
 			}
-			<-time.After(10 * time.Millisecond)
+			<-time.After(50 * time.Millisecond) // each poll reads two views: leave the server to the processor
 		}
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)

@@ -363,7 +363,9 @@ func TestProcessorSIGKILL(t *testing.T) {
 		"-kafka.brokers", strings.Join(pe.env.Brokers, ","), "-kafka.topic", pe.topic, "-kafka.group", "sigkill",
 		"-clickhouse.addr", pe.env.ClickHouseAddr, "-clickhouse.database", pe.db,
 		"-clickhouse.user", pe.env.ClickHouseUser, "-clickhouse.password", pe.env.ClickHousePassword,
-		"-flush.max-rows", "150", "-flush.linger", "100ms", "-kafka.session-timeout", "6s", "-listen.metrics", "127.0.0.1:0", "-log.level", "warn"}
+		"-flush.max-rows", "150", "-flush.linger", "100ms", "-kafka.session-timeout", "6s", "-listen.metrics", "127.0.0.1:0", "-log.level", "warn",
+		// proctest's events have fixed dates: no retention, whatever today is.
+		"-retention.raw", "0", "-retention.rollups", "0"}
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, args...)
 		cmd.Stderr = os.Stderr
@@ -394,7 +396,7 @@ func TestProcessorSIGKILL(t *testing.T) {
 				cmd.Wait()
 				t.Fatalf("no progress to %d raw rows within 2 minutes (at %d)", target, raw)
 			}
-			<-time.After(10 * time.Millisecond)
+			<-time.After(50 * time.Millisecond) // each poll reads two views: leave the server to the processor
 		}
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)

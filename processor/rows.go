@@ -153,16 +153,23 @@ func (w *worker) fill(t *schemas.TraceItem, rec *kgo.Record) {
 	}
 }
 
-// fillRow flattens a redacted item into r, reusing r's slices. A null
-// eventTimestamp takes the record timestamp, so raw rows and rollups agree
-// on the minute. It depends on t and rec alone: a block read again from
-// Kafka gets the same rows.
+// fillRow flattens a redacted item into r, reusing r's slices. It depends
+// on t and rec alone: a block read again from Kafka gets the same rows.
 func (p *Processor) fillRow(r *sinks.RawRow, t *schemas.TraceItem, rec *kgo.Record) {
+	FillRow(r, t, p.router, rec.Partition, rec.Offset, rec.Timestamp.UnixMilli())
+}
+
+// FillRow flattens the redacted item t, read at (partition, offset) from a
+// record stamped recMs (unix ms), into r exactly as the processor does,
+// reusing r's slices: router templates the route. A null eventTimestamp
+// takes recMs, so raw rows and rollups agree on the minute. r's strings
+// alias t's. The query benchmark writes history with it.
+func FillRow(r *sinks.RawRow, t *schemas.TraceItem, router *redact.Router, partition int32, offset, recMs int64) {
 	*r = sinksRawRowReuse(r)
 	if t.EventTimestamp != nil {
 		r.EventTsMs = *t.EventTimestamp
 	} else {
-		r.EventTsMs = rec.Timestamp.UnixMilli()
+		r.EventTsMs = recMs
 	}
 	r.ScriptName = t.Script()
 	r.EventKind = string(t.Kind())
@@ -178,7 +185,7 @@ func (p *Processor) fillRow(r *sinks.RawRow, t *schemas.TraceItem, rec *kgo.Reco
 		r.Detail = detail(t, e)
 		if q := e.Request; q != nil {
 			r.URL = q.URL
-			r.Host, r.Route = p.router.Route(q.URL)
+			r.Host, r.Route = router.Route(q.URL)
 			r.Method = q.Method
 			r.Colo = colo(q.Cf)
 			for i := range q.Headers {
@@ -207,8 +214,8 @@ func (p *Processor) fillRow(r *sinks.RawRow, t *schemas.TraceItem, rec *kgo.Reco
 	r.WallTimeMs = ms(t.WallTime)
 	r.Truncated = t.Truncated
 	r.RedactionVersion = redact.Version
-	r.KafkaPartition = rec.Partition
-	r.KafkaOffset = rec.Offset
+	r.KafkaPartition = partition
+	r.KafkaOffset = offset
 }
 
 // detail is the kind-specific detail column.

@@ -456,13 +456,18 @@ func (k *Kafka) writeNodeConfig(n *kafkaNode) error {
 		"share.coordinator.state.topic.min.isr":            strconv.Itoa(minISR),
 		"group.initial.rebalance.delay.ms":                 "0",       // first consumer starts at once
 		"log.segment.bytes":                                "1048576", // the minimum; tests roll segments
-		"log.cleaner.dedupe.buffer.size":                   "8388608", // 128 MiB of heap by default
-		"log.cleaner.threads":                              "1",
-		"num.network.threads":                              "2",
-		"num.io.threads":                                   "4",
-		"num.recovery.threads.per.data.dir":                "1",
-		"num.replica.fetchers":                             "1",
-		"background.threads":                               "4",
+		// Keep every record: test workloads carry fixed event dates, and the
+		// default 7-day time retention deleted their rolled segments once
+		// those dates were a week old (a processor's watermark was then out
+		// of range).
+		"log.retention.ms":                  "-1",
+		"log.cleaner.dedupe.buffer.size":    "8388608", // 128 MiB of heap by default
+		"log.cleaner.threads":               "1",
+		"num.network.threads":               "2",
+		"num.io.threads":                    "4",
+		"num.recovery.threads.per.data.dir": "1",
+		"num.replica.fetchers":              "1",
+		"background.threads":                "4",
 		// Heartbeat faster so a (re)started broker is unfenced sooner; a killed
 		// one is fenced (and loses its leaderships) after the session timeout.
 		"broker.heartbeat.interval.ms":          "500",

@@ -108,7 +108,9 @@ func (s *stream) processArgs(group string) []string {
 		"-clickhouse.addr", s.ch.Addrs[0], "-clickhouse.database", s.db,
 		"-clickhouse.user", s.ch.User, "-clickhouse.password", s.ch.Password,
 		"-flush.max-rows", strconv.Itoa(size(300, 5000)), "-flush.linger", "100ms", "-kafka.session-timeout", "6s",
-		"-listen.metrics", "127.0.0.1:0", "-log.level", "info"}
+		"-listen.metrics", "127.0.0.1:0", "-log.level", "info",
+		// proctest's events have fixed dates: no retention, whatever today is.
+		"-retention.raw", "0", "-retention.rollups", "0"}
 }
 
 // produce generates n more items (every 97th poison; every hostileEvery-th

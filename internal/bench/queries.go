@@ -8,14 +8,12 @@ package bench
 // seen not to follow the history kept (DESIGN.md "Read path").
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -24,17 +22,16 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	segjson "github.com/segmentio/encoding/json"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	local "github.com/taillight/taillight/deployments/local"
 	"github.com/taillight/taillight/internal/dash"
+	"github.com/taillight/taillight/processor"
 	"github.com/taillight/taillight/processor/redact"
 	"github.com/taillight/taillight/processor/rollup"
 	"github.com/taillight/taillight/producer"
@@ -580,7 +577,7 @@ func (s *simWriter) add(ctx context.Context) error {
 	}
 	s.policy.Item(&s.item)
 	r := pk.nextRow()
-	fillRow(r, &s.item, s.router, s.parts[i], o, s.arrival(s.next)/int64(time.Millisecond))
+	processor.FillRow(r, &s.item, s.router, s.parts[i], o, s.arrival(s.next)/int64(time.Millisecond))
 	s.accs[i].Add(r)
 	s.next++
 	s.events++
@@ -784,123 +781,6 @@ func newSender(ctx context.Context, w *chsink.Writer, topic string) *sender {
 func (s *sender) stop() {
 	close(s.in)
 	<-s.exited
-}
-
-// fillRow is processor.(*Processor).fillRow, which is unexported: the
-// same trace_items row from the same redacted item. recMs stands for the
-// Kafka record timestamp.
-func fillRow(r *sinks.RawRow, t *schemas.TraceItem, router *redact.Router, partition int32, offset, recMs int64) {
-	*r = sinks.RawRow{
-		HeaderNames: r.HeaderNames[:0], HeaderValues: r.HeaderValues[:0],
-		LogLevels: r.LogLevels[:0], LogMessages: r.LogMessages[:0], LogTsMs: r.LogTsMs[:0],
-		ExcNames: r.ExcNames[:0], ExcMessages: r.ExcMessages[:0], ExcStacks: r.ExcStacks[:0], ExcTsMs: r.ExcTsMs[:0],
-	}
-	r.EventTsMs = recMs
-	if t.EventTimestamp != nil {
-		r.EventTsMs = *t.EventTimestamp
-	}
-	r.ScriptName = t.Script()
-	r.EventKind = string(t.Kind())
-	r.Outcome = t.Outcome
-	r.ExecutionModel = t.ExecutionModel
-	r.Entrypoint = t.Entrypoint
-	r.DispatchNamespace = t.DispatchNamespace
-	r.DurableObjectID = t.DurableObjectID
-	if v := t.ScriptVersion; v != nil {
-		r.ScriptVersion = cmp.Or(v.ID, v.Tag)
-	}
-	if e := t.Event; e != nil {
-		r.Detail = eventDetail(t, e)
-		if q := e.Request; q != nil {
-			r.URL = q.URL
-			r.Host, r.Route = router.Route(q.URL)
-			r.Method = q.Method
-			r.Colo = cfColo(q.Cf)
-			for i := range q.Headers {
-				r.HeaderNames = append(r.HeaderNames, q.Headers[i].Name)
-				r.HeaderValues = append(r.HeaderValues, q.Headers[i].Value)
-			}
-		}
-		if e.Response != nil && e.Response.Status > 0 && e.Response.Status <= math.MaxUint16 {
-			r.Status = uint16(e.Response.Status)
-		}
-	}
-	for i := range t.Logs {
-		l := &t.Logs[i]
-		r.LogLevels = append(r.LogLevels, l.Level)
-		r.LogMessages = append(r.LogMessages, string(l.Message))
-		r.LogTsMs = append(r.LogTsMs, l.Timestamp)
-	}
-	for i := range t.Exceptions {
-		x := &t.Exceptions[i]
-		r.ExcNames = append(r.ExcNames, x.Name)
-		r.ExcMessages = append(r.ExcMessages, x.Message)
-		r.ExcStacks = append(r.ExcStacks, x.Stack)
-		r.ExcTsMs = append(r.ExcTsMs, x.Timestamp)
-	}
-	r.CPUTimeMs = msOf(t.CPUTime)
-	r.WallTimeMs = msOf(t.WallTime)
-	r.Truncated = t.Truncated
-	r.RedactionVersion = redact.Version
-	r.KafkaPartition = partition
-	r.KafkaOffset = offset
-}
-
-// eventDetail is the processor's kind-specific detail column.
-func eventDetail(t *schemas.TraceItem, e *schemas.Event) string {
-	switch t.Kind() {
-	case schemas.KindRPC:
-		return e.RPCMethod
-	case schemas.KindScheduled:
-		if e.Cron != "" {
-			return e.Cron
-		}
-		return string(e.ScheduledTime)
-	case schemas.KindAlarm:
-		return strings.Trim(string(e.ScheduledTime), `"`)
-	case schemas.KindQueue:
-		return e.Queue
-	case schemas.KindEmail:
-		return e.MailFrom
-	case schemas.KindWebSocket:
-		return e.WebSocketEvent.WebSocketEventType
-	case schemas.KindTail:
-		var b strings.Builder
-		for i, c := range e.ConsumedEvents {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			if c.ScriptName != nil {
-				b.WriteString(*c.ScriptName)
-			}
-		}
-		return b.String()
-	}
-	return ""
-}
-
-// cfColo is request.cf.colo, "" when absent.
-func cfColo(raw []byte) string {
-	if len(raw) == 0 {
-		return ""
-	}
-	var c struct {
-		Colo string `json:"colo"`
-	}
-	if _, err := segjson.Parse(raw, &c, segjson.ZeroCopy); err != nil {
-		return ""
-	}
-	return c.Colo
-}
-
-func msOf(v float64) uint32 {
-	switch {
-	case v <= 0 || math.IsNaN(v):
-		return 0
-	case v >= math.MaxUint32:
-		return math.MaxUint32
-	}
-	return uint32(math.Round(v))
 }
 
 // ---- measuring ----
