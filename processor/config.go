@@ -27,6 +27,8 @@ const (
 	DefaultRetryMax        = 10 * time.Second
 	DefaultPacketRows      = 1024
 	DefaultSealInterval    = time.Minute
+	DefaultKafkaTimeout    = 10 * time.Second
+	DefaultLogCheck        = 30 * time.Second
 )
 
 // Config configures a Processor. Zero fields take the defaults above.
@@ -87,6 +89,14 @@ type Config struct {
 	// Default 1m; negative turns sealing off (reads then grow with the
 	// journal until another processor seals).
 	SealInterval time.Duration
+	// KafkaTimeout bounds each administrative Kafka request the processor
+	// makes itself (metadata, log offsets, a block read again). Default 10s.
+	KafkaTimeout time.Duration
+	// LogCheck is how often the topic's ID is compared with the one the
+	// partitions were stored under (docs/reliability.md "Log changes").
+	// Default 30s; negative turns the periodic check off (assignment and
+	// OFFSET_OUT_OF_RANGE are still checked).
+	LogCheck time.Duration
 	// KafkaOpts are extra franz-go client options appended last (TLS, SASL,
 	// a test dialer). They must not change the group or commit options.
 	KafkaOpts []kgo.Opt
@@ -125,6 +135,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.SessionTimeout, prefix+"kafka.session-timeout", orDur(c.SessionTimeout, DefaultSessionTimeout), "consumer group session timeout: how soon a crashed member's partitions move")
 	fs.DurationVar(&c.ShutdownTimeout, prefix+"shutdown-timeout", orDur(c.ShutdownTimeout, DefaultShutdownTimeout), "bound on the final flush when stopping or giving up partitions")
 	fs.DurationVar(&c.SealInterval, prefix+"seal.interval", orDur(c.SealInterval, DefaultSealInterval), "how often to seal the owned partitions' settled blocks into per-minute rows (negative: never)")
+	fs.DurationVar(&c.KafkaTimeout, prefix+"kafka.timeout", orDur(c.KafkaTimeout, DefaultKafkaTimeout), "bound on each metadata and log-offset request, and on each read of a block again from Kafka")
+	fs.DurationVar(&c.LogCheck, prefix+"kafka.log-check", orDur(c.LogCheck, DefaultLogCheck), "how often to check that the topic is still the one the stored offsets belong to (negative: only on assignment)")
 	fs.DurationVar(&c.RetryMax, prefix+"sink.retry-max", orDur(c.RetryMax, DefaultRetryMax), "longest backoff between attempts to write a block while the sink fails")
 	c.Redaction.RegisterFlags(fs, prefix+"redact.")
 }
@@ -176,6 +188,8 @@ func (c Config) withDefaults() Config {
 	c.RetryMin = orDur(c.RetryMin, DefaultRetryMin)
 	c.RetryMax = orDur(c.RetryMax, DefaultRetryMax)
 	c.SealInterval = orDur(c.SealInterval, DefaultSealInterval)
+	c.KafkaTimeout = orDur(c.KafkaTimeout, DefaultKafkaTimeout)
+	c.LogCheck = orDur(c.LogCheck, DefaultLogCheck)
 	return c
 }
 
@@ -194,7 +208,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("flush max rows (%d), max bytes (%d), linger (%s), packet rows (%d), max poll records (%d) and fetch max bytes (%d) must be positive",
 			c.MaxRows, c.MaxBytes, c.Linger, c.PacketRows, c.MaxPollRecords, c.FetchMaxBytes))
 	}
-	if c.ShutdownTimeout < 0 || c.SessionTimeout < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin {
+	if c.ShutdownTimeout < 0 || c.SessionTimeout < 0 || c.KafkaTimeout < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("shutdown timeout (%s) must be positive and retry max (%s) at least retry min (%s)",
 			c.ShutdownTimeout, c.RetryMax, c.RetryMin))
 	}

@@ -31,6 +31,8 @@ type Processor struct {
 	streamer sinks.Streamer
 	// sealer is sink when it seals settled blocks (sinks.Sealer).
 	sealer sinks.Sealer
+	// logs is sink when it records log identities (sinks.LogRegistry).
+	logs sinks.LogRegistry
 	log    *slog.Logger
 	reg    prometheus.Registerer
 	m      *metrics
@@ -50,6 +52,12 @@ type Processor struct {
 	mu    sync.Mutex
 	parts map[int32]*worker
 	wms   map[int32]sinks.Watermark // watermarks read on assignment
+	// Log identity (logs.go): the log name each assigned partition is
+	// stored under, the partitions halted on a change of log and why, and
+	// the topic ID seen on assignment.
+	logNames map[int32]string
+	halted   map[int32]string
+	topicID  string
 
 	state    atomic.Int32  // stateNew, stateRunning, stateStopping, stateStopped
 	started  atomic.Bool   // the client exists (p.cl may be read)
@@ -100,6 +108,11 @@ func New(cfg Config, sink sinks.Sink, log *slog.Logger, reg prometheus.Registere
 		parts:   make(map[int32]*worker),
 		drained: make(chan struct{}, 1),
 		wms:     make(map[int32]sinks.Watermark),
+		logNames: make(map[int32]string),
+		halted:   make(map[int32]string),
+	}
+	if lr, ok := sink.(sinks.LogRegistry); ok {
+		p.logs = lr
 	}
 	if se, ok := sink.(sinks.Sealer); ok {
 		p.sealer = se
@@ -108,7 +121,7 @@ func New(cfg Config, sink sinks.Sink, log *slog.Logger, reg prometheus.Registere
 		p.streamer = st
 	}
 	p.bg, p.bgCancel = context.WithCancel(context.Background())
-	p.shares = shares{p: p, sem: make(chan struct{}, 1), cur: make(map[int]*sharedStream)}
+	p.shares = shares{p: p, sem: make(chan struct{}, 1), cur: make(map[streamKey]*sharedStream)}
 	p.com = newCommitter(p)
 	return p, nil
 }
@@ -133,7 +146,7 @@ func (p *Processor) Ready() error {
 	if n := p.retrying.Load(); n > 0 {
 		return fmt.Errorf("sink failing for %d partitions", n)
 	}
-	return nil
+	return p.haltedErr()
 }
 
 func (p *Processor) fatalErr() error {
@@ -169,7 +182,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	defer cancel()
 	p.cancel = cancel
 	go p.com.run()
-	sealDone := make(chan struct{})
+	sealDone, watchDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(sealDone)
 		p.sealLoop(p.bg)
@@ -178,6 +191,9 @@ func (p *Processor) Run(ctx context.Context) error {
 		p.bgCancel()
 		<-p.com.done
 		<-sealDone
+		if p.started.Load() {
+			<-watchDone
+		}
 	}()
 
 	opts := []kgo.Opt{
@@ -198,9 +214,9 @@ func (p *Processor) Run(ctx context.Context) error {
 		kgo.OnPartitionsLost(p.onLost),
 		// Resume from the sink's watermark, not Kafka's committed offset.
 		kgo.AdjustFetchOffsetsFn(p.adjustOffsets),
-		// A new group (and a partition the sink has never seen) starts at
-		// the beginning: nothing produced is skipped.
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Positions come from the sink (adjustOffsets), and an offset out
+		// of range is never reset silently: outOfRange decides (logs.go).
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.WithLogger(kslog.New(p.log)),
 		// Memory: one fetch per broker is buffered ahead of polling and rows
 		// alias the decompressed batches until their block is written; the
@@ -219,6 +235,10 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	p.cl = cl
 	p.started.Store(true)
+	go func() {
+		defer close(watchDone)
+		p.watchLog(p.bg, p.cfg.LogCheck)
+	}()
 	p.ensureDLQ(ctx)
 	p.log.Info("processor started", "topic", p.cfg.Topic, "group", p.cfg.Group, "dlq", p.cfg.DLQTopic)
 
@@ -247,13 +267,20 @@ func (p *Processor) Run(ctx context.Context) error {
 			cl.AllowRebalance()
 			break
 		}
+		var oor []int32
 		fetches.EachError(func(t string, part int32, err error) {
-			if !errors.Is(err, context.Canceled) {
+			switch {
+			case errors.Is(err, kerr.OffsetOutOfRange) && t == p.cfg.Topic:
+				oor = append(oor, part)
+			case !errors.Is(err, context.Canceled):
 				p.log.Warn("fetch error", "topic", t, "partition", part, "err", err)
 			}
 		})
+		if len(oor) > 0 {
+			p.outOfRange(ctx, oor)
+		}
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if len(fp.Records) > 0 {
+			if len(fp.Records) > 0 && !p.isHalted(fp.Partition) {
 				p.polled.Add(int64(len(fp.Records)))
 				p.worker(fp.Partition).push(fp.Records, fp.HighWatermark)
 			}
@@ -362,7 +389,11 @@ func (p *Processor) worker(part int32) *worker {
 		if !ok {
 			wm = sinks.Watermark{Next: -1, MaxRawOffset: -1}
 		}
-		w = newWorker(p, part, wm)
+		name, ok := p.logNames[part]
+		if !ok {
+			name = p.cfg.Topic
+		}
+		w = newWorker(p, part, name, wm)
 		p.parts[part] = w
 		go w.run()
 	}
@@ -411,12 +442,15 @@ func (p *Processor) take(tps map[string][]int32) []*worker {
 	var ws []*worker
 	for _, part := range tps[p.cfg.Topic] {
 		delete(p.wms, part)
+		delete(p.logNames, part)
+		delete(p.halted, part)
 		if w := p.parts[part]; w != nil {
 			ws = append(ws, w)
 			delete(p.parts, part)
 		}
 	}
 	p.m.partitions.Set(float64(len(p.wms)))
+	p.m.halted.Set(float64(len(p.halted)))
 	select {
 	case p.drained <- struct{}{}: // a waiting poll loop re-checks the rest
 	default:
@@ -457,56 +491,79 @@ func (p *Processor) resumeAll(tps map[string][]int32) {
 }
 
 // adjustOffsets replaces the committed offsets of newly assigned partitions
-// by the sink's watermark and remembers MaxRawOffset for their first block.
+// by the sink's watermark (resolveLog), halting a partition whose Kafka log
+// changed under its watermark, and remembers MaxRawOffset for their first
+// block.
 func (p *Processor) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	parts := offsets[p.cfg.Topic]
+	if len(parts) == 0 {
+		return offsets, nil
+	}
+	kl, err := p.readKafkaLog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.topicID = kl.TopicID
+	p.mu.Unlock()
 	for part := range parts {
-		wm, err := p.watermark(ctx, part)
+		off, ok, err := p.resolveLog(ctx, part, kl)
 		if err != nil {
 			return nil, err
 		}
-		if wm.Next >= 0 {
-			// Epoch -1: we reset the position ourselves; no data-loss check.
-			parts[part] = kgo.NewOffset().At(wm.Next).WithEpoch(-1)
+		if !ok {
+			delete(parts, part) // halted: not consumed
+			continue
 		}
-		p.mu.Lock()
-		p.wms[part] = wm
-		p.m.partitions.Set(float64(len(p.wms)))
-		p.mu.Unlock()
+		parts[part] = off
 	}
-	if len(parts) > 0 {
-		p.log.Info("partitions assigned", "partitions", len(parts))
-	}
+	p.mu.Lock()
+	p.m.partitions.Set(float64(len(p.wms)))
+	p.mu.Unlock()
+	p.log.Info("partitions assigned", "partitions", len(parts))
 	return offsets, nil
 }
 
-// watermark asks the sink, retrying transient errors until ctx ends.
-func (p *Processor) watermark(ctx context.Context, part int32) (sinks.Watermark, error) {
+// watermark asks the sink for the watermark of a partition's log, retrying
+// transient errors until ctx ends.
+func (p *Processor) watermark(ctx context.Context, log string, part int32) (sinks.Watermark, error) {
+	wm := sinks.Watermark{Next: -1, MaxRawOffset: -1}
+	err := p.retrySink(ctx, "read watermark", part, func(ctx context.Context) error {
+		var err error
+		wm, err = p.sink.Watermark(ctx, log, part)
+		return err
+	})
+	return wm, err
+}
+
+// retrySink runs a sink read until it succeeds, retrying transient errors
+// with backoff until ctx ends; a schema error stops the processor.
+func (p *Processor) retrySink(ctx context.Context, what string, part int32, fn func(context.Context) error) error {
 	backoff := p.cfg.RetryMin
 	logged := false
 	for {
-		wm, err := p.sink.Watermark(ctx, p.cfg.Topic, part)
+		err := fn(ctx)
 		if err == nil {
 			if logged {
-				p.log.Info("sink watermark read again", "partition", part)
+				p.log.Info("sink answers again", "what", what, "partition", part)
 			}
-			return wm, nil
+			return nil
 		}
-		err = fmt.Errorf("read watermark of partition %d: %w", part, err)
+		err = fmt.Errorf("%s of partition %d: %w", what, part, err)
 		if errors.Is(err, sinks.ErrSchema) {
 			p.fail(err)
-			return wm, err
+			return err
 		}
 		if ctx.Err() != nil {
-			return wm, err
+			return err
 		}
 		if !logged {
-			p.log.Warn("sink watermark read failed; retrying", "partition", part, "err", err)
+			p.log.Warn("sink read failed; retrying", "what", what, "partition", part, "err", err)
 			logged = true
 		}
 		p.m.retries.Inc()
 		if err := sleep(ctx, backoff); err != nil {
-			return wm, err
+			return err
 		}
 		backoff = min(2*backoff, p.cfg.RetryMax)
 	}

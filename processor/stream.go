@@ -57,7 +57,7 @@ func (w *worker) replay(f *flight) error {
 	}
 	// The stream first: while ClickHouse is down it fails at once, before
 	// a Kafka client is made for nothing.
-	st, err := w.p.streamer.Stream(w.ctx, cfg.Topic, w.id)
+	st, err := w.p.streamer.Stream(w.ctx, w.log, w.id)
 	if err != nil {
 		return err
 	}

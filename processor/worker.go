@@ -23,6 +23,7 @@ import (
 type worker struct {
 	p      *Processor
 	id     int32
+	log    string // the log name blocks are stored under (sinks.LogName)
 	label  string
 	ctx    context.Context // cancelled on loss or when a final flush times out
 	cancel context.CancelFunc
@@ -38,6 +39,7 @@ type worker struct {
 	retry  bool
 
 	hw      atomic.Int64 // partition high watermark from the last fetch
+	next    atomic.Int64 // offset after the last record pushed, or -1
 	lagBase atomic.Int64 // end of the last written block (next offset), or the first offset seen
 	due     atomic.Int64 // when the block being filled is cut by time (unix ns), or 0
 
@@ -101,10 +103,10 @@ type dlqEntry struct {
 	acked  bool
 }
 
-func newWorker(p *Processor, id int32, wm sinks.Watermark) *worker {
+func newWorker(p *Processor, id int32, log string, wm sinks.Watermark) *worker {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &worker{
-		p: p, id: id, label: strconv.Itoa(int(id)),
+		p: p, id: id, log: log, label: strconv.Itoa(int(id)),
 		ctx: ctx, cancel: cancel,
 		done:      make(chan struct{}),
 		finishing: make(chan struct{}),
@@ -115,9 +117,10 @@ func newWorker(p *Processor, id int32, wm sinks.Watermark) *worker {
 		timer:     time.NewTimer(time.Hour),
 	}
 	w.timer.Stop()
-	w.blk.Topic, w.blk.Partition = p.cfg.Topic, id
+	w.blk.Topic, w.blk.Partition = log, id
 	w.blk.Reset()
 	w.lagBase.Store(-1)
+	w.next.Store(-1)
 	w.wroteNext = -1
 	return w
 }
@@ -128,6 +131,7 @@ func (w *worker) highWater() int { return 2 * w.p.cfg.MaxPollRecords }
 // push hands polled records to the worker; it never blocks.
 func (w *worker) push(recs []*kgo.Record, hw int64) {
 	w.hw.Store(hw)
+	w.next.Store(recs[len(recs)-1].Offset + 1)
 	w.lagBase.CompareAndSwap(-1, recs[0].Offset)
 	w.p.m.lag.WithLabelValues(w.label).Set(float64(max(hw-w.lagBase.Load(), 0)))
 	w.mu.Lock()
@@ -354,7 +358,7 @@ func (w *worker) add(rec *kgo.Record) {
 func (w *worker) sendPacket() {
 	rows := w.blk.Rows
 	if w.streamErr == nil && len(rows) > 0 {
-		ss, err := w.p.shares.send(w.id, rows)
+		ss, err := w.p.shares.send(w.id, w.log, rows)
 		if ss != nil && (len(w.shared) == 0 || w.shared[len(w.shared)-1] != ss) {
 			w.shared = append(w.shared, ss)
 		}
@@ -421,7 +425,7 @@ func (w *worker) flush() error {
 	f.shared, w.shared = w.shared, f.shared[:0]
 	f.streamErr, f.rawDone = w.streamErr, w.p.streamer == nil
 	w.streamErr = nil
-	w.blk.Topic, w.blk.Partition = w.p.cfg.Topic, w.id
+	w.blk.Topic, w.blk.Partition = w.log, w.id
 	w.blk.Reset()
 	clear(w.dlq)
 	w.dlq = w.dlq[:0]

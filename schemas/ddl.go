@@ -297,7 +297,7 @@ func (v ServerVersion) String() string {
 
 // ShardedTables are the tables that are sharded by kafka_partition in
 // cluster mode (a local table per shard plus a Distributed table).
-var ShardedTables = []string{"trace_items", "rollup_blocks", "trace_items_v2", "raw_offsets", "rollup_journal", "rollup_minutes"}
+var ShardedTables = []string{"trace_items", "rollup_blocks", "trace_items_v2", "raw_offsets", "rollup_journal", "rollup_minutes", "kafka_logs"}
 
 // LocalSuffix names a sharded table's shard-local table in cluster mode.
 const LocalSuffix = "_local"

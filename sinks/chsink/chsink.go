@@ -51,6 +51,7 @@ const (
 	TableRollupJournal = "rollup_journal"
 	TableRollupMinutes = "rollup_minutes"
 	TableRawOffsets    = "raw_offsets"
+	TableKafkaLogs     = "kafka_logs"
 )
 
 // traceItemsColumns is the INSERT column list of trace_items, in the order

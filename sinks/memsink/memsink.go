@@ -60,6 +60,7 @@ type Sink struct {
 	raw      map[rawKey]sinks.RawRow
 	blocks   map[blockKey]storedBlock
 	maxRaw   map[tp]int64
+	logs     map[tp]sinks.LogIdentity
 	writes   int // successful Write calls
 	attempts int // every Write call
 
@@ -78,6 +79,7 @@ func New() *Sink {
 	return &Sink{
 		raw:    make(map[rawKey]sinks.RawRow),
 		blocks: make(map[blockKey]storedBlock),
+		logs:   make(map[tp]sinks.LogIdentity),
 		maxRaw: make(map[tp]int64),
 	}
 }
@@ -340,6 +342,30 @@ func (s *Sink) Watermark(ctx context.Context, topic string, partition int32) (si
 		w.MaxRawOffset = m
 	}
 	return w, nil
+}
+
+// LogIdentity implements sinks.LogRegistry.
+func (s *Sink) LogIdentity(ctx context.Context, topic string, partition int32) (sinks.LogIdentity, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return sinks.LogIdentity{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.logs[tp{topic, partition}]
+	return id, ok, nil
+}
+
+// SetLogIdentity implements sinks.LogRegistry.
+func (s *Sink) SetLogIdentity(ctx context.Context, topic string, partition int32, id sinks.LogIdentity) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.logs[tp{topic, partition}]; !ok || id.Generation >= cur.Generation {
+		s.logs[tp{topic, partition}] = id
+	}
+	return nil
 }
 
 // Close implements sinks.Sink. Stored data stays readable.
