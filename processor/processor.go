@@ -32,7 +32,7 @@ type Processor struct {
 	// sealer is sink when it seals settled blocks (sinks.Sealer).
 	sealer sinks.Sealer
 	// logs is sink when it records log identities (sinks.LogRegistry).
-	logs sinks.LogRegistry
+	logs   sinks.LogRegistry
 	log    *slog.Logger
 	reg    prometheus.Registerer
 	m      *metrics
@@ -105,9 +105,9 @@ func New(cfg Config, sink sinks.Sink, log *slog.Logger, reg prometheus.Registere
 	p := &Processor{
 		cfg: cfg, sink: sink, log: log, reg: reg, m: newMetrics(reg),
 		policy: policy, router: router,
-		parts:   make(map[int32]*worker),
-		drained: make(chan struct{}, 1),
-		wms:     make(map[int32]sinks.Watermark),
+		parts:    make(map[int32]*worker),
+		drained:  make(chan struct{}, 1),
+		wms:      make(map[int32]sinks.Watermark),
 		logNames: make(map[int32]string),
 		halted:   make(map[int32]string),
 	}
