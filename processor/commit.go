@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/taillight/taillight/sinks"
@@ -127,6 +128,9 @@ type committer struct {
 	notify chan struct{}
 	done   chan struct{}
 	blocks []*sinks.Block
+	// since is when the batch being committed was taken (unix ns), or 0:
+	// Ready reports writes stuck longer than StuckAfter.
+	since atomic.Int64
 }
 
 func newCommitter(p *Processor) *committer {
@@ -250,6 +254,8 @@ next:
 // gets the result.
 func (c *committer) commit(batch []*flight) {
 	p := c.p
+	c.since.Store(time.Now().UnixNano())
+	defer c.since.Store(0)
 	backoff := p.cfg.RetryMin
 	attempts := 0
 	var err error

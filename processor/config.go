@@ -29,6 +29,7 @@ const (
 	DefaultSealInterval    = time.Minute
 	DefaultKafkaTimeout    = 10 * time.Second
 	DefaultLogCheck        = 30 * time.Second
+	DefaultStuckAfter      = time.Minute
 )
 
 // Config configures a Processor. Zero fields take the defaults above.
@@ -97,6 +98,9 @@ type Config struct {
 	// Default 30s; negative turns the periodic check off (assignment and
 	// OFFSET_OUT_OF_RANGE are still checked).
 	LogCheck time.Duration
+	// StuckAfter is how long one commit (raw rows, DLQ, rollups, retries
+	// included) may take before Ready reports the sink stuck. Default 1m.
+	StuckAfter time.Duration
 	// KafkaOpts are extra franz-go client options appended last (TLS, SASL,
 	// a test dialer). They must not change the group or commit options.
 	KafkaOpts []kgo.Opt
@@ -137,6 +141,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.SealInterval, prefix+"seal.interval", orDur(c.SealInterval, DefaultSealInterval), "how often to seal the owned partitions' settled blocks into per-minute rows (negative: never)")
 	fs.DurationVar(&c.KafkaTimeout, prefix+"kafka.timeout", orDur(c.KafkaTimeout, DefaultKafkaTimeout), "bound on each metadata and log-offset request, and on each read of a block again from Kafka")
 	fs.DurationVar(&c.LogCheck, prefix+"kafka.log-check", orDur(c.LogCheck, DefaultLogCheck), "how often to check that the topic is still the one the stored offsets belong to (negative: only on assignment)")
+	fs.DurationVar(&c.StuckAfter, prefix+"sink.stuck-after", orDur(c.StuckAfter, DefaultStuckAfter), "report not ready (/readyz) when one commit takes longer than this")
 	fs.DurationVar(&c.RetryMax, prefix+"sink.retry-max", orDur(c.RetryMax, DefaultRetryMax), "longest backoff between attempts to write a block while the sink fails")
 	c.Redaction.RegisterFlags(fs, prefix+"redact.")
 }
@@ -190,6 +195,7 @@ func (c Config) withDefaults() Config {
 	c.SealInterval = orDur(c.SealInterval, DefaultSealInterval)
 	c.KafkaTimeout = orDur(c.KafkaTimeout, DefaultKafkaTimeout)
 	c.LogCheck = orDur(c.LogCheck, DefaultLogCheck)
+	c.StuckAfter = orDur(c.StuckAfter, DefaultStuckAfter)
 	return c
 }
 

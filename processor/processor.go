@@ -146,13 +146,37 @@ func (p *Processor) Ready() error {
 	if n := p.retrying.Load(); n > 0 {
 		return fmt.Errorf("sink failing for %d partitions", n)
 	}
-	return p.haltedErr()
+	if err := p.stuckErr(); err != nil {
+		return err
+	}
+	if err := p.haltedErr(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := p.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("kafka unreachable: %w", err)
+	}
+	return nil
 }
 
 func (p *Processor) fatalErr() error {
 	p.fatalMu.Lock()
 	defer p.fatalMu.Unlock()
 	return p.fatal
+}
+
+// stuckErr reports a commit that has taken longer than StuckAfter: a
+// ClickHouse that accepts writes and never finishes them.
+func (p *Processor) stuckErr() error {
+	since := p.com.since.Load()
+	if since == 0 {
+		return nil
+	}
+	if d := time.Since(time.Unix(0, since)); d > p.cfg.StuckAfter {
+		return fmt.Errorf("sink writes stuck for %s (more than %s)", d.Round(time.Second), p.cfg.StuckAfter)
+	}
+	return nil
 }
 
 // fail records the first fatal error and stops Run.
@@ -414,12 +438,29 @@ func (p *Processor) finish(ws []*worker) {
 			case <-t.C:
 				p.log.Warn("partition did not flush in time; dropping its buffer", "partition", w.id, "timeout", p.cfg.ShutdownTimeout)
 				w.cancel()
-				<-w.done
+				p.awaitCancelled(w)
 			}
 			p.forget(w)
 		})
 	}
 	wg.Wait()
+}
+
+// cancelGrace bounds the wait for a cancelled worker to return. One blocked
+// in ClickHouse I/O returns once the write or read timeout fires; a
+// rebalance does not wait that long. The worker can no longer commit: its
+// block's commit INSERT is made under the worker's (cancelled) context.
+const cancelGrace = 5 * time.Second
+
+// awaitCancelled waits for a cancelled worker, at most cancelGrace.
+func (p *Processor) awaitCancelled(w *worker) {
+	t := time.NewTimer(cancelGrace)
+	defer t.Stop()
+	select {
+	case <-w.done:
+	case <-t.C:
+		p.log.Warn("partition worker still blocked in sink I/O after cancellation; going on without it", "partition", w.id)
+	}
 }
 
 // forget drops a finished or cancelled worker's per-partition metrics.
@@ -476,7 +517,7 @@ func (p *Processor) onLost(_ context.Context, _ *kgo.Client, lost map[string][]i
 		w.cancel()
 	}
 	for _, w := range ws {
-		<-w.done
+		p.awaitCancelled(w)
 		p.forget(w)
 	}
 	p.resumeAll(lost)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/taillight/taillight/internal/kafkaauth"
 	"github.com/taillight/taillight/processor"
@@ -99,8 +100,35 @@ Flags:
 
 func serveProcess(ctx context.Context, f *processFlags, log *slog.Logger) error {
 	reg := newRegistry()
-	sink, err := chsink.New(ctx, f.ch, log, reg)
+	// Ops first: while ClickHouse does not answer, /readyz says so and the
+	// process waits instead of exiting into a crash loop.
+	ch := newDependency("ClickHouse", log)
+	var proc atomic.Pointer[processor.Processor]
+	ready := func() error {
+		if err := ch.Ready(); err != nil {
+			return err
+		}
+		if p := proc.Load(); p != nil {
+			return p.Ready()
+		}
+		return errors.New("starting")
+	}
+	ops, err := startOps(f.metrics, reg, ready, nil, log)
 	if err != nil {
+		return err
+	}
+	defer ops.Close()
+	log.Info("ops listening", "addr", ops.Addr())
+	sink, err := connect(ctx, ch, f.proc.RetryMax, chsink.IsTransient, func(ctx context.Context) (*chsink.Writer, error) {
+		// A stalled server accepts and never answers: bound each attempt.
+		ctx, cancel := context.WithTimeout(ctx, f.ch.DialTimeout)
+		defer cancel()
+		return chsink.New(ctx, f.ch, log, reg)
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while waiting
+		}
 		return fmt.Errorf("connect to clickhouse: %w", err)
 	}
 	defer sink.Close()
@@ -121,12 +149,7 @@ func serveProcess(ctx context.Context, f *processFlags, log *slog.Logger) error 
 	if err != nil {
 		return err
 	}
-	ops, err := startOps(f.metrics, reg, p.Ready, nil, log)
-	if err != nil {
-		return err
-	}
-	defer ops.Close()
-	log.Info("ops listening", "addr", ops.Addr())
+	proc.Store(p)
 	// Every processor applies retention: dropping a partition is
 	// idempotent, and any one of them suffices.
 	retainCtx, stopRetain := context.WithCancel(ctx)

@@ -496,7 +496,7 @@ func TestConfig(t *testing.T) {
 	err := fs.Parse([]string{"-clickhouse.addr", "a:1, b:2", "-clickhouse.database", "db2", "-clickhouse.user", "u",
 		"-clickhouse.password", "p", "-clickhouse.tls", "-clickhouse.tls.insecure-skip-verify",
 		"-clickhouse.compression=false", "-clickhouse.dial-timeout", "3s", "-clickhouse.max-open-conns", "2",
-		"-clickhouse.seal-grace", "10m", "-clickhouse.seal-max-blocks", "7"})
+		"-clickhouse.seal-grace", "10m", "-clickhouse.seal-max-blocks", "7", "-clickhouse.write-timeout", "5s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,7 +505,7 @@ func TestConfig(t *testing.T) {
 	}
 	want := Config{Addrs: []string{"a:1", "b:2"}, Database: "db2", User: "u", Password: "p",
 		TLS: TLSConfig{Enable: true, InsecureSkipVerify: true}, DialTimeout: 3 * time.Second,
-		ReadTimeout: 2 * time.Minute, MaxOpenConns: 2, SealGrace: 10 * time.Minute, SealMaxBlocks: 7}
+		ReadTimeout: 2 * time.Minute, WriteTimeout: 5 * time.Second, MaxOpenConns: 2, SealGrace: 10 * time.Minute, SealMaxBlocks: 7}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("parsed %+v; want %+v", c, want)
 	}
@@ -739,5 +739,37 @@ func TestStreamSharedByPartitions(t *testing.T) {
 	rows[1].KafkaPartition = -1
 	if err := bad.Send(rows); !errors.Is(err, errInvalidBlock) || !errors.Is(err, sinks.ErrSchema) {
 		t.Fatalf("Send of a row of partition -1: %v; want an invalid-block schema error", err)
+	}
+}
+
+// A server that stops reading fails a write after WriteTimeout instead of
+// blocking it for ever.
+func TestWriteDeadlineConn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c // held open, never read
+		}
+	}()
+	conn, err := deadlineDialer(time.Second, 200*time.Millisecond, nil)(context.Background(), ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	defer func() { (<-accepted).Close() }()
+	buf := make([]byte, 1<<20)
+	var werr error
+	for i := 0; i < 1000 && werr == nil; i++ { // fills the socket buffers, then must time out
+		_, werr = conn.Write(buf)
+	}
+	var ne net.Error
+	if !errors.As(werr, &ne) || !ne.Timeout() {
+		t.Fatalf("write to a server that does not read: %v; want a timeout", werr)
 	}
 }
