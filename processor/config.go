@@ -30,6 +30,7 @@ const (
 	DefaultKafkaTimeout    = 10 * time.Second
 	DefaultLogCheck        = 30 * time.Second
 	DefaultStuckAfter      = time.Minute
+	DefaultMemoryBudget    = 128 << 20
 )
 
 // Config configures a Processor. Zero fields take the defaults above.
@@ -98,6 +99,12 @@ type Config struct {
 	// Default 30s; negative turns the periodic check off (assignment and
 	// OFFSET_OUT_OF_RANGE are still checked).
 	LogCheck time.Duration
+	// MemoryBudget bounds the record bytes the processor holds across all
+	// its partitions: polled and not yet sent to the sink (streamed), or not
+	// yet stored (NoStream). Past it, polling waits and partitions send
+	// their rows early. Default 128 MiB; with franz-go's buffered fetch and
+	// the runtime it keeps the process near 300 MiB.
+	MemoryBudget int64
 	// StuckAfter is how long one commit (raw rows, DLQ, rollups, retries
 	// included) may take before Ready reports the sink stuck. Default 1m.
 	StuckAfter time.Duration
@@ -141,6 +148,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.SealInterval, prefix+"seal.interval", orDur(c.SealInterval, DefaultSealInterval), "how often to seal the owned partitions' settled blocks into per-minute rows (negative: never)")
 	fs.DurationVar(&c.KafkaTimeout, prefix+"kafka.timeout", orDur(c.KafkaTimeout, DefaultKafkaTimeout), "bound on each metadata and log-offset request, and on each read of a block again from Kafka")
 	fs.DurationVar(&c.LogCheck, prefix+"kafka.log-check", orDur(c.LogCheck, DefaultLogCheck), "how often to check that the topic is still the one the stored offsets belong to (negative: only on assignment)")
+	fs.Int64Var(&c.MemoryBudget, prefix+"memory.budget", orInt64(c.MemoryBudget, DefaultMemoryBudget), "record bytes held across all partitions (polled, not yet sent to ClickHouse) before polling waits")
 	fs.DurationVar(&c.StuckAfter, prefix+"sink.stuck-after", orDur(c.StuckAfter, DefaultStuckAfter), "report not ready (/readyz) when one commit takes longer than this")
 	fs.DurationVar(&c.RetryMax, prefix+"sink.retry-max", orDur(c.RetryMax, DefaultRetryMax), "longest backoff between attempts to write a block while the sink fails")
 	c.Redaction.RegisterFlags(fs, prefix+"redact.")
@@ -164,6 +172,13 @@ func or(v, d string) string {
 }
 
 func orInt(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+func orInt64(v, d int64) int64 {
 	if v == 0 {
 		return d
 	}
@@ -196,6 +211,7 @@ func (c Config) withDefaults() Config {
 	c.KafkaTimeout = orDur(c.KafkaTimeout, DefaultKafkaTimeout)
 	c.LogCheck = orDur(c.LogCheck, DefaultLogCheck)
 	c.StuckAfter = orDur(c.StuckAfter, DefaultStuckAfter)
+	c.MemoryBudget = orInt64(c.MemoryBudget, DefaultMemoryBudget)
 	return c
 }
 
@@ -209,6 +225,9 @@ func (c Config) Validate() error {
 	}
 	if c.DLQTopic == c.Topic {
 		errs = append(errs, fmt.Errorf("DLQ topic %q must differ from the topic", c.DLQTopic))
+	}
+	if c.MemoryBudget < 0 {
+		errs = append(errs, fmt.Errorf("memory budget (%d) must be positive", c.MemoryBudget))
 	}
 	if c.MaxRows < 0 || c.MaxBytes < 0 || c.Linger < 0 || c.MaxPollRecords < 0 || c.FetchMaxBytes < 0 || c.PacketRows < 0 {
 		errs = append(errs, fmt.Errorf("flush max rows (%d), max bytes (%d), linger (%s), packet rows (%d), max poll records (%d) and fetch max bytes (%d) must be positive",

@@ -32,6 +32,7 @@ type metrics struct {
 	sealedBlocks prometheus.Counter
 	sealErrors   prometheus.Counter
 	halted       prometheus.Gauge
+	held         prometheus.Gauge
 	logLost      prometheus.Counter
 	logAnomalies *prometheus.CounterVec
 }
@@ -96,6 +97,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		partitions: f.NewGauge(prometheus.GaugeOpts{
 			Name: "taillight_processor_partitions",
 			Help: "Partitions assigned to this processor.",
+		}),
+		held: f.NewGauge(prometheus.GaugeOpts{
+			Name: "taillight_processor_held_bytes",
+			Help: "Record bytes polled and not yet sent to the sink, bounded by -memory.budget.",
 		}),
 		halted: f.NewGauge(prometheus.GaugeOpts{
 			Name: "taillight_processor_halted_partitions",

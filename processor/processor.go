@@ -63,6 +63,8 @@ type Processor struct {
 	started  atomic.Bool   // the client exists (p.cl may be read)
 	retrying atomic.Int32  // partitions whose sink writes are failing
 	polled   atomic.Int64  // records handed to workers (tests wait on it)
+	held     atomic.Int64  // record bytes polled and not yet sent to the sink (MemoryBudget)
+	heldPeak atomic.Int64  // the most held so far (tests and the metric)
 	lost     atomic.Int64  // OnPartitionsLost calls (tests wait on it)
 	drained  chan struct{} // a worker took its inbox (the poll loop may be waiting)
 	wakeMu   sync.Mutex
@@ -269,7 +271,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	for {
 		// Back-pressure: a worker that is behind makes the loop wait
 		// rather than buffer without bound.
-		for p.backlogged() && ctx.Err() == nil {
+		for (p.backlogged() || p.overBudget()) && ctx.Err() == nil {
 			select {
 			case <-ctx.Done():
 			case <-p.drained:
@@ -333,6 +335,31 @@ func (p *Processor) Run(ctx context.Context) error {
 	p.log.Info("processor stopped")
 	return nil
 }
+
+// hold counts n record bytes as held (negative: released), and tells a
+// poll loop waiting on the budget when bytes are released.
+func (p *Processor) hold(n int64) {
+	v := p.held.Add(n)
+	if n > 0 {
+		for {
+			peak := p.heldPeak.Load()
+			if v <= peak || p.heldPeak.CompareAndSwap(peak, v) {
+				break
+			}
+		}
+		p.m.held.Set(float64(v))
+		return
+	}
+	p.m.held.Set(float64(v))
+	select {
+	case p.drained <- struct{}{}:
+	default:
+	}
+}
+
+// overBudget reports whether the record bytes held reach MemoryBudget:
+// polling waits, and workers send their rows early.
+func (p *Processor) overBudget() bool { return p.held.Load() >= p.cfg.MemoryBudget }
 
 // wake makes the poll in progress return, so the loop applies pause changes.
 func (p *Processor) wake() {

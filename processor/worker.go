@@ -52,6 +52,7 @@ type worker struct {
 	records    int
 	rows       int // raw rows of the block, sent or held
 	bytes      int
+	unsent     int64 // record bytes added since the rows were last sent (Processor.held)
 	maxEventMs int64
 	lastEpoch  int32
 	minReach   int64 // the first block must reach this offset (Watermark.MaxRawOffset)
@@ -89,6 +90,7 @@ type flight struct {
 	rows       int
 	maxEventMs int64
 	lastEpoch  int32
+	unsent     int64 // record bytes still held by the block's rows (not streamed)
 	// Streaming: the shared streams that carried the block's rows, the
 	// error that broke one while the block filled, and whether its raw rows
 	// are stored.
@@ -130,6 +132,11 @@ func (w *worker) highWater() int { return 2 * w.p.cfg.MaxPollRecords }
 
 // push hands polled records to the worker; it never blocks.
 func (w *worker) push(recs []*kgo.Record, hw int64) {
+	var n int64
+	for _, r := range recs {
+		n += int64(len(r.Value))
+	}
+	w.p.hold(n)
 	w.hw.Store(hw)
 	w.next.Store(recs[len(recs)-1].Offset + 1)
 	w.lagBase.CompareAndSwap(-1, recs[0].Offset)
@@ -206,6 +213,7 @@ func (w *worker) run() {
 	// A block still with the committer when the worker stops (lost, timed
 	// out or failed) is abandoned: the committer drops it, as w.ctx ended.
 	defer w.due.Store(0)
+	defer w.releaseAll()
 	for {
 		// An expired linger first: select picks among ready cases at
 		// random, and a worker whose inbox never empties would otherwise
@@ -278,6 +286,9 @@ func (w *worker) drain() error {
 		w.spare = recs[:0]
 	}
 	w.mu.Unlock()
+	if w.p.streamer != nil && w.p.overBudget() {
+		w.sendPacket() // a partial packet: memory before part size
+	}
 	return nil
 }
 
@@ -334,6 +345,7 @@ func (w *worker) add(rec *kgo.Record) {
 	w.lastEpoch = rec.LeaderEpoch
 	w.records++
 	w.bytes += len(rec.Value)
+	w.unsent += int64(len(rec.Value))
 	if len(rec.Value) > schemas.MaxItemBytes {
 		w.poison(rec, ReasonOversize, fmt.Errorf("item of %d bytes exceeds %d", len(rec.Value), schemas.MaxItemBytes))
 		return
@@ -370,6 +382,33 @@ func (w *worker) sendPacket() {
 	}
 	releaseRows(rows)
 	w.blk.Rows = rows[:0]
+	w.release()
+}
+
+// releaseAll stops counting every byte the worker holds when it stops.
+func (w *worker) releaseAll() {
+	w.release()
+	if f := w.inflight; f != nil {
+		w.p.hold(-f.unsent)
+		f.unsent = 0
+	}
+	w.mu.Lock()
+	var n int64
+	for _, r := range w.inbox {
+		n += int64(len(r.Value))
+	}
+	w.inbox = w.inbox[:0]
+	w.mu.Unlock()
+	w.p.hold(-n)
+}
+
+// release stops counting the bytes of the records added since the last
+// release: their rows were sent, or their block stored.
+func (w *worker) release() {
+	if w.unsent != 0 {
+		w.p.hold(-w.unsent)
+		w.unsent = 0
+	}
 }
 
 func (w *worker) poison(rec *kgo.Record, reason string, err error) {
@@ -421,6 +460,7 @@ func (w *worker) flush() error {
 	f.blk, w.blk = w.blk, f.blk
 	f.dlq, w.dlq = w.dlq, f.dlq
 	f.records, f.rows, f.maxEventMs, f.lastEpoch = w.records, w.rows, w.maxEventMs, w.lastEpoch
+	f.unsent, w.unsent = w.unsent, 0
 	f.w, f.tick = w, tick
 	f.shared, w.shared = w.shared, f.shared[:0]
 	f.streamErr, f.rawDone = w.streamErr, w.p.streamer == nil
@@ -457,6 +497,8 @@ func (w *worker) await() error {
 func (w *worker) complete(err error) error {
 	f := w.inflight
 	w.inflight = nil
+	w.p.hold(-f.unsent)
+	f.unsent = 0
 	if err != nil {
 		return err
 	}
