@@ -79,7 +79,7 @@ func peakHeld(t *testing.T, budget int64, noStream bool) int64 {
 // holds much more.
 func TestMemoryBudget(t *testing.T) {
 	const budget = 4 << 20
-	onePoll := int64(testConfig(nil, "").MaxPollRecords) * 21 << 10
+	onePoll := int64(testConfig(nil, "").MaxPollRecords) * 2 * 21 << 10 // a record counts twice: value and row
 	for _, noStream := range []bool{false, true} {
 		t.Run(fmt.Sprintf("nostream=%v", noStream), func(t *testing.T) {
 			peak := peakHeld(t, budget, noStream)

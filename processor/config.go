@@ -99,11 +99,12 @@ type Config struct {
 	// Default 30s; negative turns the periodic check off (assignment and
 	// OFFSET_OUT_OF_RANGE are still checked).
 	LogCheck time.Duration
-	// MemoryBudget bounds the record bytes the processor holds across all
-	// its partitions: polled and not yet sent to the sink (streamed), or not
-	// yet stored (NoStream). Past it, polling waits and partitions send
-	// their rows early. Default 128 MiB; with franz-go's buffered fetch and
-	// the runtime it keeps the process near 300 MiB.
+	// MemoryBudget bounds the bytes the processor holds across all its
+	// partitions: records polled and the rows built from them, until the
+	// rows are sent to the sink (streamed) or stored (NoStream), counted as
+	// the records' size for each. Past it, polling waits and partitions
+	// send their rows early. Default 128 MiB; `taillight process` also
+	// sets the Go runtime's soft memory limit to the budget plus 96 MiB.
 	MemoryBudget int64
 	// StuckAfter is how long one commit (raw rows, DLQ, rollups, retries
 	// included) may take before Ready reports the sink stuck. Default 1m.

@@ -39,7 +39,8 @@ type Processor struct {
 	policy *redact.Policy
 	router *redact.Router
 
-	cl *kgo.Client
+	cl      *kgo.Client
+	clReady chan struct{} // closed once cl is set: group callbacks may run before NewClient returns
 
 	// Group commit (commit.go): bg bounds the shared streams and the
 	// committer, and ends after every worker has finished.
@@ -109,6 +110,7 @@ func New(cfg Config, sink sinks.Sink, log *slog.Logger, reg prometheus.Registere
 		policy: policy, router: router,
 		parts:    make(map[int32]*worker),
 		drained:  make(chan struct{}, 1),
+		clReady:  make(chan struct{}),
 		wms:      make(map[int32]sinks.Watermark),
 		logNames: make(map[int32]string),
 		halted:   make(map[int32]string),
@@ -260,6 +262,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		return fmt.Errorf("create kafka client: %w", err)
 	}
 	p.cl = cl
+	close(p.clReady)
 	p.started.Store(true)
 	go func() {
 		defer close(watchDone)
@@ -566,6 +569,11 @@ func (p *Processor) adjustOffsets(ctx context.Context, offsets map[string]map[in
 	parts := offsets[p.cfg.Topic]
 	if len(parts) == 0 {
 		return offsets, nil
+	}
+	select {
+	case <-p.clReady:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	kl, err := p.readKafkaLog(ctx)
 	if err != nil {

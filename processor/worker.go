@@ -134,7 +134,7 @@ func (w *worker) highWater() int { return 2 * w.p.cfg.MaxPollRecords }
 func (w *worker) push(recs []*kgo.Record, hw int64) {
 	var n int64
 	for _, r := range recs {
-		n += int64(len(r.Value))
+		n += heldBytes(r)
 	}
 	w.p.hold(n)
 	w.hw.Store(hw)
@@ -345,7 +345,7 @@ func (w *worker) add(rec *kgo.Record) {
 	w.lastEpoch = rec.LeaderEpoch
 	w.records++
 	w.bytes += len(rec.Value)
-	w.unsent += int64(len(rec.Value))
+	w.unsent += heldBytes(rec)
 	if len(rec.Value) > schemas.MaxItemBytes {
 		w.poison(rec, ReasonOversize, fmt.Errorf("item of %d bytes exceeds %d", len(rec.Value), schemas.MaxItemBytes))
 		return
@@ -395,12 +395,17 @@ func (w *worker) releaseAll() {
 	w.mu.Lock()
 	var n int64
 	for _, r := range w.inbox {
-		n += int64(len(r.Value))
+		n += heldBytes(r)
 	}
 	w.inbox = w.inbox[:0]
 	w.mu.Unlock()
 	w.p.hold(-n)
 }
+
+// heldBytes is what a record counts against MemoryBudget from its poll
+// until its row is sent: its value, and about as much again for the row
+// built from it (log lines are rendered, redacted values copied).
+func heldBytes(r *kgo.Record) int64 { return 2 * int64(len(r.Value)) }
 
 // release stops counting the bytes of the records added since the last
 // release: their rows were sent, or their block stored.

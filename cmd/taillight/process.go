@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/debug"
 	"sync/atomic"
 
 	"github.com/taillight/taillight/internal/kafkaauth"
@@ -98,8 +100,22 @@ Flags:
 	return exitOK
 }
 
+// memoryHeadroom is what the process needs beyond -memory.budget: the
+// runtime, franz-go's buffered fetch, the ClickHouse connections' buffers.
+const memoryHeadroom = 96 << 20
+
 func serveProcess(ctx context.Context, f *processFlags, log *slog.Logger) error {
 	reg := newRegistry()
+	// The budget bounds live memory; the soft limit makes the collector
+	// keep the heap near it instead of letting it grow to twice the live
+	// size. GOMEMLIMIT, when set, wins.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		budget := f.proc.MemoryBudget
+		if budget == 0 {
+			budget = processor.DefaultMemoryBudget
+		}
+		debug.SetMemoryLimit(budget + memoryHeadroom)
+	}
 	// Ops first: while ClickHouse does not answer, /readyz says so and the
 	// process waits instead of exiting into a crash loop.
 	ch := newDependency("ClickHouse", log)

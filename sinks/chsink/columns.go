@@ -101,14 +101,45 @@ func (c *rawColumns) appendTo(batch driver.Batch) error {
 // packet and reuses it, instead of growing buffers to the whole block. The
 // server squashes the packets of one INSERT into one part
 // (min_insert_block_size_rows), so the table sees the same parts.
-const chunkRows = 2048
+//
+// chunkBytes bounds a packet by the bytes of its strings as well: with large
+// items (20 KiB of logs each) 2048 rows made 40 MiB packets, and every
+// pooled connection kept a buffer that size.
+const (
+	chunkRows  = 2048
+	chunkBytes = 2 << 20
+)
+
+// chunkEnd returns the end of the chunk of rows starting at lo: at most
+// chunkRows rows and, past the first row, at most about chunkBytes.
+func chunkEnd(rows []sinks.RawRow, lo int) int {
+	n := 0
+	for i := lo; i < len(rows) && i-lo < chunkRows; i++ {
+		n += rowBytes(&rows[i])
+		if n > chunkBytes && i > lo {
+			return i
+		}
+	}
+	return min(lo+chunkRows, len(rows))
+}
+
+// rowBytes is about how many bytes a row's strings take in a packet.
+func rowBytes(r *sinks.RawRow) int {
+	n := 128 + len(r.ScriptName) + len(r.URL) + len(r.Detail) + len(r.Host) + len(r.Route) + len(r.Outcome)
+	for _, ss := range [][]string{r.HeaderNames, r.HeaderValues, r.LogMessages, r.ExcNames, r.ExcMessages, r.ExcStacks} {
+		for _, s := range ss {
+			n += len(s) + 8
+		}
+	}
+	return n
+}
 
 // appendChunks appends b's rows to batch, sending a data packet after every
 // chunkRows rows but the last ones (Send sends those).
 func (c *rawColumns) appendChunks(batch driver.Batch, b *sinks.Block) error {
 	defer c.reset()
-	for lo := 0; lo < len(b.Rows); lo += chunkRows {
-		hi := min(lo+chunkRows, len(b.Rows))
+	for lo, hi := 0, 0; lo < len(b.Rows); lo = hi {
+		hi = chunkEnd(b.Rows, lo)
 		c.fillRows(b.Topic, b.Rows[lo:hi])
 		if err := c.appendTo(batch); err != nil {
 			return err

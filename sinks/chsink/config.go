@@ -175,7 +175,10 @@ func (c *Config) ClientOptions(database string) (*clickhouse.Options, error) {
 		DialTimeout:  c.DialTimeout,
 		ReadTimeout:  c.ReadTimeout,
 		MaxOpenConns: c.MaxOpenConns,
-		MaxIdleConns: c.MaxOpenConns,
+		// Each connection keeps the buffers of the largest packet it sent;
+		// a processor uses a few at a time (the open row stream, a commit,
+		// a seal), so the rest are closed when idle.
+		MaxIdleConns: min(c.MaxOpenConns, maxIdleConns),
 		ClientInfo: clickhouse.ClientInfo{Products: []struct{ Name, Version string }{
 			{Name: "taillight", Version: "1"},
 		}},
@@ -207,6 +210,8 @@ func (c *Config) ClientOptions(database string) (*clickhouse.Options, error) {
 	}
 	return o, nil
 }
+
+const maxIdleConns = 8
 
 // deadlineDialer dials like clickhouse-go does (TCP, then TLS when tc is
 // set) and returns connections whose every Write must progress within
