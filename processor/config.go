@@ -104,7 +104,7 @@ type Config struct {
 	// rows are sent to the sink (streamed) or stored (NoStream), counted as
 	// the records' size for each. Past it, polling waits and partitions
 	// send their rows early. Default 128 MiB; `taillight process` also
-	// sets the Go runtime's soft memory limit to the budget plus 96 MiB.
+	// sets the Go runtime's soft memory limit to the budget plus 80 MiB.
 	MemoryBudget int64
 	// StuckAfter is how long one commit (raw rows, DLQ, rollups, retries
 	// included) may take before Ready reports the sink stuck. Default 1m.

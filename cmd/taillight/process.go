@@ -102,7 +102,7 @@ Flags:
 
 // memoryHeadroom is what the process needs beyond -memory.budget: the
 // runtime, franz-go's buffered fetch, the ClickHouse connections' buffers.
-const memoryHeadroom = 96 << 20
+const memoryHeadroom = 80 << 20
 
 func serveProcess(ctx context.Context, f *processFlags, log *slog.Logger) error {
 	reg := newRegistry()
