@@ -87,6 +87,10 @@ type Config struct {
 	// Default 1m; negative turns sealing off (reads then grow with the
 	// journal until another processor seals).
 	SealInterval time.Duration
+	// Limits are the value ranges a record must respect to be stored; a
+	// record outside them goes to the DLQ (reason out_of_range). Zero
+	// Limits take schemas.DefaultLimits.
+	Limits schemas.Limits
 	// KafkaOpts are extra franz-go client options appended last (TLS, SASL,
 	// a test dialer). They must not change the group or commit options.
 	KafkaOpts []kgo.Opt
@@ -127,6 +131,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.SealInterval, prefix+"seal.interval", orDur(c.SealInterval, DefaultSealInterval), "how often to seal the owned partitions' settled blocks into per-minute rows (negative: never)")
 	fs.DurationVar(&c.RetryMax, prefix+"sink.retry-max", orDur(c.RetryMax, DefaultRetryMax), "longest backoff between attempts to write a block while the sink fails")
 	c.Redaction.RegisterFlags(fs, prefix+"redact.")
+	c.Limits.RegisterFlags(fs, prefix+"limits.")
 }
 
 func splitList(v string) []string {
@@ -176,6 +181,9 @@ func (c Config) withDefaults() Config {
 	c.RetryMin = orDur(c.RetryMin, DefaultRetryMin)
 	c.RetryMax = orDur(c.RetryMax, DefaultRetryMax)
 	c.SealInterval = orDur(c.SealInterval, DefaultSealInterval)
+	if c.Limits == (schemas.Limits{}) {
+		c.Limits = schemas.DefaultLimits()
+	}
 	return c
 }
 
@@ -199,6 +207,9 @@ func (c Config) Validate() error {
 			c.ShutdownTimeout, c.RetryMax, c.RetryMin))
 	}
 	if err := c.Redaction.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Limits.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

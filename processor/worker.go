@@ -341,6 +341,10 @@ func (w *worker) add(rec *kgo.Record) {
 		w.poison(rec, classify(err), err)
 		return
 	}
+	if err := w.p.cfg.Limits.Check(&w.item, time.Now()); err != nil {
+		w.poison(rec, ReasonOutOfRange, err)
+		return
+	}
 	w.p.policy.Item(&w.item)
 	w.fill(&w.item, rec)
 	if w.p.streamer != nil && len(w.blk.Rows) >= w.p.cfg.PacketRows {
@@ -369,7 +373,9 @@ func (w *worker) sendPacket() {
 }
 
 func (w *worker) poison(rec *kgo.Record, reason string, err error) {
-	w.dlq = append(w.dlq, dlqEntry{rec: dlqRecord(w.p.cfg.DLQTopic, rec, reason, err, w.p.policy), reason: reason})
+	d := dlqRecord(w.p.cfg.DLQTopic, rec, reason, err, w.p.policy, time.Now())
+	w.dlq = append(w.dlq, dlqEntry{rec: d, reason: reason})
+	w.p.logPoison(rec, reason, d)
 }
 
 // nextRow extends the block by one row, reusing a previous row's slices.
