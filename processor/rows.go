@@ -102,7 +102,7 @@ func dlqMessage(reason string, err error) string {
 		}
 		if k := strings.IndexByte(msg, '\''); k >= 0 {
 			if e := strings.IndexByte(msg[k+1:], '\''); e >= 0 {
-				msg = msg[:k] + "a byte" + msg[k+1+e+1:]
+				msg = msg[:k] + "(a character)" + msg[k+1+e+1:]
 			}
 		}
 		return "malformed JSON: " + msg

@@ -139,10 +139,10 @@ func (l *Limits) Validate() error {
 func (l *Limits) Check(t *TraceItem, now time.Time) error {
 	if ts := t.EventTimestamp; ts != nil {
 		if !l.MinEventTime.IsZero() && *ts < l.MinEventTime.UnixMilli() {
-			return &FieldError{"eventTimestamp", "before "+l.MinEventTime.UTC().Format(time.RFC3339)+" (-limits.min-event-time)"}
+			return &FieldError{"eventTimestamp", "before " + l.MinEventTime.UTC().Format(time.RFC3339) + " (-limits.min-event-time)"}
 		}
 		if l.MaxEventAhead > 0 && *ts > now.Add(l.MaxEventAhead).UnixMilli() {
-			return &FieldError{"eventTimestamp", "more than "+l.MaxEventAhead.String()+" ahead of now (-limits.max-event-ahead)"}
+			return &FieldError{"eventTimestamp", "more than " + l.MaxEventAhead.String() + " ahead of now (-limits.max-event-ahead)"}
 		}
 		if *ts/1000 > math.MaxUint32 {
 			// event_time is a DateTime: seconds up to 2106.
@@ -150,10 +150,10 @@ func (l *Limits) Check(t *TraceItem, now time.Time) error {
 		}
 	}
 	if l.MaxCPUTimeMs > 0 && !(t.CPUTime <= l.MaxCPUTimeMs) {
-		return &FieldError{"cpuTime", fmt.Sprintf("over %g ms (-limits.max-cpu-time)", l.MaxCPUTimeMs)}
+		return &FieldError{"cpuTime", fmt.Sprintf("over %.0f ms (-limits.max-cpu-time)", l.MaxCPUTimeMs)}
 	}
 	if l.MaxWallTimeMs > 0 && !(t.WallTime <= l.MaxWallTimeMs) {
-		return &FieldError{"wallTime", fmt.Sprintf("over %g ms (-limits.max-wall-time)", l.MaxWallTimeMs)}
+		return &FieldError{"wallTime", fmt.Sprintf("over %.0f ms (-limits.max-wall-time)", l.MaxWallTimeMs)}
 	}
 	if l.MaxOutcomeBytes > 0 && len(t.Outcome) > l.MaxOutcomeBytes {
 		return tooLong("outcome", len(t.Outcome), l.MaxOutcomeBytes, "max-outcome-bytes")
