@@ -333,6 +333,7 @@ func (d *devRun) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}
+	logDashLimits(ctx, dsrv, dashUser.User, log)
 
 	// Served before the processor starts, so stopped after it flushed
 	// (closers run last first): its last refresh sees everything. It also
