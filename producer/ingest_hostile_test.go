@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestIngestHostileCorpus posts, as the second item of a batch, each value
@@ -167,5 +170,31 @@ func TestIngestInflightBudget(t *testing.T) {
 	}
 	if n := in.inflight.Load(); n != 0 {
 		t.Errorf("%d bytes still held", n)
+	}
+}
+
+// TestPublisherReadyNeedsTopic: Ready (ingest's /readyz) fails while the
+// topic does not exist, saying so, and passes once it does.
+func TestPublisherReadyNeedsTopic(t *testing.T) {
+	c := newCluster(t)
+	p := newPublisher(t, c.ListenAddrs(), func(c *Config) { c.Topic = "not-yet" })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	if err := p.Ready(ctx); err == nil || !strings.Contains(err.Error(), "topic not-yet does not exist") {
+		t.Fatalf("Ready without the topic = %v; want it to say the topic does not exist", err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "not-yet"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Ready(ctx); err != nil {
+		t.Fatalf("Ready with the topic = %v", err)
 	}
 }

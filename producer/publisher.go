@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/plugin/kprom"
 	"github.com/twmb/franz-go/plugin/kslog"
 
@@ -173,6 +174,35 @@ func (p *Publisher) Client() *kgo.Client { return p.cl }
 func (p *Publisher) Ping(ctx context.Context) error {
 	if err := p.cl.Ping(ctx); err != nil {
 		return fmt.Errorf("ping Kafka: %w", err)
+	}
+	return nil
+}
+
+// Ready is Ping plus the topic: an error while the topic does not exist
+// (publishing would fail), so /readyz does not report ready before it can
+// take a POST.
+func (p *Publisher) Ready(ctx context.Context) error {
+	if err := p.Ping(ctx); err != nil {
+		return err
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	t := kmsg.NewMetadataRequestTopic()
+	t.Topic = kmsg.StringPtr(p.topic)
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, p.cl)
+	if err != nil {
+		return fmt.Errorf("read the metadata of topic %s: %w", p.topic, err)
+	}
+	for _, rt := range resp.Topics {
+		if err := kerr.ErrorForCode(rt.ErrorCode); err != nil {
+			if errors.Is(err, kerr.UnknownTopicOrPartition) {
+				return fmt.Errorf("topic %s does not exist: create it (see README) or point -kafka.topic at an existing one", p.topic)
+			}
+			return fmt.Errorf("topic %s: %w", p.topic, err)
+		}
+		if len(rt.Partitions) == 0 {
+			return fmt.Errorf("topic %s has no partitions yet", p.topic)
+		}
 	}
 	return nil
 }

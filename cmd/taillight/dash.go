@@ -25,7 +25,7 @@ func init() {
 
 func runDash(ctx context.Context, args []string, s stdio) int {
 	fs := newFlagSet("dash", s)
-	listen := fs.String("listen", "127.0.0.1:8090", "address to serve the dashboard, /metrics, /healthz and /readyz on")
+	listen := fs.String("listen", "127.0.0.1:8090", "address to serve the dashboard, /metrics, /healthz and /readyz on (a bare port such as 0 listens on 127.0.0.1)")
 	ch := chsink.DefaultConfig()
 	ch.RegisterFlags(fs, "clickhouse.")
 	dc := dash.DefaultConfig()
@@ -73,7 +73,7 @@ func runDash(ctx context.Context, args []string, s stdio) int {
 		defer cancel()
 		return conn.Ping(pctx)
 	}
-	ops, err := startOps(*listen, reg, ready, mux, log)
+	ops, err := startOps(listenAddr(*listen, "127.0.0.1:8090"), reg, ready, mux, log)
 	if err != nil {
 		log.Error("cannot listen", "err", err)
 		return exitError

@@ -32,6 +32,7 @@ type ingestFlags struct {
 	log      logFlags
 	listen   string
 	ops      string
+	opsAlias bool // the deprecated -ops.listen was given
 	shutdown time.Duration
 }
 
@@ -40,8 +41,12 @@ func (f *ingestFlags) register(fs *flag.FlagSet) {
 	f.auth.RegisterFlags(fs, "kafka.")
 	f.ingest.RegisterFlags(fs, "")
 	f.log.register(fs)
-	fs.StringVar(&f.listen, "listen", ":8080", "address of POST "+producer.IngestPath+" (and of /metrics, /healthz, /readyz unless -ops.listen is set)")
-	fs.StringVar(&f.ops, "ops.listen", "", "separate address for /metrics, /healthz and /readyz (empty: served on -listen)")
+	fs.StringVar(&f.listen, "listen", ":8080", "address of POST "+producer.IngestPath+" (and of /metrics, /healthz, /readyz unless -listen.metrics is set; a bare port such as 0 listens on all interfaces)")
+	fs.StringVar(&f.ops, "listen.metrics", "", "separate address for /metrics, /healthz and /readyz (empty: served on -listen)")
+	fs.Func("ops.listen", "deprecated name of -listen.metrics", func(v string) error {
+		f.ops, f.opsAlias = v, true
+		return nil
+	})
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 }
 
@@ -72,6 +77,9 @@ func runIngest(ctx context.Context, args []string, s stdio) int {
 	if err := f.auth.Validate(); err != nil {
 		fmt.Fprintf(s.err, "taillight ingest: %v\n", err)
 		return exitUsage
+	}
+	if f.opsAlias {
+		log.Warn("-ops.listen (TAILLIGHT_OPS_LISTEN) is deprecated: use -listen.metrics (TAILLIGHT_LISTEN_METRICS), as in process and dev")
 	}
 	if err := serveIngest(ctx, &f, log); err != nil {
 		log.Error("ingest stopped", "err", err)
@@ -104,7 +112,7 @@ func serveIngest(ctx context.Context, f *ingestFlags, log *slog.Logger) error {
 	ready := func() error {
 		pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		return pub.Ping(pctx)
+		return pub.Ready(pctx)
 	}
 
 	mux := http.NewServeMux()
@@ -122,7 +130,7 @@ func serveIngest(ctx context.Context, f *ingestFlags, log *slog.Logger) error {
 		log.Info("ops listening", "addr", ops.Addr())
 	}
 
-	ln, err := net.Listen("tcp", f.listen)
+	ln, err := net.Listen("tcp", listenAddr(f.listen, ":8080"))
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", f.listen, err)
 	}

@@ -109,7 +109,7 @@ func serveProcess(ctx context.Context, f *processFlags, log *slog.Logger) error 
 		if err != nil {
 			return fmt.Errorf("migrate clickhouse: %w", err)
 		}
-		log.Info("clickhouse migrations checked", "migrations", len(res))
+		log.Info("clickhouse migrations checked", migrationCounts(res)...)
 	}
 	auth, err := f.auth.Opts()
 	if err != nil {
