@@ -390,6 +390,10 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}{len(items)})
 }
 
+// InflightBytes is the request body bytes held now (see
+// IngestConfig.MaxInflightBytes).
+func (in *Ingest) InflightBytes() int64 { return in.inflight.Load() }
+
 func (in *Ingest) retryAfter() string {
 	return strconv.Itoa(int((in.cfg.RetryAfter + time.Second - 1) / time.Second))
 }

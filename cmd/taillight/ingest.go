@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
+	"runtime/metrics"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,6 +112,7 @@ func serveIngest(ctx context.Context, f *ingestFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	boundMemory(ctx, f.ingest.MaxInflightBytes, in, log)
 	ready := func() error {
 		pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -180,4 +184,47 @@ func opsHandlers(mux *http.ServeMux, reg *prometheus.Registry, ready func() erro
 		}
 		fmt.Fprintln(w, "ready")
 	})
+}
+
+// memoryHeadroom is what the Go runtime may use beyond the in-flight
+// budget before its garbage collector works harder: the producer's
+// buffers, decoding garbage, the runtime itself.
+const memoryHeadroom = 64 << 20
+
+// boundMemory keeps ingest's memory near its request budget: a soft
+// memory limit of budget + memoryHeadroom for the Go runtime (unless
+// GOMEMLIMIT is set), and, once a burst is over (nothing in flight), the
+// heap it grew is collected and handed back to the OS rather than kept
+// for the next one.
+func boundMemory(ctx context.Context, budget int64, in *producer.Ingest, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(budget + memoryHeadroom)
+		log.Info("memory limit for the Go runtime", "bytes", budget+memoryHeadroom, "from", "-ingest.max-inflight-bytes + 64 MiB")
+	}
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		// Heap (objects, free or not yet collected, and free spans not yet
+		// returned) as of the last hand-back.
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/free:bytes"}}
+		heap := func() uint64 {
+			metrics.Read(sample)
+			return sample[0].Value.Uint64() + sample[1].Value.Uint64()
+		}
+		base := heap()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			// After a burst no allocation may trigger a collection for
+			// minutes, so the runtime would keep its peak: collect and
+			// return the memory once nothing is in flight.
+			if in.InflightBytes() == 0 && heap() > base+memoryHeadroom {
+				debug.FreeOSMemory()
+				base = heap()
+			}
+		}
+	}()
 }
