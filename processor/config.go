@@ -88,7 +88,9 @@ type Config struct {
 	// journal until another processor seals).
 	SealInterval time.Duration
 	// Limits are the value ranges a record must respect to be stored; a
-	// record outside them goes to the DLQ (reason out_of_range). Zero
+	// record outside them goes to the DLQ (reason out_of_range). The
+	// eventTimestamp allowance counts from the record's Kafka timestamp
+	// (its produce time), so a block read again gets the same rows. Zero
 	// Limits take schemas.DefaultLimits.
 	Limits schemas.Limits
 	// KafkaOpts are extra franz-go client options appended last (TLS, SASL,

@@ -341,7 +341,14 @@ func (w *worker) add(rec *kgo.Record) {
 		w.poison(rec, classify(err), err)
 		return
 	}
-	if err := w.p.cfg.Limits.Check(&w.item, time.Now()); err != nil {
+	// "Now" for the limits is the record's timestamp (when it was
+	// produced, by ingest or a producer): a block read again later must
+	// get the same rows.
+	ref := rec.Timestamp
+	if ref.UnixMilli() <= 0 {
+		ref = time.Now()
+	}
+	if err := w.p.cfg.Limits.Check(&w.item, ref); err != nil {
 		w.poison(rec, ReasonOutOfRange, err)
 		return
 	}
