@@ -350,9 +350,12 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		in.release(held)
 	}()
 	if err != nil {
-		if code == http.StatusTooManyRequests {
+		switch code {
+		case http.StatusTooManyRequests:
 			in.refused.WithLabelValues("busy").Inc()
 			w.Header().Set("Retry-After", in.retryAfter())
+		case http.StatusRequestEntityTooLarge:
+			in.refused.WithLabelValues("too_large").Inc()
 		}
 		in.fail(w, code, "%v", err)
 		return

@@ -21,7 +21,7 @@
 //
 // Metrics (on the Registerer given to New):
 //
-//	taillight_dash_queries_total{source,result}    source saved|sql|filters, result ok|refused|error
+//	taillight_dash_queries_total{source,result}    source saved|sql|filters|auth, result ok|refused|error
 //	taillight_dash_query_duration_seconds{source}  ClickHouse round trips
 package dash
 
@@ -177,7 +177,7 @@ func New(cfg Config, conn driver.Conn, log *slog.Logger, reg prometheus.Register
 	}
 	s.m.queries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "taillight_dash_queries_total",
-		Help: "Dashboard queries by source (saved, sql, filters) and result (ok, refused, error).",
+		Help: "Dashboard queries by source (saved, sql, filters; auth for refused credentials) and result (ok, refused, error).",
 	}, []string{"source", "result"})
 	s.m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "taillight_dash_query_duration_seconds",
