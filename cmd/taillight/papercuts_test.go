@@ -85,3 +85,17 @@ func TestDevPortsTaken(t *testing.T) {
 		t.Errorf("a bare 0 was refused: %s", stderr)
 	}
 }
+
+// TestIngestOpsListenAlias: ingest's ops address is -listen.metrics, as in
+// process and dev; the old -ops.listen still works, with a warning.
+func TestIngestOpsListenAlias(t *testing.T) {
+	k := newKafka(t, "ingest-cmd")
+	_, stderr, _, _ := startIngest(t, k.ListenAddrs(), "tok", "-ops.listen", "127.0.0.1:0")
+	if s := stderr.String(); !strings.Contains(s, "-ops.listen (TAILLIGHT_OPS_LISTEN) is deprecated: use -listen.metrics") || !strings.Contains(s, `msg="ops listening"`) {
+		t.Errorf("-ops.listen: no deprecation warning or no ops listener:\n%s", s)
+	}
+	_, stderr, _, _ = startIngest(t, k.ListenAddrs(), "tok", "-listen.metrics", "127.0.0.1:0")
+	if s := stderr.String(); strings.Contains(s, "deprecated") || !strings.Contains(s, `msg="ops listening"`) {
+		t.Errorf("-listen.metrics:\n%s", s)
+	}
+}
