@@ -343,11 +343,27 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	body, put, held, code, err := in.readBody(w, r)
+	var settled <-chan struct{} // closed once Kafka's client is done with body
 	defer func() {
-		if put != nil {
-			put()
+		free := func() {
+			if put != nil {
+				put()
+			}
+			in.release(held)
 		}
-		in.release(held)
+		if settled == nil {
+			free()
+			return
+		}
+		select {
+		case <-settled:
+			free()
+		default:
+			// Answered on a timeout while the client still holds records
+			// aliasing body: they keep their budget, and the buffer is not
+			// reused, until each is acknowledged or failed.
+			go func() { <-settled; free() }()
+		}
 	}()
 	if err != nil {
 		switch code {
@@ -372,10 +388,10 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Detached from the request: a client that hangs up should not leave
 	// half its batch unsent. PublishTimeout still bounds the wait. The
-	// items alias body, which is released only once PublishRaw returned
-	// (every record acknowledged or failed).
+	// items alias body, released once every record is acknowledged or
+	// failed (settled), which may be after a timeout's answer.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), in.cfg.PublishTimeout)
-	err = in.pub.PublishRaw(ctx, items...)
+	settled, err = in.pub.publishRaw(ctx, items)
 	cancel()
 	if err != nil {
 		if Reason(err) == "too_large" {

@@ -198,3 +198,45 @@ func TestPublisherReadyNeedsTopic(t *testing.T) {
 		t.Fatalf("Ready with the topic = %v", err)
 	}
 }
+
+// TestIngestTimeoutKeepsBudget: a request answered 503 on the publish
+// timeout still has records in the client aliasing its body (an idempotent
+// producer keeps them while Kafka is away); they keep their share of the
+// budget, and the buffer is not reused, until each is acknowledged or
+// failed: here when the publisher closes.
+func TestIngestTimeoutKeepsBudget(t *testing.T) {
+	c := newCluster(t)
+	p := newPublisher(t, c.ListenAddrs(), func(c *Config) { c.DialTimeout = 200 * time.Millisecond })
+	cfg := DefaultIngestConfig()
+	cfg.Tokens = []string{testToken}
+	cfg.PublishTimeout = 500 * time.Millisecond
+	in, err := NewIngest(cfg, p, testLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(in)
+	t.Cleanup(srv.Close)
+	e := &ingestEnv{addrs: c.ListenAddrs(), url: srv.URL}
+	body, _ := genBody(t, 50, false)
+	accepted(t, e.post(t, body), 50)
+	if n := in.InflightBytes(); n != 0 {
+		t.Fatalf("%d bytes held after a 202", n)
+	}
+	c.Close()
+	if r := e.post(t, body); r.code != http.StatusServiceUnavailable {
+		t.Fatalf("Kafka down: answer %d %v; want 503", r.code, r.body)
+	}
+	if n := in.InflightBytes(); n < int64(len(body)) {
+		t.Errorf("after the 503, %d bytes held; want the body's %d (its records are still in the client)", n, len(body))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	p.Close(ctx) // gives up flushing after 1s and fails the records still buffered
+	deadline := time.Now().Add(20 * time.Second)
+	for in.InflightBytes() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes still held after the publisher closed", in.InflightBytes())
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition
+	}
+}

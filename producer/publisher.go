@@ -227,17 +227,27 @@ func (p *Publisher) PublishSync(ctx context.Context, items ...*schemas.TraceItem
 // error; ctx bounds both the wait for buffer space and for the acks. The
 // error names the index of the failing item.
 func (p *Publisher) PublishRaw(ctx context.Context, items ...RawItem) error {
+	_, err := p.publishRaw(ctx, items)
+	return err
+}
+
+// publishRaw is PublishRaw that also returns a channel closed once every
+// item's record is acknowledged or failed: after a context error the
+// client may still hold (and read) the items' buffers until then.
+func (p *Publisher) publishRaw(ctx context.Context, items []RawItem) (<-chan struct{}, error) {
+	done := make(chan struct{})
 	if p.closed.Load() {
-		return ErrClosed
+		close(done)
+		return done, ErrClosed
 	}
 	if len(items) == 0 {
-		return nil
+		close(done)
+		return done, nil
 	}
 	var (
 		mu        sync.Mutex
 		first     error
 		remaining atomic.Int64
-		done      = make(chan struct{})
 	)
 	remaining.Store(int64(len(items)))
 	for i := range items {
@@ -266,7 +276,7 @@ func (p *Publisher) PublishRaw(ctx context.Context, items ...RawItem) error {
 	if err != nil {
 		p.failed.WithLabelValues(Reason(err)).Inc()
 	}
-	return err
+	return done, err
 }
 
 // Publish encodes item and hands it to the client, blocking while
