@@ -109,6 +109,12 @@ type Config struct {
 	// StuckAfter is how long one commit (raw rows, DLQ, rollups, retries
 	// included) may take before Ready reports the sink stuck. Default 1m.
 	StuckAfter time.Duration
+	// Limits are the value ranges a record must respect to be stored; a
+	// record outside them goes to the DLQ (reason out_of_range). The
+	// eventTimestamp allowance counts from the record's Kafka timestamp
+	// (its produce time), so a block read again gets the same rows. Zero
+	// Limits take schemas.DefaultLimits.
+	Limits schemas.Limits
 	// KafkaOpts are extra franz-go client options appended last (TLS, SASL,
 	// a test dialer). They must not change the group or commit options.
 	KafkaOpts []kgo.Opt
@@ -153,6 +159,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.StuckAfter, prefix+"sink.stuck-after", orDur(c.StuckAfter, DefaultStuckAfter), "report not ready (/readyz) when one commit takes longer than this")
 	fs.DurationVar(&c.RetryMax, prefix+"sink.retry-max", orDur(c.RetryMax, DefaultRetryMax), "longest backoff between attempts to write a block while the sink fails")
 	c.Redaction.RegisterFlags(fs, prefix+"redact.")
+	c.Limits.RegisterFlags(fs, prefix+"limits.")
 }
 
 func splitList(v string) []string {
@@ -213,6 +220,9 @@ func (c Config) withDefaults() Config {
 	c.LogCheck = orDur(c.LogCheck, DefaultLogCheck)
 	c.StuckAfter = orDur(c.StuckAfter, DefaultStuckAfter)
 	c.MemoryBudget = orInt64(c.MemoryBudget, DefaultMemoryBudget)
+	if c.Limits == (schemas.Limits{}) {
+		c.Limits = schemas.DefaultLimits()
+	}
 	return c
 }
 
@@ -239,6 +249,9 @@ func (c Config) Validate() error {
 			c.ShutdownTimeout, c.RetryMax, c.RetryMin))
 	}
 	if err := c.Redaction.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Limits.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -12,9 +12,12 @@ const (
 	ReasonWrongType = "wrong_type" // valid JSON with a field of the wrong type
 	ReasonInvalid   = "invalid"    // decodes but breaks the contract (schemas.ErrInvalid)
 	ReasonOversize  = "oversize"   // larger than schemas.MaxItemBytes
+	// ReasonOutOfRange: decodes but a value is outside Config.Limits
+	// (schemas.ErrOutOfRange).
+	ReasonOutOfRange = "out_of_range"
 )
 
-var reasons = []string{ReasonBadJSON, ReasonWrongType, ReasonInvalid, ReasonOversize}
+var reasons = []string{ReasonBadJSON, ReasonWrongType, ReasonInvalid, ReasonOversize, ReasonOutOfRange}
 
 type metrics struct {
 	records      prometheus.Counter

@@ -74,6 +74,30 @@ type Processor struct {
 	fatalMu  sync.Mutex
 	fatal    error
 	cancel   context.CancelFunc
+
+	poisonLogAt atomic.Int64 // unix ns of the last poison-record log line
+	poisonQuiet atomic.Int64 // poison records not logged since then
+}
+
+// logPoison logs a record going to the DLQ, at most one line every 10 s
+// (with how many were not logged since): a flood of bad records must not
+// flood the log. The error logged is the DLQ header's, which quotes
+// nothing of the record.
+func (p *Processor) logPoison(rec *kgo.Record, reason string, dlq *kgo.Record) {
+	now := time.Now().UnixNano()
+	last := p.poisonLogAt.Load()
+	if now-last < int64(10*time.Second) || !p.poisonLogAt.CompareAndSwap(last, now) {
+		p.poisonQuiet.Add(1)
+		return
+	}
+	var msg string
+	for _, h := range dlq.Headers {
+		if h.Key == DLQHeaderError {
+			msg = string(h.Value)
+		}
+	}
+	p.log.Warn("record sent to the dead-letter topic", "reason", reason, "partition", rec.Partition,
+		"offset", rec.Offset, "err", msg, "dlq_topic", p.cfg.DLQTopic, "not_logged_since_last", p.poisonQuiet.Swap(0))
 }
 
 const (

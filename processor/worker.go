@@ -357,6 +357,17 @@ func (w *worker) add(rec *kgo.Record) {
 		w.poison(rec, classify(err), err)
 		return
 	}
+	// "Now" for the limits is the record's timestamp (when it was
+	// produced, by ingest or a producer): a block read again later must
+	// get the same rows.
+	ref := rec.Timestamp
+	if ref.UnixMilli() <= 0 {
+		ref = time.Now()
+	}
+	if err := w.p.cfg.Limits.Check(&w.item, ref); err != nil {
+		w.poison(rec, ReasonOutOfRange, err)
+		return
+	}
 	w.p.policy.Item(&w.item)
 	w.fill(&w.item, rec)
 	if w.p.streamer != nil && len(w.blk.Rows) >= w.p.cfg.PacketRows {
@@ -417,7 +428,9 @@ func (w *worker) release() {
 }
 
 func (w *worker) poison(rec *kgo.Record, reason string, err error) {
-	w.dlq = append(w.dlq, dlqEntry{rec: dlqRecord(w.p.cfg.DLQTopic, rec, reason, err, w.p.policy), reason: reason})
+	d := dlqRecord(w.p.cfg.DLQTopic, rec, reason, err, w.p.policy, time.Now())
+	w.dlq = append(w.dlq, dlqEntry{rec: d, reason: reason})
+	w.p.logPoison(rec, reason, d)
 }
 
 // nextRow extends the block by one row, reusing a previous row's slices.

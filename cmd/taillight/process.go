@@ -100,9 +100,9 @@ Flags:
 	return exitOK
 }
 
-// memoryHeadroom is what the process needs beyond -memory.budget: the
+// processHeadroom is what the process needs beyond -memory.budget: the
 // runtime, franz-go's buffered fetch, the ClickHouse connections' buffers.
-const memoryHeadroom = 80 << 20
+const processHeadroom = 80 << 20
 
 func serveProcess(ctx context.Context, f *processFlags, log *slog.Logger) error {
 	reg := newRegistry()
@@ -114,7 +114,7 @@ func serveProcess(ctx context.Context, f *processFlags, log *slog.Logger) error 
 		if budget == 0 {
 			budget = processor.DefaultMemoryBudget
 		}
-		debug.SetMemoryLimit(budget + memoryHeadroom)
+		debug.SetMemoryLimit(budget + processHeadroom)
 	}
 	// Ops first: while ClickHouse does not answer, /readyz says so and the
 	// process waits instead of exiting into a crash loop.
@@ -153,7 +153,7 @@ func serveProcess(ctx context.Context, f *processFlags, log *slog.Logger) error 
 		if err != nil {
 			return fmt.Errorf("migrate clickhouse: %w", err)
 		}
-		log.Info("clickhouse migrations checked", "migrations", len(res))
+		log.Info("clickhouse migrations checked", migrationCounts(res)...)
 	}
 	auth, err := f.auth.Opts()
 	if err != nil {

@@ -1,11 +1,13 @@
 package chsink
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"reflect"
 	"slices"
@@ -82,12 +84,20 @@ func TestMigrate(t *testing.T) {
 		}
 	}
 
+	var logs bytes.Buffer
+	w.log = slog.New(slog.NewTextHandler(&logs, nil))
 	first, err := w.Migrate(ctx)
 	if err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	if got, want := statuses(first), want(true, false); !reflect.DeepEqual(got, want) {
 		t.Fatalf("first Migrate = %q; want %q", got, want)
+	}
+	// A migration skipped for the server's version is logged with why.
+	for _, r := range first {
+		if r.Status == StatusServerOld && !strings.Contains(logs.String(), `msg="migration skipped" file=`+r.Migration.File+` reason="needs ClickHouse`) {
+			t.Errorf("skipping %s was not logged with its reason:\n%s", r.Migration.File, logs.String())
+		}
 	}
 	second, err := w.Migrate(ctx)
 	if err != nil {

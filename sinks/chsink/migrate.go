@@ -124,6 +124,9 @@ func (w *Writer) migrate(ctx context.Context, dryRun bool, upTo uint32) ([]Migra
 			res.Status, res.Statements = StatusServerOld, nil
 			res.Note = fmt.Sprintf("needs ClickHouse %s or newer, server is %s", m.Requires, verStr)
 			results = append(results, res)
+			if !dryRun {
+				w.log.Info("migration skipped", "file", m.File, "reason", res.Note)
+			}
 			continue
 		}
 		if dryRun {

@@ -337,7 +337,7 @@ async function runSQL(ev) {
   out.dataset.state = 'loading';
   try {
     const res = await api('/api/sql', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ sql: $('sql').value }) });
-    const note = el('div', { class: 'desc', text: `${res.rows.length} rows${res.truncated ? ' (truncated at the row limit)' : ''} · ${Math.round(res.elapsed_ms)} ms` });
+    const note = el('div', { class: 'desc', text: `${res.rows.length} rows${res.truncated ? (res.limit === 'bytes' ? ' (truncated at the response size limit)' : ' (truncated at the row limit)') : ''} · ${Math.round(res.elapsed_ms)} ms` });
     out.replaceChildren(note, table(res));
     out.dataset.state = 'ok';
   } catch (e) {
@@ -355,6 +355,7 @@ async function main() {
     return;
   }
   $('dbname').textContent = meta.database;
+  $('sqlbox').hidden = meta.sql === false; // -dash.sql=false
   setRefreshValue(meta.refresh_s);
   readHash();
   buildPanels();
