@@ -31,6 +31,13 @@ import (
 // IngestPath is where Tail Workers POST their events.
 const IngestPath = "/v1/traces"
 
+// WorkerIDParam (query parameter) and WorkerIDHeader name a Dynamic Worker
+// id that ingest applies to every item of a POST (schemas.TraceItem.WorkerID).
+const (
+	WorkerIDParam  = "workerId"
+	WorkerIDHeader = "Taillight-Worker-Id"
+)
+
 // maxTokensFileBytes bounds the tokens file read on every reload.
 const maxTokensFileBytes = 1 << 20
 
@@ -310,6 +317,11 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	workerID, err := postWorkerID(r)
+	if err != nil {
+		in.fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
 	buf, code, err := in.readBody(w, r)
 	if err != nil {
 		in.fail(w, code, "%v", err)
@@ -322,7 +334,7 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		in.fail(w, http.StatusBadRequest, "empty body: send a JSON array of TraceItems or NDJSON")
 		return
 	}
-	items, errBody, code := in.decode(body)
+	items, errBody, code := in.decode(body, workerID)
 	putBody(buf)
 	if errBody != nil {
 		in.reply(w, code, errBody)
@@ -412,10 +424,41 @@ func statusFor(err error) int {
 	return http.StatusBadRequest
 }
 
+// postWorkerID returns the worker id the request applies to all its items:
+// the ?workerId= query parameter or the Taillight-Worker-Id header ("" when
+// neither is given). Both may be given only with the same value.
+func postWorkerID(r *http.Request) (string, error) {
+	q := r.URL.Query()
+	qv, inQuery := q[WorkerIDParam]
+	hv, inHeader := r.Header[http.CanonicalHeaderKey(WorkerIDHeader)]
+	if len(qv) > 1 || len(hv) > 1 {
+		return "", fmt.Errorf("more than one %s query parameter or %s header", WorkerIDParam, WorkerIDHeader)
+	}
+	var id string
+	switch {
+	case inQuery && inHeader && qv[0] != hv[0]:
+		return "", fmt.Errorf("query parameter %s=%q and header %s: %q disagree", WorkerIDParam, qv[0], WorkerIDHeader, hv[0])
+	case inQuery:
+		id = qv[0]
+		if err := schemas.ValidateWorkerID(id); err != nil {
+			return "", fmt.Errorf("query parameter %s: %v", WorkerIDParam, err)
+		}
+	case inHeader:
+		id = hv[0]
+		if err := schemas.ValidateWorkerID(id); err != nil {
+			return "", fmt.Errorf("header %s: %v", WorkerIDHeader, err)
+		}
+	}
+	return id, nil
+}
+
 // decode validates every item and returns them ready to publish, or the
 // error answer. The values are copies in one arena (the reader's buffer is
-// reused), exactly the bytes received.
-func (in *Ingest) decode(body []byte) ([]RawItem, any, int) {
+// reused), exactly the bytes received, except that a non-empty workerID is
+// added to every item without one (appended as the object's last member, so
+// it also wins over a "workerId": null). An item whose own workerId differs
+// from workerID is refused: a POST names one Worker.
+func (in *Ingest) decode(body []byte, workerID string) ([]RawItem, any, int) {
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(bytes.NewReader(body))
 	defer func() { br.Reset(nil); readerPool.Put(br) }()
@@ -445,7 +488,19 @@ func (in *Ingest) decode(body []byte) ([]RawItem, any, int) {
 			return nil, errorBody{Error: fmt.Sprintf("more than %d items in one request", in.cfg.MaxItems)}, http.StatusRequestEntityTooLarge
 		}
 		off := len(arena)
-		arena = append(arena, raw...)
+		if workerID != "" && t.WorkerID != workerID {
+			if t.WorkerID != "" {
+				idx := len(items)
+				return nil, errorBody{Error: fmt.Sprintf("item %d: workerId %q conflicts with the request's %s %q", idx, t.WorkerID, WorkerIDParam, workerID), Index: &idx}, http.StatusBadRequest
+			}
+			// raw is one object ending in '}', with at least an outcome.
+			arena = append(arena, raw[:len(raw)-1]...)
+			arena = append(arena, `,"workerId":"`...)
+			arena = append(arena, workerID...) // needs no JSON escaping
+			arena = append(arena, `"}`...)
+		} else {
+			arena = append(arena, raw...)
+		}
 		it := RawItem{Key: schemas.Key(&t), Value: arena[off:len(arena):len(arena)]}
 		if err := in.pub.Fits(it); err != nil {
 			idx := len(items)

@@ -126,6 +126,11 @@ func (t *TraceItem) Validate() error {
 	if e := t.Event; e != nil && e.Request != nil && e.Request.URL == "" {
 		return fmt.Errorf("%w: event.request.url is empty", ErrInvalid)
 	}
+	if t.WorkerID != "" {
+		if err := ValidateWorkerID(t.WorkerID); err != nil {
+			return fmt.Errorf("%w: workerId: %v", ErrInvalid, err)
+		}
+	}
 	return nil
 }
 

@@ -19,7 +19,9 @@ import (
 //   - plain SQL statements, each ended by ';' (';' never appears inside a
 //     string literal or a comment); '--' line comments only;
 //   - every statement is safe to run again (CREATE … IF NOT EXISTS, ALTER …
-//     MODIFY), so a migration interrupted half-way is simply rerun;
+//     MODIFY, ALTER … ADD COLUMN IF NOT EXISTS, which chsink.Migrate
+//     emulates on servers older than AddColumnIfNotExistsSince), so a
+//     migration interrupted half-way is simply rerun;
 //   - placeholders, substituted by DDLParams.Render: {{database}} (the
 //     database name), {{on_cluster}} (empty, or ON CLUSTER `name`) and
 //     {{replicated}} (empty, or Replicated, prefixed to a MergeTree engine
@@ -291,7 +293,8 @@ func (v ServerVersion) String() string {
 //     kafka_partition: the name people and views query;
 //   - CREATE TABLE of any other table (schema_migrations) creates it
 //     Replicated per shard, under the same name;
-//   - ALTER TABLE of a sharded table alters NAME_local, then NAME;
+//   - ALTER TABLE of a sharded table alters NAME_local, then NAME (without
+//     its MODIFY ORDER BY clauses: a Distributed table has no key);
 //   - everything else (database, views) is rendered as Render does; views
 //     name the Distributed tables.
 
@@ -392,7 +395,7 @@ func (p DDLParams) RenderCluster(stmt string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		b, err := p.Render(stmt)
+		b, err := p.Render(withoutModifyOrderBy(stmt))
 		if err != nil {
 			return nil, err
 		}
@@ -403,4 +406,69 @@ func (p DDLParams) RenderCluster(stmt string) ([]string, error) {
 		return nil, err
 	}
 	return []string{s}, nil
+}
+
+var modifyOrderBy = regexp.MustCompile(`(?i),\s*MODIFY\s+ORDER\s+BY\s*\(`)
+
+// withoutModifyOrderBy removes every ", MODIFY ORDER BY (…)" clause of an
+// ALTER (nested parentheses included).
+func withoutModifyOrderBy(stmt string) string {
+	for {
+		loc := modifyOrderBy.FindStringIndex(stmt)
+		if loc == nil {
+			return stmt
+		}
+		depth, end := 0, len(stmt)
+		for i := loc[1] - 1; i < len(stmt); i++ {
+			if stmt[i] == '(' {
+				depth++
+			} else if stmt[i] == ')' {
+				if depth--; depth == 0 {
+					end = i + 1
+					break
+				}
+			}
+		}
+		stmt = stmt[:loc[0]] + stmt[end:]
+	}
+}
+
+// AddColumnIfNotExistsSince is the oldest release taillight relies on for
+// ALTER TABLE … ADD COLUMN IF NOT EXISTS; chsink.Migrate emulates it on
+// older servers (ClickHouse 18.16 has none).
+var AddColumnIfNotExistsSince = ServerVersion{20, 1, 0}
+
+var (
+	alterTarget = regexp.MustCompile(`^ALTER TABLE ([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s`)
+	addColumnIf = regexp.MustCompile(`(?i)ADD COLUMN IF NOT EXISTS ([A-Za-z_][A-Za-z0-9_]*)`)
+)
+
+// AddColumns is what an ALTER TABLE … ADD COLUMN IF NOT EXISTS statement
+// adds, for servers that lack IF NOT EXISTS there.
+type AddColumns struct {
+	Database, Table string
+	Columns         []string // the columns added
+	// Plain is the statement without IF NOT EXISTS: run it when none of
+	// Columns exists; when all do, the statement was applied (one ALTER
+	// changes a table's metadata at once).
+	Plain string
+}
+
+// ParseAddColumns reports whether the rendered statement stmt is an ALTER
+// TABLE db.table with ADD COLUMN IF NOT EXISTS clauses, and what they add.
+func ParseAddColumns(stmt string) (AddColumns, bool) {
+	m := alterTarget.FindStringSubmatch(stmt)
+	if m == nil {
+		return AddColumns{}, false
+	}
+	adds := addColumnIf.FindAllStringSubmatch(stmt, -1)
+	if len(adds) == 0 {
+		return AddColumns{}, false
+	}
+	a := AddColumns{Database: m[1], Table: m[2]}
+	for _, c := range adds {
+		a.Columns = append(a.Columns, c[1])
+	}
+	a.Plain = addColumnIf.ReplaceAllString(stmt, "ADD COLUMN $1")
+	return a, true
 }

@@ -33,6 +33,10 @@ func TestRenderCluster(t *testing.T) {
 	f("ALTER TABLE {{database}}.rollup_blocks {{on_cluster}}\n    MODIFY COLUMN host LowCardinality(String)", cluster,
 		"ALTER TABLE tl.rollup_blocks_local ON CLUSTER c1\n    MODIFY COLUMN host LowCardinality(String)",
 		"ALTER TABLE tl.rollup_blocks ON CLUSTER c1\n    MODIFY COLUMN host LowCardinality(String)")
+	// A Distributed table has no sorting key: its ALTER drops MODIFY ORDER BY.
+	f("ALTER TABLE {{database}}.rollup_minutes {{on_cluster}}\n    ADD COLUMN IF NOT EXISTS w String,\n    MODIFY ORDER BY (kind, toStartOfHour(minute), w)", cluster,
+		"ALTER TABLE tl.rollup_minutes_local ON CLUSTER c1\n    ADD COLUMN IF NOT EXISTS w String,\n    MODIFY ORDER BY (kind, toStartOfHour(minute), w)",
+		"ALTER TABLE tl.rollup_minutes ON CLUSTER c1\n    ADD COLUMN IF NOT EXISTS w String")
 	f("ALTER TABLE {{database}}.schema_migrations {{on_cluster}} MODIFY COLUMN name LowCardinality(String)", cluster,
 		"ALTER TABLE tl.schema_migrations ON CLUSTER c1 MODIFY COLUMN name LowCardinality(String)")
 	// Views and databases: as Render.

@@ -83,7 +83,7 @@ func (w *Writer) migrate(ctx context.Context, dryRun bool, upTo uint32) ([]Migra
 		return nil, err
 	}
 	if !dryRun {
-		if err := w.exec(ctx, boot, stmts); err != nil {
+		if err := w.exec(ctx, boot, stmts, server); err != nil {
 			return nil, err
 		}
 	}
@@ -134,7 +134,7 @@ func (w *Writer) migrate(ctx context.Context, dryRun bool, upTo uint32) ([]Migra
 		if m.Step != "" {
 			err = w.runStep(ctx, m)
 		} else {
-			err = w.exec(ctx, m, stmts)
+			err = w.exec(ctx, m, stmts, server)
 		}
 		if err != nil {
 			return results, err
@@ -149,8 +149,18 @@ func (w *Writer) migrate(ctx context.Context, dryRun bool, upTo uint32) ([]Migra
 	return results, nil
 }
 
-func (w *Writer) exec(ctx context.Context, m schemas.Migration, stmts []string) error {
+func (w *Writer) exec(ctx context.Context, m schemas.Migration, stmts []string, server schemas.ServerVersion) error {
 	for i, s := range stmts {
+		if a, ok := schemas.ParseAddColumns(s); ok && !server.AtLeast(schemas.AddColumnIfNotExistsSince) {
+			run, err := w.addColumnsPending(ctx, a)
+			if err != nil {
+				return fmt.Errorf("migration %s statement %d: %w", m.File, i+1, err)
+			}
+			if !run {
+				continue
+			}
+			s = a.Plain
+		}
 		if err := w.conn.Exec(ctx, s); err != nil {
 			err = classify(fmt.Sprintf("migration %s statement %d", m.File, i+1), err)
 			return err
@@ -213,4 +223,42 @@ func (w *Writer) record(ctx context.Context, m schemas.Migration, server string)
 		return err
 	}
 	return nil
+}
+
+// addColumnsPending emulates ADD COLUMN IF NOT EXISTS on a server without
+// it: true when none of the columns exists (run the statement without IF
+// NOT EXISTS), false when all do (it was applied). In cluster mode this
+// looks at the server taillight migrate talks to.
+func (w *Writer) addColumnsPending(ctx context.Context, a schemas.AddColumns) (bool, error) {
+	rows, err := w.conn.Query(ctx, "SELECT name FROM system.columns WHERE database = ? AND table = ?", a.Database, a.Table)
+	if err != nil {
+		return false, classify("read the columns of "+a.Table, err)
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return false, fmt.Errorf("read the columns of %s: %w", a.Table, err)
+		}
+		have[name] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, classify("read the columns of "+a.Table, err)
+	}
+	var missing []string
+	for _, c := range a.Columns {
+		if !have[c] {
+			missing = append(missing, c)
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return false, nil
+	case len(a.Columns):
+		return true, nil
+	}
+	return false, fmt.Errorf("chsink: %s.%s has some of the columns %v but not %v; add those by hand (ALTER TABLE … ADD COLUMN) and run taillight migrate again",
+		a.Database, a.Table, a.Columns, missing)
 }
