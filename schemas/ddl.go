@@ -293,8 +293,12 @@ func (v ServerVersion) String() string {
 //     kafka_partition: the name people and views query;
 //   - CREATE TABLE of any other table (schema_migrations) creates it
 //     Replicated per shard, under the same name;
-//   - ALTER TABLE of a sharded table alters NAME_local, then NAME (without
-//     its MODIFY ORDER BY clauses: a Distributed table has no key);
+//   - ALTER TABLE of a sharded table alters NAME_local, then drops and
+//     recreates NAME, the Distributed table, AS the altered NAME_local
+//     (ClickHouse 18.16 refuses an ALTER … ON CLUSTER of a table that is
+//     not replicated on a cluster whose shards are; a Distributed table
+//     holds no rows of taillight's, which writes the local tables, so it
+//     is recreated with the new columns instead);
 //   - everything else (database, views) is rendered as Render does; views
 //     name the Distributed tables.
 
@@ -369,8 +373,7 @@ func (p DDLParams) RenderCluster(stmt string) ([]string, error) {
 		}
 		out := []string{first}
 		if IsSharded(table) {
-			out = append(out, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %[1]s.%[2]s ON CLUSTER %[3]s AS %[1]s.%[4]s\nENGINE = Distributed(%[3]s, %[1]s, %[4]s, %[5]s)",
-				p.Database, table, p.Cluster, local, ShardingKey))
+			out = append(out, p.distributed(table))
 		}
 		return out, nil
 	}
@@ -390,16 +393,14 @@ func (p DDLParams) RenderCluster(stmt string) ([]string, error) {
 		return []string{r}, nil
 	}
 	if m := alterTable.FindStringSubmatch(stmt); m != nil && IsSharded(m[1]) {
-		local := "ALTER TABLE {{database}}." + m[1] + LocalSuffix + m[2] + stmt[len(m[0]):]
-		a, err := p.Render(local)
+		table, local := m[1], m[1]+LocalSuffix
+		a, err := p.Render("ALTER TABLE {{database}}." + local + m[2] + stmt[len(m[0]):])
 		if err != nil {
 			return nil, err
 		}
-		b, err := p.Render(withoutModifyOrderBy(stmt))
-		if err != nil {
-			return nil, err
-		}
-		return []string{a, b}, nil
+		return []string{a,
+			fmt.Sprintf("DROP TABLE IF EXISTS %s.%s ON CLUSTER %s", p.Database, table, p.Cluster),
+			p.distributed(table)}, nil
 	}
 	s, err := p.Render(stmt)
 	if err != nil {
@@ -408,29 +409,10 @@ func (p DDLParams) RenderCluster(stmt string) ([]string, error) {
 	return []string{s}, nil
 }
 
-var modifyOrderBy = regexp.MustCompile(`(?i),\s*MODIFY\s+ORDER\s+BY\s*\(`)
-
-// withoutModifyOrderBy removes every ", MODIFY ORDER BY (…)" clause of an
-// ALTER (nested parentheses included).
-func withoutModifyOrderBy(stmt string) string {
-	for {
-		loc := modifyOrderBy.FindStringIndex(stmt)
-		if loc == nil {
-			return stmt
-		}
-		depth, end := 0, len(stmt)
-		for i := loc[1] - 1; i < len(stmt); i++ {
-			if stmt[i] == '(' {
-				depth++
-			} else if stmt[i] == ')' {
-				if depth--; depth == 0 {
-					end = i + 1
-					break
-				}
-			}
-		}
-		stmt = stmt[:loc[0]] + stmt[end:]
-	}
+// distributed is the CREATE of the Distributed table NAME over NAME_local.
+func (p DDLParams) distributed(table string) string {
+	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %[1]s.%[2]s ON CLUSTER %[3]s AS %[1]s.%[4]s\nENGINE = Distributed(%[3]s, %[1]s, %[4]s, %[5]s)",
+		p.Database, table, p.Cluster, table+LocalSuffix, ShardingKey)
 }
 
 // AddColumnIfNotExistsSince is the oldest release taillight relies on for

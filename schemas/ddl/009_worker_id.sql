@@ -15,7 +15,8 @@
 -- taillight migrate looks the column up in system.columns and runs the
 -- ALTER without IF NOT EXISTS only when it is missing (chsink.Migrate), so
 -- every statement stays safe to rerun. In cluster mode the Distributed
--- tables get the columns but not the key (schemas.DDLParams.RenderCluster).
+-- tables are recreated over the altered local ones
+-- (schemas.DDLParams.RenderCluster).
 ALTER TABLE {{database}}.trace_items {{on_cluster}}
     ADD COLUMN IF NOT EXISTS worker_id String;
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/taillight/taillight/schemas"
 )
@@ -151,20 +154,41 @@ func (w *Writer) migrate(ctx context.Context, dryRun bool, upTo uint32) ([]Migra
 
 func (w *Writer) exec(ctx context.Context, m schemas.Migration, stmts []string, server schemas.ServerVersion) error {
 	for i, s := range stmts {
-		if a, ok := schemas.ParseAddColumns(s); ok && !server.AtLeast(schemas.AddColumnIfNotExistsSince) {
-			run, err := w.addColumnsPending(ctx, a)
-			if err != nil {
-				return fmt.Errorf("migration %s statement %d: %w", m.File, i+1, err)
+		what := fmt.Sprintf("migration %s statement %d", m.File, i+1)
+		if w.cfg.Cluster == "" || !strings.Contains(s, "MODIFY ORDER BY") {
+			if err := w.execOn(ctx, w.conn, what, s, server); err != nil {
+				return err
 			}
-			if !run {
-				continue
+			continue
+		}
+		// ClickHouse 18.16's distributed DDL refuses MODIFY ORDER BY
+		// ("Unsupported type of ALTER query"): the ALTER runs on each
+		// shard instead, whose other replicas follow through ZooKeeper.
+		local := strings.Replace(s, " ON CLUSTER "+w.cfg.Cluster, "", 1)
+		for _, t := range w.targets() {
+			if err := w.execOn(ctx, t.conn, what+" on "+t.label, local, server); err != nil {
+				return err
 			}
-			s = a.Plain
 		}
-		if err := w.conn.Exec(ctx, s); err != nil {
-			err = classify(fmt.Sprintf("migration %s statement %d", m.File, i+1), err)
-			return err
+	}
+	return nil
+}
+
+// execOn runs one migration statement on conn, emulating ADD COLUMN IF
+// NOT EXISTS where the server lacks it.
+func (w *Writer) execOn(ctx context.Context, conn driver.Conn, what, s string, server schemas.ServerVersion) error {
+	if a, ok := schemas.ParseAddColumns(s); ok && !server.AtLeast(schemas.AddColumnIfNotExistsSince) {
+		run, err := w.addColumnsPending(ctx, conn, a)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
+		if !run {
+			return nil
+		}
+		s = a.Plain
+	}
+	if err := conn.Exec(ctx, s); err != nil {
+		return classify(what, err)
 	}
 	return nil
 }
@@ -227,10 +251,11 @@ func (w *Writer) record(ctx context.Context, m schemas.Migration, server string)
 
 // addColumnsPending emulates ADD COLUMN IF NOT EXISTS on a server without
 // it: true when none of the columns exists (run the statement without IF
-// NOT EXISTS), false when all do (it was applied). In cluster mode this
-// looks at the server taillight migrate talks to.
-func (w *Writer) addColumnsPending(ctx context.Context, a schemas.AddColumns) (bool, error) {
-	rows, err := w.conn.Query(ctx, "SELECT name FROM system.columns WHERE database = ? AND table = ?", a.Database, a.Table)
+// NOT EXISTS), false when all do (it was applied), on the server conn
+// reaches (in cluster mode an ON CLUSTER statement is checked on the server
+// taillight migrate talks to).
+func (w *Writer) addColumnsPending(ctx context.Context, conn driver.Conn, a schemas.AddColumns) (bool, error) {
+	rows, err := conn.Query(ctx, "SELECT name FROM system.columns WHERE database = ? AND table = ?", a.Database, a.Table)
 	if err != nil {
 		return false, classify("read the columns of "+a.Table, err)
 	}
