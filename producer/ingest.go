@@ -498,6 +498,7 @@ func (in *Ingest) decode(body []byte, workerID string) ([]RawItem, any, int) {
 			arena = append(arena, `,"workerId":"`...)
 			arena = append(arena, workerID...) // needs no JSON escaping
 			arena = append(arena, `"}`...)
+			t.WorkerID = workerID // for the key
 		} else {
 			arena = append(arena, raw...)
 		}

@@ -58,10 +58,16 @@ func TestIngestWorkerID(t *testing.T) {
 		if !want[string(r.Value)] {
 			t.Errorf("unexpected record %s", r.Value)
 		}
-		delete(want, string(r.Value))
-		if string(r.Key) != "loader" {
-			t.Errorf("key %q; want the scriptName", r.Key)
+		// scriptName, then the Worker: Dynamic Workers spread over the
+		// partitions.
+		wantKey := "loader"
+		if id := wantID[string(r.Value)]; id != "" {
+			wantKey += "/" + id
 		}
+		if string(r.Key) != wantKey {
+			t.Errorf("record %s: key %q; want %q", r.Value, r.Key, wantKey)
+		}
+		delete(want, string(r.Value))
 	}
 	for w := range want {
 		t.Errorf("record missing: %s", w)

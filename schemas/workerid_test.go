@@ -112,3 +112,17 @@ func TestParseAddColumns(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyWithWorker(t *testing.T) {
+	name := "loader"
+	f := func(it TraceItem, want string) {
+		t.Helper()
+		if got := string(Key(&it)); got != want {
+			t.Errorf("Key(%+v) = %q; want %q", it, got, want)
+		}
+	}
+	f(TraceItem{ScriptName: &name}, "loader")
+	f(TraceItem{}, "")
+	f(TraceItem{ScriptName: &name, WorkerID: "app-1"}, "loader/app-1")
+	f(TraceItem{WorkerID: "app-1"}, "/app-1")
+}
