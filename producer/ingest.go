@@ -463,7 +463,13 @@ func (in *Ingest) decode(body []byte, workerID string) ([]RawItem, any, int) {
 	br.Reset(bytes.NewReader(body))
 	defer func() { br.Reset(nil); readerPool.Put(br) }()
 	rd := schemas.NewReader(br) // uses br itself: it is large enough
-	arena := make([]byte, 0, len(body))
+	size := len(body)
+	if workerID != "" {
+		// Room for the appended workerId of every item (an estimate: an
+		// escaped "outcome" key is not counted, and append then grows).
+		size += bytes.Count(body, []byte(`"outcome"`)) * (len(`,"workerId":""`) + len(workerID))
+	}
+	arena := make([]byte, 0, size)
 	var (
 		items []RawItem
 		t     schemas.TraceItem
