@@ -111,3 +111,61 @@ func TestPostWorkerIDItemFits(t *testing.T) {
 		}
 	}
 }
+
+// FuzzIngestWorkerID checks what ingest publishes for a POST with a worker
+// id: every accepted item decodes to exactly the item sent, with that
+// workerId, under the key scriptName/workerId; a body it refuses is refused
+// without the id too, or holds an item naming another Worker.
+func FuzzIngestWorkerID(f *testing.F) {
+	valid := `{"outcome":"ok","scriptName":"w","eventTimestamp":1700000000000,"event":{"request":{"url":"https://a.test/x","method":"GET"}},"logs":[],"exceptions":[]}`
+	f.Add([]byte(valid), "app-1")
+	f.Add([]byte("["+valid+","+`{"outcome":"ok","workerId":null }`+"]"), "tenant:42/x@y")
+	f.Add([]byte(valid+"\n"+`{"outcome":"exception","workerId":"app-1"}`+"\n"), "app-1")
+	f.Add([]byte(`[{"outcome":"ok","workerId":"a"},{"outcome":"ok"}]`), "b")
+	f.Add([]byte(`{"outcome":"ok","workerId":"","x":{"workerId":"z"}}`), "app-1")
+	c := newCluster(f)
+	p := newPublisher(f, c.ListenAddrs(), nil)
+	cfg := DefaultIngestConfig()
+	cfg.Tokens = []string{testToken}
+	in, err := NewIngest(cfg, p, testLogger(f), nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, id string) {
+		if schemas.ValidateWorkerID(id) != nil {
+			return
+		}
+		items, errBody, _ := in.decode(body, id)
+		plain, plainErr, _ := in.decode(body, "")
+		if errBody != nil {
+			if plainErr == nil && !strings.Contains(errBody.(errorBody).Error, "conflicts with the request's workerId") {
+				t.Fatalf("refused with the id only: %+v", errBody)
+			}
+			return
+		}
+		if plainErr != nil || len(plain) != len(items) {
+			t.Fatalf("accepted with the id (%d items) but not without: %+v", len(items), plainErr)
+		}
+		for i, it := range items {
+			var got, want schemas.TraceItem
+			if err := schemas.Unmarshal(it.Value, &got); err != nil {
+				t.Fatalf("item %d as published does not decode: %v\n%s", i, err, it.Value)
+			}
+			if err := schemas.Unmarshal(plain[i].Value, &want); err != nil {
+				t.Fatal(err)
+			}
+			if got.WorkerID != id || (want.WorkerID != "" && want.WorkerID != id) {
+				t.Fatalf("item %d: workerId %q (sent %q); want %q", i, got.WorkerID, want.WorkerID, id)
+			}
+			want.WorkerID = id
+			a, _ := schemas.Marshal(nil, &got)
+			b, _ := schemas.Marshal(nil, &want)
+			if !bytes.Equal(a, b) {
+				t.Fatalf("item %d changed beyond its workerId:\n got %s\nwant %s", i, a, b)
+			}
+			if k := string(schemas.Key(&want)); string(it.Key) != k {
+				t.Fatalf("item %d: key %q; want %q", i, it.Key, k)
+			}
+		}
+	})
+}
