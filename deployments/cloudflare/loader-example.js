@@ -10,6 +10,8 @@
 //
 // Bindings: LOADER (worker_loaders), SCRIPTS, and the Tail Worker's
 // INGEST_URL and INGEST_TOKEN (see README.md, "Dynamic Workers").
+// ctx.exports needs the enable_ctx_exports compatibility flag where the
+// compatibility date does not turn it on.
 
 export { DynamicWorkerTail } from "./dynamic-worker-tail.js";
 
