@@ -272,6 +272,7 @@ func FillRow(r *sinks.RawRow, t *schemas.TraceItem, router *redact.Router, parti
 	r.RedactionVersion = redact.Version
 	r.KafkaPartition = partition
 	r.KafkaOffset = offset
+	r.WorkerID = t.WorkerID
 }
 
 // detail is the kind-specific detail column.

@@ -31,6 +31,13 @@ import (
 // IngestPath is where Tail Workers POST their events.
 const IngestPath = "/v1/traces"
 
+// WorkerIDParam (query parameter) and WorkerIDHeader name a Dynamic Worker
+// id that ingest applies to every item of a POST (schemas.TraceItem.WorkerID).
+const (
+	WorkerIDParam  = "workerId"
+	WorkerIDHeader = "Taillight-Worker-Id"
+)
+
 // maxTokensFileBytes bounds the tokens file read on every reload.
 const maxTokensFileBytes = 1 << 20
 
@@ -342,6 +349,11 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	workerID, err := postWorkerID(r)
+	if err != nil {
+		in.fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
 	body, put, held, code, err := in.readBody(w, r)
 	var settled <-chan struct{} // closed once Kafka's client is done with body
 	defer func() {
@@ -381,7 +393,12 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		in.fail(w, http.StatusBadRequest, "empty body: send a JSON array of TraceItems or NDJSON")
 		return
 	}
-	items, errBody, code := in.decode(body, time.Now())
+	items, errBody, code, reserved := in.decode(body, workerID, time.Now())
+	held += reserved
+	if code == http.StatusTooManyRequests {
+		in.refused.WithLabelValues("busy").Inc()
+		w.Header().Set("Retry-After", in.retryAfter())
+	}
 	if errBody != nil {
 		in.reply(w, code, errBody)
 		return
@@ -551,23 +568,64 @@ func statusFor(err error) int {
 	return http.StatusBadRequest
 }
 
+// postWorkerID returns the worker id the request applies to all its items:
+// the ?workerId= query parameter or the Taillight-Worker-Id header ("" when
+// neither is given). Both may be given only with the same value.
+func postWorkerID(r *http.Request) (string, error) {
+	q := r.URL.Query()
+	qv, inQuery := q[WorkerIDParam]
+	hv, inHeader := r.Header[http.CanonicalHeaderKey(WorkerIDHeader)]
+	if len(qv) > 1 || len(hv) > 1 {
+		return "", fmt.Errorf("more than one %s query parameter or %s header", WorkerIDParam, WorkerIDHeader)
+	}
+	var id string
+	switch {
+	case inQuery && inHeader && qv[0] != hv[0]:
+		return "", fmt.Errorf("query parameter %s=%q and header %s: %q disagree", WorkerIDParam, qv[0], WorkerIDHeader, hv[0])
+	case inQuery:
+		id = qv[0]
+		if err := schemas.ValidateWorkerID(id); err != nil {
+			return "", fmt.Errorf("query parameter %s: %v", WorkerIDParam, err)
+		}
+	case inHeader:
+		id = hv[0]
+		if err := schemas.ValidateWorkerID(id); err != nil {
+			return "", fmt.Errorf("header %s: %v", WorkerIDHeader, err)
+		}
+	}
+	return id, nil
+}
+
 // decode validates every item (the decoder's contract and Limits, at now)
 // and returns them ready to publish, or the error answer. Each value is
-// the exact bytes received, aliasing body.
-func (in *Ingest) decode(body []byte, now time.Time) ([]RawItem, any, int) {
+// the exact bytes received, aliasing body, except that a non-empty
+// workerID is added to every item without one (appended as the object's
+// last member, so it also wins over a "workerId": null): those values are
+// copies in one arena, whose bytes are reserved from the in-flight budget
+// (reserved, released with the body). An item whose own workerId differs
+// from workerID is refused: a POST names one Worker.
+func (in *Ingest) decode(body []byte, workerID string, now time.Time) (items []RawItem, errBody any, code int, reserved int64) {
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(bytes.NewReader(body))
 	defer func() { br.Reset(nil); readerPool.Put(br) }()
 	rd := schemas.NewReader(br) // uses br itself: it is large enough
 	rd.Check = func(t *schemas.TraceItem) error { return in.cfg.Limits.Check(t, now) }
-	var (
-		items []RawItem
-		t     schemas.TraceItem
-	)
+	var arena []byte
+	if workerID != "" {
+		// Room for every item with the workerId appended (an estimate: an
+		// escaped "outcome" key is not counted, and append then grows).
+		size := len(body) + bytes.Count(body, []byte(`"outcome"`))*(len(`,"workerId":""`)+len(workerID))
+		if !in.acquire(int64(size)) {
+			return nil, errorBody{Error: errBusy{in.cfg.MaxInflightBytes}.Error()}, http.StatusTooManyRequests, 0
+		}
+		reserved = int64(size)
+		arena = make([]byte, 0, size)
+	}
+	var t schemas.TraceItem
 	for {
 		raw, err := rd.Next(&t)
 		if err == io.EOF {
-			return items, nil, 0
+			return items, nil, 0, reserved
 		}
 		if err != nil {
 			var ie *schemas.ItemError
@@ -590,21 +648,36 @@ func (in *Ingest) decode(body []byte, now time.Time) ([]RawItem, any, int) {
 				default:
 					in.refused.WithLabelValues("bad_json").Inc()
 				}
-				return nil, eb, code
+				return nil, eb, code, reserved
 			}
 			in.refused.WithLabelValues("bad_json").Inc()
-			return nil, errorBody{Error: err.Error()}, http.StatusBadRequest
+			return nil, errorBody{Error: err.Error()}, http.StatusBadRequest, reserved
 		}
 		if len(items) == in.cfg.MaxItems {
 			in.refused.WithLabelValues("too_large").Inc()
-			return nil, errorBody{Error: fmt.Sprintf("more than %d items in one request", in.cfg.MaxItems)}, http.StatusRequestEntityTooLarge
+			return nil, errorBody{Error: fmt.Sprintf("more than %d items in one request", in.cfg.MaxItems)}, http.StatusRequestEntityTooLarge, reserved
 		}
 		end := rd.Offset()
-		it := RawItem{Key: schemas.Key(&t), Value: body[end-int64(len(raw)) : end : end]}
+		value := body[end-int64(len(raw)) : end : end]
+		if workerID != "" && t.WorkerID != workerID {
+			if t.WorkerID != "" {
+				idx := len(items)
+				return nil, errorBody{Error: fmt.Sprintf("item %d: workerId %q conflicts with the request's %s %q", idx, t.WorkerID, WorkerIDParam, workerID), Index: &idx}, http.StatusBadRequest, reserved
+			}
+			// raw is one object ending in '}', with at least an outcome.
+			off := len(arena)
+			arena = append(arena, raw[:len(raw)-1]...)
+			arena = append(arena, `,"workerId":"`...)
+			arena = append(arena, workerID...) // needs no JSON escaping
+			arena = append(arena, `"}`...)
+			value = arena[off:len(arena):len(arena)]
+			t.WorkerID = workerID // for the key
+		}
+		it := RawItem{Key: schemas.Key(&t), Value: value}
 		if err := in.pub.Fits(it); err != nil {
 			idx := len(items)
 			in.refused.WithLabelValues("too_large").Inc()
-			return nil, errorBody{Error: fmt.Sprintf("item %d: %v", idx, err), Index: &idx}, http.StatusRequestEntityTooLarge
+			return nil, errorBody{Error: fmt.Sprintf("item %d: %v", idx, err), Index: &idx}, http.StatusRequestEntityTooLarge, reserved
 		}
 		items = append(items, it)
 	}

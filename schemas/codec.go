@@ -32,8 +32,14 @@ const (
 // ErrInvalid marks a TraceItem that decodes as JSON but breaks the contract.
 var ErrInvalid = errors.New("invalid trace item")
 
-// Key returns the Kafka record key for an item: its script name.
+// Key returns the Kafka record key for an item: its script name, followed
+// by "/" and its workerId when it has one. Dynamic Workers all share their
+// loader's scriptName (or none), so without the id every item of a platform
+// of Dynamic Workers would land on one partition.
 func Key(t *TraceItem) []byte {
+	if t.WorkerID != "" {
+		return []byte(t.Script() + "/" + t.WorkerID)
+	}
 	if t.ScriptName == nil {
 		return nil
 	}
@@ -134,6 +140,11 @@ func (t *TraceItem) Validate() error {
 	}
 	if e := t.Event; e != nil && e.Request != nil && e.Request.URL == "" {
 		return fmt.Errorf("%w: event.request.url is empty", ErrInvalid)
+	}
+	if t.WorkerID != "" {
+		if err := ValidateWorkerID(t.WorkerID); err != nil {
+			return fmt.Errorf("%w: workerId: %v", ErrInvalid, err)
+		}
 	}
 	return nil
 }

@@ -61,26 +61,31 @@ type RawRow struct {
 	RedactionVersion  uint16
 	KafkaPartition    int32
 	KafkaOffset       int64
+	WorkerID          string // the Dynamic Worker (workerId), "" for none
 }
 
 // RollupRow is one aggregate delta of a block for one (kind, minute, key).
-// Fields that are not part of a kind's key are left empty.
+// Fields that are not part of a kind's key are left empty. Every kind but
+// the mark is keyed by DispatchNamespace; KindEndpoint and KindScript also by
+// WorkerID (KindColo is not split per Worker: see processor/rollup).
 type RollupRow struct {
-	Kind          RollupKind
-	Minute        int64 // unix seconds, a multiple of 60
-	ScriptName    string
-	Host          string
-	Method        string
-	Route         string
-	Colo          string
-	Outcome       string
-	Requests      uint64
-	Errors        uint64
-	Exceptions    uint64
-	Status4xx     uint64
-	Status5xx     uint64
-	CPUTimeMsSum  uint64
-	WallTimeMsSum uint64
+	Kind              RollupKind
+	Minute            int64 // unix seconds, a multiple of 60
+	DispatchNamespace string
+	WorkerID          string
+	ScriptName        string
+	Host              string
+	Method            string
+	Route             string
+	Colo              string
+	Outcome           string
+	Requests          uint64
+	Errors            uint64
+	Exceptions        uint64
+	Status4xx         uint64
+	Status5xx         uint64
+	CPUTimeMsSum      uint64
+	WallTimeMsSum     uint64
 }
 
 // Block is everything one flush of one partition writes. It covers the

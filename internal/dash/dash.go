@@ -332,7 +332,7 @@ func (s *Server) queryArgs(r *http.Request, now time.Time) (schemas.QueryArgs, e
 		return nil, fmt.Errorf("time range %s is longer than %s", to.Sub(from), maxRange)
 	}
 	args := schemas.QueryArgs{"from": from, "to": to, "step": Step(from, to)}
-	for _, k := range []string{"script", "colo", "outcome", "search"} {
+	for _, k := range []string{"script", "namespace", "worker_id", "colo", "outcome", "search"} {
 		v := q.Get(k)
 		if len(v) > maxFilterBytes {
 			return nil, fmt.Errorf("%s is longer than %d bytes", k, maxFilterBytes)
@@ -393,11 +393,15 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// Filters are the values offered by the script, colo and outcome pickers.
+// Filters are the values offered by the script, namespace (Workers for
+// Platforms dispatch namespace), worker (Dynamic Worker id), colo and
+// outcome pickers. Namespaces and workers leave out "" (none).
 type Filters struct {
-	Scripts  []string `json:"scripts"`
-	Colos    []string `json:"colos"`
-	Outcomes []string `json:"outcomes"`
+	Scripts    []string `json:"scripts"`
+	Namespaces []string `json:"namespaces"`
+	Workers    []string `json:"workers"`
+	Colos      []string `json:"colos"`
+	Outcomes   []string `json:"outcomes"`
 }
 
 func (s *Server) handleFilters(w http.ResponseWriter, r *http.Request) {
@@ -413,10 +417,13 @@ func (s *Server) handleFilters(w http.ResponseWriter, r *http.Request) {
 	for _, c := range []struct {
 		dst         *[]string
 		column, src string
+		where       string
 	}{
-		{&f.Scripts, "script_name", "script_outcomes_1m"},
-		{&f.Outcomes, "outcome", "script_outcomes_1m"},
-		{&f.Colos, "colo", "colo_requests_1m"},
+		{&f.Scripts, "script_name", "script_outcomes_1m", ""},
+		{&f.Namespaces, "dispatch_namespace", "script_outcomes_1m", " WHERE dispatch_namespace != ''"},
+		{&f.Workers, "worker_id", "script_outcomes_1m", " WHERE worker_id != ''"},
+		{&f.Outcomes, "outcome", "script_outcomes_1m", ""},
+		{&f.Colos, "colo", "colo_requests_1m", ""},
 	} {
 		// The window form, not the view: on 18.16 a WHERE over the view
 		// would read every sealed minute.
@@ -426,7 +433,7 @@ func (s *Server) handleFilters(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		win = strings.NewReplacer("{{database}}", db, "{from:DateTime}", from, "{to:DateTime}", to).Replace(win)
-		sql := fmt.Sprintf("SELECT DISTINCT %s FROM (%s) ORDER BY %s LIMIT 1000", c.column, win, c.column)
+		sql := fmt.Sprintf("SELECT DISTINCT %s FROM (%s)%s ORDER BY %s LIMIT 1000", c.column, win, c.where, c.column)
 		res, err := s.run(r.Context(), "filters", sql)
 		if err != nil {
 			s.writeQueryError(w, err)

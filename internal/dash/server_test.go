@@ -340,7 +340,7 @@ func TestQueryAPIErrors(t *testing.T) {
 	var fl Filters
 	err = json.NewDecoder(resp.Body).Decode(&fl)
 	resp.Body.Close()
-	want := Filters{Scripts: []string{"api", "shop"}, Colos: []string{"AMS", "SJC", "unknown"}, Outcomes: []string{"exceededCpu", "exception", "ok"}}
+	want := Filters{Scripts: []string{"api", "shop"}, Namespaces: []string{}, Workers: []string{}, Colos: []string{"AMS", "SJC", "unknown"}, Outcomes: []string{"exceededCpu", "exception", "ok"}}
 	if err != nil || !reflect.DeepEqual(fl, want) {
 		t.Fatalf("filters = %+v, %v; want %+v", fl, err, want)
 	}
@@ -483,6 +483,11 @@ func migrate(tb testing.TB, conn driver.Conn, database string) {
 			if err != nil {
 				tb.Fatal(err)
 			}
+			// A fresh database: ADD COLUMN needs no IF NOT EXISTS (which
+			// 18.16 lacks; chsink.Migrate emulates it).
+			if a, ok := schemas.ParseAddColumns(sql); ok && !server.AtLeast(schemas.AddColumnIfNotExistsSince) {
+				sql = a.Plain
+			}
 			if err := conn.Exec(tb.Context(), sql); err != nil {
 				tb.Fatalf("%s: %v", m.File, err)
 			}
@@ -496,7 +501,8 @@ func writeBlock(tb testing.TB, conn driver.Conn, database string, b *sinks.Block
 	tb.Helper()
 	ctx := tb.Context()
 	raw, err := conn.PrepareBatch(ctx, "INSERT INTO "+database+".trace_items (event_ts_ms, script_name, event_kind, outcome, colo, method, host, route, status, "+
-		"`logs.level`, `logs.message`, `logs.ts_ms`, `exceptions.name`, `exceptions.message`, `exceptions.stack`, `exceptions.ts_ms`, kafka_topic, kafka_partition, kafka_offset)")
+		"`logs.level`, `logs.message`, `logs.ts_ms`, `exceptions.name`, `exceptions.message`, `exceptions.stack`, `exceptions.ts_ms`, kafka_topic, kafka_partition, kafka_offset, "+
+		"dispatch_namespace, worker_id)")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -515,7 +521,7 @@ func writeBlock(tb testing.TB, conn driver.Conn, database string, b *sinks.Block
 	for _, r := range b.Rows {
 		if err := raw.Append(uint64(r.EventTsMs), r.ScriptName, r.EventKind, r.Outcome, r.Colo, r.Method, r.Host, r.Route, r.Status,
 			nz(r.LogLevels), nz(r.LogMessages), nzi(r.LogTsMs), nz(r.ExcNames), nz(r.ExcMessages), nz(r.ExcStacks), nzi(r.ExcTsMs),
-			b.Topic, b.Partition, uint64(r.KafkaOffset)); err != nil {
+			b.Topic, b.Partition, uint64(r.KafkaOffset), r.DispatchNamespace, r.WorkerID); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -523,7 +529,8 @@ func writeBlock(tb testing.TB, conn driver.Conn, database string, b *sinks.Block
 		tb.Fatal(err)
 	}
 	roll, err := conn.PrepareBatch(ctx, "INSERT INTO "+database+".rollup_journal (kafka_topic, kafka_partition, block_first_offset, block_last_offset, kind, minute, "+
-		"script_name, host, method, route, colo, outcome, requests, errors, exceptions, status_4xx, status_5xx, cpu_time_ms_sum, wall_time_ms_sum)")
+		"script_name, host, method, route, colo, outcome, requests, errors, exceptions, status_4xx, status_5xx, cpu_time_ms_sum, wall_time_ms_sum, "+
+		"dispatch_namespace, worker_id)")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -531,7 +538,7 @@ func writeBlock(tb testing.TB, conn driver.Conn, database string, b *sinks.Block
 	for _, r := range rs {
 		if err := roll.Append(b.Topic, b.Partition, uint64(b.FirstOffset), uint64(b.LastOffset), uint8(r.Kind), time.Unix(r.Minute, 0),
 			r.ScriptName, r.Host, r.Method, r.Route, r.Colo, r.Outcome, r.Requests, r.Errors, r.Exceptions, r.Status4xx, r.Status5xx,
-			r.CPUTimeMsSum, r.WallTimeMsSum); err != nil {
+			r.CPUTimeMsSum, r.WallTimeMsSum, r.DispatchNamespace, r.WorkerID); err != nil {
 			tb.Fatal(err)
 		}
 	}

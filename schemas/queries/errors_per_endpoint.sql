@@ -4,7 +4,7 @@
 -- x: t
 -- y: errors
 -- series: endpoint
--- params: from DateTime, to DateTime, step UInt32, script String, limit UInt32
+-- params: from DateTime, to DateTime, step UInt32, script String, namespace String, worker_id String, limit UInt32
 SELECT t, endpoint, errors, requests
 FROM
 (
@@ -18,12 +18,14 @@ FROM
     (
         SELECT
             toDateTime(intDiv(toUInt32(minute), {step:UInt32}) * {step:UInt32}) AS bucket,
-            concat(script_name, ' ', method, ' ', host, route) AS endpoint,
+            concat(concat(if(dispatch_namespace = '', '', concat(dispatch_namespace, '/')), script_name, if(worker_id = '', '', concat('[', worker_id, ']'))), ' ', method, ' ', host, route) AS endpoint,
             sum(errors) AS bucket_errors,
             sum(requests) AS bucket_requests
         FROM {{window:endpoint_errors_1m}}
         WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
             AND ({script:String} = '' OR script_name = {script:String})
+            AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
+            AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
         GROUP BY bucket, endpoint
     )
     GROUP BY endpoint

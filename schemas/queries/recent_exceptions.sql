@@ -1,7 +1,7 @@
 -- title: Recent exceptions
 -- description: The exceptions thrown by the newest invocations in the range that threw (one row per exception), from the raw, deduplicated trace_items: invocations newest first by event time, each one's exceptions newest first.
 -- chart: table
--- params: from DateTime, to DateTime, script String, colo String, outcome String, limit UInt32
+-- params: from DateTime, to DateTime, script String, namespace String, worker_id String, colo String, outcome String, limit UInt32
 --
 -- As log_search: the subquery picks the newest {limit} invocations that
 -- threw by their coordinates alone, with FINAL over narrow columns (no
@@ -10,7 +10,7 @@
 -- copy of a replayed record (LIMIT 1 BY) and sorts just their exceptions.
 SELECT
     event_time AS time,
-    script_name,
+    concat(if(dispatch_namespace = '', '', concat(dispatch_namespace, '/')), script_name, if(worker_id = '', '', concat('[', worker_id, ']'))) AS script,
     outcome,
     colo,
     concat(method, ' ', host, route) AS endpoint,
@@ -25,6 +25,8 @@ PREWHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
         FROM {{database}}.trace_items FINAL
         WHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
             AND ({script:String} = '' OR script_name = {script:String})
+            AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
+            AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
             AND ({colo:String} = '' OR colo = {colo:String})
             AND ({outcome:String} = '' OR outcome = {outcome:String})
             AND notEmpty(exceptions.ts_ms)

@@ -3,9 +3,9 @@
 -- chart: bar
 -- x: endpoint
 -- y: errors
--- params: from DateTime, to DateTime, script String, limit UInt32
+-- params: from DateTime, to DateTime, script String, namespace String, worker_id String, limit UInt32
 SELECT
-    concat(script_name, ' ', method, ' ', host, route) AS endpoint,
+    concat(concat(if(dispatch_namespace = '', '', concat(dispatch_namespace, '/')), script_name, if(worker_id = '', '', concat('[', worker_id, ']'))), ' ', method, ' ', host, route) AS endpoint,
     sum(requests) AS requests,
     sum(errors) AS errors,
     round(100 * errors / greatest(requests, 1), 2) AS error_pct,
@@ -15,6 +15,8 @@ SELECT
 FROM {{window:endpoint_errors_1m}}
 WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
     AND ({script:String} = '' OR script_name = {script:String})
+    AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
+    AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
 GROUP BY endpoint
 HAVING errors > 0
 ORDER BY errors DESC, requests DESC, endpoint

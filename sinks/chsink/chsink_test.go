@@ -205,7 +205,7 @@ func TestRoundTrip(t *testing.T) {
 		&got.LogLevels, &got.LogMessages, &got.LogTsMs,
 		&got.ExcNames, &got.ExcMessages, &got.ExcStacks, &got.ExcTsMs,
 		&got.CPUTimeMs, &got.WallTimeMs, &truncated, &got.RedactionVersion,
-		&topic, &got.KafkaPartition, &offset, &eventTime)
+		&topic, &got.KafkaPartition, &offset, &got.WorkerID, &eventTime)
 	if err != nil {
 		t.Fatalf("read back: %v", err)
 	}

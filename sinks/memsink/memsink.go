@@ -427,6 +427,9 @@ type Key struct {
 	Route      string
 	Colo       string
 	Outcome    string
+	// DispatchNamespace and WorkerID: see sinks.RollupRow.
+	DispatchNamespace string
+	WorkerID          string
 }
 
 // Totals are the summed counters of one Key.
@@ -436,7 +439,7 @@ type Totals struct {
 
 // KeyOf returns the key of a rollup row.
 func KeyOf(r *sinks.RollupRow) Key {
-	return Key{r.Kind, r.Minute, r.ScriptName, r.Host, r.Method, r.Route, r.Colo, r.Outcome}
+	return Key{r.Kind, r.Minute, r.ScriptName, r.Host, r.Method, r.Route, r.Colo, r.Outcome, r.DispatchNamespace, r.WorkerID}
 }
 
 // Add adds a rollup row's counters to t.

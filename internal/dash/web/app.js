@@ -93,7 +93,7 @@ function readHash() {
   } else if (p.get('range')) {
     $('range').value = p.get('range');
   }
-  for (const k of ['script', 'colo', 'outcome']) {
+  for (const k of ['script', 'namespace', 'worker_id', 'colo', 'outcome']) {
     const v = p.get(k);
     if (v) ensureOption($(k), v).selected = true;
   }
@@ -105,7 +105,7 @@ function readHash() {
 function writeHash(rng) {
   const p = new URLSearchParams();
   if ($('range').value === 'custom') { p.set('from', rng.from); p.set('to', rng.to); } else p.set('range', $('range').value);
-  for (const k of ['script', 'colo', 'outcome', 'search']) if ($(k).value) p.set(k, $(k).value);
+  for (const k of ['script', 'namespace', 'worker_id', 'colo', 'outcome', 'search']) if ($(k).value) p.set(k, $(k).value);
   p.set('refresh', $('refresh').value);
   history.replaceState(null, '', '#' + p.toString());
 }
@@ -124,7 +124,7 @@ function setRefreshValue(sec) {
 
 function queryParams(rng, extra) {
   const p = new URLSearchParams({ from: rng.from, to: rng.to });
-  for (const k of ['script', 'colo', 'outcome', 'search']) p.set(k, $(k).value);
+  for (const k of ['script', 'namespace', 'worker_id', 'colo', 'outcome', 'search']) p.set(k, $(k).value);
   for (const [k, v] of Object.entries(extra || {})) p.set(k, v);
   return p;
 }
@@ -282,7 +282,7 @@ async function loadPanel(q, rng, gen) {
 
 async function loadFilters(rng) {
   const f = await api('/api/filters?' + new URLSearchParams({ from: rng.from, to: rng.to }));
-  for (const [id, vals] of [['script', f.scripts], ['colo', f.colos], ['outcome', f.outcomes]]) {
+  for (const [id, vals] of [['script', f.scripts], ['namespace', f.namespaces], ['worker_id', f.workers], ['colo', f.colos], ['outcome', f.outcomes]]) {
     const sel = $(id), keep = sel.value;
     sel.replaceChildren(el('option', { value: '', text: 'all' }));
     for (const v of vals) sel.append(el('option', { value: v, text: v === '' ? '(empty)' : v }));
@@ -368,7 +368,7 @@ async function main() {
     $('custom').hidden = $('range').value !== 'custom';
     refresh();
   });
-  for (const id of ['script', 'colo', 'outcome']) $(id).addEventListener('change', refresh);
+  for (const id of ['script', 'namespace', 'worker_id', 'colo', 'outcome']) $(id).addEventListener('change', refresh);
   $('refresh').addEventListener('change', () => { schedule(); refresh(); });
   $('controls').addEventListener('submit', (e) => { e.preventDefault(); refresh(); });
   $('sqlform').addEventListener('submit', runSQL);
