@@ -2,8 +2,10 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -61,6 +63,49 @@ func TestChaosSIGKILL(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestChaosSIGKILLChangedConfig: as TestChaosSIGKILL, but every restart
+// after a SIGKILL runs with other -route.patterns, so a block redone after
+// a crash has other rollup keys than the one it replaces. Invariant: the
+// common one, with endpoint rows compared with the ground truth routes
+// aside and exactly with trace_items FINAL (whose routes are what each
+// processor computed).
+func TestChaosSIGKILLChangedConfig(t *testing.T) {
+	env := integration.Start(t)
+	s := newStream(t, env, env.Brokers, 4, 1)
+	s.routesChanged = true
+	n, kills := size(20000, 300_000), size(3, 8)
+	s.produce(40, n, 1000)
+	f := newFleet(t, s, "reconfig")
+	base := slices.Clone(f.args)
+	patterns := []string{"/users/:user", "/orders/:order/items,/users/:uid"}
+	rng := rand.New(rand.NewPCG(41, 42))
+	total := uint64(len(s.g.Valid))
+	for k := range kills {
+		f.args = append(slices.Clone(base), "-route.patterns", patterns[k%len(patterns)])
+		raw, _ := s.progress()
+		target := raw + uint64(rng.IntN(int(total)/(2*kills)+1)) + 1
+		p := f.start()
+		s.waitRows(target, size(3*time.Minute, 20*time.Minute))
+		if k == 0 {
+			p.scrape()
+		}
+		p.kill()
+	}
+	f.args = base
+	f.start()
+	drain := s.waitDrained(size(3*time.Minute, 30*time.Minute))
+	logs, metrics := f.finish()
+	res := s.check(logs, metrics)
+	var changed uint64
+	if err := s.query(fmt.Sprintf("SELECT count() FROM %s.trace_items FINAL WHERE route IN ('/users/:user', '/users/:uid', '/orders/:order/items')", s.db), &changed); err != nil {
+		t.Fatal(err)
+	}
+	if changed == 0 {
+		t.Fatal("no row was stored under a changed route pattern: the restarts did not change the configuration")
+	}
+	report(t, res, "kills="+itoa(kills)+" rows_under_changed_routes="+itoa(int(changed))+" final_drain="+drain.Round(time.Second).String())
+}
 
 // TestChaosRollingRestart: two processors of one group share the stream
 // while records keep arriving; each in turn is stopped with SIGTERM and
