@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -274,4 +275,78 @@ func TestChaosHostileInput(t *testing.T) {
 	logs, metrics := f.finish()
 	res := s.check(logs, metrics)
 	report(t, res, "poison_with_secrets="+itoa(s.hostile)+" oversized="+itoa(s.oversized)+" drain="+drain.Round(time.Second).String()+" peak_rss_mib="+itoa(int(f.peak.Load()>>20)))
+}
+
+// TestChaosProcessorPaused: a processor is SIGSTOPped mid-stream for longer
+// than its session timeout, a second one takes its partitions over, and the
+// first is resumed (SIGCONT) with its blocks in flight. Invariant: the
+// common one; the paused processor's late blocks count nothing twice.
+func TestChaosProcessorPaused(t *testing.T) {
+	env := integration.Start(t)
+	s := newStream(t, env, env.Brokers, 4, 1)
+	n := size(30000, 600_000)
+	s.produce(50, n, 1000)
+	f := newFleet(t, s, "paused")
+	a := f.start()
+	s.waitRows(uint64(len(s.g.Valid))/5, 3*time.Minute)
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			a.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	raw, _ := s.progress()
+	f.start()
+	// The second member stores rows only once the session timeout (6 s)
+	// has moved the paused member's partitions to it.
+	takeover := s.waitRows(raw+1, 3*time.Minute)
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	drain := s.waitDrained(size(3*time.Minute, 20*time.Minute))
+	logs, metrics := f.finish()
+	res := s.check(logs, metrics)
+	report(t, res, "takeover="+takeover.Round(time.Millisecond).String()+" drain_after_resume="+drain.Round(time.Second).String()+
+		" peak_rss_mib="+itoa(int(f.peak.Load()>>20)))
+}
+
+// TestChaosClickHouseStallDuringRebalance: ClickHouse is SIGSTOPped (it
+// accepts connections and answers nothing) while a second and a third
+// processor join and the first is stopped with SIGTERM; then it resumes.
+// Invariant: the common one; every processor's SIGTERM still exits 0 (the
+// revoke is bounded while ClickHouse hangs).
+func TestChaosClickHouseStallDuringRebalance(t *testing.T) {
+	env := integration.Start(t)
+	env.RequireLocal(t)
+	s := newStream(t, env, env.Brokers, 6, 1)
+	n := size(20000, 400_000)
+	f := newFleet(t, s, "stall")
+	a := f.start()
+	s.produce(60, n, 1000)
+	s.waitRows(uint64(len(s.g.Valid))/5, 3*time.Minute)
+	pid := env.ClickHouse.PID()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}()
+	f.start()
+	f.start()
+	a.term()
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	drain := s.waitDrained(size(3*time.Minute, 20*time.Minute))
+	logs, metrics := f.finish()
+	res := s.check(logs, metrics)
+	report(t, res, "drain_after_resume="+drain.Round(time.Second).String()+" peak_rss_mib="+itoa(int(f.peak.Load()>>20)))
 }
