@@ -380,13 +380,7 @@ func withoutRoutes(in map[memsink.Key]memsink.Totals) map[memsink.Key]memsink.To
 	for k, v := range in {
 		k.Route = ""
 		t := out[k]
-		t.Requests += v.Requests
-		t.Errors += v.Errors
-		t.Exceptions += v.Exceptions
-		t.Status4xx += v.Status4xx
-		t.Status5xx += v.Status5xx
-		t.CPUTimeMsSum += v.CPUTimeMsSum
-		t.WallTimeMsSum += v.WallTimeMsSum
+		t.Merge(v)
 		out[k] = t
 	}
 	return out
