@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -34,8 +35,32 @@ func TestProcessFlags(t *testing.T) {
 	f([]string{"-flush.max-rows", "-1"}, nil, exitUsage, "must be positive")
 	f([]string{"-kafka.dlq-topic", "trace-items"}, nil, exitUsage, "must differ from the topic")
 	f([]string{"-no-such-flag"}, nil, exitUsage, "no-such-flag")
-	// ClickHouse unreachable: a runtime error, not a usage error.
-	f([]string{"-clickhouse.addr", "127.0.0.1:1", "-clickhouse.dial-timeout", "1s", "-listen.metrics", "127.0.0.1:0"}, nil, exitError, "clickhouse")
+	// ClickHouse unreachable: the process waits for it (not ready), says so
+	// once, and stops cleanly when asked.
+	{
+		ctx, cancel := context.WithCancel(context.Background())
+		errb := &syncBuffer{}
+		done := make(chan int, 1)
+		go func() {
+			done <- runMain(ctx, []string{"process", "-clickhouse.addr", "127.0.0.1:1", "-clickhouse.dial-timeout", "1s",
+				"-listen.metrics", "127.0.0.1:0"}, stdio{strings.NewReader(""), io.Discard, errb})
+		}()
+		localtest.Eventually(t, 30*time.Second, 10*time.Millisecond, func() bool {
+			return strings.Contains(errb.String(), "ClickHouse does not answer; waiting for it")
+		}, "no waiting message; stderr:\n%s", errb)
+		select {
+		case c := <-done:
+			t.Fatalf("process exited %d while ClickHouse did not answer", c)
+		default:
+		}
+		cancel()
+		if c := <-done; c != exitOK {
+			t.Fatalf("process exited %d when stopped while waiting; want %d", c, exitOK)
+		}
+		if n := strings.Count(errb.String(), "does not answer"); n != 1 {
+			t.Errorf("the waiting message was logged %d times; want once", n)
+		}
+	}
 	// Environment variables are flags too (last: t.Setenv lasts for the test).
 	f(nil, map[string]string{"TAILLIGHT_FLUSH_LINGER": "soon"}, exitUsage, "TAILLIGHT_FLUSH_LINGER")
 }
