@@ -17,6 +17,50 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
+// newBrowser starts headless Chromium (bin) for the test; the context
+// ends with the test or after limit.
+func newBrowser(t *testing.T, bin string, limit time.Duration) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(bin),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1400, 2400),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(cancelCtx)
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// listenErrors collects the page's uncaught JavaScript exceptions.
+func listenErrors(ctx context.Context, t *testing.T, bin string) chan string {
+	t.Helper()
+	jsErrors := make(chan string, 16)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if ex, ok := ev.(*runtime.EventExceptionThrown); ok {
+			select {
+			case jsErrors <- exceptionText(ex.ExceptionDetails):
+			default:
+			}
+		}
+	}); err != nil {
+		t.Fatalf("start chromium %s: %v", bin, err)
+	}
+	return jsErrors
+}
+
 // findChromium returns the browser to drive: $TAILLIGHT_CHROMIUM, or
 // Debian's chromium (deployments/local/install-chromium.sh installs it).
 func findChromium() (string, error) {
@@ -75,38 +119,8 @@ func TestBrowser(t *testing.T) {
 	e := newEnv(t, base)
 	from, to := base.Unix(), base.Unix()+600
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 2400),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
-	defer cancelAlloc()
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	defer cancelCtx()
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-
-	jsErrors := make(chan string, 16)
-	if err := chromedp.Listen(ctx, func(ev any) {
-		if ex, ok := ev.(*runtime.EventExceptionThrown); ok {
-			select {
-			case jsErrors <- exceptionText(ex.ExceptionDetails):
-			default:
-			}
-		}
-	}); err != nil {
-		t.Fatalf("start chromium %s: %v", bin, err)
-	}
+	ctx := newBrowser(t, bin, 90*time.Second)
+	jsErrors := listenErrors(ctx, t, bin)
 
 	pageURL := fmt.Sprintf("%s/#from=%d&to=%d&refresh=0", e.url, from, to)
 	allOK := `document.body.dataset.loads >= 1 && [...document.querySelectorAll('#panels .panel')].length > 0 && [...document.querySelectorAll('#panels .panel')].every((p) => p.dataset.state === 'ok')`
@@ -136,7 +150,7 @@ func TestBrowser(t *testing.T) {
 			stats: Object.fromEntries([...document.querySelectorAll('#panel-overview .stat .v')].map((v) => [v.dataset.col, v.textContent])),
 			colos: byLabel('requests_per_colo'),
 			routes: byLabel('top_failing_routes'),
-			lines: Object.fromEntries([...document.querySelectorAll('#panel-errors_per_endpoint .legend span')].map((s) => [s.dataset.series, s.textContent])),
+			lines: Object.fromEntries([...document.querySelectorAll('#panel-errors_per_endpoint .legend .item')].map((s) => [s.dataset.series, s.title])),
 			polys: document.querySelectorAll('#panel-errors_per_endpoint svg polyline').length,
 			exc: [...document.querySelectorAll('#panel-recent_exceptions tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent)),
 			logs: document.querySelectorAll('#panel-log_search tbody tr').length,
@@ -146,8 +160,14 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(page.Panels) != len(e.dash.Queries()) {
-		t.Errorf("page has panels %v; want one per saved query (%d)", page.Panels, len(e.dash.Queries()))
+	panels := 0
+	for _, q := range e.dash.Queries() {
+		if q.Panel {
+			panels++
+		}
+	}
+	if len(page.Panels) != panels {
+		t.Errorf("page has panels %v; want one per saved query that is a panel (%d)", page.Panels, panels)
 	}
 
 	// The same figures, straight from ClickHouse.
@@ -207,7 +227,7 @@ func TestBrowser(t *testing.T) {
 	shopShown := fmt.Sprintf(`document.querySelector('#panel-overview .stat .v[data-col=requests]').textContent === %q && document.querySelector('#panel-overview').dataset.state === 'ok'`, fmtCount(shopReqs))
 	if err := chromedp.Do(ctx,
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := chromedp.Evaluate[string](`(() => { const s = document.getElementById('script'); s.value = 'shop'; s.dispatchEvent(new Event('change')); return s.value; })()`)(ctx, tg)
+			_, err := chromedp.Evaluate[string](`(() => { const s = document.getElementById('f-script'); s.value = 'shop'; s.dispatchEvent(new Event('change')); return s.value; })()`)(ctx, tg)
 			return err
 		}),
 		chromedp.Poll[chromedp.Void](shopShown, chromedp.WithPollingTimeout(20*time.Second)),

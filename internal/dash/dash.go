@@ -5,8 +5,10 @@
 // API:
 //
 //	GET  /api/queries             the saved queries (schemas/queries) and the page's settings
-//	GET  /api/query/{name}?…      run a saved query; from, to (unix seconds), script,
-//	                              colo, outcome, search, limit
+//	GET  /api/query/{name}?…      run a saved query; from, to (unix seconds), the
+//	                              filters (script, colo, outcome, search,
+//	                              status_class, route), limit, and for the
+//	                              invocation explorer skip, topic, partition, offset
 //	GET  /api/filters?from=&to=   values for the script, colo and outcome pickers
 //	POST /api/sql                 ad-hoc SQL ({"sql": "SELECT …"}), read-only
 //
@@ -14,7 +16,9 @@
 // (a larger result is an error); the ad-hoc SQL is also
 // checked by CheckSQL first. Errors are JSON {"error": "…"}: 400 for a bad
 // request or SQL the server rejected (with ClickHouse's message), 502 when
-// ClickHouse cannot be reached.
+// ClickHouse cannot be reached; a query stopped by a limit also says which
+// ("limit": time, memory, rows or bytes) and how to narrow the view
+// ("hint").
 //
 // Metrics (on the Registerer given to New):
 //
@@ -201,6 +205,9 @@ type Result struct {
 type apiError struct {
 	Error string `json:"error"`
 	Code  int32  `json:"code,omitempty"` // ClickHouse's exception code
+	// Limit and Hint are set when a limit stopped the query (limits.go).
+	Limit string `json:"limit,omitempty"`
+	Hint  string `json:"hint,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -260,12 +267,20 @@ func (s *Server) queryArgs(r *http.Request, now time.Time) (schemas.QueryArgs, e
 		return nil, fmt.Errorf("time range %s is longer than %s", to.Sub(from), maxRange)
 	}
 	args := schemas.QueryArgs{"from": from, "to": to, "step": Step(from, to)}
-	for _, k := range []string{"script", "colo", "outcome", "search"} {
-		v := q.Get(k)
+	for _, f := range filters {
+		v := q.Get(f.name)
 		if len(v) > maxFilterBytes {
-			return nil, fmt.Errorf("%s is longer than %d bytes", k, maxFilterBytes)
+			return nil, fmt.Errorf("%s is longer than %d bytes", f.name, maxFilterBytes)
 		}
-		args[k] = v
+		if f.check != nil && v != "" {
+			if err := f.check(v); err != nil {
+				return nil, fmt.Errorf("%s=%q: %w", f.name, v, err)
+			}
+		}
+		args[f.name] = v
+	}
+	if err := s.explorerArgs(q, args); err != nil {
+		return nil, err
 	}
 	limit := 10
 	if v := q.Get("limit"); v != "" {
@@ -437,7 +452,8 @@ func (s *Server) writeQueryError(w http.ResponseWriter, err error) {
 	if !errors.As(err, &qe) {
 		qe = &queryError{status: http.StatusInternalServerError, err: err}
 	}
-	writeJSON(w, qe.status, apiError{Error: qe.err.Error(), Code: qe.code})
+	limit, hint := s.classify(qe)
+	writeJSON(w, qe.status, apiError{Error: qe.err.Error(), Code: qe.code, Limit: limit, Hint: hint})
 }
 
 // Settings returns the ClickHouse settings every dashboard query runs with.

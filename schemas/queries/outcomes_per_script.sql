@@ -1,26 +1,29 @@
 -- title: Outcomes per script
--- description: Invocations per time bucket for the (script, outcome) pairs with the most invocations in the range (ok, exception, exceededCpu, canceled, …); the rest are summed as "other".
--- chart: line
--- x: t
+-- description: Invocations per outcome (ok, exception, exceededCpu, canceled, …) of the scripts with the most invocations in the range, stacked; the rest of the scripts are summed as one bar, "other".
+-- chart: bar
+-- x: script
 -- y: requests
--- series: script_outcome
--- params: from DateTime, to DateTime, step UInt32, script String, outcome String, limit UInt32
+-- series: outcome
+-- params: from DateTime, to DateTime, script String, outcome String, limit UInt32
+--
+-- other is 1 on the summed bar, so a script named "other" stays apart.
 SELECT
-    toDateTime(intDiv(toUInt32(minute), {step:UInt32}) * {step:UInt32}) AS t,
-    if((script_name, outcome) IN
+    if(other, 'other', script_name) AS script,
+    outcome,
+    sum(requests) AS requests,
+    script_name NOT IN
     (
-        SELECT script_name, outcome
+        SELECT script_name
         FROM {{window:script_outcomes_1m}}
         WHERE ({script:String} = '' OR script_name = {script:String})
             AND ({outcome:String} = '' OR outcome = {outcome:String})
-        GROUP BY script_name, outcome
-        ORDER BY sum(requests) DESC, script_name, outcome
+        GROUP BY script_name
+        ORDER BY sum(requests) DESC, script_name
         LIMIT {limit:UInt32}
-    ), concat(script_name, ' ', outcome), 'other') AS script_outcome,
-    sum(requests) AS requests
+    ) AS other
 FROM {{window:script_outcomes_1m}}
 WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
     AND ({script:String} = '' OR script_name = {script:String})
     AND ({outcome:String} = '' OR outcome = {outcome:String})
-GROUP BY t, script_outcome
-ORDER BY t, script_outcome
+GROUP BY other, script, outcome
+ORDER BY other, script, outcome

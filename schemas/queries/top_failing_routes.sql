@@ -4,6 +4,9 @@
 -- x: endpoint
 -- y: errors
 -- params: from DateTime, to DateTime, script String, limit UInt32
+--
+-- script_name, method, host and route are the endpoint's parts, so a row
+-- can filter the invocation explorer by them.
 SELECT
     concat(script_name, ' ', method, ' ', host, route) AS endpoint,
     sum(requests) AS requests,
@@ -11,11 +14,15 @@ SELECT
     round(100 * errors / greatest(requests, 1), 2) AS error_pct,
     sum(exceptions) AS exceptions,
     sum(status_4xx) AS status_4xx,
-    sum(status_5xx) AS status_5xx
+    sum(status_5xx) AS status_5xx,
+    script_name,
+    method,
+    host,
+    route
 FROM {{window:endpoint_errors_1m}}
 WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
     AND ({script:String} = '' OR script_name = {script:String})
-GROUP BY endpoint
+GROUP BY script_name, method, host, route
 HAVING errors > 0
 ORDER BY errors DESC, requests DESC, endpoint
 LIMIT {limit:UInt32}
