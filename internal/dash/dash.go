@@ -37,6 +37,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -437,6 +438,11 @@ func (s *Server) databases(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+func isNetTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // queryError is a failed query: ClickHouse's exception, or no answer.
 type queryError struct {
 	status int
@@ -489,7 +495,8 @@ func (s *Server) run(ctx context.Context, source, sql string) (*Result, error) {
 			// parameters, or a limit.
 			return nil, &queryError{status: http.StatusBadRequest, code: ex.Code,
 				err: fmt.Errorf("ClickHouse: %s (code %d)", ex.Message, ex.Code)}
-		case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		case errors.Is(ctx.Err(), context.DeadlineExceeded), isNetTimeout(err):
+			// The driver's read deadline (from ctx) can fire just before ctx.
 			return nil, &queryError{status: http.StatusGatewayTimeout, err: fmt.Errorf("query timed out: %w", err)}
 		default:
 			s.log.Warn("dashboard query failed", "err", err)

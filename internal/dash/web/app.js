@@ -550,7 +550,9 @@ async function loadPanel(q, rng, gen) {
     const res = await api('/api/query/' + encodeURIComponent(q.name) + '?' + queryParams(rng, extra));
     if (gen !== generation) return;
     body.replaceChildren(...render(q, res));
-    panel.querySelector('.meta').textContent = `${res.rows.length} rows${res.truncated ? ' (truncated)' : ''} · ${Math.round(res.elapsed_ms)} ms`;
+    // A set filter this query does not take: say so rather than seem to apply it.
+    const ignored = FILTERS.filter((x) => state.filters[x.key] && !q.params.some((p) => p.name === x.key)).map((x) => x.label.toLowerCase());
+    panel.querySelector('.meta').textContent = `${res.rows.length} rows${res.truncated ? ' (truncated)' : ''} · ${Math.round(res.elapsed_ms)} ms${ignored.length ? ' · not filtered by ' + ignored.join(', ') : ''}`;
     panel.querySelector('.meta').title = res.sql;
     panel.dataset.rows = res.rows.length;
     panel.dataset.state = 'ok';
