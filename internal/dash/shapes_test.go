@@ -27,7 +27,7 @@ import (
 // TAILLIGHT_DASH_SHAPES=full writes the full shapes (1,000,000 events over
 // 200 scripts; 1,000,000 over 24 hours); the default is a tenth of that.
 // TAILLIGHT_SCREENSHOTS=DIR also saves each shape's screenshot there as
-// dash-<shape>.jpg (make screenshots: docs/).
+// dash-<shape>.png (make screenshots: docs/).
 
 // outcomes are every outcome a Workers invocation can end with.
 var outcomes = []string{"ok", "exception", "exceededCpu", "exceededMemory", "canceled", "scriptNotFound", "responseStreamDisconnected", "unknown"}
@@ -298,11 +298,11 @@ func checkShape(t *testing.T, bin string, e *env, sc shapeCheck) {
 	if sc.zoomed && lay.Zoomed != "true" {
 		t.Errorf("errors per endpoint axis zoomed = %q; want the axis to start at the data", lay.Zoomed)
 	}
-	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(80)) // JPEG
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // PNG
 	if err != nil {
 		t.Fatal(err)
 	}
-	saveShot(t, "dash-"+sc.name+".jpg", shot)
+	saveShot(t, "dash-"+sc.name+".png", shot)
 
 	// Explorer round trip from a panel: an exception row opens its invocation.
 	row := str(`(() => { const tr = document.querySelector('#panel-recent_exceptions tbody tr.link'); return tr ? [tr.dataset.topic, tr.dataset.partition, tr.dataset.offset].join('/') : ''; })()`)
