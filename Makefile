@@ -58,7 +58,7 @@ test-sql: ## run every DDL file and saved query on a current ClickHouse engine (
 	$(VENV)/bin/python $(LOCAL)/sqlcheck.py
 
 .PHONY: screenshots
-screenshots: ## the dashboard in headless Chromium at three data shapes (fresh, 200 scripts, 24 hours): checks, then docs/dash-*.png (TAILLIGHT_DASH_SHAPES=full: 1M events each)
+screenshots: ## the dashboard in headless Chromium at three data shapes (fresh, 200 scripts, 24 hours): checks, then docs/dash-*.png (1M events each; TAILLIGHT_DASH_SHAPES=small: a tenth)
 	TAILLIGHT_E2E=1 TAILLIGHT_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -run '^TestBrowserShapes$$' -timeout 30m -v ./internal/dash/
 
 .PHONY: bench

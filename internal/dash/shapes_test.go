@@ -24,8 +24,9 @@ import (
 // ClickHouse, the invocation explorer round trip, click to filter and the
 // URL state surviving a reload and the back button.
 //
-// TAILLIGHT_DASH_SHAPES=full writes the full shapes (1,000,000 events over
-// 200 scripts; 1,000,000 over 24 hours); the default is a tenth of that.
+// The shapes hold 1,000,000 events each (over 200 scripts in the last
+// hour; over 24 hours), about a minute in all; TAILLIGHT_DASH_SHAPES=small
+// writes a tenth of that.
 // TAILLIGHT_SCREENSHOTS=DIR also saves each shape's screenshot there as
 // dash-<shape>.png (make screenshots: docs/).
 
@@ -40,6 +41,10 @@ type shapeData struct {
 	span    time.Duration
 	end     time.Time
 	scripts []string
+	// sealed writes the rollups as one seal of rollup_minutes, as a
+	// processor leaves history; else as one unsealed block of
+	// rollup_journal, as just after a commit.
+	sealed bool
 }
 
 // shapeScripts returns count script names: long (about 120 bytes) and one
@@ -54,8 +59,8 @@ func shapeScripts(count int) []string {
 }
 
 // write inserts d into trace_items, in the layout the writer uses, and
-// its rollups as one committed block of rollup_journal (unsealed: the
-// views read it through rollup_tail).
+// its rollups: sealed, or as one committed block of rollup_journal (the
+// views read that through rollup_tail).
 func (d shapeData) write(t *testing.T, e *env) {
 	t.Helper()
 	var names strings.Builder
@@ -100,19 +105,28 @@ FROM
 			t.Fatalf("write %d events: %v", count, err)
 		}
 	}
-	head := "INSERT INTO " + e.db + ".rollup_journal (kafka_topic, kafka_partition, block_first_offset, block_last_offset, kind, minute, " +
-		"script_name, host, method, route, colo, outcome, requests, errors, exceptions, status_4xx, status_5xx, cpu_time_ms_sum, wall_time_ms_sum) "
-	block := fmt.Sprintf("'trace-items', 0, 0, %d", d.n)
-	for _, sql := range []string{
-		head + "SELECT " + block + ", 0, toDateTime(0), '', '', '', '', '', '', 0, 0, 0, 0, 0, 0, 0",
-		head + "SELECT " + block + ", 1, toStartOfMinute(event_time) AS m, script_name, host, method, route, '', '', count(), " +
-			"countIf(outcome != 'ok' OR status >= 500), countIf(outcome = 'exception'), countIf(status >= 400 AND status < 500), countIf(status >= 500), 0, 0 " +
-			"FROM " + e.db + ".trace_items GROUP BY m, script_name, host, method, route",
-		head + "SELECT " + block + ", 2, toStartOfMinute(event_time) AS m, script_name, '', '', '', colo, outcome, count(), 0, 0, 0, 0, 0, 0 " +
-			"FROM " + e.db + ".trace_items GROUP BY m, script_name, colo, outcome",
-		head + "SELECT " + block + ", 3, toStartOfMinute(event_time) AS m, script_name, '', '', '', '', outcome, count(), 0, 0, 0, 0, sum(cpu_time_ms), sum(wall_time_ms) " +
-			"FROM " + e.db + ".trace_items GROUP BY m, script_name, outcome",
-	} {
+	// The rollups as the processor computes them (sinks.RollupRow):
+	// kind 1 endpoints, 2 colos, 3 scripts, plus the mark (kind 0).
+	from := " FROM " + e.db + ".trace_items GROUP BY m, script_name"
+	kinds := []struct{ sel, from string }{
+		{"1, toStartOfMinute(event_time) AS m, script_name, host, method, route, '', '', count(), " +
+			"countIf(outcome != 'ok' OR status >= 500), countIf(outcome = 'exception'), countIf(status >= 400 AND status < 500), countIf(status >= 500), 0, 0",
+			from + ", host, method, route"},
+		{"2, toStartOfMinute(event_time) AS m, script_name, '', '', '', colo, outcome, count(), 0, 0, 0, 0, 0, 0", from + ", colo, outcome"},
+		{"3, toStartOfMinute(event_time) AS m, script_name, '', '', '', '', outcome, count(), 0, 0, 0, 0, sum(cpu_time_ms), sum(wall_time_ms)", from + ", outcome"},
+		// A seal's mark sits at the latest minute it holds.
+		{"0, (SELECT max(toStartOfMinute(event_time)) FROM " + e.db + ".trace_items), '', '', '', '', '', '', 0, 0, 0, 0, 0, 0, 0", ""},
+	}
+	cols := "kind, minute, script_name, host, method, route, colo, outcome, requests, errors, exceptions, status_4xx, status_5xx, cpu_time_ms_sum, wall_time_ms_sum"
+	for _, k := range kinds {
+		var sql string
+		if d.sealed {
+			sql = fmt.Sprintf("INSERT INTO %s.rollup_minutes (%s, kafka_topic, kafka_partition, seal_first_offset, seal_last_offset, sealed_at) "+
+				"SELECT %s, 'trace-items', 0, 0, %d, now()%s", e.db, cols, k.sel, d.n, k.from)
+		} else {
+			sql = fmt.Sprintf("INSERT INTO %s.rollup_journal (kafka_topic, kafka_partition, block_first_offset, block_last_offset, %s) "+
+				"SELECT 'trace-items', 0, 0, %d, %s%s", e.db, cols, d.n, k.sel, k.from)
+		}
 		if err := e.admin.Exec(t.Context(), sql); err != nil {
 			t.Fatalf("write rollups: %v\n%.300s", err, sql)
 		}
@@ -149,9 +163,9 @@ func TestBrowserShapes(t *testing.T) {
 		}
 		t.Skipf("%v: run deployments/local/install-chromium.sh, or set TAILLIGHT_E2E=1 to make this a failure", err)
 	}
-	scale := 10
-	if os.Getenv("TAILLIGHT_DASH_SHAPES") == "full" {
-		scale = 1
+	scale := 1
+	if os.Getenv("TAILLIGHT_DASH_SHAPES") == "small" {
+		scale = 10
 	}
 	now := time.Now().Truncate(time.Second)
 	t.Run("fresh", func(t *testing.T) {
@@ -164,7 +178,7 @@ func TestBrowserShapes(t *testing.T) {
 	})
 	t.Run("scripts", func(t *testing.T) {
 		e := newBareEnv(t)
-		d := shapeData{n: 1_000_000 / scale, span: 55 * time.Minute, end: now.Add(-time.Minute), scripts: shapeScripts(200)}
+		d := shapeData{n: 1_000_000 / scale, span: 55 * time.Minute, end: now.Add(-time.Minute), scripts: shapeScripts(200), sealed: true}
 		start := time.Now()
 		d.write(t, e)
 		t.Logf("wrote %d events over %d scripts in %s", d.n, len(d.scripts), time.Since(start).Round(time.Millisecond))
@@ -172,7 +186,7 @@ func TestBrowserShapes(t *testing.T) {
 	})
 	t.Run("day", func(t *testing.T) {
 		e := newBareEnv(t)
-		d := shapeData{n: 1_000_000 / scale, span: 23*time.Hour + 50*time.Minute, end: now.Add(-time.Minute), scripts: shapeScripts(30)}
+		d := shapeData{n: 1_000_000 / scale, span: 23*time.Hour + 50*time.Minute, end: now.Add(-time.Minute), scripts: shapeScripts(30), sealed: true}
 		start := time.Now()
 		d.write(t, e)
 		t.Logf("wrote %d events over 24 hours in %s", d.n, time.Since(start).Round(time.Millisecond))
@@ -205,7 +219,7 @@ const (
 		const legends = [...document.querySelectorAll('.legend')].map((l) => ({ panel: l.closest('.panel').id, h: l.getBoundingClientRect().height, items: l.children.length }));
 		return { overflow: de.scrollWidth - de.clientWidth, wide, legends,
 			lines: document.querySelectorAll('#panel-errors_per_endpoint svg polyline').length,
-			bars: [...document.querySelectorAll('#panel-outcomes_per_script svg text.label, #panel-outcomes_per_script svg text.other')].map((t) => t.textContent),
+			bars: [...document.querySelectorAll('#panel-outcomes_per_script svg text.label, #panel-outcomes_per_script svg text.other')].map((t) => t.firstChild.textContent),
 			outcomeSum: [...document.querySelectorAll('#panel-outcomes_per_script svg rect')].reduce((a, r) => a + Number(r.dataset.value), 0),
 			outcomeKinds: document.querySelectorAll('#panel-outcomes_per_script .legend .item').length,
 			requests: (document.querySelector('#panel-overview .stat .v[data-col=requests]') || {}).textContent,

@@ -118,11 +118,15 @@ function fmtCell(v, type) {
   return String(v);
 }
 
-// shorten cuts a long name; the full text goes in a title (hover).
+// shorten cuts a long name in the middle, where names that share a
+// prefix (a script) and differ at the end (a route) lose least; the full
+// text goes in a title (hover).
 function shorten(s, n) {
   s = String(s);
   n = n || SHORT;
-  return s.length > n ? s.slice(0, n - 1) + '…' : s;
+  if (s.length <= n) return s;
+  const head = Math.floor((n - 1) * 0.45);
+  return s.slice(0, head) + '…' + s.slice(s.length - (n - 1 - head));
 }
 
 // ---- state: view, range, filters, Top N, open invocation; in the URL ----
