@@ -316,7 +316,7 @@ func checkShape(t *testing.T, bin string, e *env, sc shapeCheck) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	saveShot(t, "dash-"+sc.name+".png", shot)
+	saveShot(t, "dash-"+sc.name+".png", shot, true)
 
 	// Explorer round trip from a panel: an exception row opens its invocation.
 	row := str(`(() => { const tr = document.querySelector('#panel-recent_exceptions tbody tr.link'); return tr ? [tr.dataset.topic, tr.dataset.partition, tr.dataset.offset].join('/') : ''; })()`)
@@ -337,6 +337,15 @@ func checkShape(t *testing.T, bin string, e *env, sc shapeCheck) {
 	js(`document.getElementById('tab-invocations').click()`)
 	wait("the explorer lists invocations", explorerOK+` && Number(document.getElementById('explorer').dataset.rows) > 0`)
 	first := str(`document.querySelector('#explorer tbody tr.link').dataset.offset`)
+	viewShot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		saveShot(t, "dash-"+sc.name+"-"+name+".png", png, sc.name == "scripts")
+	}
+	viewShot("explorer")
 	if sc.events > explorerPageSize {
 		js(`document.getElementById('older').click()`)
 		wait("the explorer's second page", explorerOK+` && location.hash.includes('page=1')`)
@@ -350,6 +359,7 @@ func checkShape(t *testing.T, bin string, e *env, sc shapeCheck) {
 	if got := str(`['kafka_topic', 'kafka_partition', 'kafka_offset'].map((f) => document.querySelector('#inv-body [data-field=' + f + '] td').textContent).join('/')`); got != want {
 		t.Errorf("explorer row %s opened invocation %s", want, got)
 	}
+	viewShot("invocation")
 	if n := str(`String(document.querySelectorAll('#inv-body ol.logs li').length)`); n != sc.logs {
 		t.Errorf("the invocation shows %s log lines; want %s", n, sc.logs)
 	}
@@ -390,12 +400,12 @@ func checkShape(t *testing.T, bin string, e *env, sc shapeCheck) {
 // explorerPageSize is the explorer's page (web/app.js PAGE_SIZE).
 const explorerPageSize = 50
 
-// saveShot writes a screenshot to artifacts/ and, when
+// saveShot writes a screenshot to artifacts/ and, for docs when
 // TAILLIGHT_SCREENSHOTS names a directory, there too.
-func saveShot(t *testing.T, name string, png []byte) {
+func saveShot(t *testing.T, name string, png []byte, docs bool) {
 	t.Helper()
 	dirs := []string{artifactDir(t)}
-	if d := os.Getenv("TAILLIGHT_SCREENSHOTS"); d != "" {
+	if d := os.Getenv("TAILLIGHT_SCREENSHOTS"); d != "" && docs {
 		dirs = append(dirs, d)
 	}
 	for _, d := range dirs {
