@@ -40,6 +40,8 @@ let timer = null;
 let generation = 0;
 let loads = 0;
 let state = null;
+// Panels whose "other" line is drawn although it dwarfs the top series.
+const showOther = new Set();
 
 function el(tag, attrs, ...kids) {
   const e = tag.startsWith('svg:') ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
@@ -377,8 +379,17 @@ function lineChart(q, res) {
   }
   const xs = [];
   for (let t = from; t < to; t += step) xs.push(t);
-  let ymax = 0;
-  for (const { m } of series.values()) for (const v of m.values()) ymax = Math.max(ymax, v);
+  // "other" sums many series and can dwarf the top ones: when it peaks
+  // above twice their highest point it is left out of the scale and
+  // drawn only on request (its legend entry).
+  const isOtherSeries = ([name, { row }]) => name === 'other' && !Object.keys(rowFilters(res, row)).length;
+  let ymax = 0, otherMax = 0;
+  for (const e of series) for (const v of e[1].m.values()) {
+    if (isOtherSeries(e)) otherMax = Math.max(otherMax, v); else ymax = Math.max(ymax, v);
+  }
+  const otherKey = q.name + ':other';
+  const hideOther = otherMax > 2 * ymax && ymax > 0 && !showOther.has(otherKey);
+  if (!hideOther) ymax = Math.max(ymax, otherMax);
   ymax = niceMax(ymax);
   const W = 640, H = 230, L = 48, R = 12, T = 10, B = 24;
   const span = Math.max(1, to - from);
@@ -400,16 +411,23 @@ function lineChart(q, res) {
   let i = 0;
   for (const [name, { m, row }] of series) {
     const f = rowFilters(res, row);
-    const isOther = name === 'other' && !Object.keys(f).length;
+    const isOther = isOtherSeries([name, { row }]);
     const color = isOther ? OTHER_COLOR : PALETTE[i % PALETTE.length];
     let total = 0;
     const pts = xs.map((t) => { const v = m.get(t) || 0; total += v; return [px(t), py(v)]; });
-    const onclick = Object.keys(f).length ? () => applyFilters(f) : null;
-    const line = el('svg:polyline', { points: pts.map((p) => p[0].toFixed(1) + ',' + p[1].toFixed(1)).join(' '), fill: 'none', stroke: color, 'stroke-width': 2, 'data-series': name, 'data-total': total });
-    line.append(el('svg:title', { text: `${name}: ${fmtNum(total)}` }));
-    svg.append(line);
-    if (xs.length <= 40) for (const p of pts) svg.append(el('svg:circle', { cx: p[0].toFixed(1), cy: p[1].toFixed(1), r: 2.5, fill: color }));
-    legend.append(legendItem(name, color, total, onclick));
+    let onclick = Object.keys(f).length ? () => applyFilters(f) : null;
+    if (isOther && (hideOther || showOther.has(otherKey))) {
+      onclick = () => { if (showOther.has(otherKey)) showOther.delete(otherKey); else showOther.add(otherKey); refresh(); };
+    }
+    if (!(isOther && hideOther)) {
+      const line = el('svg:polyline', { points: pts.map((p) => p[0].toFixed(1) + ',' + p[1].toFixed(1)).join(' '), fill: 'none', stroke: color, 'stroke-width': 2, 'data-series': name, 'data-total': total, class: isOther ? 'other' : undefined });
+      line.append(el('svg:title', { text: `${name}: ${fmtNum(total)}` }));
+      svg.append(line);
+      if (xs.length <= 40) for (const p of pts) svg.append(el('svg:circle', { cx: p[0].toFixed(1), cy: p[1].toFixed(1), r: 2.5, fill: color }));
+    }
+    const item = legendItem(isOther && hideOther ? 'other (not drawn: click to show)' : name, color, total, onclick);
+    if (isOther) item.dataset.series = 'other';
+    legend.append(item);
     i++;
   }
   const out = [svg, legend];
@@ -437,7 +455,12 @@ function barChart(q, res) {
   if (si >= 0) list.sort((a, b) => (a.other - b.other) || (b.total - a.total) || a.label.localeCompare(b.label));
   const names = [...new Set(list.flatMap((b) => b.segs.map((s) => s.name)))].sort();
   const colorOf = (n) => si < 0 ? PALETTE[0] : (OUTCOME_COLORS[n] || PALETTE[names.indexOf(n) % PALETTE.length]);
-  const max = niceMax(Math.max(0, ...list.map((b) => b.total)));
+  // An "other" bar far longer than the top ones is cut at the edge (its
+  // figure stays exact), so the top bars keep a readable length.
+  const topMax = Math.max(0, ...list.filter((b) => !b.other).map((b) => b.total));
+  const otherMax = Math.max(0, ...list.filter((b) => b.other).map((b) => b.total));
+  const cut = topMax > 0 && otherMax > 2 * topMax;
+  const max = niceMax(cut ? topMax : Math.max(topMax, otherMax));
   const W = 640, rowH = 22, LBL = 230, VAL = 70;
   const H = list.length * rowH + 6;
   const svg = el('svg:svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': q.title });
@@ -447,8 +470,9 @@ function barChart(q, res) {
     t.append(el('svg:title', { text: b.label }));
     svg.append(t);
     let x = LBL;
+    const scale = b.other && cut ? max / b.total : 1; // a cut bar fills the width
     for (const sg of b.segs) {
-      const w = Math.max(sg.v > 0 ? 1 : 0, (W - LBL - VAL) * sg.v / max);
+      const w = Math.max(sg.v > 0 ? 1 : 0, (W - LBL - VAL) * sg.v * scale / max);
       const f = rowFilters(res, sg.row);
       const rect = el('svg:rect', { x, y: y + 3, width: w, height: rowH - 6, fill: b.other ? OTHER_COLOR : colorOf(sg.name), 'data-label': b.label, 'data-series': sg.name, 'data-value': sg.v, class: Object.keys(f).length ? 'click' : '' });
       rect.append(el('svg:title', { text: `${b.label}${si >= 0 ? ' · ' + sg.name : ''}: ${fmtNum(sg.v)}` }));
@@ -456,7 +480,8 @@ function barChart(q, res) {
       svg.append(rect);
       x += w;
     }
-    svg.append(el('svg:text', { class: 'bar-value', x: x + 4, y: y + 15, 'data-label': b.label, text: fmtNum(b.total) }));
+    if (b.other && cut) svg.append(el('svg:path', { class: 'cut', d: `M${x - 6},${y + 2} l4,${rowH - 4} M${x - 10},${y + 2} l4,${rowH - 4}` }));
+    svg.append(el('svg:text', { class: 'bar-value', x: x + 4, y: y + 15, 'data-label': b.label, text: fmtNum(b.total) + (b.other && cut ? ' (bar cut)' : '') }));
   });
   const out = [svg];
   if (si >= 0) {
