@@ -241,10 +241,16 @@ func TestBrowser(t *testing.T) {
 	// The SQL box: a query, then a refused statement with its message.
 	runSQL := func(sql string) (state, text string) {
 		t.Helper()
+		// The previous answer's state is cleared first: the click's
+		// handler may run after the poll starts.
 		err := chromedp.Do(ctx,
+			chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := chromedp.Evaluate[string](`document.getElementById('sqlresult').dataset.state = 'sent'`)(ctx, tg)
+				return err
+			}),
 			chromedp.SetValue(chromedp.ID("sql"), sql),
 			chromedp.Click(chromedp.ID("runsql")),
-			chromedp.Poll[chromedp.Void](`document.getElementById('sqlresult').dataset.state !== 'loading'`, chromedp.WithPollingTimeout(20*time.Second)),
+			chromedp.Poll[chromedp.Void](`['ok', 'error'].includes(document.getElementById('sqlresult').dataset.state)`, chromedp.WithPollingTimeout(20*time.Second)),
 		)
 		if err == nil {
 			state, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('sqlresult').dataset.state`))

@@ -53,23 +53,23 @@ const maxSkipPages = 10
 // invocation (topic, partition, offset). Absent ones are zero, which
 // matches no stored invocation's topic ("").
 func (s *Server) explorerArgs(q url.Values, args schemas.QueryArgs) error {
-	uint := func(name string, max uint64) (uint64, error) {
+	parseUint := func(name string, limit uint64) (uint64, error) {
 		v := q.Get(name)
 		if v == "" {
 			return 0, nil
 		}
 		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil || n > max {
-			return 0, fmt.Errorf("%s=%q: want 0..%d", name, v, max)
+		if err != nil || n > limit {
+			return 0, fmt.Errorf("%s=%q: want 0..%d", name, v, limit)
 		}
 		return n, nil
 	}
 	var errs []error
-	skip, err := uint("skip", uint64(maxSkipPages*s.cfg.MaxRows))
+	skip, err := parseUint("skip", uint64(maxSkipPages*s.cfg.MaxRows))
 	errs = append(errs, err)
-	partition, err := uint("partition", math.MaxInt32)
+	partition, err := parseUint("partition", math.MaxInt32)
 	errs = append(errs, err)
-	offset, err := uint("offset", math.MaxUint64)
+	offset, err := parseUint("offset", math.MaxUint64)
 	errs = append(errs, err)
 	topic := q.Get("topic")
 	if len(topic) > maxFilterBytes {

@@ -379,10 +379,11 @@ func checkShape(t *testing.T, bin string, e *env, sc shapeCheck) {
 
 	// The URL holds the state: a reload shows the same view.
 	hash := str(`location.hash`)
+	js(`window.beforeReload = true`) // gone once the page is loaded anew
 	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
 		t.Fatal(err)
 	}
-	wait("the filtered view after a reload", coloOnly+` && document.getElementById('f-colo').value === `+strconv.Quote(colo))
+	wait("the filtered view after a reload", `!window.beforeReload && `+coloOnly+` && document.getElementById('f-colo').value === `+strconv.Quote(colo))
 	if got := str(`location.hash`); got != hash {
 		t.Errorf("after a reload the URL is %s; want %s", got, hash)
 	}
