@@ -318,6 +318,18 @@ func checkShape(t *testing.T, bin string, e *env, sc shapeCheck) {
 	}
 	saveShot(t, "dash-"+sc.name+".png", shot, true)
 
+	// The Top N control: the query picks fewer scripts, the rest is "other".
+	if sc.scripts > 5 {
+		js(`(() => { const s = document.getElementById('topn'); s.value = '5'; s.dispatchEvent(new Event('change')); })()`)
+		wait("Top 5", panelsAllOK+` && location.hash.includes('n=5')`)
+		bars := str(`[...document.querySelectorAll('#panel-outcomes_per_script svg text.label, #panel-outcomes_per_script svg text.other')].map((t) => t.firstChild.textContent).join('|')`)
+		if b := strings.Split(bars, "|"); len(b) != 6 || b[5] != "other" {
+			t.Errorf("with Top 5, outcomes per script shows %q; want 5 scripts and other", b)
+		}
+		js(`history.back()`)
+		wait("Top 10 again", panelsAllOK+` && !location.hash.includes('n=5')`)
+	}
+
 	// Explorer round trip from a panel: an exception row opens its invocation.
 	row := str(`(() => { const tr = document.querySelector('#panel-recent_exceptions tbody tr.link'); return tr ? [tr.dataset.topic, tr.dataset.partition, tr.dataset.offset].join('/') : ''; })()`)
 	if row == "" {

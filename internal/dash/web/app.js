@@ -254,7 +254,10 @@ function readControls() {
   for (const x of FILTERS) s.filters[x.key] = $('f-' + x.key).value;
   s.n = Number($('topn').value);
   s.refresh = Number($('refresh').value);
-  if (s.view === 'invocations') s.page = 0;
+  const moved = s.range !== state.range || s.from !== state.from || s.to !== state.to || FILTERS.some((x) => s.filters[x.key] !== state.filters[x.key]);
+  if (moved) s.page = 0;
+  // New filters on an open invocation: back to the list they select.
+  if (moved && s.view === 'invocation') { s.view = 'invocations'; s.inv = null; }
   return s;
 }
 
