@@ -272,6 +272,14 @@ func TestBrowser(t *testing.T) {
 	if state, text := runSQL("SELECT * FROM numbers(5)"); state != "error" || !strings.Contains(text, "readonly mode") {
 		t.Errorf("SQL box table function: state %s, %q; want ClickHouse's readonly refusal", state, text)
 	}
+	// A limit: named, with what to do; ClickHouse's text behind "details".
+	state, text := runSQL("SELECT length(groupArray(toString(a * b))) FROM (SELECT arrayJoin(range(20000)) AS a) CROSS JOIN (SELECT arrayJoin(range(20000)) AS b)")
+	if state != "error" || !strings.Contains(text, "Stopped by the memory limit.") || !strings.Contains(text, "Narrow the view") {
+		t.Errorf("SQL box over the memory limit: state %s, %q; want the limit named and a hint", state, text)
+	}
+	if raw, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const d = document.querySelector('#sqlresult .error details'); return d && !d.open ? d.querySelector('pre').textContent : ''; })()`)); err != nil || !strings.Contains(raw, "Memory limit (for query) exceeded") {
+		t.Errorf("SQL box over the memory limit: closed details hold %q (%v); want ClickHouse's message", raw, err)
+	}
 
 	// Every asset came from the server itself: fetch them, and nothing else is referenced.
 	for _, p := range []string{"/", "/app.js", "/app.css"} {
