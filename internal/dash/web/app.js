@@ -483,8 +483,12 @@ function barChart(q, res) {
       svg.append(rect);
       x += w;
     }
-    if (b.other && cut) svg.append(el('svg:path', { class: 'cut', d: `M${x - 6},${y + 2} l4,${rowH - 4} M${x - 10},${y + 2} l4,${rowH - 4}` }));
-    svg.append(el('svg:text', { class: 'bar-value', x: x + 4, y: y + 15, 'data-label': b.label, text: fmtNum(b.total) + (b.other && cut ? ' (bar cut)' : '') }));
+    if (b.other && cut) {
+      const mark = el('svg:path', { class: 'cut', d: `M${x - 26},${y + 2} l4,${rowH - 4} M${x - 30},${y + 2} l4,${rowH - 4}` });
+      mark.append(el('svg:title', { text: 'bar cut: far longer than the others' }));
+      svg.append(mark);
+    }
+    svg.append(el('svg:text', { class: 'bar-value', x: x + 4, y: y + 15, 'data-label': b.label, text: fmtNum(b.total) }));
   });
   const out = [svg];
   if (si >= 0) {
