@@ -318,6 +318,21 @@ func checkShape(t *testing.T, bin string, e *env, sc shapeCheck) {
 	}
 	saveShot(t, "dash-"+sc.name+".png", shot, true)
 
+	// A narrower window (one column of panels): still nothing sideways.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(900, 1600)); err != nil {
+		t.Fatal(err)
+	}
+	narrow, err := chromedp.Run(ctx, chromedp.Poll[layout](`(() => { const l = `+layoutProbeJS+`; return window.innerWidth === 900 ? l : null; })()`, chromedp.WithPollingTimeout(pollTimeout)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if narrow.Overflow > 0 || len(narrow.Wide) > 0 {
+		t.Errorf("at 900 px: horizontal overflow by %d px; wider than their box: %v", narrow.Overflow, narrow.Wide)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateReset()); err != nil {
+		t.Fatal(err)
+	}
+
 	// The Top N control: the query picks fewer scripts, the rest is "other".
 	if sc.scripts > 5 {
 		js(`(() => { const s = document.getElementById('topn'); s.value = '5'; s.dispatchEvent(new Event('change')); })()`)
