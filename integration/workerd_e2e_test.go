@@ -178,53 +178,10 @@ func (s *statusRecorder) WriteHeader(code int) {
 func TestWorkerdEndToEnd(t *testing.T) {
 	localtest.SkipShort(t, "runs workerd, Kafka and ClickHouse")
 	bin := localtest.Workerd(t)
-	env := Start(t)
-	topic := TopicName(t)
-	env.CreateTopic(t, topic, 3)
-	env.CreateTopic(t, topic+schemas.DLQSuffix, 1)
-	db := env.Database(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-
-	// ClickHouse writer, migrated, and the processor.
-	chc := chsink.DefaultConfig()
-	chc.Addrs, chc.Database = []string{env.ClickHouseAddr}, db
-	chc.User, chc.Password = env.ClickHouseUser, env.ClickHousePassword
-	sink, err := chsink.New(ctx, chc, nil, nil)
-	if err != nil {
-		t.Fatalf("chsink: %v", err)
-	}
-	t.Cleanup(func() { sink.Close() })
-	if _, err := sink.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	startInproc(t, processor.Config{Brokers: env.Brokers, Topic: topic, Group: "g-" + topic,
-		Linger: 200 * time.Millisecond, ShutdownTimeout: 20 * time.Second}, sink)
-
-	// Ingest: the producer package's handler publishing to the harness Kafka.
-	pc := producer.DefaultConfig()
-	pc.Brokers, pc.Topic = env.Brokers, topic
-	pub, err := producer.New(pc, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = pub.Close(cctx)
-	})
-	const token = "e2e-token-4f1c9a"
-	ic := producer.DefaultIngestConfig()
-	ic.Tokens = []string{token}
-	in, err := producer.NewIngest(ic, pub, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ri := &recordingIngest{h: in}
-	mux := http.NewServeMux()
-	mux.Handle(producer.IngestPath, ri)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	p := startPipeline(ctx, t)
+	env, db, srv, ri, token := p.env, p.db, p.srv, p.ri, p.token
 
 	// workerd: the producer Worker with a Durable Object and a service
 	// binding to itself, and the Tail Worker forwarding to ingest.
@@ -242,7 +199,7 @@ func TestWorkerdEndToEnd(t *testing.T) {
   durableObjectStorage = (inMemory = void)`,
 		},
 		Tail: local.WorkerdWorker{
-			Modules:  []local.WorkerdModule{{Name: cloudflare.TailWorkerName, Source: cloudflare.TailWorkerJS}},
+			Modules:  []local.WorkerdModule{{Name: cloudflare.TailWorkerName, Source: cloudflare.TailWorkerJS}, {Name: cloudflare.ForwardName, Source: cloudflare.ForwardJS}},
 			Bindings: map[string]string{"INGEST_URL": srv.URL + producer.IngestPath, "INGEST_TOKEN": token},
 		},
 	})
@@ -493,4 +450,65 @@ func (ri *recordingIngest) snapshotCodes() []int {
 	ri.mu.Lock()
 	defer ri.mu.Unlock()
 	return append([]int(nil), ri.codes...)
+}
+
+// pipeline is ingest → Kafka → processor → ClickHouse for a workerd test:
+// the ingest handler (bearer token on) behind srv, recorded by ri.
+type pipeline struct {
+	env   *Env
+	db    string
+	srv   *httptest.Server
+	ri    *recordingIngest
+	token string
+}
+
+func startPipeline(ctx context.Context, t *testing.T) *pipeline {
+	t.Helper()
+	env := Start(t)
+	topic := TopicName(t)
+	env.CreateTopic(t, topic, 3)
+	env.CreateTopic(t, topic+schemas.DLQSuffix, 1)
+	db := env.Database(t)
+
+	// ClickHouse writer, migrated, and the processor.
+	chc := chsink.DefaultConfig()
+	chc.Addrs, chc.Database = []string{env.ClickHouseAddr}, db
+	chc.User, chc.Password = env.ClickHouseUser, env.ClickHousePassword
+	sink, err := chsink.New(ctx, chc, nil, nil)
+	if err != nil {
+		t.Fatalf("chsink: %v", err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	if _, err := sink.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	startInproc(t, processor.Config{Brokers: env.Brokers, Topic: topic, Group: "g-" + topic,
+		Linger: 200 * time.Millisecond, ShutdownTimeout: 20 * time.Second}, sink)
+
+	// Ingest: the producer package's handler publishing to the harness Kafka.
+	pc := producer.DefaultConfig()
+	pc.Brokers, pc.Topic = env.Brokers, topic
+	pub, err := producer.New(pc, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = pub.Close(cctx)
+	})
+	const token = "e2e-token-4f1c9a"
+	ic := producer.DefaultIngestConfig()
+	ic.Tokens = []string{token}
+	in, err := producer.NewIngest(ic, pub, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ri := &recordingIngest{h: in}
+	mux := http.NewServeMux()
+	mux.Handle(producer.IngestPath, ri)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	return &pipeline{env: env, db: db, srv: srv, ri: ri, token: token}
 }

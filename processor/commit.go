@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/taillight/taillight/sinks"
@@ -34,7 +35,14 @@ type shares struct {
 	// Send may wait for the network, and a goroutine blocked on a channel
 	// lets a synctest clock advance where one on a mutex would not.
 	sem chan struct{}
-	cur map[int]*sharedStream
+	cur map[streamKey]*sharedStream
+}
+
+// streamKey names a shared stream: a sink stream group and the log name its
+// rows are stored under.
+type streamKey struct {
+	group int
+	log   string
 }
 
 func (s *shares) lock()   { s.sem <- struct{}{} }
@@ -43,15 +51,15 @@ func (s *shares) unlock() { <-s.sem }
 // send sends rows of partition on its group's open stream, opening one
 // first. It returns the stream used (nil when none could be opened) and the
 // error that broke it; a broken stream is done and no longer current.
-func (s *shares) send(partition int32, rows []sinks.RawRow) (*sharedStream, error) {
-	g := s.p.streamer.StreamGroup(partition)
+func (s *shares) send(partition int32, log string, rows []sinks.RawRow) (*sharedStream, error) {
+	g := streamKey{s.p.streamer.StreamGroup(partition), log}
 	s.lock()
 	defer s.unlock()
 	ss := s.cur[g]
 	if ss == nil {
 		// The processor's context, not the partition's: the stream carries
 		// other partitions' rows too.
-		st, err := s.p.streamer.Stream(s.p.bg, s.p.cfg.Topic, partition)
+		st, err := s.p.streamer.Stream(s.p.bg, log, partition)
 		if err != nil {
 			return nil, err
 		}
@@ -120,6 +128,9 @@ type committer struct {
 	notify chan struct{}
 	done   chan struct{}
 	blocks []*sinks.Block
+	// since is when the batch being committed was taken (unix ns), or 0:
+	// Ready reports writes stuck longer than StuckAfter.
+	since atomic.Int64
 }
 
 func newCommitter(p *Processor) *committer {
@@ -243,6 +254,8 @@ next:
 // gets the result.
 func (c *committer) commit(batch []*flight) {
 	p := c.p
+	c.since.Store(time.Now().UnixNano())
+	defer c.since.Store(0)
 	backoff := p.cfg.RetryMin
 	attempts := 0
 	var err error

@@ -106,7 +106,7 @@ func runCommitter(t *testing.T, s sinks.Sink, n int) (*Processor, []*worker) {
 	go p.com.run()
 	ws := make([]*worker, n)
 	for i := range ws {
-		ws[i] = newWorker(p, int32(i), sinks.Watermark{Next: -1, MaxRawOffset: -1})
+		ws[i] = newWorker(p, int32(i), p.cfg.Topic, sinks.Watermark{Next: -1, MaxRawOffset: -1})
 	}
 	t.Cleanup(func() {
 		for _, w := range ws {

@@ -27,6 +27,10 @@ const (
 	DefaultRetryMax        = 10 * time.Second
 	DefaultPacketRows      = 1024
 	DefaultSealInterval    = time.Minute
+	DefaultKafkaTimeout    = 10 * time.Second
+	DefaultLogCheck        = 30 * time.Second
+	DefaultStuckAfter      = time.Minute
+	DefaultMemoryBudget    = 128 << 20
 )
 
 // Config configures a Processor. Zero fields take the defaults above.
@@ -87,6 +91,30 @@ type Config struct {
 	// Default 1m; negative turns sealing off (reads then grow with the
 	// journal until another processor seals).
 	SealInterval time.Duration
+	// KafkaTimeout bounds each administrative Kafka request the processor
+	// makes itself (metadata, log offsets, a block read again). Default 10s.
+	KafkaTimeout time.Duration
+	// LogCheck is how often the topic's ID is compared with the one the
+	// partitions were stored under (docs/reliability.md "Log changes").
+	// Default 30s; negative turns the periodic check off (assignment and
+	// OFFSET_OUT_OF_RANGE are still checked).
+	LogCheck time.Duration
+	// MemoryBudget bounds the bytes the processor holds across all its
+	// partitions: records polled and the rows built from them, until the
+	// rows are sent to the sink (streamed) or stored (NoStream), counted as
+	// the records' size for each. Past it, polling waits and partitions
+	// send their rows early. Default 128 MiB; `taillight process` also
+	// sets the Go runtime's soft memory limit to the budget plus 80 MiB.
+	MemoryBudget int64
+	// StuckAfter is how long one commit (raw rows, DLQ, rollups, retries
+	// included) may take before Ready reports the sink stuck. Default 1m.
+	StuckAfter time.Duration
+	// Limits are the value ranges a record must respect to be stored; a
+	// record outside them goes to the DLQ (reason out_of_range). The
+	// eventTimestamp allowance counts from the record's Kafka timestamp
+	// (its produce time), so a block read again gets the same rows. Zero
+	// Limits take schemas.DefaultLimits.
+	Limits schemas.Limits
 	// KafkaOpts are extra franz-go client options appended last (TLS, SASL,
 	// a test dialer). They must not change the group or commit options.
 	KafkaOpts []kgo.Opt
@@ -125,8 +153,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.SessionTimeout, prefix+"kafka.session-timeout", orDur(c.SessionTimeout, DefaultSessionTimeout), "consumer group session timeout: how soon a crashed member's partitions move")
 	fs.DurationVar(&c.ShutdownTimeout, prefix+"shutdown-timeout", orDur(c.ShutdownTimeout, DefaultShutdownTimeout), "bound on the final flush when stopping or giving up partitions")
 	fs.DurationVar(&c.SealInterval, prefix+"seal.interval", orDur(c.SealInterval, DefaultSealInterval), "how often to seal the owned partitions' settled blocks into per-minute rows (negative: never)")
+	fs.DurationVar(&c.KafkaTimeout, prefix+"kafka.timeout", orDur(c.KafkaTimeout, DefaultKafkaTimeout), "bound on each metadata and log-offset request, and on each read of a block again from Kafka")
+	fs.DurationVar(&c.LogCheck, prefix+"kafka.log-check", orDur(c.LogCheck, DefaultLogCheck), "how often to check that the topic is still the one the stored offsets belong to (negative: only on assignment)")
+	fs.Int64Var(&c.MemoryBudget, prefix+"memory.budget", orInt64(c.MemoryBudget, DefaultMemoryBudget), "record bytes held across all partitions (polled, not yet sent to ClickHouse) before polling waits")
+	fs.DurationVar(&c.StuckAfter, prefix+"sink.stuck-after", orDur(c.StuckAfter, DefaultStuckAfter), "report not ready (/readyz) when one commit takes longer than this")
 	fs.DurationVar(&c.RetryMax, prefix+"sink.retry-max", orDur(c.RetryMax, DefaultRetryMax), "longest backoff between attempts to write a block while the sink fails")
 	c.Redaction.RegisterFlags(fs, prefix+"redact.")
+	c.Limits.RegisterFlags(fs, prefix+"limits.")
 }
 
 func splitList(v string) []string {
@@ -147,6 +180,13 @@ func or(v, d string) string {
 }
 
 func orInt(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+func orInt64(v, d int64) int64 {
 	if v == 0 {
 		return d
 	}
@@ -176,6 +216,13 @@ func (c Config) withDefaults() Config {
 	c.RetryMin = orDur(c.RetryMin, DefaultRetryMin)
 	c.RetryMax = orDur(c.RetryMax, DefaultRetryMax)
 	c.SealInterval = orDur(c.SealInterval, DefaultSealInterval)
+	c.KafkaTimeout = orDur(c.KafkaTimeout, DefaultKafkaTimeout)
+	c.LogCheck = orDur(c.LogCheck, DefaultLogCheck)
+	c.StuckAfter = orDur(c.StuckAfter, DefaultStuckAfter)
+	c.MemoryBudget = orInt64(c.MemoryBudget, DefaultMemoryBudget)
+	if c.Limits == (schemas.Limits{}) {
+		c.Limits = schemas.DefaultLimits()
+	}
 	return c
 }
 
@@ -190,15 +237,21 @@ func (c Config) Validate() error {
 	if c.DLQTopic == c.Topic {
 		errs = append(errs, fmt.Errorf("DLQ topic %q must differ from the topic", c.DLQTopic))
 	}
+	if c.MemoryBudget < 0 {
+		errs = append(errs, fmt.Errorf("memory budget (%d) must be positive", c.MemoryBudget))
+	}
 	if c.MaxRows < 0 || c.MaxBytes < 0 || c.Linger < 0 || c.MaxPollRecords < 0 || c.FetchMaxBytes < 0 || c.PacketRows < 0 {
 		errs = append(errs, fmt.Errorf("flush max rows (%d), max bytes (%d), linger (%s), packet rows (%d), max poll records (%d) and fetch max bytes (%d) must be positive",
 			c.MaxRows, c.MaxBytes, c.Linger, c.PacketRows, c.MaxPollRecords, c.FetchMaxBytes))
 	}
-	if c.ShutdownTimeout < 0 || c.SessionTimeout < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin {
+	if c.ShutdownTimeout < 0 || c.SessionTimeout < 0 || c.KafkaTimeout < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("shutdown timeout (%s) must be positive and retry max (%s) at least retry min (%s)",
 			c.ShutdownTimeout, c.RetryMax, c.RetryMin))
 	}
 	if err := c.Redaction.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Limits.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -72,7 +72,7 @@
 //	taillight_processor_commit_blocks                 histogram  blocks written by one commit
 //	taillight_processor_sealed_blocks_total           counter    blocks of owned partitions sealed into per-minute rows
 //	taillight_processor_seal_errors_total             counter    seal runs that failed (retried next tick)
-//	taillight_processor_dlq_total{reason}             counter    poison records acknowledged by the DLQ (bad_json, wrong_type, invalid, oversize)
+//	taillight_processor_dlq_total{reason}             counter    poison records acknowledged by the DLQ (bad_json, wrong_type, invalid, out_of_range, oversize)
 //	taillight_processor_lag{partition}                gauge      high watermark minus the end of the last written block
 //	taillight_processor_event_freshness_seconds       gauge      age of the newest event in the last written block
 //	taillight_processor_sink_retries_total            counter    retried block writes (sink or DLQ failures)

@@ -83,7 +83,16 @@ func testConfig(addrs []string, group string) Config {
 		MaxPollRecords: 100, ShutdownTimeout: 10 * time.Second,
 		RetryMin: time.Millisecond, RetryMax: 20 * time.Millisecond,
 		KafkaOpts: []kgo.Opt{kgo.FetchMaxWait(200 * time.Millisecond)},
+		Limits:    testLimits(),
 	}
+}
+
+// testLimits are the default limits but for eventTimestamp's upper bound:
+// synctest's clock starts in 2000, before the generated events.
+func testLimits() schemas.Limits {
+	l := schemas.DefaultLimits()
+	l.MaxEventAhead = 100 * 365 * 24 * time.Hour
+	return l
 }
 
 func testLogger(t testing.TB) *slog.Logger {

@@ -12,9 +12,12 @@ const (
 	ReasonWrongType = "wrong_type" // valid JSON with a field of the wrong type
 	ReasonInvalid   = "invalid"    // decodes but breaks the contract (schemas.ErrInvalid)
 	ReasonOversize  = "oversize"   // larger than schemas.MaxItemBytes
+	// ReasonOutOfRange: decodes but a value is outside Config.Limits
+	// (schemas.ErrOutOfRange).
+	ReasonOutOfRange = "out_of_range"
 )
 
-var reasons = []string{ReasonBadJSON, ReasonWrongType, ReasonInvalid, ReasonOversize}
+var reasons = []string{ReasonBadJSON, ReasonWrongType, ReasonInvalid, ReasonOversize, ReasonOutOfRange}
 
 type metrics struct {
 	records      prometheus.Counter
@@ -31,6 +34,10 @@ type metrics struct {
 	partitions   prometheus.Gauge
 	sealedBlocks prometheus.Counter
 	sealErrors   prometheus.Counter
+	halted       prometheus.Gauge
+	held         prometheus.Gauge
+	logLost      prometheus.Counter
+	logAnomalies *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -94,6 +101,25 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "taillight_processor_partitions",
 			Help: "Partitions assigned to this processor.",
 		}),
+		held: f.NewGauge(prometheus.GaugeOpts{
+			Name: "taillight_processor_held_bytes",
+			Help: "Record bytes polled and not yet sent to the sink, bounded by -memory.budget.",
+		}),
+		halted: f.NewGauge(prometheus.GaugeOpts{
+			Name: "taillight_processor_halted_partitions",
+			Help: "Assigned partitions not consumed because their Kafka log changed under the stored watermark (see taillight relog).",
+		}),
+		logLost: f.NewCounter(prometheus.CounterOpts{
+			Name: "taillight_processor_log_lost_records_total",
+			Help: "Records removed from Kafka (retention, truncation) before they were read: the watermark lay below the log start.",
+		}),
+		logAnomalies: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "taillight_processor_log_anomalies_total",
+			Help: "Kafka log changes found, by kind: below_log_start, past_log_end, topic_id_changed.",
+		}, []string{"kind"}),
+	}
+	for _, k := range []string{anomalyBelowStart, anomalyPastEnd, anomalyTopicID} {
+		m.logAnomalies.WithLabelValues(k)
 	}
 	for _, r := range reasons {
 		m.dlq.WithLabelValues(r) // export zeros so alerts see the series

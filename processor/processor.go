@@ -31,13 +31,16 @@ type Processor struct {
 	streamer sinks.Streamer
 	// sealer is sink when it seals settled blocks (sinks.Sealer).
 	sealer sinks.Sealer
+	// logs is sink when it records log identities (sinks.LogRegistry).
+	logs   sinks.LogRegistry
 	log    *slog.Logger
 	reg    prometheus.Registerer
 	m      *metrics
 	policy *redact.Policy
 	router *redact.Router
 
-	cl *kgo.Client
+	cl      *kgo.Client
+	clReady chan struct{} // closed once cl is set: group callbacks may run before NewClient returns
 
 	// Group commit (commit.go): bg bounds the shared streams and the
 	// committer, and ends after every worker has finished.
@@ -50,11 +53,19 @@ type Processor struct {
 	mu    sync.Mutex
 	parts map[int32]*worker
 	wms   map[int32]sinks.Watermark // watermarks read on assignment
+	// Log identity (logs.go): the log name each assigned partition is
+	// stored under, the partitions halted on a change of log and why, and
+	// the topic ID seen on assignment.
+	logNames map[int32]string
+	halted   map[int32]string
+	topicID  string
 
 	state    atomic.Int32  // stateNew, stateRunning, stateStopping, stateStopped
 	started  atomic.Bool   // the client exists (p.cl may be read)
 	retrying atomic.Int32  // partitions whose sink writes are failing
 	polled   atomic.Int64  // records handed to workers (tests wait on it)
+	held     atomic.Int64  // record bytes polled and not yet sent to the sink (MemoryBudget)
+	heldPeak atomic.Int64  // the most held so far (tests and the metric)
 	lost     atomic.Int64  // OnPartitionsLost calls (tests wait on it)
 	drained  chan struct{} // a worker took its inbox (the poll loop may be waiting)
 	wakeMu   sync.Mutex
@@ -63,6 +74,30 @@ type Processor struct {
 	fatalMu  sync.Mutex
 	fatal    error
 	cancel   context.CancelFunc
+
+	poisonLogAt atomic.Int64 // unix ns of the last poison-record log line
+	poisonQuiet atomic.Int64 // poison records not logged since then
+}
+
+// logPoison logs a record going to the DLQ, at most one line every 10 s
+// (with how many were not logged since): a flood of bad records must not
+// flood the log. The error logged is the DLQ header's, which quotes
+// nothing of the record.
+func (p *Processor) logPoison(rec *kgo.Record, reason string, dlq *kgo.Record) {
+	now := time.Now().UnixNano()
+	last := p.poisonLogAt.Load()
+	if now-last < int64(10*time.Second) || !p.poisonLogAt.CompareAndSwap(last, now) {
+		p.poisonQuiet.Add(1)
+		return
+	}
+	var msg string
+	for _, h := range dlq.Headers {
+		if h.Key == DLQHeaderError {
+			msg = string(h.Value)
+		}
+	}
+	p.log.Warn("record sent to the dead-letter topic", "reason", reason, "partition", rec.Partition,
+		"offset", rec.Offset, "err", msg, "dlq_topic", p.cfg.DLQTopic, "not_logged_since_last", p.poisonQuiet.Swap(0))
 }
 
 const (
@@ -97,9 +132,15 @@ func New(cfg Config, sink sinks.Sink, log *slog.Logger, reg prometheus.Registere
 	p := &Processor{
 		cfg: cfg, sink: sink, log: log, reg: reg, m: newMetrics(reg),
 		policy: policy, router: router,
-		parts:   make(map[int32]*worker),
-		drained: make(chan struct{}, 1),
-		wms:     make(map[int32]sinks.Watermark),
+		parts:    make(map[int32]*worker),
+		drained:  make(chan struct{}, 1),
+		clReady:  make(chan struct{}),
+		wms:      make(map[int32]sinks.Watermark),
+		logNames: make(map[int32]string),
+		halted:   make(map[int32]string),
+	}
+	if lr, ok := sink.(sinks.LogRegistry); ok {
+		p.logs = lr
 	}
 	if se, ok := sink.(sinks.Sealer); ok {
 		p.sealer = se
@@ -108,7 +149,7 @@ func New(cfg Config, sink sinks.Sink, log *slog.Logger, reg prometheus.Registere
 		p.streamer = st
 	}
 	p.bg, p.bgCancel = context.WithCancel(context.Background())
-	p.shares = shares{p: p, sem: make(chan struct{}, 1), cur: make(map[int]*sharedStream)}
+	p.shares = shares{p: p, sem: make(chan struct{}, 1), cur: make(map[streamKey]*sharedStream)}
 	p.com = newCommitter(p)
 	return p, nil
 }
@@ -133,6 +174,17 @@ func (p *Processor) Ready() error {
 	if n := p.retrying.Load(); n > 0 {
 		return fmt.Errorf("sink failing for %d partitions", n)
 	}
+	if err := p.stuckErr(); err != nil {
+		return err
+	}
+	if err := p.haltedErr(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := p.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("kafka unreachable: %w", err)
+	}
 	return nil
 }
 
@@ -140,6 +192,19 @@ func (p *Processor) fatalErr() error {
 	p.fatalMu.Lock()
 	defer p.fatalMu.Unlock()
 	return p.fatal
+}
+
+// stuckErr reports a commit that has taken longer than StuckAfter: a
+// ClickHouse that accepts writes and never finishes them.
+func (p *Processor) stuckErr() error {
+	since := p.com.since.Load()
+	if since == 0 {
+		return nil
+	}
+	if d := time.Since(time.Unix(0, since)); d > p.cfg.StuckAfter {
+		return fmt.Errorf("sink writes stuck for %s (more than %s)", d.Round(time.Second), p.cfg.StuckAfter)
+	}
+	return nil
 }
 
 // fail records the first fatal error and stops Run.
@@ -169,7 +234,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	defer cancel()
 	p.cancel = cancel
 	go p.com.run()
-	sealDone := make(chan struct{})
+	sealDone, watchDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(sealDone)
 		p.sealLoop(p.bg)
@@ -178,6 +243,9 @@ func (p *Processor) Run(ctx context.Context) error {
 		p.bgCancel()
 		<-p.com.done
 		<-sealDone
+		if p.started.Load() {
+			<-watchDone
+		}
 	}()
 
 	opts := []kgo.Opt{
@@ -198,9 +266,9 @@ func (p *Processor) Run(ctx context.Context) error {
 		kgo.OnPartitionsLost(p.onLost),
 		// Resume from the sink's watermark, not Kafka's committed offset.
 		kgo.AdjustFetchOffsetsFn(p.adjustOffsets),
-		// A new group (and a partition the sink has never seen) starts at
-		// the beginning: nothing produced is skipped.
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Positions come from the sink (adjustOffsets), and an offset out
+		// of range is never reset silently: outOfRange decides (logs.go).
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.WithLogger(kslog.New(p.log)),
 		// Memory: one fetch per broker is buffered ahead of polling and rows
 		// alias the decompressed batches until their block is written; the
@@ -218,14 +286,19 @@ func (p *Processor) Run(ctx context.Context) error {
 		return fmt.Errorf("create kafka client: %w", err)
 	}
 	p.cl = cl
+	close(p.clReady)
 	p.started.Store(true)
+	go func() {
+		defer close(watchDone)
+		p.watchLog(p.bg, p.cfg.LogCheck)
+	}()
 	p.ensureDLQ(ctx)
 	p.log.Info("processor started", "topic", p.cfg.Topic, "group", p.cfg.Group, "dlq", p.cfg.DLQTopic)
 
 	for {
 		// Back-pressure: a worker that is behind makes the loop wait
 		// rather than buffer without bound.
-		for p.backlogged() && ctx.Err() == nil {
+		for (p.backlogged() || p.overBudget()) && ctx.Err() == nil {
 			select {
 			case <-ctx.Done():
 			case <-p.drained:
@@ -247,13 +320,20 @@ func (p *Processor) Run(ctx context.Context) error {
 			cl.AllowRebalance()
 			break
 		}
+		var oor []int32
 		fetches.EachError(func(t string, part int32, err error) {
-			if !errors.Is(err, context.Canceled) {
+			switch {
+			case errors.Is(err, kerr.OffsetOutOfRange) && t == p.cfg.Topic:
+				oor = append(oor, part)
+			case !errors.Is(err, context.Canceled):
 				p.log.Warn("fetch error", "topic", t, "partition", part, "err", err)
 			}
 		})
+		if len(oor) > 0 {
+			p.outOfRange(ctx, oor)
+		}
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if len(fp.Records) > 0 {
+			if len(fp.Records) > 0 && !p.isHalted(fp.Partition) {
 				p.polled.Add(int64(len(fp.Records)))
 				p.worker(fp.Partition).push(fp.Records, fp.HighWatermark)
 			}
@@ -282,6 +362,31 @@ func (p *Processor) Run(ctx context.Context) error {
 	p.log.Info("processor stopped")
 	return nil
 }
+
+// hold counts n record bytes as held (negative: released), and tells a
+// poll loop waiting on the budget when bytes are released.
+func (p *Processor) hold(n int64) {
+	v := p.held.Add(n)
+	if n > 0 {
+		for {
+			peak := p.heldPeak.Load()
+			if v <= peak || p.heldPeak.CompareAndSwap(peak, v) {
+				break
+			}
+		}
+		p.m.held.Set(float64(v))
+		return
+	}
+	p.m.held.Set(float64(v))
+	select {
+	case p.drained <- struct{}{}:
+	default:
+	}
+}
+
+// overBudget reports whether the record bytes held reach MemoryBudget:
+// polling waits, and workers send their rows early.
+func (p *Processor) overBudget() bool { return p.held.Load() >= p.cfg.MemoryBudget }
 
 // wake makes the poll in progress return, so the loop applies pause changes.
 func (p *Processor) wake() {
@@ -362,7 +467,11 @@ func (p *Processor) worker(part int32) *worker {
 		if !ok {
 			wm = sinks.Watermark{Next: -1, MaxRawOffset: -1}
 		}
-		w = newWorker(p, part, wm)
+		name, ok := p.logNames[part]
+		if !ok {
+			name = p.cfg.Topic
+		}
+		w = newWorker(p, part, name, wm)
 		p.parts[part] = w
 		go w.run()
 	}
@@ -383,12 +492,29 @@ func (p *Processor) finish(ws []*worker) {
 			case <-t.C:
 				p.log.Warn("partition did not flush in time; dropping its buffer", "partition", w.id, "timeout", p.cfg.ShutdownTimeout)
 				w.cancel()
-				<-w.done
+				p.awaitCancelled(w)
 			}
 			p.forget(w)
 		})
 	}
 	wg.Wait()
+}
+
+// cancelGrace bounds the wait for a cancelled worker to return. One blocked
+// in ClickHouse I/O returns once the write or read timeout fires; a
+// rebalance does not wait that long. The worker can no longer commit: its
+// block's commit INSERT is made under the worker's (cancelled) context.
+const cancelGrace = 5 * time.Second
+
+// awaitCancelled waits for a cancelled worker, at most cancelGrace.
+func (p *Processor) awaitCancelled(w *worker) {
+	t := time.NewTimer(cancelGrace)
+	defer t.Stop()
+	select {
+	case <-w.done:
+	case <-t.C:
+		p.log.Warn("partition worker still blocked in sink I/O after cancellation; going on without it", "partition", w.id)
+	}
 }
 
 // forget drops a finished or cancelled worker's per-partition metrics.
@@ -411,12 +537,15 @@ func (p *Processor) take(tps map[string][]int32) []*worker {
 	var ws []*worker
 	for _, part := range tps[p.cfg.Topic] {
 		delete(p.wms, part)
+		delete(p.logNames, part)
+		delete(p.halted, part)
 		if w := p.parts[part]; w != nil {
 			ws = append(ws, w)
 			delete(p.parts, part)
 		}
 	}
 	p.m.partitions.Set(float64(len(p.wms)))
+	p.m.halted.Set(float64(len(p.halted)))
 	select {
 	case p.drained <- struct{}{}: // a waiting poll loop re-checks the rest
 	default:
@@ -442,7 +571,7 @@ func (p *Processor) onLost(_ context.Context, _ *kgo.Client, lost map[string][]i
 		w.cancel()
 	}
 	for _, w := range ws {
-		<-w.done
+		p.awaitCancelled(w)
 		p.forget(w)
 	}
 	p.resumeAll(lost)
@@ -457,56 +586,84 @@ func (p *Processor) resumeAll(tps map[string][]int32) {
 }
 
 // adjustOffsets replaces the committed offsets of newly assigned partitions
-// by the sink's watermark and remembers MaxRawOffset for their first block.
+// by the sink's watermark (resolveLog), halting a partition whose Kafka log
+// changed under its watermark, and remembers MaxRawOffset for their first
+// block.
 func (p *Processor) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	parts := offsets[p.cfg.Topic]
+	if len(parts) == 0 {
+		return offsets, nil
+	}
+	select {
+	case <-p.clReady:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	kl, err := p.readKafkaLog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.topicID = kl.TopicID
+	p.mu.Unlock()
 	for part := range parts {
-		wm, err := p.watermark(ctx, part)
+		off, ok, err := p.resolveLog(ctx, part, kl)
 		if err != nil {
 			return nil, err
 		}
-		if wm.Next >= 0 {
-			// Epoch -1: we reset the position ourselves; no data-loss check.
-			parts[part] = kgo.NewOffset().At(wm.Next).WithEpoch(-1)
+		if !ok {
+			delete(parts, part) // halted: not consumed
+			continue
 		}
-		p.mu.Lock()
-		p.wms[part] = wm
-		p.m.partitions.Set(float64(len(p.wms)))
-		p.mu.Unlock()
+		parts[part] = off
 	}
-	if len(parts) > 0 {
-		p.log.Info("partitions assigned", "partitions", len(parts))
-	}
+	p.mu.Lock()
+	p.m.partitions.Set(float64(len(p.wms)))
+	p.mu.Unlock()
+	p.log.Info("partitions assigned", "partitions", len(parts))
 	return offsets, nil
 }
 
-// watermark asks the sink, retrying transient errors until ctx ends.
-func (p *Processor) watermark(ctx context.Context, part int32) (sinks.Watermark, error) {
+// watermark asks the sink for the watermark of a partition's log, retrying
+// transient errors until ctx ends.
+func (p *Processor) watermark(ctx context.Context, log string, part int32) (sinks.Watermark, error) {
+	wm := sinks.Watermark{Next: -1, MaxRawOffset: -1}
+	err := p.retrySink(ctx, "read watermark", part, func(ctx context.Context) error {
+		var err error
+		wm, err = p.sink.Watermark(ctx, log, part)
+		return err
+	})
+	return wm, err
+}
+
+// retrySink runs a sink read until it succeeds, retrying transient errors
+// with backoff until ctx ends; a schema error stops the processor.
+func (p *Processor) retrySink(ctx context.Context, what string, part int32, fn func(context.Context) error) error {
 	backoff := p.cfg.RetryMin
 	logged := false
 	for {
-		wm, err := p.sink.Watermark(ctx, p.cfg.Topic, part)
+		err := fn(ctx)
 		if err == nil {
 			if logged {
-				p.log.Info("sink watermark read again", "partition", part)
+				p.log.Info("sink answers again", "what", what, "partition", part)
 			}
-			return wm, nil
+			return nil
 		}
-		err = fmt.Errorf("read watermark of partition %d: %w", part, err)
+		err = fmt.Errorf("%s of partition %d: %w", what, part, err)
 		if errors.Is(err, sinks.ErrSchema) {
 			p.fail(err)
-			return wm, err
+			return err
 		}
 		if ctx.Err() != nil {
-			return wm, err
+			return err
 		}
 		if !logged {
-			p.log.Warn("sink watermark read failed; retrying", "partition", part, "err", err)
+			p.log.Warn("sink read failed; retrying", "what", what, "partition", part, "err", err)
 			logged = true
 		}
 		p.m.retries.Inc()
 		if err := sleep(ctx, backoff); err != nil {
-			return wm, err
+			return err
 		}
 		backoff = min(2*backoff, p.cfg.RetryMax)
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -224,6 +225,9 @@ func TestPoisonGoesToDLQ(t *testing.T) {
 	}
 	g.Add(proctest.Record{Partition: 1, Value: big}, false)
 	g.Poison[ReasonOversize]++
+	// A Dynamic Worker id that breaks the rule.
+	g.Add(proctest.Record{Partition: 0, Value: []byte(`{"outcome":"ok","workerId":"bad id"}`)}, false)
+	g.Poison[ReasonInvalid]++
 	// Valid records after the poison ones keep flowing.
 	g.Generate(rand.New(rand.NewPCG(5, 6)), 100, 0)
 	produce(t, addrs, g.Records)
@@ -268,6 +272,10 @@ func TestPoisonGoesToDLQ(t *testing.T) {
 		}
 		if g.Valid[[2]int64{int64(part), off}] || off >= g.Offsets[part] {
 			t.Fatalf("DLQ record names partition %d offset %d, which is not a poison record", part, off)
+		}
+		if strings.Contains(string(rec.Value), `"workerId":"bad id"`) &&
+			(h[DLQHeaderReason] != ReasonInvalid || !strings.Contains(h[DLQHeaderError], "workerId: byte 3 is ' '")) {
+			t.Fatalf("bad workerId: DLQ reason %q error %q; want invalid, naming workerId", h[DLQHeaderReason], h[DLQHeaderError])
 		}
 		if h[DLQHeaderReason] == ReasonOversize {
 			if rec.Value != nil || h[DLQHeaderValueDropped] != strconv.Itoa(len(big)) {

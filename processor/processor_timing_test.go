@@ -39,7 +39,7 @@ func BenchmarkDecodeAggregate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := newWorker(p, 0, sinks.Watermark{Next: -1, MaxRawOffset: -1})
+	w := newWorker(p, 0, p.cfg.Topic, sinks.Watermark{Next: -1, MaxRawOffset: -1})
 	b.SetBytes(int64(size / len(recs)))
 	b.ReportAllocs()
 	i := 0

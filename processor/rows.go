@@ -3,9 +3,11 @@ package processor
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/segmentio/encoding/json"
@@ -25,7 +27,10 @@ const (
 	// DLQHeaderReason is one of ReasonBadJSON, ReasonWrongType,
 	// ReasonInvalid or ReasonOversize.
 	DLQHeaderReason = "taillight-dlq-reason"
-	// DLQHeaderError is the decode or validation error, at most 1 KiB.
+	// DLQHeaderError says what is wrong, at most 1 KiB: the field and the
+	// rule, or the kind of JSON error and where. It never quotes the
+	// value (the decoder's own messages do, so they are not used): a
+	// secret cut short by a JSON error no longer matches a redaction rule.
 	DLQHeaderError = "taillight-dlq-error"
 	// DLQHeaderTopic, DLQHeaderPartition and DLQHeaderOffset locate the
 	// source record (decimal partition and offset).
@@ -38,6 +43,12 @@ const (
 	DLQHeaderValueDropped = "taillight-dlq-value-dropped"
 	// DLQHeaderRedacted is set to "1" when redaction changed the value.
 	DLQHeaderRedacted = "taillight-dlq-redacted"
+	// DLQHeaderTimestamp is the source record's timestamp (unix ms). The
+	// DLQ record itself is stamped with the time it was dead-lettered, so
+	// the DLQ topic's time retention counts from then: stamped with an old
+	// source time, it could be deleted at the broker's next retention
+	// check.
+	DLQHeaderTimestamp = "taillight-source-timestamp"
 )
 
 const maxErrHeader = 1 << 10
@@ -46,6 +57,8 @@ const maxErrHeader = 1 << 10
 func classify(err error) string {
 	var te *json.UnmarshalTypeError
 	switch {
+	case errors.Is(err, schemas.ErrOutOfRange):
+		return ReasonOutOfRange
 	case errors.Is(err, schemas.ErrInvalid):
 		return ReasonInvalid
 	case errors.As(err, &te):
@@ -57,15 +70,57 @@ func classify(err error) string {
 	return ReasonBadJSON
 }
 
+// dlqMessage describes a poison record's error without any of its bytes:
+// the decoder's messages quote the input, and an excerpt cut short (14 of
+// a card number's 16 digits) no longer matches the redaction rules.
+// taillight's own messages (schemas.ErrInvalid, ErrOutOfRange, the size)
+// quote no value and are kept.
+func dlqMessage(reason string, err error) string {
+	var te *json.UnmarshalTypeError
+	switch {
+	case reason == ReasonOversize, errors.Is(err, schemas.ErrOutOfRange), errors.Is(err, schemas.ErrInvalid):
+		return err.Error()
+	case errors.As(err, &te):
+		kind, _, _ := strings.Cut(te.Value, " ")
+		if kind == "" || strings.ContainsAny(kind, `"'`) {
+			kind = "value"
+		}
+		where := te.Field
+		if where == "" {
+			where = "a field"
+		}
+		return fmt.Sprintf("decode trace item: %s: a JSON %s where %s is wanted", where, kind, te.Type)
+	case reason == ReasonWrongType:
+		return "decode trace item: a field has the wrong JSON type (request headers must be strings)"
+	}
+	// "json: <what>: <input excerpt>"; keep <what>, without a quoted byte.
+	msg := err.Error()
+	if i := strings.Index(msg, "json: "); i >= 0 {
+		msg = msg[i+len("json: "):]
+		if j := strings.Index(msg, ": "); j >= 0 {
+			msg = msg[:j]
+		}
+		if k := strings.IndexByte(msg, '\''); k >= 0 {
+			if e := strings.IndexByte(msg[k+1:], '\''); e >= 0 {
+				msg = msg[:k] + "(a character)" + msg[k+1+e+1:]
+			}
+		}
+		return "malformed JSON: " + msg
+	}
+	return "malformed JSON"
+}
+
 // dlqRecord builds the dead-letter record for a poison source record, with
-// the value, the source headers and the error (which may quote the value)
-// redacted by pol.Raw: a poison record is no reason to leak a secret.
-func dlqRecord(topic string, src *kgo.Record, reason string, cause error, pol *redact.Policy) *kgo.Record {
-	msg := pol.Raw(cause.Error())
+// the value and the source headers redacted by pol.Raw (a poison record is
+// no reason to leak a secret) and an error header that quotes nothing of
+// the input (dlqMessage). It is stamped now; the source timestamp is a
+// header.
+func dlqRecord(topic string, src *kgo.Record, reason string, cause error, pol *redact.Policy, now time.Time) *kgo.Record {
+	msg := dlqMessage(reason, cause)
 	if len(msg) > maxErrHeader {
 		msg = msg[:maxErrHeader]
 	}
-	h := make([]kgo.RecordHeader, 0, len(src.Headers)+6)
+	h := make([]kgo.RecordHeader, 0, len(src.Headers)+7)
 	for _, sh := range src.Headers {
 		v := string(sh.Value)
 		if r := pol.Raw(redact.HeaderValue(sh.Key, v)); r != v {
@@ -86,8 +141,9 @@ func dlqRecord(topic string, src *kgo.Record, reason string, cause error, pol *r
 		kgo.RecordHeader{Key: DLQHeaderTopic, Value: []byte(src.Topic)},
 		kgo.RecordHeader{Key: DLQHeaderPartition, Value: strconv.AppendInt(nil, int64(src.Partition), 10)},
 		kgo.RecordHeader{Key: DLQHeaderOffset, Value: strconv.AppendInt(nil, src.Offset, 10)},
+		kgo.RecordHeader{Key: DLQHeaderTimestamp, Value: strconv.AppendInt(nil, src.Timestamp.UnixMilli(), 10)},
 	)
-	return &kgo.Record{Topic: topic, Key: src.Key, Value: value, Headers: h, Timestamp: src.Timestamp}
+	return &kgo.Record{Topic: topic, Key: src.Key, Value: value, Headers: h, Timestamp: now}
 }
 
 // cf holds the one field of request.cf the processor reads.
@@ -216,6 +272,7 @@ func FillRow(r *sinks.RawRow, t *schemas.TraceItem, router *redact.Router, parti
 	r.RedactionVersion = redact.Version
 	r.KafkaPartition = partition
 	r.KafkaOffset = offset
+	r.WorkerID = t.WorkerID
 }
 
 // detail is the kind-specific detail column.

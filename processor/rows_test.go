@@ -3,9 +3,11 @@ package processor
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/sinks"
 )
 
 func TestColo(t *testing.T) {
@@ -44,7 +46,22 @@ func TestClassify(t *testing.T) {
 	f(`{"outcome":"ok","event":{"request":{"url":"https://a","headers":{"a":1}}}}`, ReasonWrongType)
 	f(`{"outcome":""}`, ReasonInvalid)
 	f(`{"outcome":"ok","eventTimestamp":-5}`, ReasonInvalid)
+	f(`{"outcome":"ok","workerId":"a b"}`, ReasonInvalid)
+	f(`{"outcome":"ok","workerId":"`+strings.Repeat("w", 129)+`"}`, ReasonInvalid)
+	f(`{"outcome":"ok","workerId":5}`, ReasonWrongType)
 	if got := classify(fmt.Errorf("x: %w", errors.New("EOF"))); got != ReasonBadJSON {
 		t.Fatalf("classify(EOF) = %q", got)
+	}
+}
+
+func TestFillRowWorker(t *testing.T) {
+	var it schemas.TraceItem
+	if err := schemas.Unmarshal([]byte(`{"outcome":"ok","scriptName":"loader","workerId":"app-1","dispatchNamespace":"customers","eventTimestamp":60000}`), &it); err != nil {
+		t.Fatal(err)
+	}
+	var r sinks.RawRow
+	FillRow(&r, &it, nil, 0, 7, 0)
+	if r.WorkerID != "app-1" || r.DispatchNamespace != "customers" || r.ScriptName != "loader" {
+		t.Fatalf("row worker %q namespace %q script %q", r.WorkerID, r.DispatchNamespace, r.ScriptName)
 	}
 }

@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -25,34 +26,51 @@ func (p *Processor) sealLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		for ctx.Err() == nil {
-			parts := p.ownedPartitions()
-			if len(parts) == 0 {
+			logs := p.ownedLogs()
+			if len(logs) == 0 {
 				break
 			}
-			res, err := p.sealer.Seal(ctx, p.cfg.Topic, parts)
-			if err != nil {
-				if ctx.Err() == nil {
-					p.m.sealErrors.Inc()
-					p.log.Warn("sealing failed; retried on the next tick", "err", err)
+			more, failed := false, false
+			for _, l := range logs {
+				res, err := p.sealer.Seal(ctx, l.name, l.parts)
+				if err != nil {
+					if ctx.Err() == nil {
+						p.m.sealErrors.Inc()
+						p.log.Warn("sealing failed; retried on the next tick", "log", l.name, "err", err)
+					}
+					failed = true
+					break
 				}
-				break
+				p.m.sealedBlocks.Add(float64(res.Blocks))
+				more = more || res.More
 			}
-			p.m.sealedBlocks.Add(float64(res.Blocks))
-			if !res.More {
+			if failed || !more {
 				break
 			}
 		}
 	}
 }
 
-// ownedPartitions returns the partitions with a worker, in order.
-func (p *Processor) ownedPartitions() []int32 {
+// ownedLog is a log name and the owned partitions stored under it.
+type ownedLog struct {
+	name  string
+	parts []int32
+}
+
+// ownedLogs returns the partitions with a worker, in order, by log name
+// (the topic, or topic~N for partitions restarted under a new identity).
+func (p *Processor) ownedLogs() []ownedLog {
 	p.mu.Lock()
-	out := make([]int32, 0, len(p.parts))
-	for id := range p.parts {
-		out = append(out, id)
+	by := make(map[string][]int32)
+	for id, w := range p.parts {
+		by[w.log] = append(by[w.log], id)
 	}
 	p.mu.Unlock()
-	slices.Sort(out)
+	out := make([]ownedLog, 0, len(by))
+	for name, parts := range by {
+		slices.Sort(parts)
+		out = append(out, ownedLog{name, parts})
+	}
+	slices.SortFunc(out, func(a, b ownedLog) int { return strings.Compare(a.name, b.name) })
 	return out
 }

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -57,7 +58,7 @@ func (w *worker) replay(f *flight) error {
 	}
 	// The stream first: while ClickHouse is down it fails at once, before
 	// a Kafka client is made for nothing.
-	st, err := w.p.streamer.Stream(w.ctx, cfg.Topic, w.id)
+	st, err := w.p.streamer.Stream(w.ctx, w.log, w.id)
 	if err != nil {
 		return err
 	}
@@ -87,7 +88,11 @@ func (w *worker) replay(f *flight) error {
 	}
 	read := 0
 	for done := false; !done; {
-		fs := cl.PollRecords(w.ctx, cfg.PacketRows)
+		// Bounded: one unavailable partition must not hold the group
+		// commit, and every partition's commits with it, for ever.
+		pctx, cancel := context.WithTimeout(w.ctx, cfg.KafkaTimeout)
+		fs := cl.PollRecords(pctx, cfg.PacketRows)
+		cancel()
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}

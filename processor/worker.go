@@ -23,6 +23,7 @@ import (
 type worker struct {
 	p      *Processor
 	id     int32
+	log    string // the log name blocks are stored under (sinks.LogName)
 	label  string
 	ctx    context.Context // cancelled on loss or when a final flush times out
 	cancel context.CancelFunc
@@ -38,6 +39,7 @@ type worker struct {
 	retry  bool
 
 	hw      atomic.Int64 // partition high watermark from the last fetch
+	next    atomic.Int64 // offset after the last record pushed, or -1
 	lagBase atomic.Int64 // end of the last written block (next offset), or the first offset seen
 	due     atomic.Int64 // when the block being filled is cut by time (unix ns), or 0
 
@@ -50,6 +52,7 @@ type worker struct {
 	records    int
 	rows       int // raw rows of the block, sent or held
 	bytes      int
+	unsent     int64 // record bytes added since the rows were last sent (Processor.held)
 	maxEventMs int64
 	lastEpoch  int32
 	minReach   int64 // the first block must reach this offset (Watermark.MaxRawOffset)
@@ -87,6 +90,7 @@ type flight struct {
 	rows       int
 	maxEventMs int64
 	lastEpoch  int32
+	unsent     int64 // record bytes still held by the block's rows (not streamed)
 	// Streaming: the shared streams that carried the block's rows, the
 	// error that broke one while the block filled, and whether its raw rows
 	// are stored.
@@ -101,10 +105,10 @@ type dlqEntry struct {
 	acked  bool
 }
 
-func newWorker(p *Processor, id int32, wm sinks.Watermark) *worker {
+func newWorker(p *Processor, id int32, log string, wm sinks.Watermark) *worker {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &worker{
-		p: p, id: id, label: strconv.Itoa(int(id)),
+		p: p, id: id, log: log, label: strconv.Itoa(int(id)),
 		ctx: ctx, cancel: cancel,
 		done:      make(chan struct{}),
 		finishing: make(chan struct{}),
@@ -115,9 +119,10 @@ func newWorker(p *Processor, id int32, wm sinks.Watermark) *worker {
 		timer:     time.NewTimer(time.Hour),
 	}
 	w.timer.Stop()
-	w.blk.Topic, w.blk.Partition = p.cfg.Topic, id
+	w.blk.Topic, w.blk.Partition = log, id
 	w.blk.Reset()
 	w.lagBase.Store(-1)
+	w.next.Store(-1)
 	w.wroteNext = -1
 	return w
 }
@@ -127,7 +132,13 @@ func (w *worker) highWater() int { return 2 * w.p.cfg.MaxPollRecords }
 
 // push hands polled records to the worker; it never blocks.
 func (w *worker) push(recs []*kgo.Record, hw int64) {
+	var n int64
+	for _, r := range recs {
+		n += heldBytes(r)
+	}
+	w.p.hold(n)
 	w.hw.Store(hw)
+	w.next.Store(recs[len(recs)-1].Offset + 1)
 	w.lagBase.CompareAndSwap(-1, recs[0].Offset)
 	w.p.m.lag.WithLabelValues(w.label).Set(float64(max(hw-w.lagBase.Load(), 0)))
 	w.mu.Lock()
@@ -202,6 +213,7 @@ func (w *worker) run() {
 	// A block still with the committer when the worker stops (lost, timed
 	// out or failed) is abandoned: the committer drops it, as w.ctx ended.
 	defer w.due.Store(0)
+	defer w.releaseAll()
 	for {
 		// An expired linger first: select picks among ready cases at
 		// random, and a worker whose inbox never empties would otherwise
@@ -274,6 +286,9 @@ func (w *worker) drain() error {
 		w.spare = recs[:0]
 	}
 	w.mu.Unlock()
+	if w.p.streamer != nil && w.p.overBudget() {
+		w.sendPacket() // a partial packet: memory before part size
+	}
 	return nil
 }
 
@@ -330,6 +345,7 @@ func (w *worker) add(rec *kgo.Record) {
 	w.lastEpoch = rec.LeaderEpoch
 	w.records++
 	w.bytes += len(rec.Value)
+	w.unsent += heldBytes(rec)
 	if len(rec.Value) > schemas.MaxItemBytes {
 		w.poison(rec, ReasonOversize, fmt.Errorf("item of %d bytes exceeds %d", len(rec.Value), schemas.MaxItemBytes))
 		return
@@ -339,6 +355,17 @@ func (w *worker) add(rec *kgo.Record) {
 	// (fill copies what it keeps).
 	if err := w.dec.DecodeZeroCopy(rec.Value, &w.item); err != nil {
 		w.poison(rec, classify(err), err)
+		return
+	}
+	// "Now" for the limits is the record's timestamp (when it was
+	// produced, by ingest or a producer): a block read again later must
+	// get the same rows.
+	ref := rec.Timestamp
+	if ref.UnixMilli() <= 0 {
+		ref = time.Now()
+	}
+	if err := w.p.cfg.Limits.Check(&w.item, ref); err != nil {
+		w.poison(rec, ReasonOutOfRange, err)
 		return
 	}
 	w.p.policy.Item(&w.item)
@@ -354,7 +381,7 @@ func (w *worker) add(rec *kgo.Record) {
 func (w *worker) sendPacket() {
 	rows := w.blk.Rows
 	if w.streamErr == nil && len(rows) > 0 {
-		ss, err := w.p.shares.send(w.id, rows)
+		ss, err := w.p.shares.send(w.id, w.log, rows)
 		if ss != nil && (len(w.shared) == 0 || w.shared[len(w.shared)-1] != ss) {
 			w.shared = append(w.shared, ss)
 		}
@@ -366,10 +393,44 @@ func (w *worker) sendPacket() {
 	}
 	releaseRows(rows)
 	w.blk.Rows = rows[:0]
+	w.release()
+}
+
+// releaseAll stops counting every byte the worker holds when it stops.
+func (w *worker) releaseAll() {
+	w.release()
+	if f := w.inflight; f != nil {
+		w.p.hold(-f.unsent)
+		f.unsent = 0
+	}
+	w.mu.Lock()
+	var n int64
+	for _, r := range w.inbox {
+		n += heldBytes(r)
+	}
+	w.inbox = w.inbox[:0]
+	w.mu.Unlock()
+	w.p.hold(-n)
+}
+
+// heldBytes is what a record counts against MemoryBudget from its poll
+// until its row is sent: its value, and about as much again for the row
+// built from it (log lines are rendered, redacted values copied).
+func heldBytes(r *kgo.Record) int64 { return 2 * int64(len(r.Value)) }
+
+// release stops counting the bytes of the records added since the last
+// release: their rows were sent, or their block stored.
+func (w *worker) release() {
+	if w.unsent != 0 {
+		w.p.hold(-w.unsent)
+		w.unsent = 0
+	}
 }
 
 func (w *worker) poison(rec *kgo.Record, reason string, err error) {
-	w.dlq = append(w.dlq, dlqEntry{rec: dlqRecord(w.p.cfg.DLQTopic, rec, reason, err, w.p.policy), reason: reason})
+	d := dlqRecord(w.p.cfg.DLQTopic, rec, reason, err, w.p.policy, time.Now())
+	w.dlq = append(w.dlq, dlqEntry{rec: d, reason: reason})
+	w.p.logPoison(rec, reason, d)
 }
 
 // nextRow extends the block by one row, reusing a previous row's slices.
@@ -417,11 +478,12 @@ func (w *worker) flush() error {
 	f.blk, w.blk = w.blk, f.blk
 	f.dlq, w.dlq = w.dlq, f.dlq
 	f.records, f.rows, f.maxEventMs, f.lastEpoch = w.records, w.rows, w.maxEventMs, w.lastEpoch
+	f.unsent, w.unsent = w.unsent, 0
 	f.w, f.tick = w, tick
 	f.shared, w.shared = w.shared, f.shared[:0]
 	f.streamErr, f.rawDone = w.streamErr, w.p.streamer == nil
 	w.streamErr = nil
-	w.blk.Topic, w.blk.Partition = w.p.cfg.Topic, w.id
+	w.blk.Topic, w.blk.Partition = w.log, w.id
 	w.blk.Reset()
 	clear(w.dlq)
 	w.dlq = w.dlq[:0]
@@ -453,6 +515,8 @@ func (w *worker) await() error {
 func (w *worker) complete(err error) error {
 	f := w.inflight
 	w.inflight = nil
+	w.p.hold(-f.unsent)
+	f.unsent = 0
 	if err != nil {
 		return err
 	}

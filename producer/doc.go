@@ -19,6 +19,8 @@
 //	taillight_ingest_body_bytes_total                   decompressed body bytes read
 //	taillight_ingest_request_duration_seconds           request to answer, acks included
 //	taillight_ingest_token_reloads_total{result}        tokens file loads (ok, error)
+//	taillight_ingest_refused_total{reason}              requests refused before publishing (bad_json, invalid, out_of_range, too_large, busy)
+//	taillight_ingest_inflight_bytes                     request body bytes held now (MaxInflightBytes)
 //
 // Reasons are a fixed set: timeout, canceled, too_large, buffer_full,
 // closed, kafka, other (see Reason).

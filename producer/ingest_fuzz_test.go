@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -128,6 +129,10 @@ func FuzzIngest(f *testing.F) {
 		for i := range items {
 			if err := items[i].Validate(); err != nil {
 				t.Fatalf("202 but item %d is invalid: %v", i, err)
+			}
+			limits := schemas.DefaultLimits()
+			if err := limits.Check(&items[i], time.Now()); err != nil {
+				t.Fatalf("202 but item %d is out of range: %v", i, err)
 			}
 		}
 		if after-before != float64(len(items)) {

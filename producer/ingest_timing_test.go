@@ -13,10 +13,22 @@ import (
 // BenchmarkIngest measures POST /v1/traces on loopback into kfake, 202 (all
 // items acknowledged) per request, with many concurrent senders as a fleet
 // of Tail Workers would be.
+// worker= sets ?workerId=, which ingest adds to every item.
 func BenchmarkIngest(b *testing.B) {
-	for _, items := range []int{1, 10, 100} {
-		b.Run(fmt.Sprintf("items=%d", items), func(b *testing.B) {
+	for _, bc := range []struct {
+		items  int
+		worker string
+	}{{1, ""}, {10, ""}, {100, ""}, {100, "app-1"}} {
+		items := bc.items
+		name := fmt.Sprintf("items=%d", items)
+		if bc.worker != "" {
+			name += "/worker=" + bc.worker
+		}
+		b.Run(name, func(b *testing.B) {
 			e := newIngestEnv(b, nil)
+			if bc.worker != "" {
+				e.url += "?" + WorkerIDParam + "=" + bc.worker
+			}
 			bodies := make([][]byte, 32)
 			var size int
 			for i := range bodies {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/plugin/kprom"
 	"github.com/twmb/franz-go/plugin/kslog"
 
@@ -177,6 +178,35 @@ func (p *Publisher) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Ready is Ping plus the topic: an error while the topic does not exist
+// (publishing would fail), so /readyz does not report ready before it can
+// take a POST.
+func (p *Publisher) Ready(ctx context.Context) error {
+	if err := p.Ping(ctx); err != nil {
+		return err
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	t := kmsg.NewMetadataRequestTopic()
+	t.Topic = kmsg.StringPtr(p.topic)
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, p.cl)
+	if err != nil {
+		return fmt.Errorf("read the metadata of topic %s: %w", p.topic, err)
+	}
+	for _, rt := range resp.Topics {
+		if err := kerr.ErrorForCode(rt.ErrorCode); err != nil {
+			if errors.Is(err, kerr.UnknownTopicOrPartition) {
+				return fmt.Errorf("topic %s does not exist: create it (see README) or point -kafka.topic at an existing one", p.topic)
+			}
+			return fmt.Errorf("topic %s: %w", p.topic, err)
+		}
+		if len(rt.Partitions) == 0 {
+			return fmt.Errorf("topic %s has no partitions yet", p.topic)
+		}
+	}
+	return nil
+}
+
 // PublishSync encodes items and returns once Kafka acknowledged every one, or
 // with the first error (a failed record, or ctx ending first). On error some
 // items may still have been written: publishing is at-least-once.
@@ -197,17 +227,27 @@ func (p *Publisher) PublishSync(ctx context.Context, items ...*schemas.TraceItem
 // error; ctx bounds both the wait for buffer space and for the acks. The
 // error names the index of the failing item.
 func (p *Publisher) PublishRaw(ctx context.Context, items ...RawItem) error {
+	_, err := p.publishRaw(ctx, items)
+	return err
+}
+
+// publishRaw is PublishRaw that also returns a channel closed once every
+// item's record is acknowledged or failed: after a context error the
+// client may still hold (and read) the items' buffers until then.
+func (p *Publisher) publishRaw(ctx context.Context, items []RawItem) (<-chan struct{}, error) {
+	done := make(chan struct{})
 	if p.closed.Load() {
-		return ErrClosed
+		close(done)
+		return done, ErrClosed
 	}
 	if len(items) == 0 {
-		return nil
+		close(done)
+		return done, nil
 	}
 	var (
 		mu        sync.Mutex
 		first     error
 		remaining atomic.Int64
-		done      = make(chan struct{})
 	)
 	remaining.Store(int64(len(items)))
 	for i := range items {
@@ -236,7 +276,7 @@ func (p *Publisher) PublishRaw(ctx context.Context, items ...RawItem) error {
 	if err != nil {
 		p.failed.WithLabelValues(Reason(err)).Inc()
 	}
-	return err
+	return done, err
 }
 
 // Publish encodes item and hands it to the client, blocking while

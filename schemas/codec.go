@@ -32,8 +32,14 @@ const (
 // ErrInvalid marks a TraceItem that decodes as JSON but breaks the contract.
 var ErrInvalid = errors.New("invalid trace item")
 
-// Key returns the Kafka record key for an item: its script name.
+// Key returns the Kafka record key for an item: its script name, followed
+// by "/" and its workerId when it has one. Dynamic Workers all share their
+// loader's scriptName (or none), so without the id every item of a platform
+// of Dynamic Workers would land on one partition.
 func Key(t *TraceItem) []byte {
+	if t.WorkerID != "" {
+		return []byte(t.Script() + "/" + t.WorkerID)
+	}
 	if t.ScriptName == nil {
 		return nil
 	}
@@ -51,6 +57,9 @@ func Unmarshal(b []byte, t *TraceItem) error {
 		return t.Validate()
 	}
 	*t = TraceItem{}
+	if err := checkUTF8(b); err != nil {
+		return err
+	}
 	if _, err := json.Parse(b, t, json.DontMatchCaseInsensitiveStructFields); err != nil {
 		return fmt.Errorf("decode trace item: %w", err)
 	}
@@ -80,6 +89,9 @@ func (dec *Decoder) DecodeZeroCopy(b []byte, t *TraceItem) error {
 		return t.Validate()
 	}
 	*t = TraceItem{}
+	if err := checkUTF8(b); err != nil {
+		return err
+	}
 	if _, err := json.Parse(b, t, json.ZeroCopy|json.DontMatchCaseInsensitiveStructFields); err != nil {
 		return fmt.Errorf("decode trace item: %w", err)
 	}
@@ -96,6 +108,9 @@ func UnmarshalZeroCopy(b []byte, t *TraceItem) error {
 		return t.Validate()
 	}
 	*t = TraceItem{}
+	if err := checkUTF8(b); err != nil {
+		return err
+	}
 	if _, err := json.Parse(b, t, json.ZeroCopy|json.DontMatchCaseInsensitiveStructFields); err != nil {
 		return fmt.Errorf("decode trace item: %w", err)
 	}
@@ -118,13 +133,18 @@ func (t *TraceItem) Validate() error {
 		return fmt.Errorf("%w: outcome is missing", ErrInvalid)
 	}
 	if t.EventTimestamp != nil && *t.EventTimestamp < 0 {
-		return fmt.Errorf("%w: eventTimestamp %d is negative", ErrInvalid, *t.EventTimestamp)
+		return fmt.Errorf("%w: eventTimestamp is negative", ErrInvalid)
 	}
 	if t.CPUTime < 0 || t.WallTime < 0 {
 		return fmt.Errorf("%w: cpuTime/wallTime must not be negative", ErrInvalid)
 	}
 	if e := t.Event; e != nil && e.Request != nil && e.Request.URL == "" {
 		return fmt.Errorf("%w: event.request.url is empty", ErrInvalid)
+	}
+	if t.WorkerID != "" {
+		if err := ValidateWorkerID(t.WorkerID); err != nil {
+			return fmt.Errorf("%w: workerId: %v", ErrInvalid, err)
+		}
 	}
 	return nil
 }
@@ -152,6 +172,10 @@ func (e *ItemError) Unwrap() error { return e.Err }
 // single JSON object, or NDJSON, detected from the first non-space byte and
 // the bytes after the first object. Each item is returned with its raw bytes.
 type Reader struct {
+	// Check, when set, is run on every decoded item; its error is
+	// returned as the item's *ItemError (e.g. Limits.Check).
+	Check func(*TraceItem) error
+
 	r       *bufio.Reader
 	mode    byte // 0 undecided, '[' array, '{' ndjson/objects
 	index   int
@@ -233,9 +257,18 @@ func (rd *Reader) Next(t *TraceItem) ([]byte, error) {
 	if err := Unmarshal(raw, t); err != nil {
 		return nil, rd.failAt(startLine, startOff, err)
 	}
+	if rd.Check != nil {
+		if err := rd.Check(t); err != nil {
+			return nil, rd.failAt(startLine, startOff, err)
+		}
+	}
 	rd.index++
 	return raw, nil
 }
+
+// Offset is the byte offset in the input just past the last item Next
+// returned: that item's raw JSON is input[Offset()-len(raw):Offset()].
+func (rd *Reader) Offset() int64 { return rd.offset }
 
 func (rd *Reader) finishArray() error {
 	rd.done = true
@@ -319,7 +352,7 @@ func (rd *Reader) readValue() ([]byte, error) {
 					buf = append(buf, chunk[:i+1]...)
 					rd.r.Discard(i + 1)
 					if len(buf) > MaxItemBytes {
-						return nil, fmt.Errorf("item exceeds %d bytes", MaxItemBytes)
+						return nil, fmt.Errorf("%w: item exceeds %d bytes", ErrItemTooLarge, MaxItemBytes)
 					}
 					rd.scratch = buf
 					rd.offset += int64(len(buf))
@@ -332,7 +365,7 @@ func (rd *Reader) readValue() ([]byte, error) {
 		buf = append(buf, chunk...)
 		rd.r.Discard(len(chunk))
 		if len(buf) > MaxItemBytes {
-			return nil, fmt.Errorf("item exceeds %d bytes", MaxItemBytes)
+			return nil, fmt.Errorf("%w: item exceeds %d bytes", ErrItemTooLarge, MaxItemBytes)
 		}
 	}
 }

@@ -19,7 +19,9 @@ import (
 //   - plain SQL statements, each ended by ';' (';' never appears inside a
 //     string literal or a comment); '--' line comments only;
 //   - every statement is safe to run again (CREATE … IF NOT EXISTS, ALTER …
-//     MODIFY), so a migration interrupted half-way is simply rerun;
+//     MODIFY, ALTER … ADD COLUMN IF NOT EXISTS, which chsink.Migrate
+//     emulates on servers older than AddColumnIfNotExistsSince), so a
+//     migration interrupted half-way is simply rerun;
 //   - placeholders, substituted by DDLParams.Render: {{database}} (the
 //     database name), {{on_cluster}} (empty, or ON CLUSTER `name`) and
 //     {{replicated}} (empty, or Replicated, prefixed to a MergeTree engine
@@ -291,13 +293,18 @@ func (v ServerVersion) String() string {
 //     kafka_partition: the name people and views query;
 //   - CREATE TABLE of any other table (schema_migrations) creates it
 //     Replicated per shard, under the same name;
-//   - ALTER TABLE of a sharded table alters NAME_local, then NAME;
+//   - ALTER TABLE of a sharded table alters NAME_local, then drops and
+//     recreates NAME, the Distributed table, AS the altered NAME_local
+//     (ClickHouse 18.16 refuses an ALTER … ON CLUSTER of a table that is
+//     not replicated on a cluster whose shards are; a Distributed table
+//     holds no rows of taillight's, which writes the local tables, so it
+//     is recreated with the new columns instead);
 //   - everything else (database, views) is rendered as Render does; views
 //     name the Distributed tables.
 
 // ShardedTables are the tables that are sharded by kafka_partition in
 // cluster mode (a local table per shard plus a Distributed table).
-var ShardedTables = []string{"trace_items", "rollup_blocks", "trace_items_v2", "raw_offsets", "rollup_journal", "rollup_minutes"}
+var ShardedTables = []string{"trace_items", "rollup_blocks", "trace_items_v2", "raw_offsets", "rollup_journal", "rollup_minutes", "kafka_logs"}
 
 // LocalSuffix names a sharded table's shard-local table in cluster mode.
 const LocalSuffix = "_local"
@@ -366,8 +373,7 @@ func (p DDLParams) RenderCluster(stmt string) ([]string, error) {
 		}
 		out := []string{first}
 		if IsSharded(table) {
-			out = append(out, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %[1]s.%[2]s ON CLUSTER %[3]s AS %[1]s.%[4]s\nENGINE = Distributed(%[3]s, %[1]s, %[4]s, %[5]s)",
-				p.Database, table, p.Cluster, local, ShardingKey))
+			out = append(out, p.distributed(table))
 		}
 		return out, nil
 	}
@@ -387,20 +393,64 @@ func (p DDLParams) RenderCluster(stmt string) ([]string, error) {
 		return []string{r}, nil
 	}
 	if m := alterTable.FindStringSubmatch(stmt); m != nil && IsSharded(m[1]) {
-		local := "ALTER TABLE {{database}}." + m[1] + LocalSuffix + m[2] + stmt[len(m[0]):]
-		a, err := p.Render(local)
+		table, local := m[1], m[1]+LocalSuffix
+		a, err := p.Render("ALTER TABLE {{database}}." + local + m[2] + stmt[len(m[0]):])
 		if err != nil {
 			return nil, err
 		}
-		b, err := p.Render(stmt)
-		if err != nil {
-			return nil, err
-		}
-		return []string{a, b}, nil
+		return []string{a,
+			fmt.Sprintf("DROP TABLE IF EXISTS %s.%s ON CLUSTER %s", p.Database, table, p.Cluster),
+			p.distributed(table)}, nil
 	}
 	s, err := p.Render(stmt)
 	if err != nil {
 		return nil, err
 	}
 	return []string{s}, nil
+}
+
+// distributed is the CREATE of the Distributed table NAME over NAME_local.
+func (p DDLParams) distributed(table string) string {
+	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %[1]s.%[2]s ON CLUSTER %[3]s AS %[1]s.%[4]s\nENGINE = Distributed(%[3]s, %[1]s, %[4]s, %[5]s)",
+		p.Database, table, p.Cluster, table+LocalSuffix, ShardingKey)
+}
+
+// AddColumnIfNotExistsSince is the oldest release taillight relies on for
+// ALTER TABLE … ADD COLUMN IF NOT EXISTS; chsink.Migrate emulates it on
+// older servers (ClickHouse 18.16 has none).
+var AddColumnIfNotExistsSince = ServerVersion{20, 1, 0}
+
+var (
+	alterTarget = regexp.MustCompile(`^ALTER TABLE ([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s`)
+	addColumnIf = regexp.MustCompile(`(?i)ADD COLUMN IF NOT EXISTS ([A-Za-z_][A-Za-z0-9_]*)`)
+)
+
+// AddColumns is what an ALTER TABLE … ADD COLUMN IF NOT EXISTS statement
+// adds, for servers that lack IF NOT EXISTS there.
+type AddColumns struct {
+	Database, Table string
+	Columns         []string // the columns added
+	// Plain is the statement without IF NOT EXISTS: run it when none of
+	// Columns exists; when all do, the statement was applied (one ALTER
+	// changes a table's metadata at once).
+	Plain string
+}
+
+// ParseAddColumns reports whether the rendered statement stmt is an ALTER
+// TABLE db.table with ADD COLUMN IF NOT EXISTS clauses, and what they add.
+func ParseAddColumns(stmt string) (AddColumns, bool) {
+	m := alterTarget.FindStringSubmatch(stmt)
+	if m == nil {
+		return AddColumns{}, false
+	}
+	adds := addColumnIf.FindAllStringSubmatch(stmt, -1)
+	if len(adds) == 0 {
+		return AddColumns{}, false
+	}
+	a := AddColumns{Database: m[1], Table: m[2]}
+	for _, c := range adds {
+		a.Columns = append(a.Columns, c[1])
+	}
+	a.Plain = addColumnIf.ReplaceAllString(stmt, "ADD COLUMN $1")
+	return a, true
 }

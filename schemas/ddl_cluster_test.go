@@ -29,10 +29,16 @@ func TestRenderCluster(t *testing.T) {
 	// keeps its name and gets no Distributed table.
 	f("CREATE TABLE IF NOT EXISTS {{database}}.schema_migrations {{on_cluster}} (v UInt32, at DateTime) ENGINE = {{replicated}}ReplacingMergeTree(at) ORDER BY v", cluster,
 		"CREATE TABLE IF NOT EXISTS tl.schema_migrations ON CLUSTER c1 (v UInt32, at DateTime) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tl/schema_migrations', '{replica}', at) ORDER BY v")
-	// An ALTER of a sharded table alters the local table, then the Distributed one.
+	// An ALTER of a sharded table alters the local table, then recreates
+	// the Distributed one over it.
 	f("ALTER TABLE {{database}}.rollup_blocks {{on_cluster}}\n    MODIFY COLUMN host LowCardinality(String)", cluster,
 		"ALTER TABLE tl.rollup_blocks_local ON CLUSTER c1\n    MODIFY COLUMN host LowCardinality(String)",
-		"ALTER TABLE tl.rollup_blocks ON CLUSTER c1\n    MODIFY COLUMN host LowCardinality(String)")
+		"DROP TABLE IF EXISTS tl.rollup_blocks ON CLUSTER c1",
+		"CREATE TABLE IF NOT EXISTS tl.rollup_blocks ON CLUSTER c1 AS tl.rollup_blocks_local\nENGINE = Distributed(c1, tl, rollup_blocks_local, kafka_partition)")
+	f("ALTER TABLE {{database}}.rollup_minutes {{on_cluster}}\n    ADD COLUMN IF NOT EXISTS w String,\n    MODIFY ORDER BY (kind, toStartOfHour(minute), w)", cluster,
+		"ALTER TABLE tl.rollup_minutes_local ON CLUSTER c1\n    ADD COLUMN IF NOT EXISTS w String,\n    MODIFY ORDER BY (kind, toStartOfHour(minute), w)",
+		"DROP TABLE IF EXISTS tl.rollup_minutes ON CLUSTER c1",
+		"CREATE TABLE IF NOT EXISTS tl.rollup_minutes ON CLUSTER c1 AS tl.rollup_minutes_local\nENGINE = Distributed(c1, tl, rollup_minutes_local, kafka_partition)")
 	f("ALTER TABLE {{database}}.schema_migrations {{on_cluster}} MODIFY COLUMN name LowCardinality(String)", cluster,
 		"ALTER TABLE tl.schema_migrations ON CLUSTER c1 MODIFY COLUMN name LowCardinality(String)")
 	// Views and databases: as Render.

@@ -471,6 +471,13 @@ func (d *fdec) traceItem(i int, t *TraceItem) (int, bool) {
 		case "wallTime":
 			n = 15
 			end, ok = d.float(i, &t.WallTime)
+		case "workerId":
+			n = 16
+			if d.isNull(i) {
+				t.WorkerID, end, ok = "", i+4, true
+				break
+			}
+			end, ok = d.str(i, &t.WorkerID)
 		default:
 			end, ok = d.skip(i)
 		}

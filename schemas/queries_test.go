@@ -23,7 +23,7 @@ func TestQueries(t *testing.T) {
 	}
 	args := QueryArgs{
 		"from": time.Unix(1767225600, 0), "to": time.Unix(1767229200, 0), "step": 60,
-		"script": "api", "colo": "SJC", "outcome": "ok", "search": "x", "limit": 10,
+		"script": "api", "namespace": "customers", "worker_id": "app-1", "colo": "SJC", "outcome": "ok", "search": "x", "limit": 10,
 		"status_class": "5xx", "route": "/r", "skip": 0, "topic": "t", "partition": 1, "offset": uint64(math.MaxUint64),
 	}
 	for _, q := range qs {

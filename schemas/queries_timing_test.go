@@ -12,7 +12,7 @@ func BenchmarkRenderQuery(b *testing.B) {
 	}
 	args := QueryArgs{
 		"from": time.Unix(1767225600, 0), "to": time.Unix(1767229200, 0), "step": 60,
-		"script": "api", "colo": "SJC", "outcome": "ok", "search": `it's a \ test`, "limit": 10,
+		"script": "api", "namespace": "customers", "worker_id": "app-1", "colo": "SJC", "outcome": "ok", "search": `it's a \ test`, "limit": 10,
 	}
 	b.ReportAllocs()
 	for b.Loop() {

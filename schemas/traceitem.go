@@ -22,11 +22,15 @@ type TraceItem struct {
 	DispatchNamespace        string            `json:"dispatchNamespace,omitempty"`
 	ScriptTags               []string          `json:"scriptTags,omitempty"`
 	DurableObjectID          string            `json:"durableObjectId,omitempty"`
-	Outcome                  string            `json:"outcome"`
-	ExecutionModel           string            `json:"executionModel"`
-	Truncated                bool              `json:"truncated"`
-	CPUTime                  float64           `json:"cpuTime"`
-	WallTime                 float64           `json:"wallTime"`
+	// WorkerID names the Dynamic Worker that produced the item. The runtime
+	// does not send it: a Tail Worker adds it (per item, or ingest applies
+	// a POST's ?workerId= to every item). Empty or null means none.
+	WorkerID       string  `json:"workerId,omitempty"`
+	Outcome        string  `json:"outcome"`
+	ExecutionModel string  `json:"executionModel"`
+	Truncated      bool    `json:"truncated"`
+	CPUTime        float64 `json:"cpuTime"`
+	WallTime       float64 `json:"wallTime"`
 }
 
 // Event is the union of every event shape a TraceItem can carry. Exactly the

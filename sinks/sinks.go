@@ -12,6 +12,7 @@ package sinks
 import (
 	"context"
 	"errors"
+	"strconv"
 )
 
 // RollupKind names which view a rollup row feeds.
@@ -60,26 +61,31 @@ type RawRow struct {
 	RedactionVersion  uint16
 	KafkaPartition    int32
 	KafkaOffset       int64
+	WorkerID          string // the Dynamic Worker (workerId), "" for none
 }
 
 // RollupRow is one aggregate delta of a block for one (kind, minute, key).
-// Fields that are not part of a kind's key are left empty.
+// Fields that are not part of a kind's key are left empty. Every kind but
+// the mark is keyed by DispatchNamespace; KindEndpoint and KindScript also by
+// WorkerID (KindColo is not split per Worker: see processor/rollup).
 type RollupRow struct {
-	Kind          RollupKind
-	Minute        int64 // unix seconds, a multiple of 60
-	ScriptName    string
-	Host          string
-	Method        string
-	Route         string
-	Colo          string
-	Outcome       string
-	Requests      uint64
-	Errors        uint64
-	Exceptions    uint64
-	Status4xx     uint64
-	Status5xx     uint64
-	CPUTimeMsSum  uint64
-	WallTimeMsSum uint64
+	Kind              RollupKind
+	Minute            int64 // unix seconds, a multiple of 60
+	DispatchNamespace string
+	WorkerID          string
+	ScriptName        string
+	Host              string
+	Method            string
+	Route             string
+	Colo              string
+	Outcome           string
+	Requests          uint64
+	Errors            uint64
+	Exceptions        uint64
+	Status4xx         uint64
+	Status5xx         uint64
+	CPUTimeMsSum      uint64
+	WallTimeMsSum     uint64
 }
 
 // Block is everything one flush of one partition writes. It covers the
@@ -187,4 +193,38 @@ type RawStream interface {
 	// Abort abandons the stream; rows sent may or may not be stored. It is
 	// a no-op after Close.
 	Abort()
+}
+
+// LogIdentity says which Kafka log a partition's stored offsets belong to.
+// A partition's offsets mean something only within one log: a topic deleted
+// and created again, a failover to a mirrored cluster or an unclean leader
+// election starts a new log whose offsets collide with the stored ones.
+type LogIdentity struct {
+	// Generation is 0 for the first log of a partition; each restart under
+	// a new identity (taillight relog) adds one, and the partition's rows
+	// are then stored under LogName(topic, Generation).
+	Generation uint32
+	// TopicID is the topic's UUID in hex as the broker reported it when the
+	// identity was recorded, or "" when the broker has none.
+	TopicID string
+}
+
+// LogName is the name a partition's rows, blocks and watermark are stored
+// under: the topic for generation 0, topic~N for generation N. "~" cannot
+// occur in a Kafka topic name, so a log name never collides with a topic.
+func LogName(topic string, generation uint32) string {
+	if generation == 0 {
+		return topic
+	}
+	return topic + "~" + strconv.FormatUint(uint64(generation), 10)
+}
+
+// LogRegistry is implemented by sinks that record the log identity of each
+// partition beside its watermark.
+type LogRegistry interface {
+	// LogIdentity returns the recorded identity; ok is false when none is.
+	LogIdentity(ctx context.Context, topic string, partition int32) (id LogIdentity, ok bool, err error)
+	// SetLogIdentity records id for the partition; the highest generation
+	// recorded wins.
+	SetLogIdentity(ctx context.Context, topic string, partition int32, id LogIdentity) error
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -23,7 +25,7 @@ func init() {
 
 func runDash(ctx context.Context, args []string, s stdio) int {
 	fs := newFlagSet("dash", s)
-	listen := fs.String("listen", "127.0.0.1:8090", "address to serve the dashboard, /metrics, /healthz and /readyz on")
+	listen := fs.String("listen", "127.0.0.1:8090", "address to serve the dashboard, /metrics, /healthz and /readyz on (a bare port such as 0 listens on 127.0.0.1)")
 	ch := chsink.DefaultConfig()
 	ch.RegisterFlags(fs, "clickhouse.")
 	dc := dash.DefaultConfig()
@@ -31,7 +33,7 @@ func runDash(ctx context.Context, args []string, s stdio) int {
 	var lf logFlags
 	lf.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: taillight dash [flags]\n\nServes the dashboard for the taillight tables in ClickHouse. Every query runs with\nreadonly=1 and the -dash.* limits; for the ad-hoc SQL box use a read-only ClickHouse\nuser limited to the taillight database (-clickhouse.user). Flags:")
+		fmt.Fprintln(fs.Output(), "Usage: taillight dash [flags]\n\nServes the dashboard for the taillight tables in ClickHouse. Every query runs with\nreadonly=1 and the -dash.* limits; for the ad-hoc SQL box use a read-only ClickHouse\nuser limited to the taillight database (-clickhouse.user), or turn it off with\n-dash.sql=false. -dash.auth.token (TAILLIGHT_DASH_AUTH_TOKEN) requires a bearer\ntoken or basic auth. Flags:")
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args); !ok {
@@ -63,6 +65,7 @@ func runDash(ctx context.Context, args []string, s stdio) int {
 		log.Error("cannot start the dashboard", "err", err)
 		return exitError
 	}
+	logDashLimits(ctx, srv, ch.User, log)
 	mux := http.NewServeMux()
 	mux.Handle("/", srv)
 	ready := func() error {
@@ -70,12 +73,13 @@ func runDash(ctx context.Context, args []string, s stdio) int {
 		defer cancel()
 		return conn.Ping(pctx)
 	}
-	ops, err := startOps(*listen, reg, ready, mux, log)
+	ops, err := startOps(listenAddr(*listen, "127.0.0.1:8090"), reg, ready, mux, log)
 	if err != nil {
 		log.Error("cannot listen", "err", err)
 		return exitError
 	}
-	log.Info("dashboard serving", "url", "http://"+ops.Addr()+"/", "clickhouse", ch.Addrs, "database", ch.Database, "user", ch.User)
+	log.Info("dashboard serving", "url", "http://"+ops.Addr()+"/", "clickhouse", ch.Addrs, "database", ch.Database, "user", ch.User,
+		"auth", dc.AuthToken != "", "sql_box", !dc.NoSQL)
 	<-ctx.Done()
 	if err := ops.Close(); err != nil {
 		log.Warn("dashboard shutdown", "err", err)
@@ -95,4 +99,20 @@ func openDashConn(ctx context.Context, cfg chsink.Config) (driver.Conn, error) {
 		{Name: "taillight-dash", Version: "1"},
 	}}
 	return dash.Open(ctx, opts)
+}
+
+// logDashLimits says which of the dashboard's settings the server ignores
+// for this user (a readonly=1 profile ignores them all): the dashboard
+// still enforces its row, size and time limits while reading, but the
+// server's own limits are then the user's profile's.
+func logDashLimits(ctx context.Context, srv *dash.Server, user string, log *slog.Logger) {
+	ignored, err := srv.IgnoredSettings(ctx)
+	switch {
+	case err != nil:
+		log.Warn("cannot read the server's settings for the dashboard's user", "user", user, "err", err)
+	case len(ignored) > 0:
+		log.Info("ClickHouse ignores these dashboard settings for this user (its profile sets them); "+
+			"-dash.max-rows, -dash.max-response-bytes and -dash.max-execution-time are enforced by the dashboard while reading",
+			"user", user, "settings", strings.Join(ignored, ", "))
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -61,6 +62,12 @@ type devFlags struct {
 func (f *devFlags) register(fs *flag.FlagSet) {
 	f.ch = chsink.DefaultConfig()
 	f.ch.RegisterFlags(fs, "clickhouse.")
+	// dev starts its own server unless -clickhouse.addr is given: say so
+	// rather than show the client's default address.
+	if fl := fs.Lookup("clickhouse.addr"); fl != nil {
+		fl.DefValue = ""
+		fl.Usage = "an existing ClickHouse (native protocol, host:port) to use instead of starting a private one"
+	}
 	f.retain = chsink.DefaultRetention()
 	f.retain.RegisterFlags(fs, "retention.")
 	f.ingest.RegisterFlags(fs, "")
@@ -242,36 +249,55 @@ func (d *devRun) run(ctx context.Context) error {
 	f, log := d.f, d.log
 	t0 := time.Now()
 
-	// Bind every port first, so a taken one is reported at once, not after
-	// ClickHouse took seconds to start.
-	lnKafka, err := listen(f.listenKafka, "listen.kafka")
-	if err != nil {
-		return err
+	// Bind every port first, so taken ones are reported at once (all of
+	// them, with the flags that move them), not after ClickHouse took
+	// seconds to start.
+	var portErrs []error
+	bind := func(addr, def, flagName string) net.Listener {
+		ln, err := listen(listenAddr(addr, def), flagName)
+		if err != nil {
+			portErrs = append(portErrs, err)
+		}
+		return ln
+	}
+	lnKafka := bind(f.listenKafka, "127.0.0.1:19092", "listen.kafka")
+	lnIngest := bind(f.listenIngest, "127.0.0.1:8080", "listen.ingest")
+	lnDash := bind(f.listenDash, "127.0.0.1:8090", "listen.dash")
+	lnMetrics := bind(f.listenMetrics, "127.0.0.1:9102", "listen.metrics")
+	if !f.external {
+		// The private ClickHouse binds its own ports later: check them now.
+		for _, p := range []struct {
+			port     int
+			flagName string
+		}{{f.chPort, "listen.clickhouse"}, {f.chHTTPPort, "listen.clickhouse-http"}} {
+			if p.port == 0 {
+				continue
+			}
+			if ln := bind(strconv.Itoa(p.port), "127.0.0.1:0", p.flagName); ln != nil {
+				_ = ln.Close()
+			}
+		}
+	}
+	for _, ln := range []net.Listener{lnIngest, lnDash, lnMetrics} {
+		if ln != nil {
+			d.onClose("listener", func() error { _ = ln.Close(); return nil })
+		}
 	}
 	var kafkaOnce sync.Once
 	lnKafkaUsed := false
-	d.onClose("kafka listener", func() error {
-		if !lnKafkaUsed {
-			return lnKafka.Close()
-		}
-		return nil
-	})
-	lnIngest, err := listen(f.listenIngest, "listen.ingest")
-	if err != nil {
-		return err
+	if lnKafka != nil {
+		d.onClose("kafka listener", func() error {
+			if !lnKafkaUsed {
+				return lnKafka.Close()
+			}
+			return nil
+		})
 	}
-	d.onClose("ingest listener", func() error { _ = lnIngest.Close(); return nil })
-	lnDash, err := listen(f.listenDash, "listen.dash")
-	if err != nil {
-		return err
+	if len(portErrs) > 0 {
+		return errors.Join(portErrs...)
 	}
-	d.onClose("dashboard listener", func() error { _ = lnDash.Close(); return nil })
-	lnMetrics, err := listen(f.listenMetrics, "listen.metrics")
-	if err != nil {
-		return err
-	}
-	d.onClose("metrics listener", func() error { _ = lnMetrics.Close(); return nil })
 
+	var err error
 	d.dir, err = os.MkdirTemp(f.dir, "taillight-dev-")
 	if err != nil {
 		return fmt.Errorf("create the data directory: %w", err)
@@ -315,7 +341,7 @@ func (d *devRun) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate clickhouse: %w", err)
 	}
-	log.Info("clickhouse migrations checked", "migrations", len(res), "database", chCfg.Database)
+	log.Info("clickhouse migrations checked", append(migrationCounts(res), "database", chCfg.Database)...)
 	retainCtx, stopRetain := context.WithCancel(ctx)
 	retained := make(chan struct{})
 	go func() {
@@ -333,6 +359,7 @@ func (d *devRun) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}
+	logDashLimits(ctx, dsrv, dashUser.User, log)
 
 	// Served before the processor starts, so stopped after it flushed
 	// (closers run last first): its last refresh sees everything. It also
@@ -372,6 +399,7 @@ func (d *devRun) run(ctx context.Context) error {
 		Group:    "taillight-dev",
 		DLQTopic: dlq,
 		Linger:   f.linger,
+		Limits:   f.ingest.Limits, // the -limits.* flags: what ingest accepts, the processor stores
 	}, sink, log, reg)
 	if err != nil {
 		return err
@@ -405,7 +433,7 @@ func (d *devRun) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ready.add("kafka", pub.Ping)
+	ready.add("kafka", pub.Ready)
 	imux := http.NewServeMux()
 	imux.Handle(producer.IngestPath, in)
 	d.onClose("ingest", d.serveHTTP(lnIngest, imux, f.ingest.PublishTimeout+5*time.Second))

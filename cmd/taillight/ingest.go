@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
+	"runtime/metrics"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +35,7 @@ type ingestFlags struct {
 	log      logFlags
 	listen   string
 	ops      string
+	opsAlias bool // the deprecated -ops.listen was given
 	shutdown time.Duration
 }
 
@@ -40,8 +44,12 @@ func (f *ingestFlags) register(fs *flag.FlagSet) {
 	f.auth.RegisterFlags(fs, "kafka.")
 	f.ingest.RegisterFlags(fs, "")
 	f.log.register(fs)
-	fs.StringVar(&f.listen, "listen", ":8080", "address of POST "+producer.IngestPath+" (and of /metrics, /healthz, /readyz unless -ops.listen is set)")
-	fs.StringVar(&f.ops, "ops.listen", "", "separate address for /metrics, /healthz and /readyz (empty: served on -listen)")
+	fs.StringVar(&f.listen, "listen", ":8080", "address of POST "+producer.IngestPath+" (and of /metrics, /healthz, /readyz unless -listen.metrics is set; a bare port such as 0 listens on all interfaces)")
+	fs.StringVar(&f.ops, "listen.metrics", "", "separate address for /metrics, /healthz and /readyz (empty: served on -listen)")
+	fs.Func("ops.listen", "deprecated name of -listen.metrics", func(v string) error {
+		f.ops, f.opsAlias = v, true
+		return nil
+	})
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 }
 
@@ -73,6 +81,9 @@ func runIngest(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintf(s.err, "taillight ingest: %v\n", err)
 		return exitUsage
 	}
+	if f.opsAlias {
+		log.Warn("-ops.listen (TAILLIGHT_OPS_LISTEN) is deprecated: use -listen.metrics (TAILLIGHT_LISTEN_METRICS), as in process and dev")
+	}
 	if err := serveIngest(ctx, &f, log); err != nil {
 		log.Error("ingest stopped", "err", err)
 		return exitError
@@ -101,10 +112,11 @@ func serveIngest(ctx context.Context, f *ingestFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	boundMemory(ctx, f.ingest.MaxInflightBytes, in, log)
 	ready := func() error {
 		pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		return pub.Ping(pctx)
+		return pub.Ready(pctx)
 	}
 
 	mux := http.NewServeMux()
@@ -122,7 +134,7 @@ func serveIngest(ctx context.Context, f *ingestFlags, log *slog.Logger) error {
 		log.Info("ops listening", "addr", ops.Addr())
 	}
 
-	ln, err := net.Listen("tcp", f.listen)
+	ln, err := net.Listen("tcp", listenAddr(f.listen, ":8080"))
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", f.listen, err)
 	}
@@ -172,4 +184,47 @@ func opsHandlers(mux *http.ServeMux, reg *prometheus.Registry, ready func() erro
 		}
 		fmt.Fprintln(w, "ready")
 	})
+}
+
+// memoryHeadroom is what the Go runtime may use beyond the in-flight
+// budget before its garbage collector works harder: the producer's
+// buffers, decoding garbage, the runtime itself.
+const memoryHeadroom = 64 << 20
+
+// boundMemory keeps ingest's memory near its request budget: a soft
+// memory limit of budget + memoryHeadroom for the Go runtime (unless
+// GOMEMLIMIT is set), and, once a burst is over (nothing in flight), the
+// heap it grew is collected and handed back to the OS rather than kept
+// for the next one.
+func boundMemory(ctx context.Context, budget int64, in *producer.Ingest, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(budget + memoryHeadroom)
+		log.Info("memory limit for the Go runtime", "bytes", budget+memoryHeadroom, "from", "-ingest.max-inflight-bytes + 64 MiB")
+	}
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		// Heap (objects, free or not yet collected, and free spans not yet
+		// returned) as of the last hand-back.
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/free:bytes"}}
+		heap := func() uint64 {
+			metrics.Read(sample)
+			return sample[0].Value.Uint64() + sample[1].Value.Uint64()
+		}
+		base := heap()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			// After a burst no allocation may trigger a collection for
+			// minutes, so the runtime would keep its peak: collect and
+			// return the memory once nothing is in flight.
+			if in.InflightBytes() == 0 && heap() > base+memoryHeadroom {
+				debug.FreeOSMemory()
+				base = heap()
+			}
+		}
+	}()
 }

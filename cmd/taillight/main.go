@@ -50,9 +50,14 @@ func main() {
 func runMain(ctx context.Context, args []string, s stdio) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				return c.run(ctx, []string{"-h"}, s)
+			c, ok := commands[args[1]]
+			if !ok {
+				fmt.Fprintf(s.err, "taillight help: unknown command %q\n\n", args[1])
+				usage(s.err)
+				return exitUsage
 			}
+			// Asked-for help goes to stdout (so | less shows it).
+			return c.run(ctx, []string{"-h"}, stdio{s.in, s.out, s.out})
 		}
 		usage(s.out)
 		return exitOK
@@ -63,7 +68,24 @@ func runMain(ctx context.Context, args []string, s stdio) int {
 		usage(s.err)
 		return exitUsage
 	}
+	if wantsHelp(args[1:]) {
+		return c.run(ctx, args[1:], stdio{s.in, s.out, s.out})
+	}
 	return c.run(ctx, args[1:], s)
+}
+
+// wantsHelp reports whether args ask for a command's help (-h, -help,
+// --help), before any non-flag argument.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help", "--h":
+			return true
+		case "--":
+			return false
+		}
+	}
+	return false
 }
 
 func usage(w io.Writer) {

@@ -106,3 +106,14 @@ func printMigrations(w io.Writer, res []chsink.MigrationResult, withSQL bool) {
 		}
 	}
 }
+
+// migrationCounts are log attributes counting migrations by what Migrate
+// did with them (each skip is logged by Migrate with its reason).
+func migrationCounts(res []chsink.MigrationResult) []any {
+	n := map[chsink.MigrationStatus]int{}
+	for _, r := range res {
+		n[r.Status]++
+	}
+	return []any{"applied", n[chsink.StatusApplied], "already_applied", n[chsink.StatusRecorded],
+		"skipped_for_server_version", n[chsink.StatusServerOld]}
+}

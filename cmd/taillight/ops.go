@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,20 @@ type opsServer struct {
 	srv *http.Server
 }
 
+// listenAddr turns a bare port ("0", "8090") into an address with the
+// host of def (the flag's default), so -listen.dash 0 picks a free port on
+// the same interface; anything else is returned as is.
+func listenAddr(v, def string) string {
+	if v == "" || strings.Trim(v, "0123456789") != "" {
+		return v
+	}
+	host, _, err := net.SplitHostPort(def)
+	if err != nil {
+		host = ""
+	}
+	return net.JoinHostPort(host, v)
+}
+
 // startOps listens on addr (":0" picks a port) and serves until Close.
 // Extra handlers may be added to mux before calling.
 func startOps(addr string, reg *prometheus.Registry, ready func() error, mux *http.ServeMux, log *slog.Logger) (*opsServer, error) {
@@ -47,7 +62,7 @@ func startOps(addr string, reg *prometheus.Registry, ready func() error, mux *ht
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", listenAddr(addr, ":9102"))
 	if err != nil {
 		return nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)
 	}

@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/debug"
+	"sync/atomic"
 
 	"github.com/taillight/taillight/internal/kafkaauth"
 	"github.com/taillight/taillight/processor"
@@ -97,10 +100,51 @@ Flags:
 	return exitOK
 }
 
+// processHeadroom is what the process needs beyond -memory.budget: the
+// runtime, franz-go's buffered fetch, the ClickHouse connections' buffers.
+const processHeadroom = 80 << 20
+
 func serveProcess(ctx context.Context, f *processFlags, log *slog.Logger) error {
 	reg := newRegistry()
-	sink, err := chsink.New(ctx, f.ch, log, reg)
+	// The budget bounds live memory; the soft limit makes the collector
+	// keep the heap near it instead of letting it grow to twice the live
+	// size. GOMEMLIMIT, when set, wins.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		budget := f.proc.MemoryBudget
+		if budget == 0 {
+			budget = processor.DefaultMemoryBudget
+		}
+		debug.SetMemoryLimit(budget + processHeadroom)
+	}
+	// Ops first: while ClickHouse does not answer, /readyz says so and the
+	// process waits instead of exiting into a crash loop.
+	ch := newDependency("ClickHouse", log)
+	var proc atomic.Pointer[processor.Processor]
+	ready := func() error {
+		if err := ch.Ready(); err != nil {
+			return err
+		}
+		if p := proc.Load(); p != nil {
+			return p.Ready()
+		}
+		return errors.New("starting")
+	}
+	ops, err := startOps(f.metrics, reg, ready, nil, log)
 	if err != nil {
+		return err
+	}
+	defer ops.Close()
+	log.Info("ops listening", "addr", ops.Addr())
+	sink, err := connect(ctx, ch, f.proc.RetryMax, chsink.IsTransient, func(ctx context.Context) (*chsink.Writer, error) {
+		// A stalled server accepts and never answers: bound each attempt.
+		ctx, cancel := context.WithTimeout(ctx, f.ch.DialTimeout)
+		defer cancel()
+		return chsink.New(ctx, f.ch, log, reg)
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while waiting
+		}
 		return fmt.Errorf("connect to clickhouse: %w", err)
 	}
 	defer sink.Close()
@@ -109,7 +153,7 @@ func serveProcess(ctx context.Context, f *processFlags, log *slog.Logger) error 
 		if err != nil {
 			return fmt.Errorf("migrate clickhouse: %w", err)
 		}
-		log.Info("clickhouse migrations checked", "migrations", len(res))
+		log.Info("clickhouse migrations checked", migrationCounts(res)...)
 	}
 	auth, err := f.auth.Opts()
 	if err != nil {
@@ -121,12 +165,7 @@ func serveProcess(ctx context.Context, f *processFlags, log *slog.Logger) error 
 	if err != nil {
 		return err
 	}
-	ops, err := startOps(f.metrics, reg, p.Ready, nil, log)
-	if err != nil {
-		return err
-	}
-	defer ops.Close()
-	log.Info("ops listening", "addr", ops.Addr())
+	proc.Store(p)
 	// Every processor applies retention: dropping a partition is
 	// idempotent, and any one of them suffices.
 	retainCtx, stopRetain := context.WithCancel(ctx)

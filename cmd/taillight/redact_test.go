@@ -221,13 +221,13 @@ func TestRedactFlags(t *testing.T) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d with a message", args, code, out, errs, exitUsage)
 		}
 	}
-	code, _, errs := runRedactCmd(t, "", "-h")
-	if code != exitOK || !strings.Contains(errs, "-rules.query-params") {
-		t.Fatalf("-h: exit %d, %q", code, errs)
+	code, out, errs := runRedactCmd(t, "", "-h") // asked-for help: stdout
+	if code != exitOK || !strings.Contains(out, "-rules.query-params") || errs != "" {
+		t.Fatalf("-h: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
-	var out bytes.Buffer
-	if code := runMain(context.Background(), []string{"help"}, stdio{strings.NewReader(""), &out, &out}); code != exitOK || !strings.Contains(out.String(), "redact") {
-		t.Fatalf("help does not list redact: %q", out.String())
+	var help bytes.Buffer
+	if code := runMain(context.Background(), []string{"help"}, stdio{strings.NewReader(""), &help, &help}); code != exitOK || !strings.Contains(help.String(), "redact") {
+		t.Fatalf("help does not list redact: %q", help.String())
 	}
 }
 

@@ -35,7 +35,7 @@ func TestWranglerConfig(t *testing.T) {
 		t.Fatal("wrangler.jsonc: INGEST_TOKEN belongs in a secret, not in vars")
 	}
 	read := map[string]bool{}
-	for _, m := range regexp.MustCompile(`env\.([A-Z_]+)`).FindAllStringSubmatch(TailWorkerJS, -1) {
+	for _, m := range regexp.MustCompile(`env\.([A-Z_]+)`).FindAllStringSubmatch(TailWorkerJS+ForwardJS, -1) {
 		read[m[1]] = true
 	}
 	for name := range read {

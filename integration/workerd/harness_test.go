@@ -100,7 +100,7 @@ func startWithTail(t testing.TB, bin, producerJS string, in *ingest, env map[str
 		Binary:   bin,
 		Producer: local.WorkerdWorker{Modules: []local.WorkerdModule{{Name: "producer.js", Source: producerJS}}},
 		Tail: local.WorkerdWorker{
-			Modules:  []local.WorkerdModule{{Name: cloudflare.TailWorkerName, Source: cloudflare.TailWorkerJS}},
+			Modules:  []local.WorkerdModule{{Name: cloudflare.TailWorkerName, Source: cloudflare.TailWorkerJS}, {Name: cloudflare.ForwardName, Source: cloudflare.ForwardJS}},
 			Bindings: bindings,
 		},
 	})

@@ -154,7 +154,7 @@ func TestTailWorkerSplitsLargeBatches(t *testing.T) {
 		Producer: local.WorkerdWorker{
 			Modules: []local.WorkerdModule{
 				{Name: "harness.js", Source: splitHarness},
-				{Name: cloudflare.TailWorkerName, Source: cloudflare.TailWorkerJS},
+				{Name: cloudflare.TailWorkerName, Source: cloudflare.TailWorkerJS}, {Name: cloudflare.ForwardName, Source: cloudflare.ForwardJS},
 			},
 			Bindings: map[string]string{"INGEST_URL": in.url(), "INGEST_TOKEN": testToken, "MAX_BATCH_BYTES": fmt.Sprint(limit)},
 		},

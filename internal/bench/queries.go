@@ -900,7 +900,7 @@ func panelParams(q schemas.Query, from, to time.Time) url.Values {
 	v := url.Values{}
 	v.Set("from", strconv.FormatInt(from.Unix(), 10))
 	v.Set("to", strconv.FormatInt(to.Unix(), 10))
-	for _, k := range []string{"script", "colo", "outcome", "search"} {
+	for _, k := range []string{"script", "namespace", "worker_id", "colo", "outcome", "search"} {
 		v.Set(k, "")
 	}
 	limit := "10"

@@ -242,8 +242,11 @@ func TestBrowser(t *testing.T) {
 	runSQL := func(sql string) (state, text string) {
 		t.Helper()
 		// The previous answer's state is cleared first: the click's
-		// handler may run after the poll starts.
+		// handler may run after the poll starts. Panels still loading
+		// change their height and move the box: the click (at the button's
+		// position) waits until none is.
 		err := chromedp.Do(ctx,
+			chromedp.Poll[chromedp.Void](`!document.querySelector('#panels .panel[data-state=loading]')`, chromedp.WithPollingTimeout(20*time.Second)),
 			chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 				_, err := chromedp.Evaluate[string](`document.getElementById('sqlresult').dataset.state = 'sent'`)(ctx, tg)
 				return err

@@ -6,28 +6,36 @@
 //
 //	GET  /api/queries             the saved queries (schemas/queries) and the page's settings
 //	GET  /api/query/{name}?…      run a saved query; from, to (unix seconds), the
-//	                              filters (script, colo, outcome, search,
-//	                              status_class, route), limit, and for the
-//	                              invocation explorer skip, topic, partition, offset
-//	GET  /api/filters?from=&to=   values for the script, colo and outcome pickers
+//	                              filters (script, namespace, worker_id, colo,
+//	                              outcome, search, status_class, route), limit,
+//	                              and for the invocation explorer skip, topic,
+//	                              partition, offset
+//	GET  /api/filters?from=&to=   values for the script, namespace, worker, colo
+//	                              and outcome pickers
 //	POST /api/sql                 ad-hoc SQL ({"sql": "SELECT …"}), read-only
 //
-// Every query runs with readonly=1, max_execution_time and max_result_rows
-// (a larger result is an error); the ad-hoc SQL is also
-// checked by CheckSQL first. Errors are JSON {"error": "…"}: 400 for a bad
+// Every query runs with readonly=1, max_execution_time, max_result_rows
+// and max_memory_usage; the dashboard also enforces the row, response-size
+// and time limits itself while reading (a readonly=1 ClickHouse user
+// ignores the settings a client sends). The ad-hoc SQL is also checked by
+// CheckSQL first, and can be turned off; Config.AuthToken adds bearer or
+// basic authentication. Errors are JSON {"error": "…"}: 400 for a bad
 // request or SQL the server rejected (with ClickHouse's message), 502 when
 // ClickHouse cannot be reached; a query stopped by a limit also says which
 // ("limit": time, memory, rows or bytes) and how to narrow the view
-// ("hint").
+// ("hint"). An answer the dashboard cut is 200 with "truncated" and the
+// same vocabulary ("limit": rows or bytes).
 //
 // Metrics (on the Registerer given to New):
 //
-//	taillight_dash_queries_total{source,result}    source saved|sql|filters, result ok|refused|error
+//	taillight_dash_queries_total{source,result}    source saved|sql|filters|auth, result ok|refused|error
 //	taillight_dash_query_duration_seconds{source}  ClickHouse round trips
 package dash
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -37,7 +45,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -68,11 +75,29 @@ type Config struct {
 	// Refresh is the page's default auto-refresh interval (default 30s; 0
 	// turns it off by default).
 	Refresh time.Duration
+	// MaxResponseBytes caps the JSON rows of one answer (default 16 MiB):
+	// rows are measured as they are read, and past the cap the answer is
+	// cut and marked truncated (limit "bytes").
+	MaxResponseBytes int
+	// MaxMemoryUsage is ClickHouse's max_memory_usage for every query
+	// (default 1 GB; 0 leaves the user's own).
+	MaxMemoryUsage int64
+	// NoSQL turns the ad-hoc SQL box off: POST /api/sql answers 403 and the
+	// page hides the box.
+	NoSQL bool
+	// AuthToken, when set, is a bearer token every request must carry
+	// (Authorization: Bearer …), or, with AuthUser, the basic-auth
+	// password (what a browser prompts for). Empty: no authentication
+	// (put the dashboard behind a proxy that authenticates).
+	AuthToken string
+	// AuthUser is the basic-auth user name (default "taillight").
+	AuthUser string
 }
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
-	return Config{Database: "taillight", MaxRows: 10000, MaxExecutionTime: 30 * time.Second, Refresh: 30 * time.Second}
+	return Config{Database: "taillight", MaxRows: 10000, MaxExecutionTime: 30 * time.Second, Refresh: 30 * time.Second,
+		MaxResponseBytes: 16 << 20, MaxMemoryUsage: 1_000_000_000, AuthUser: "taillight"}
 }
 
 // RegisterFlags registers the fields except Database (which comes from the
@@ -82,6 +107,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.IntVar(&c.MaxRows, prefix+"max-rows", c.MaxRows, "maximum rows a dashboard query may return (ClickHouse max_result_rows)")
 	fs.DurationVar(&c.MaxExecutionTime, prefix+"max-execution-time", c.MaxExecutionTime, "time limit of each dashboard query on ClickHouse (whole seconds)")
 	fs.DurationVar(&c.Refresh, prefix+"refresh", c.Refresh, "the page's default auto-refresh interval (0: off)")
+	fs.IntVar(&c.MaxResponseBytes, prefix+"max-response-bytes", c.MaxResponseBytes, "largest answer (JSON rows) of a dashboard query; past it the answer is cut and marked truncated")
+	fs.Int64Var(&c.MaxMemoryUsage, prefix+"max-memory-usage", c.MaxMemoryUsage, "ClickHouse max_memory_usage of each dashboard query, bytes (0: the user's own)")
+	fs.BoolFunc(prefix+"sql", "serve the ad-hoc SQL box (default true; -"+prefix+"sql=false turns it off)", func(v string) error {
+		on, err := strconv.ParseBool(v)
+		c.NoSQL = !on
+		return err
+	})
+	fs.StringVar(&c.AuthToken, prefix+"auth.token", c.AuthToken, "require this bearer token, or basic auth with -"+prefix+"auth.user and it as the password (prefer the environment variable)")
+	fs.StringVar(&c.AuthUser, prefix+"auth.user", c.AuthUser, "basic-auth user name accepted with -"+prefix+"auth.token as its password")
 }
 
 // Validate reports the first thing wrong with c.
@@ -97,6 +131,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Refresh < 0 {
 		return fmt.Errorf("dash: refresh (%s) must not be negative", c.Refresh)
+	}
+	if c.MaxResponseBytes < 1024 || c.MaxMemoryUsage < 0 {
+		return fmt.Errorf("dash: max response bytes (%d) must be at least 1024 and max memory usage (%d) not negative", c.MaxResponseBytes, c.MaxMemoryUsage)
+	}
+	if c.AuthToken != "" && (strings.TrimSpace(c.AuthToken) != c.AuthToken || c.AuthUser == "" || strings.Contains(c.AuthUser, ":")) {
+		return errors.New("dash: the auth token must not have surrounding spaces, and the auth user must be non-empty without ':'")
 	}
 	return nil
 }
@@ -144,7 +184,7 @@ func New(cfg Config, conn driver.Conn, log *slog.Logger, reg prometheus.Register
 	}
 	s.m.queries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "taillight_dash_queries_total",
-		Help: "Dashboard queries by source (saved, sql, filters) and result (ok, refused, error).",
+		Help: "Dashboard queries by source (saved, sql, filters; auth for refused credentials) and result (ok, refused, error).",
 	}, []string{"source", "result"})
 	s.m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "taillight_dash_query_duration_seconds",
@@ -181,8 +221,37 @@ func noCache(h http.Handler) http.Handler {
 	})
 }
 
-// ServeHTTP serves the page and the API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the page and the API, to authenticated requests when
+// Config.AuthToken is set.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.AuthToken != "" && !s.authorized(r) {
+		s.m.queries.WithLabelValues("auth", "refused").Inc()
+		w.Header().Set("WWW-Authenticate", `Basic realm="taillight", charset="UTF-8"`)
+		writeJSON(w, http.StatusUnauthorized, apiError{Error: "authentication required: a bearer token or basic auth (-dash.auth.token)"})
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// authorized reports whether r carries the bearer token, or basic auth
+// with AuthUser and the token, comparing SHA-256 digests in constant time.
+func (s *Server) authorized(r *http.Request) bool {
+	want := sha256.Sum256([]byte(s.cfg.AuthToken))
+	var got [sha256.Size]byte
+	if u, p, ok := r.BasicAuth(); ok {
+		wantUser := sha256.Sum256([]byte(s.cfg.AuthUser))
+		gotUser := sha256.Sum256([]byte(u))
+		got = sha256.Sum256([]byte(p))
+		return subtle.ConstantTimeCompare(wantUser[:], gotUser[:])&subtle.ConstantTimeCompare(want[:], got[:]) == 1
+	}
+	h := r.Header.Get("Authorization")
+	const scheme = "bearer "
+	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return false
+	}
+	got = sha256.Sum256([]byte(strings.TrimSpace(h[len(scheme):])))
+	return subtle.ConstantTimeCompare(want[:], got[:]) == 1
+}
 
 // Column describes one result column.
 type Column struct {
@@ -197,8 +266,11 @@ type Result struct {
 	Columns   []Column `json:"columns"`
 	Rows      [][]any  `json:"rows"`
 	Truncated bool     `json:"truncated"`
-	ElapsedMS float64  `json:"elapsed_ms"`
-	SQL       string   `json:"sql"`
+	// Limit names what cut a truncated answer: "rows" (MaxRows) or
+	// "bytes" (MaxResponseBytes).
+	Limit     string  `json:"limit,omitempty"`
+	ElapsedMS float64 `json:"elapsed_ms"`
+	SQL       string  `json:"sql"`
 	// Params are a saved query's parameter values (times as unix seconds).
 	Params map[string]any `json:"params,omitempty"`
 }
@@ -225,6 +297,8 @@ func (s *Server) handleQueries(w http.ResponseWriter, _ *http.Request) {
 		"max_rows":   s.cfg.MaxRows,
 		"refresh_s":  int(s.cfg.Refresh / time.Second),
 		"max_exec_s": int(s.cfg.MaxExecutionTime / time.Second),
+		"max_bytes":  s.cfg.MaxResponseBytes,
+		"sql":        !s.cfg.NoSQL,
 	})
 }
 
@@ -337,11 +411,15 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// Filters are the values offered by the script, colo and outcome pickers.
+// Filters are the values offered by the script, namespace (Workers for
+// Platforms dispatch namespace), worker (Dynamic Worker id), colo and
+// outcome pickers. Namespaces and workers leave out "" (none).
 type Filters struct {
-	Scripts  []string `json:"scripts"`
-	Colos    []string `json:"colos"`
-	Outcomes []string `json:"outcomes"`
+	Scripts    []string `json:"scripts"`
+	Namespaces []string `json:"namespaces"`
+	Workers    []string `json:"workers"`
+	Colos      []string `json:"colos"`
+	Outcomes   []string `json:"outcomes"`
 }
 
 func (s *Server) handleFilters(w http.ResponseWriter, r *http.Request) {
@@ -357,10 +435,13 @@ func (s *Server) handleFilters(w http.ResponseWriter, r *http.Request) {
 	for _, c := range []struct {
 		dst         *[]string
 		column, src string
+		where       string
 	}{
-		{&f.Scripts, "script_name", "script_outcomes_1m"},
-		{&f.Outcomes, "outcome", "script_outcomes_1m"},
-		{&f.Colos, "colo", "colo_requests_1m"},
+		{&f.Scripts, "script_name", "script_outcomes_1m", ""},
+		{&f.Namespaces, "dispatch_namespace", "script_outcomes_1m", " WHERE dispatch_namespace != ''"},
+		{&f.Workers, "worker_id", "script_outcomes_1m", " WHERE worker_id != ''"},
+		{&f.Outcomes, "outcome", "script_outcomes_1m", ""},
+		{&f.Colos, "colo", "colo_requests_1m", ""},
 	} {
 		// The window form, not the view: on 18.16 a WHERE over the view
 		// would read every sealed minute.
@@ -370,7 +451,7 @@ func (s *Server) handleFilters(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		win = strings.NewReplacer("{{database}}", db, "{from:DateTime}", from, "{to:DateTime}", to).Replace(win)
-		sql := fmt.Sprintf("SELECT DISTINCT %s FROM (%s) ORDER BY %s LIMIT 1000", c.column, win, c.column)
+		sql := fmt.Sprintf("SELECT DISTINCT %s FROM (%s)%s ORDER BY %s LIMIT 1000", c.column, win, c.where, c.column)
 		res, err := s.run(r.Context(), "filters", sql)
 		if err != nil {
 			s.writeQueryError(w, err)
@@ -387,6 +468,11 @@ func (s *Server) handleFilters(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.NoSQL {
+		s.m.queries.WithLabelValues("sql", "refused").Inc()
+		writeJSON(w, http.StatusForbidden, apiError{Error: "the ad-hoc SQL box is turned off on this dashboard (-dash.sql=false)"})
+		return
+	}
 	var req struct {
 		SQL string `json:"sql"`
 	}
@@ -438,11 +524,6 @@ func (s *Server) databases(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-func isNetTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
 // queryError is a failed query: ClickHouse's exception, or no answer.
 type queryError struct {
 	status int
@@ -467,22 +548,34 @@ func (s *Server) Settings() clickhouse.Settings {
 	// Integers only: clickhouse-go cannot send string settings (such as
 	// result_overflow_mode=break) to 18.16, so a result over MaxRows is an
 	// error there (overflow mode throw), not a cut.
-	return clickhouse.Settings{
+	//
+	// A user whose profile says readonly=1 (the safest for a dashboard)
+	// makes the server ignore every setting a client sends: there the
+	// user's profile sets the server's limits, and run enforces MaxRows,
+	// MaxResponseBytes and MaxExecutionTime itself while reading.
+	set := clickhouse.Settings{
 		// The server-side guarantee: no INSERT, DDL, SET, SETTINGS clause or
 		// table function, whatever the text says.
 		"readonly":           1,
 		"max_execution_time": int(s.cfg.MaxExecutionTime / time.Second),
 		"max_result_rows":    s.cfg.MaxRows,
 	}
+	if s.cfg.MaxMemoryUsage > 0 {
+		set["max_memory_usage"] = int(s.cfg.MaxMemoryUsage) // clickhouse-go takes int, not int64
+	}
+	return set
 }
 
 // run executes sql with Settings and reads at most MaxRows rows.
 func (s *Server) run(ctx context.Context, source, sql string) (*Result, error) {
-	// The server enforces max_execution_time; the client gives it a little
-	// longer before giving up on the connection.
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.MaxExecutionTime+5*time.Second)
+	// The client's own bound: the server ignores max_execution_time for a
+	// readonly=1 user, and a query may send rows slower than it runs.
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.MaxExecutionTime)
 	defer cancel()
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(s.Settings()))
+	deadline, _ := ctx.Deadline()
+	// One decoded block queued at most: blocks can be large (a block of
+	// wide rows is hundreds of MB), and past a limit they are dropped.
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(s.Settings()), clickhouse.WithBlockBufferSize(1))
 	start := time.Now()
 	res, err := s.query(ctx, sql)
 	s.m.duration.WithLabelValues(source).Observe(time.Since(start).Seconds())
@@ -495,9 +588,11 @@ func (s *Server) run(ctx context.Context, source, sql string) (*Result, error) {
 			// parameters, or a limit.
 			return nil, &queryError{status: http.StatusBadRequest, code: ex.Code,
 				err: fmt.Errorf("ClickHouse: %s (code %d)", ex.Message, ex.Code)}
-		case errors.Is(ctx.Err(), context.DeadlineExceeded), isNetTimeout(err):
-			// The driver's read deadline (from ctx) can fire just before ctx.
-			return nil, &queryError{status: http.StatusGatewayTimeout, err: fmt.Errorf("query timed out: %w", err)}
+		case errors.Is(ctx.Err(), context.DeadlineExceeded) || !time.Now().Before(deadline):
+			// (clickhouse-go's read deadline, from ctx, may fire a moment
+			// before ctx's.)
+			return nil, &queryError{status: http.StatusGatewayTimeout,
+				err: fmt.Errorf("the query ran longer than %s (-dash.max-execution-time): narrow it (time range, LIMIT)", s.cfg.MaxExecutionTime)}
 		default:
 			s.log.Warn("dashboard query failed", "err", err)
 			return nil, &queryError{status: http.StatusBadGateway, err: fmt.Errorf("ClickHouse: %w", err)}
@@ -509,12 +604,30 @@ func (s *Server) run(ctx context.Context, source, sql string) (*Result, error) {
 	return res, nil
 }
 
+// query runs sql and keeps at most MaxRows rows and MaxResponseBytes of
+// them (as JSON); past either it marks the result truncated and cancels
+// the query, so the server stops too.
 func (s *Server) query(ctx context.Context, sql string) (*Result, error) {
-	rows, err := s.conn.Query(ctx, sql)
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rows, err := s.conn.Query(qctx, sql)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	stopped := false
+	defer func() {
+		if !stopped {
+			rows.Close()
+			return
+		}
+		// Drain while cancelling: clickhouse-go closes the block channel
+		// when a cancelled query returns, and a block send still blocked on
+		// it then would panic (ClickHouse/clickhouse-go#1677).
+		done := make(chan struct{})
+		go func() { rows.Close(); close(done) }()
+		cancel()
+		<-done
+	}()
 	types := rows.ColumnTypes()
 	res := &Result{Columns: make([]Column, len(types)), Rows: [][]any{}}
 	dest := make([]any, len(types))
@@ -522,9 +635,10 @@ func (s *Server) query(ctx context.Context, sql string) (*Result, error) {
 		res.Columns[i] = Column{Name: ct.Name(), Type: ct.DatabaseTypeName()}
 		dest[i] = reflect.New(ct.ScanType()).Interface()
 	}
+	size := 0
 	for rows.Next() {
 		if len(res.Rows) == s.cfg.MaxRows {
-			res.Truncated = true
+			res.Truncated, res.Limit, stopped = true, "rows", true
 			break
 		}
 		if err := rows.Scan(dest...); err != nil {
@@ -534,7 +648,18 @@ func (s *Server) query(ctx context.Context, sql string) (*Result, error) {
 		for i, d := range dest {
 			row[i] = jsonValue(reflect.ValueOf(d).Elem().Interface())
 		}
+		b, err := json.Marshal(row)
+		if err != nil {
+			return nil, fmt.Errorf("encode row: %w", err)
+		}
+		if size += len(b) + 1; size > s.cfg.MaxResponseBytes {
+			res.Truncated, res.Limit, stopped = true, "bytes", true
+			break
+		}
 		res.Rows = append(res.Rows, row)
+	}
+	if stopped {
+		return res, nil
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -589,6 +714,34 @@ func jsonValue(v any) any {
 		return out
 	}
 	return v
+}
+
+// IgnoredSettings asks the server which of Settings it does not apply on
+// this connection (all of them for a user whose profile says readonly=1),
+// as "name=wanted (server: effective)" strings. The dashboard's own limits
+// (rows, response bytes, time) hold either way; the server's memory and
+// time limits are then the user's profile's.
+func (s *Server) IgnoredSettings(ctx context.Context) ([]string, error) {
+	set := s.Settings()
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.MaxExecutionTime)
+	defer cancel()
+	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithSettings(set)),
+		"SELECT name, value FROM system.settings WHERE name IN ('readonly', 'max_execution_time', 'max_result_rows', 'max_memory_usage')")
+	if err != nil {
+		return nil, fmt.Errorf("read the server's settings: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name, value string
+		if err := rows.Scan(&name, &value); err != nil {
+			return nil, fmt.Errorf("read the server's settings: %w", err)
+		}
+		if want, ok := set[name]; ok && fmt.Sprint(want) != value {
+			out = append(out, fmt.Sprintf("%s=%v (server: %s)", name, want, value))
+		}
+	}
+	return out, rows.Err()
 }
 
 // Queries returns the saved queries the dashboard shows.

@@ -73,7 +73,7 @@ func TestClassify(t *testing.T) {
 	}
 	f(159, 400, "ClickHouse: Timeout exceeded: elapsed 30.1 seconds, maximum: 30 (code 159)", "time", "-dash.max-execution-time")
 	f(160, 400, "ClickHouse: Estimated query execution time (40 seconds) is too long (code 160)", "time", "shorter time range")
-	f(0, http.StatusGatewayTimeout, "query timed out: context deadline exceeded", "time", "30s")
+	f(0, http.StatusGatewayTimeout, "the query ran longer than 30s (-dash.max-execution-time): narrow it (time range, LIMIT)", "time", "30s")
 	f(241, 400, "ClickHouse: Memory limit (for query) exceeded: would use 1.18 GiB (code 241)", "memory", "max_memory_usage")
 	f(158, 400, "ClickHouse: Limit for rows to read exceeded (code 158)", "rows", "max_rows_to_read")
 	f(396, 400, "ClickHouse: Limit for result exceeded, max rows: 10.00 thousand (code 396)", "rows", "-dash.max-rows")
@@ -115,7 +115,8 @@ func TestLimitErrors(t *testing.T) {
 	}
 	// The time limit: an endless read of system.numbers, through run (the
 	// SQL box refuses system tables). ClickHouse stops it, or the client
-	// gives up 5 s after the limit: either way, the time limit.
+	// gives up at the limit (the readonly user ignores the setting): either
+	// way, the time limit.
 	_, err = s.run(t.Context(), "sql", "SELECT count() FROM system.numbers")
 	rec := httptest.NewRecorder()
 	s.writeQueryError(rec, err)

@@ -22,6 +22,8 @@ type filter struct {
 
 var filters = []filter{
 	{name: "script"},
+	{name: "namespace"}, // Workers for Platforms dispatch namespace
+	{name: "worker_id"}, // Dynamic Worker id
 	{name: "colo"},
 	{name: "outcome"},
 	{name: "search"},

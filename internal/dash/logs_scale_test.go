@@ -103,7 +103,7 @@ func scaleLogRows(from time.Time, f scaleFilter, limit int) [][]string {
 			}
 			level := [...]string{"log", "info", "warn", "error", "debug"}[i]
 			out = append(out, []string{strconv.FormatInt((ts+int64(i)+1)/1000, 10), scaleScript(n), level, msg, scaleEndpoint(n), scaleOutcome(n),
-				strconv.FormatInt(ts/1000, 10), "trace-items", strconv.Itoa(n % 6), strconv.Itoa(n)})
+				strconv.FormatInt(ts/1000, 10), "trace-items", strconv.Itoa(n % 6), strconv.Itoa(n), scaleScript(n)})
 		}
 	}
 	return out
@@ -119,7 +119,7 @@ func scaleExcRows(from time.Time, f scaleFilter, limit int) [][]string {
 		}
 		t := strconv.FormatInt((from.UnixMilli()+int64(n)*scaleStepMS)/1000, 10)
 		row := func(name, msg string) []string {
-			return []string{t, scaleScript(n), scaleOutcome(n), scaleColo(n), scaleEndpoint(n), name, msg, "trace-items", strconv.Itoa(n % 6), strconv.Itoa(n)}
+			return []string{t, scaleScript(n), scaleOutcome(n), scaleColo(n), scaleEndpoint(n), name, msg, "trace-items", strconv.Itoa(n % 6), strconv.Itoa(n), scaleScript(n)}
 		}
 		if n%26 == 0 {
 			out = append(out, row("RangeError", fmt.Sprintf("again %d", n)))
@@ -166,7 +166,7 @@ func scaleInvRows(from time.Time, f scaleFilter, status string, skip, limit int)
 		}
 		t := strconv.FormatInt((from.UnixMilli()+int64(n)*scaleStepMS)/1000, 10)
 		out = append(out, []string{t, scaleScript(n), "fetch", scaleOutcome(n), st, scaleColo(n), scaleEndpoint(n), "0", "0",
-			strconv.Itoa(scaleLines), strconv.Itoa(len(excs)), "trace-items", strconv.Itoa(n % 6), strconv.Itoa(n)})
+			strconv.Itoa(scaleLines), strconv.Itoa(len(excs)), "trace-items", strconv.Itoa(n % 6), strconv.Itoa(n), scaleScript(n)})
 	}
 	return out
 }

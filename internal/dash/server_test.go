@@ -224,11 +224,12 @@ func TestSavedQueries(t *testing.T) {
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	e := newEnv(t, base)
 	ts := func(sec int) string { return fmt.Sprint(base.Unix() + int64(sec)) }
-	// Invocation rows: time, script, kind, outcome, status, colo, endpoint,
-	// CPU ms, wall ms, log lines, exceptions, topic, partition, offset.
-	inv1 := []string{ts(10), "api", "fetch", "exception", "500", "SJC", "GET a.dev/u/:id", "0", "0", "2", "1", "trace-items", "0", "1"}
-	inv2 := []string{ts(70), "shop", "fetch", "ok", "200", "AMS", "GET s.dev/cart", "0", "0", "1", "0", "trace-items", "0", "2"}
-	inv3 := []string{ts(130), "api", "fetch", "exception", "500", "SJC", "POST a.dev/login", "0", "0", "0", "2", "trace-items", "0", "3"}
+	// Invocation rows: time, script (label), kind, outcome, status, colo,
+	// endpoint, CPU ms, wall ms, log lines, exceptions, topic, partition,
+	// offset, script_name.
+	inv1 := []string{ts(10), "api", "fetch", "exception", "500", "SJC", "GET a.dev/u/:id", "0", "0", "2", "1", "trace-items", "0", "1", "api"}
+	inv2 := []string{ts(70), "shop", "fetch", "ok", "200", "AMS", "GET s.dev/cart", "0", "0", "1", "0", "trace-items", "0", "2", "shop"}
+	inv3 := []string{ts(130), "api", "fetch", "exception", "500", "SJC", "POST a.dev/login", "0", "0", "0", "2", "trace-items", "0", "3", "api"}
 	tests := []struct {
 		query string
 		q     url.Values
@@ -238,52 +239,52 @@ func TestSavedQueries(t *testing.T) {
 		{"overview", e.rng("script", "shop"), [][]string{{"7", "1", "14.29", "8.86", "94.29"}}},
 		{"overview", e.rng("outcome", "exception"), [][]string{{"2", "2", "100", "15", "50"}}},
 		{"top_failing_routes", e.rng(), [][]string{
-			{"api POST a.dev/login", "5", "5", "100", "5", "0", "0", "api", "POST", "a.dev", "/login"},
-			{"api GET a.dev/u/:id", "30", "4", "13.33", "1", "2", "4", "api", "GET", "a.dev", "/u/:id"},
-			{weird + " GET w.dev/q", "4", "2", "50", "0", "0", "0", weird, "GET", "w.dev", "/q"},
+			{"api POST a.dev/login", "5", "5", "100", "5", "0", "0", "api", "POST", "a.dev", "/login", "", ""},
+			{"api GET a.dev/u/:id", "30", "4", "13.33", "1", "2", "4", "api", "GET", "a.dev", "/u/:id", "", ""},
+			{weird + " GET w.dev/q", "4", "2", "50", "0", "0", "0", weird, "GET", "w.dev", "/q", "", ""},
 		}},
-		{"top_failing_routes", e.rng("limit", "1"), [][]string{{"api POST a.dev/login", "5", "5", "100", "5", "0", "0", "api", "POST", "a.dev", "/login"}}},
-		{"top_failing_routes", e.rng("script", weird), [][]string{{weird + " GET w.dev/q", "4", "2", "50", "0", "0", "0", weird, "GET", "w.dev", "/q"}}},
+		{"top_failing_routes", e.rng("limit", "1"), [][]string{{"api POST a.dev/login", "5", "5", "100", "5", "0", "0", "api", "POST", "a.dev", "/login", "", ""}}},
+		{"top_failing_routes", e.rng("script", weird), [][]string{{weird + " GET w.dev/q", "4", "2", "50", "0", "0", "0", weird, "GET", "w.dev", "/q", "", ""}}},
 		{"errors_per_endpoint", e.rng(), [][]string{
-			{ts(0), "api GET a.dev/u/:id", "3", "10", "0", "api", "/u/:id"},
-			{ts(60), "api GET a.dev/u/:id", "1", "20", "0", "api", "/u/:id"},
-			{ts(60), "api POST a.dev/login", "5", "5", "0", "api", "/login"},
-			{ts(120), weird + " GET w.dev/q", "2", "4", "0", weird, "/q"},
+			{ts(0), "api GET a.dev/u/:id", "3", "10", "0", "api", "", "", "/u/:id"},
+			{ts(60), "api GET a.dev/u/:id", "1", "20", "0", "api", "", "", "/u/:id"},
+			{ts(60), "api POST a.dev/login", "5", "5", "0", "api", "", "", "/login"},
+			{ts(120), weird + " GET w.dev/q", "2", "4", "0", weird, "", "", "/q"},
 		}},
 		// The endpoint with the most errors, the rest summed as "other"
 		// (shop's /cart, without errors, adds requests only).
 		{"errors_per_endpoint", e.rng("limit", "1"), [][]string{
-			{ts(0), "other", "3", "10", "1", "", ""},
-			{ts(60), "api POST a.dev/login", "5", "5", "0", "api", "/login"},
-			{ts(60), "other", "1", "20", "1", "", ""},
-			{ts(120), "other", "2", "12", "1", "", ""},
+			{ts(0), "other", "3", "10", "1", "", "", "", ""},
+			{ts(60), "api POST a.dev/login", "5", "5", "0", "api", "", "", "/login"},
+			{ts(60), "other", "1", "20", "1", "", "", "", ""},
+			{ts(120), "other", "2", "12", "1", "", "", "", ""},
 		}},
 		{"requests_per_colo", e.rng(), [][]string{{"SJC", "8", "1", "12.5"}, {"AMS", "5", "2", "40"}, {"unknown", "4", "0", "0"}}},
 		{"requests_per_colo", e.rng("outcome", "ok"), [][]string{{"SJC", "7", "0", "0"}, {"unknown", "4", "0", "0"}, {"AMS", "3", "0", "0"}}},
 		{"requests_per_colo", e.rng("colo", "AMS"), [][]string{{"AMS", "5", "2", "40"}}},
 		{"requests_per_colo", e.rng("script", "shop"), [][]string{{"unknown", "4", "0", "0"}, {"AMS", "2", "2", "100"}}},
 		{"outcomes_per_script", e.rng(), [][]string{
-			{"api", "exception", "2", "0"}, {"api", "ok", "10", "0"}, {"shop", "exceededCpu", "1", "0"}, {"shop", "ok", "6", "0"},
+			{"api", "exception", "2", "0", "api", "", ""}, {"api", "ok", "10", "0", "api", "", ""}, {"shop", "exceededCpu", "1", "0", "shop", "", ""}, {"shop", "ok", "6", "0", "shop", "", ""},
 		}},
-		{"outcomes_per_script", e.rng("outcome", "ok", "script", "shop"), [][]string{{"shop", "ok", "6", "0"}}},
+		{"outcomes_per_script", e.rng("outcome", "ok", "script", "shop"), [][]string{{"shop", "ok", "6", "0", "shop", "", ""}}},
 		// The biggest script, the rest summed as "other" per outcome.
 		{"outcomes_per_script", e.rng("limit", "1"), [][]string{
-			{"api", "exception", "2", "0"}, {"api", "ok", "10", "0"}, {"other", "exceededCpu", "1", "1"}, {"other", "ok", "6", "1"},
+			{"api", "exception", "2", "0", "api", "", ""}, {"api", "ok", "10", "0", "api", "", ""}, {"other", "exceededCpu", "1", "1", "", "", ""}, {"other", "ok", "6", "1", "", "", ""},
 		}},
-		{"script_time", e.rng(), [][]string{{"api", "12", "80", "300", "6.67", "25"}, {"shop", "7", "62", "660", "8.86", "94.29"}}},
+		{"script_time", e.rng(), [][]string{{"api", "12", "80", "300", "6.67", "25", "api", "", ""}, {"shop", "7", "62", "660", "8.86", "94.29", "shop", "", ""}}},
 		{"recent_exceptions", e.rng(), [][]string{
-			{ts(130), "api", "exception", "SJC", "POST a.dev/login", "RangeError", "again", "trace-items", "0", "3"},
-			{ts(130), "api", "exception", "SJC", "POST a.dev/login", "Error", "bad password", "trace-items", "0", "3"},
-			{ts(10), "api", "exception", "SJC", "GET a.dev/u/:id", "TypeError", "x is undefined", "trace-items", "0", "1"},
+			{ts(130), "api", "exception", "SJC", "POST a.dev/login", "RangeError", "again", "trace-items", "0", "3", "api"},
+			{ts(130), "api", "exception", "SJC", "POST a.dev/login", "Error", "bad password", "trace-items", "0", "3", "api"},
+			{ts(10), "api", "exception", "SJC", "GET a.dev/u/:id", "TypeError", "x is undefined", "trace-items", "0", "1", "api"},
 		}},
 		{"recent_exceptions", e.rng("colo", "AMS"), [][]string{}},
 		{"log_search", e.rng(), [][]string{
-			{ts(70), "shop", "info", "cart loaded", "GET s.dev/cart", "ok", ts(70), "trace-items", "0", "2"},
-			{ts(10), "api", "error", "boom: it's broken", "GET a.dev/u/:id", "exception", ts(10), "trace-items", "0", "1"},
-			{ts(10), "api", "log", "Hello World", "GET a.dev/u/:id", "exception", ts(10), "trace-items", "0", "1"},
+			{ts(70), "shop", "info", "cart loaded", "GET s.dev/cart", "ok", ts(70), "trace-items", "0", "2", "shop"},
+			{ts(10), "api", "error", "boom: it's broken", "GET a.dev/u/:id", "exception", ts(10), "trace-items", "0", "1", "api"},
+			{ts(10), "api", "log", "Hello World", "GET a.dev/u/:id", "exception", ts(10), "trace-items", "0", "1", "api"},
 		}},
-		{"log_search", e.rng("search", "WORLD"), [][]string{{ts(10), "api", "log", "Hello World", "GET a.dev/u/:id", "exception", ts(10), "trace-items", "0", "1"}}},
-		{"log_search", e.rng("search", "it's"), [][]string{{ts(10), "api", "error", "boom: it's broken", "GET a.dev/u/:id", "exception", ts(10), "trace-items", "0", "1"}}},
+		{"log_search", e.rng("search", "WORLD"), [][]string{{ts(10), "api", "log", "Hello World", "GET a.dev/u/:id", "exception", ts(10), "trace-items", "0", "1", "api"}}},
+		{"log_search", e.rng("search", "it's"), [][]string{{ts(10), "api", "error", "boom: it's broken", "GET a.dev/u/:id", "exception", ts(10), "trace-items", "0", "1", "api"}}},
 		// The explorer: invocations newest first, filtered, paged.
 		{"invocations", e.rng(), [][]string{inv3, inv2, inv1}},
 		{"invocations", e.rng("limit", "1", "skip", "1"), [][]string{inv2}},
@@ -377,7 +378,7 @@ func TestQueryAPIErrors(t *testing.T) {
 	var fl Filters
 	err = json.NewDecoder(resp.Body).Decode(&fl)
 	resp.Body.Close()
-	want := Filters{Scripts: []string{"api", "shop"}, Colos: []string{"AMS", "SJC", "unknown"}, Outcomes: []string{"exceededCpu", "exception", "ok"}}
+	want := Filters{Scripts: []string{"api", "shop"}, Namespaces: []string{}, Workers: []string{}, Colos: []string{"AMS", "SJC", "unknown"}, Outcomes: []string{"exceededCpu", "exception", "ok"}}
 	if err != nil || !reflect.DeepEqual(fl, want) {
 		t.Fatalf("filters = %+v, %v; want %+v", fl, err, want)
 	}
@@ -520,6 +521,11 @@ func migrate(tb testing.TB, conn driver.Conn, database string) {
 			if err != nil {
 				tb.Fatal(err)
 			}
+			// A fresh database: ADD COLUMN needs no IF NOT EXISTS (which
+			// 18.16 lacks; chsink.Migrate emulates it).
+			if a, ok := schemas.ParseAddColumns(sql); ok && !server.AtLeast(schemas.AddColumnIfNotExistsSince) {
+				sql = a.Plain
+			}
 			if err := conn.Exec(tb.Context(), sql); err != nil {
 				tb.Fatalf("%s: %v", m.File, err)
 			}
@@ -533,7 +539,8 @@ func writeBlock(tb testing.TB, conn driver.Conn, database string, b *sinks.Block
 	tb.Helper()
 	ctx := tb.Context()
 	raw, err := conn.PrepareBatch(ctx, "INSERT INTO "+database+".trace_items (event_ts_ms, script_name, event_kind, outcome, colo, method, host, route, status, "+
-		"`logs.level`, `logs.message`, `logs.ts_ms`, `exceptions.name`, `exceptions.message`, `exceptions.stack`, `exceptions.ts_ms`, kafka_topic, kafka_partition, kafka_offset)")
+		"`logs.level`, `logs.message`, `logs.ts_ms`, `exceptions.name`, `exceptions.message`, `exceptions.stack`, `exceptions.ts_ms`, kafka_topic, kafka_partition, kafka_offset, "+
+		"dispatch_namespace, worker_id)")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -552,7 +559,7 @@ func writeBlock(tb testing.TB, conn driver.Conn, database string, b *sinks.Block
 	for _, r := range b.Rows {
 		if err := raw.Append(uint64(r.EventTsMs), r.ScriptName, r.EventKind, r.Outcome, r.Colo, r.Method, r.Host, r.Route, r.Status,
 			nz(r.LogLevels), nz(r.LogMessages), nzi(r.LogTsMs), nz(r.ExcNames), nz(r.ExcMessages), nz(r.ExcStacks), nzi(r.ExcTsMs),
-			b.Topic, b.Partition, uint64(r.KafkaOffset)); err != nil {
+			b.Topic, b.Partition, uint64(r.KafkaOffset), r.DispatchNamespace, r.WorkerID); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -560,7 +567,8 @@ func writeBlock(tb testing.TB, conn driver.Conn, database string, b *sinks.Block
 		tb.Fatal(err)
 	}
 	roll, err := conn.PrepareBatch(ctx, "INSERT INTO "+database+".rollup_journal (kafka_topic, kafka_partition, block_first_offset, block_last_offset, kind, minute, "+
-		"script_name, host, method, route, colo, outcome, requests, errors, exceptions, status_4xx, status_5xx, cpu_time_ms_sum, wall_time_ms_sum)")
+		"script_name, host, method, route, colo, outcome, requests, errors, exceptions, status_4xx, status_5xx, cpu_time_ms_sum, wall_time_ms_sum, "+
+		"dispatch_namespace, worker_id)")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -568,7 +576,7 @@ func writeBlock(tb testing.TB, conn driver.Conn, database string, b *sinks.Block
 	for _, r := range rs {
 		if err := roll.Append(b.Topic, b.Partition, uint64(b.FirstOffset), uint64(b.LastOffset), uint8(r.Kind), time.Unix(r.Minute, 0),
 			r.ScriptName, r.Host, r.Method, r.Route, r.Colo, r.Outcome, r.Requests, r.Errors, r.Exceptions, r.Status4xx, r.Status5xx,
-			r.CPUTimeMsSum, r.WallTimeMsSum); err != nil {
+			r.CPUTimeMsSum, r.WallTimeMsSum, r.DispatchNamespace, r.WorkerID); err != nil {
 			tb.Fatal(err)
 		}
 	}

@@ -26,6 +26,7 @@ const (
 // exception.
 //
 //	2026-11-22T03:40:00.123Z  shop  GET 500 exception  https://shop.dev/cart
+//	2026-11-22T03:40:01.007Z  customers/shop[tenant-42]  GET 200 ok  https://…
 //	    (error) "cart failed" {"id":1}
 //	    (exception) TypeError: x is undefined
 func appendPretty(b []byte, it *schemas.TraceItem, color bool) []byte {
@@ -43,9 +44,16 @@ func appendPretty(b []byte, it *schemas.TraceItem, color bool) []byte {
 		b = paint(b, dim, "-")
 	}
 	b = append(b, "  "...)
+	// namespace/script[worker], as the dashboard labels a Worker.
 	script := it.Script()
 	if script == "" {
 		script = "(no script)"
+	}
+	if it.DispatchNamespace != "" {
+		script = it.DispatchNamespace + "/" + script
+	}
+	if it.WorkerID != "" {
+		script += "[" + it.WorkerID + "]"
 	}
 	b = paint(b, bold, string(appendOneLine(nil, script)))
 	b = append(b, "  "...)

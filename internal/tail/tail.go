@@ -37,6 +37,12 @@ const (
 type Filter struct {
 	// Scripts are scriptName values (an item with a null scriptName matches "").
 	Scripts []string
+	// WorkerIDs are Dynamic Worker ids (workerId; an item without one
+	// matches "").
+	WorkerIDs []string
+	// Namespaces are Workers for Platforms dispatch namespaces
+	// (dispatchNamespace; an item outside any matches "").
+	Namespaces []string
 	// Outcomes are outcome values (ok, exception, exceededCpu, canceled, …),
 	// compared ignoring case.
 	Outcomes []string
@@ -85,6 +91,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&c.Format, prefix+"format", c.Format, "output: pretty (one line per invocation, then its logs and exceptions) or json (one TraceItem per line)")
 	fs.IntVar(&c.Limit, prefix+"limit", 0, "stop after printing this many invocations (0: run until interrupted)")
 	fs.Var((*listFlag)(&c.Filter.Scripts), prefix+"script", "comma-separated script names to show")
+	fs.Var((*listFlag)(&c.Filter.WorkerIDs), prefix+"worker-id", "comma-separated Dynamic Worker ids (workerId) to show")
+	fs.Var((*listFlag)(&c.Filter.Namespaces), prefix+"namespace", "comma-separated dispatch namespaces (Workers for Platforms) to show")
 	fs.Var((*listFlag)(&c.Filter.Outcomes), prefix+"outcome", "comma-separated outcomes to show: ok, exception, exceededCpu, exceededMemory, canceled, …")
 	fs.Var((*listFlag)(&c.Filter.Statuses), prefix+"status", "comma-separated response statuses to show: 500, or classes like 5xx")
 	fs.Var((*listFlag)(&c.Filter.Methods), prefix+"method", "comma-separated HTTP methods to show: GET, POST, …")
@@ -301,6 +309,12 @@ func (t *Tailer) handle(partition int32, offset int64, value []byte) error {
 func (t *Tailer) match(it *schemas.TraceItem) bool {
 	f := &t.cfg.Filter
 	if len(f.Scripts) > 0 && !contains(f.Scripts, it.Script(), false) {
+		return false
+	}
+	if len(f.WorkerIDs) > 0 && !contains(f.WorkerIDs, it.WorkerID, false) {
+		return false
+	}
+	if len(f.Namespaces) > 0 && !contains(f.Namespaces, it.DispatchNamespace, false) {
 		return false
 	}
 	if len(f.Outcomes) > 0 && !contains(f.Outcomes, it.Outcome, true) {

@@ -116,6 +116,8 @@ func TestFilter(t *testing.T) {
 		item("api", "PUT", "https://api.dev/boom", 0, "exception"),
 		item("", "GET", "https://anon.dev/", 500, "exceededCpu"),
 	}
+	recs[0]["workerId"], recs[1]["workerId"], recs[2]["workerId"] = "w1", "w2", "w1"
+	recs[3]["dispatchNamespace"] = "customers"
 	recs[2]["logs"] = []any{map[string]any{"message": []any{"user Lookup failed", 42}, "level": "warn", "timestamp": 1}}
 	recs[3]["exceptions"] = []any{map[string]any{"name": "TypeError", "message": "x is undefined", "stack": "at handler (boom.js:1)", "timestamp": 1}}
 	f := func(fl Filter, want ...string) {
@@ -154,6 +156,26 @@ func TestFilter(t *testing.T) {
 	f(Filter{Search: "shop.dev"}, all[0], all[1])
 	f(Filter{Search: "nothing"})
 	f(Filter{Scripts: []string{"shop"}, Statuses: []string{"5xx"}, Methods: []string{"post"}}, all[1])
+	f(Filter{WorkerIDs: []string{"w1"}}, all[0], all[2])
+	f(Filter{WorkerIDs: []string{"w2", "w9"}}, all[1])
+	f(Filter{WorkerIDs: []string{"W1"}}) // ids are compared exactly
+	f(Filter{WorkerIDs: []string{""}}, all[3], all[4])
+	f(Filter{WorkerIDs: []string{"w1"}, Scripts: []string{"api"}}, all[2])
+	f(Filter{Namespaces: []string{"customers"}}, all[3])
+	f(Filter{Namespaces: []string{""}, WorkerIDs: []string{"w1", "w2"}}, all[0], all[1], all[2])
+}
+
+// TestFlagsWorker checks the -worker-id and -namespace flags.
+func TestFlagsWorker(t *testing.T) {
+	var c Config
+	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
+	c.RegisterFlags(fs, "")
+	if err := fs.Parse([]string{"-worker-id", "app-1, app-2", "-namespace", "customers"}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Filter.WorkerIDs, "|") != "app-1|app-2" || strings.Join(c.Filter.Namespaces, "|") != "customers" {
+		t.Fatalf("filter %+v", c.Filter)
+	}
 }
 
 func TestValidate(t *testing.T) {
@@ -301,10 +323,12 @@ func TestPrettyGolden(t *testing.T) {
 		"scriptName": "users", "outcome": "ok", "executionModel": "stateless"}
 	queue := map[string]any{"event": map[string]any{"queue": "jobs-q", "batchSize": 10}, "eventTimestamp": 1795318800999, "logs": []any{}, "exceptions": []any{},
 		"scriptName": "consumer", "outcome": "exceededCpu", "executionModel": "stateless"}
+	dynamic := item("loader", "GET", "https://app.dev/", 200, "ok")
+	dynamic["workerId"], dynamic["dispatchNamespace"] = "tenant-42", "customers"
 
 	for _, color := range []bool{false, true} {
 		tl, out, _ := newTailer(t, Config{Format: FormatPretty, Color: color})
-		for i, r := range []map[string]any{ok, failed, noResp, cron, rpc, queue} {
+		for i, r := range []map[string]any{ok, failed, noResp, cron, rpc, queue, dynamic} {
 			if err := tl.handle(0, int64(i), enc(t, r)); err != nil {
 				t.Fatal(err)
 			}

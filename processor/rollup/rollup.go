@@ -8,7 +8,13 @@
 // closed, because each block's deltas are stored as they are and the views
 // sum them.
 //
-// Three rollups, keyed as in DESIGN.md "Rollups":
+// Three rollups, keyed as in DESIGN.md "Rollups", each also by the item's
+// dispatch namespace (Workers for Platforms; it follows the script, so it
+// adds no keys) and, for endpoint and script, by its Dynamic Worker id
+// (workerId). The colo rollup is not split per Worker: a platform with
+// thousands of Dynamic Workers would multiply its keys by the colos each
+// one is reached from, for a view nobody reads per Worker; per-Worker colo
+// counts come from the raw rows (saved query requests_per_colo does so).
 //
 //   - endpoint (KindEndpoint): (minute, script, host, method, route) with
 //     requests, errors (outcome != "ok" or status >= 500), exceptions
@@ -39,6 +45,7 @@ const maxInterned = 1 << 16
 
 type endpointKey struct {
 	minute                      int64
+	ns, worker                  string
 	script, host, method, route string
 }
 
@@ -48,11 +55,13 @@ type endpointAgg struct {
 
 type coloKey struct {
 	minute                int64
+	ns                    string
 	colo, script, outcome string
 }
 
 type scriptKey struct {
 	minute          int64
+	ns, worker      string
 	script, outcome string
 }
 
@@ -63,19 +72,27 @@ type scriptAgg struct {
 // Accumulator sums rollup deltas until Flush. In the steady state (keys seen
 // before) Add does not allocate: maps are cleared, not reallocated, and a
 // key's strings are cloned only the first time they are seen.
+//
+// The maps hold indexes into the aggregate slices and are written only when
+// a key is new: Go updates a string key stored in a map on every assignment
+// to it, so assigning the sums would store the row's strings, which alias
+// the record's decompressed batch, and pin that batch until the next Flush.
 type Accumulator struct {
-	endpoints map[endpointKey]endpointAgg
-	colos     map[coloKey]uint64
-	scripts   map[scriptKey]scriptAgg
+	endpoints map[endpointKey]int32
+	colos     map[coloKey]int32
+	scripts   map[scriptKey]int32
+	endAggs   []endpointAgg
+	coloAggs  []uint64
+	scrAggs   []scriptAgg
 	strs      map[string]string
 }
 
 // New returns an empty Accumulator.
 func New() *Accumulator {
 	return &Accumulator{
-		endpoints: make(map[endpointKey]endpointAgg),
-		colos:     make(map[coloKey]uint64),
-		scripts:   make(map[scriptKey]scriptAgg),
+		endpoints: make(map[endpointKey]int32),
+		colos:     make(map[coloKey]int32),
+		scripts:   make(map[scriptKey]int32),
 		strs:      make(map[string]string),
 	}
 }
@@ -115,11 +132,16 @@ func (a *Accumulator) intern(s string) string {
 func (a *Accumulator) Add(r *sinks.RawRow) {
 	minute := Minute(r.EventTsMs)
 	if r.EventKind == "fetch" {
-		ek := endpointKey{minute, r.ScriptName, r.Host, r.Method, r.Route}
-		e, ok := a.endpoints[ek]
+		ek := endpointKey{minute, r.DispatchNamespace, r.WorkerID, r.ScriptName, r.Host, r.Method, r.Route}
+		i, ok := a.endpoints[ek]
 		if !ok {
 			ek.script, ek.host, ek.method, ek.route = a.intern(ek.script), a.intern(ek.host), a.intern(ek.method), a.intern(ek.route)
+			ek.ns, ek.worker = a.intern(ek.ns), a.intern(ek.worker)
+			i = int32(len(a.endAggs))
+			a.endAggs = append(a.endAggs, endpointAgg{})
+			a.endpoints[ek] = i
 		}
+		e := &a.endAggs[i]
 		e.requests++
 		if IsError(r.Outcome, r.Status) {
 			e.errors++
@@ -133,28 +155,33 @@ func (a *Accumulator) Add(r *sinks.RawRow) {
 		case r.Status >= 500 && r.Status < 600:
 			e.s5xx++
 		}
-		a.endpoints[ek] = e
 
 		colo := r.Colo
 		if colo == "" {
 			colo = UnknownColo
 		}
-		ck := coloKey{minute, colo, r.ScriptName, r.Outcome}
-		c, ok := a.colos[ck]
+		ck := coloKey{minute, r.DispatchNamespace, colo, r.ScriptName, r.Outcome}
+		i, ok = a.colos[ck]
 		if !ok {
-			ck.colo, ck.script, ck.outcome = a.intern(ck.colo), a.intern(ck.script), a.intern(ck.outcome)
+			ck.colo, ck.script, ck.outcome, ck.ns = a.intern(ck.colo), a.intern(ck.script), a.intern(ck.outcome), a.intern(ck.ns)
+			i = int32(len(a.coloAggs))
+			a.coloAggs = append(a.coloAggs, 0)
+			a.colos[ck] = i
 		}
-		a.colos[ck] = c + 1
+		a.coloAggs[i]++
 	}
-	sk := scriptKey{minute, r.ScriptName, r.Outcome}
-	s, ok := a.scripts[sk]
+	sk := scriptKey{minute, r.DispatchNamespace, r.WorkerID, r.ScriptName, r.Outcome}
+	i, ok := a.scripts[sk]
 	if !ok {
-		sk.script, sk.outcome = a.intern(sk.script), a.intern(sk.outcome)
+		sk.script, sk.outcome, sk.ns, sk.worker = a.intern(sk.script), a.intern(sk.outcome), a.intern(sk.ns), a.intern(sk.worker)
+		i = int32(len(a.scrAggs))
+		a.scrAggs = append(a.scrAggs, scriptAgg{})
+		a.scripts[sk] = i
 	}
+	s := &a.scrAggs[i]
 	s.requests++
 	s.cpu += uint64(r.CPUTimeMs)
 	s.wall += uint64(r.WallTimeMs)
-	a.scripts[sk] = s
 }
 
 // Len returns the number of rollup rows Flush would emit.
@@ -164,20 +191,23 @@ func (a *Accumulator) Len() int { return len(a.endpoints) + len(a.colos) + len(a
 // returns the extended slice. The rows' strings are shared with the intern
 // table and must not be modified (Go strings cannot be).
 func (a *Accumulator) Flush(dst []sinks.RollupRow) []sinks.RollupRow {
-	for k, e := range a.endpoints {
+	for k, i := range a.endpoints {
+		e := &a.endAggs[i]
 		dst = append(dst, sinks.RollupRow{
-			Kind: sinks.KindEndpoint, Minute: k.minute, ScriptName: k.script, Host: k.host, Method: k.method, Route: k.route,
+			Kind: sinks.KindEndpoint, Minute: k.minute, DispatchNamespace: k.ns, WorkerID: k.worker, ScriptName: k.script, Host: k.host, Method: k.method, Route: k.route,
 			Requests: e.requests, Errors: e.errors, Exceptions: e.exceptions, Status4xx: e.s4xx, Status5xx: e.s5xx,
 		})
 	}
-	for k, n := range a.colos {
+	for k, i := range a.colos {
+		n := a.coloAggs[i]
 		dst = append(dst, sinks.RollupRow{
-			Kind: sinks.KindColo, Minute: k.minute, Colo: k.colo, ScriptName: k.script, Outcome: k.outcome, Requests: n,
+			Kind: sinks.KindColo, Minute: k.minute, DispatchNamespace: k.ns, Colo: k.colo, ScriptName: k.script, Outcome: k.outcome, Requests: n,
 		})
 	}
-	for k, s := range a.scripts {
+	for k, i := range a.scripts {
+		s := &a.scrAggs[i]
 		dst = append(dst, sinks.RollupRow{
-			Kind: sinks.KindScript, Minute: k.minute, ScriptName: k.script, Outcome: k.outcome,
+			Kind: sinks.KindScript, Minute: k.minute, DispatchNamespace: k.ns, WorkerID: k.worker, ScriptName: k.script, Outcome: k.outcome,
 			Requests: s.requests, CPUTimeMsSum: s.cpu, WallTimeMsSum: s.wall,
 		})
 	}
@@ -190,4 +220,5 @@ func (a *Accumulator) Reset() {
 	clear(a.endpoints)
 	clear(a.colos)
 	clear(a.scripts)
+	a.endAggs, a.coloAggs, a.scrAggs = a.endAggs[:0], a.coloAggs[:0], a.scrAggs[:0]
 }

@@ -141,3 +141,65 @@ func TestAccumulatorSteadyStateDoesNotAllocate(t *testing.T) {
 		t.Fatalf("steady-state Add+Flush allocated %.1f times per run; want 0", allocs)
 	}
 }
+
+// TestAccumulatorWorkers checks the keys of Dynamic Workers and dispatch
+// namespaces: endpoint and script rows split per (namespace, worker), colo
+// rows per namespace only, and the totals are those without the split.
+func TestAccumulatorWorkers(t *testing.T) {
+	const m0 int64 = 1795312380_000
+	rows := []sinks.RawRow{
+		row(m0+1, "fetch", "loader", "a.dev", "GET", "/", "SJC", "ok", 200, 0, 2, 10),
+		row(m0+2, "fetch", "loader", "a.dev", "GET", "/", "SJC", "ok", 200, 0, 3, 10),
+		row(m0+3, "fetch", "loader", "a.dev", "GET", "/", "SJC", "exception", 500, 1, 4, 10),
+		row(m0+4, "fetch", "loader", "a.dev", "GET", "/", "SJC", "ok", 200, 0, 5, 10),
+		row(m0+5, "fetch", "shop", "a.dev", "GET", "/", "SJC", "ok", 200, 0, 6, 10),
+	}
+	rows[0].WorkerID, rows[1].WorkerID, rows[2].WorkerID = "w1", "w2", "w2"
+	rows[4].DispatchNamespace, rows[4].WorkerID = "customers", ""
+	a := rollup.New()
+	for i := range rows {
+		a.Add(&rows[i])
+	}
+	type key struct {
+		kind       sinks.RollupKind
+		ns, worker string
+		script     string
+		outcome    string
+	}
+	got := map[key]sinks.RollupRow{}
+	for _, r := range a.Flush(nil) {
+		k := key{r.Kind, r.DispatchNamespace, r.WorkerID, r.ScriptName, r.Outcome}
+		if _, dup := got[k]; dup {
+			t.Fatalf("two rows for %+v", k)
+		}
+		got[k] = r
+	}
+	want := map[key]uint64{ // requests
+		{sinks.KindScript, "", "w1", "loader", "ok"}:        1,
+		{sinks.KindScript, "", "w2", "loader", "ok"}:        1,
+		{sinks.KindScript, "", "w2", "loader", "exception"}: 1,
+		{sinks.KindScript, "", "", "loader", "ok"}:          1,
+		{sinks.KindScript, "customers", "", "shop", "ok"}:   1,
+		{sinks.KindEndpoint, "", "w1", "loader", ""}:        1,
+		{sinks.KindEndpoint, "", "w2", "loader", ""}:        2,
+		{sinks.KindEndpoint, "", "", "loader", ""}:          1,
+		{sinks.KindEndpoint, "customers", "", "shop", ""}:   1,
+		{sinks.KindColo, "", "", "loader", "ok"}:            3,
+		{sinks.KindColo, "", "", "loader", "exception"}:     1,
+		{sinks.KindColo, "customers", "", "shop", "ok"}:     1,
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d rows; want %d: %+v", len(got), len(want), got)
+	}
+	for k, n := range want {
+		if r, ok := got[k]; !ok || r.Requests != n {
+			t.Errorf("%+v: %+v; want %d requests", k, r, n)
+		}
+	}
+	if r := got[key{sinks.KindEndpoint, "", "w2", "loader", ""}]; r.Errors != 1 || r.Exceptions != 1 || r.Status5xx != 1 {
+		t.Errorf("w2 endpoint row %+v; want 1 error, 1 exception, 1 5xx", r)
+	}
+	if r := got[key{sinks.KindScript, "", "w2", "loader", "ok"}]; r.CPUTimeMsSum != 3 {
+		t.Errorf("w2 ok script row %+v; want cpu 3", r)
+	}
+}

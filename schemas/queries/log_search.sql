@@ -1,7 +1,7 @@
 -- title: Log search
 -- description: console.* lines whose message contains the search text (case-insensitive; empty matches every line), from the newest matching invocations in the range: invocations newest first by event time, each one's lines newest first.
 -- chart: table
--- params: from DateTime, to DateTime, script String, colo String, outcome String, search String, limit UInt32
+-- params: from DateTime, to DateTime, script String, namespace String, worker_id String, colo String, outcome String, search String, limit UInt32
 --
 -- Cost follows the window's coordinates, not its log text. The subquery
 -- picks the newest {limit} invocations with a matching line by their
@@ -23,7 +23,7 @@
 -- every matching invocation (about 100 bytes each).
 SELECT
     toDateTime(intDiv(logs.ts_ms, 1000)) AS time,
-    script_name,
+    concat(if(dispatch_namespace = '', '', concat(dispatch_namespace, '/')), script_name, if(worker_id = '', '', concat('[', worker_id, ']'))) AS script,
     logs.level AS level,
     logs.message AS message,
     concat(method, ' ', host, route) AS endpoint,
@@ -31,7 +31,8 @@ SELECT
     event_time,
     kafka_topic,
     kafka_partition,
-    kafka_offset
+    kafka_offset,
+    script_name
 FROM {{database}}.trace_items
 ARRAY JOIN logs, arrayEnumerate(logs.ts_ms) AS line
 PREWHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
@@ -42,6 +43,8 @@ PREWHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
         WHERE {search:String} = ''
             AND event_time >= {from:DateTime} AND event_time < {to:DateTime}
             AND ({script:String} = '' OR script_name = {script:String})
+            AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
+            AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
             AND ({colo:String} = '' OR colo = {colo:String})
             AND ({outcome:String} = '' OR outcome = {outcome:String})
             AND notEmpty(logs.ts_ms)
@@ -53,6 +56,8 @@ PREWHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
         WHERE {search:String} != ''
             AND event_time >= {from:DateTime} AND event_time < {to:DateTime}
             AND ({script:String} = '' OR script_name = {script:String})
+            AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
+            AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
             AND ({colo:String} = '' OR colo = {colo:String})
             AND ({outcome:String} = '' OR outcome = {outcome:String})
             AND arrayExists(m -> positionCaseInsensitiveUTF8(m, {search:String}) > 0, logs.message)

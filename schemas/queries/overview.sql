@@ -1,7 +1,7 @@
 -- title: Overview
 -- description: Invocations in the range, how many did not end "ok", and the mean CPU and wall time per invocation.
 -- chart: stat
--- params: from DateTime, to DateTime, script String, outcome String
+-- params: from DateTime, to DateTime, script String, namespace String, worker_id String, outcome String
 SELECT
     sum(requests) AS requests,
     sum(not_ok_requests) AS not_ok,
@@ -14,5 +14,7 @@ FROM
     FROM {{window:script_outcomes_1m}}
     WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
         AND ({script:String} = '' OR script_name = {script:String})
+        AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
+        AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
         AND ({outcome:String} = '' OR outcome = {outcome:String})
 )

@@ -1,7 +1,7 @@
 -- title: Recent exceptions
 -- description: The exceptions thrown by the newest invocations in the range that threw (one row per exception), from the raw, deduplicated trace_items: invocations newest first by event time, each one's exceptions newest first.
 -- chart: table
--- params: from DateTime, to DateTime, script String, colo String, outcome String, limit UInt32
+-- params: from DateTime, to DateTime, script String, namespace String, worker_id String, colo String, outcome String, limit UInt32
 --
 -- As log_search: the subquery picks the newest {limit} invocations that
 -- threw by their coordinates alone, with FINAL over narrow columns (no
@@ -11,7 +11,7 @@
 -- The Kafka coordinates (with time and script_name) name the invocation.
 SELECT
     event_time AS time,
-    script_name,
+    concat(if(dispatch_namespace = '', '', concat(dispatch_namespace, '/')), script_name, if(worker_id = '', '', concat('[', worker_id, ']'))) AS script,
     outcome,
     colo,
     concat(method, ' ', host, route) AS endpoint,
@@ -19,7 +19,8 @@ SELECT
     exceptions.message AS message,
     kafka_topic,
     kafka_partition,
-    kafka_offset
+    kafka_offset,
+    script_name
 FROM {{database}}.trace_items
 ARRAY JOIN exceptions, arrayEnumerate(exceptions.ts_ms) AS n
 PREWHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
@@ -29,6 +30,8 @@ PREWHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
         FROM {{database}}.trace_items FINAL
         WHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
             AND ({script:String} = '' OR script_name = {script:String})
+            AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
+            AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
             AND ({colo:String} = '' OR colo = {colo:String})
             AND ({outcome:String} = '' OR outcome = {outcome:String})
             AND notEmpty(exceptions.ts_ms)

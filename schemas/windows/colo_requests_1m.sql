@@ -12,21 +12,21 @@
 -- or after from.
 SELECT
     minute, colo, script_name, outcome,
-    sum(requests) AS requests
+    sum(requests) AS requests, dispatch_namespace
 FROM
 (
-    SELECT minute, colo, script_name, outcome, requests
+    SELECT minute, colo, script_name, outcome, requests, dispatch_namespace
     FROM {{database}}.rollup_minutes
     WHERE kind = 2 AND minute >= {from:DateTime} AND minute < {to:DateTime}
         AND (SELECT count() FROM (SELECT kafka_topic FROM {{database}}.rollup_minutes WHERE kind = 0 AND minute >= {from:DateTime} GROUP BY kafka_topic, kafka_partition, seal_first_offset HAVING count() > 1)) = 0
     UNION ALL
-    SELECT minute, colo, script_name, outcome, requests
+    SELECT minute, colo, script_name, outcome, requests, dispatch_namespace
     FROM {{database}}.rollup_minutes FINAL
     WHERE kind = 2 AND minute >= {from:DateTime} AND minute < {to:DateTime}
         AND (SELECT count() FROM (SELECT kafka_topic FROM {{database}}.rollup_minutes WHERE kind = 0 AND minute >= {from:DateTime} GROUP BY kafka_topic, kafka_partition, seal_first_offset HAVING count() > 1)) > 0
     UNION ALL
-    SELECT minute, colo, script_name, outcome, requests
+    SELECT minute, colo, script_name, outcome, requests, dispatch_namespace
     FROM {{database}}.rollup_tail
     WHERE kind = 2 AND minute >= {from:DateTime} AND minute < {to:DateTime}
 )
-GROUP BY minute, colo, script_name, outcome
+GROUP BY minute, colo, script_name, outcome, dispatch_namespace

@@ -12,21 +12,21 @@
 -- or after from.
 SELECT
     minute, script_name, host, method, route,
-    sum(requests) AS requests, sum(errors) AS errors, sum(exceptions) AS exceptions, sum(status_4xx) AS status_4xx, sum(status_5xx) AS status_5xx
+    sum(requests) AS requests, sum(errors) AS errors, sum(exceptions) AS exceptions, sum(status_4xx) AS status_4xx, sum(status_5xx) AS status_5xx, dispatch_namespace, worker_id
 FROM
 (
-    SELECT minute, script_name, host, method, route, requests, errors, exceptions, status_4xx, status_5xx
+    SELECT minute, script_name, host, method, route, requests, errors, exceptions, status_4xx, status_5xx, dispatch_namespace, worker_id
     FROM {{database}}.rollup_minutes
     WHERE kind = 1 AND minute >= {from:DateTime} AND minute < {to:DateTime}
         AND (SELECT count() FROM (SELECT kafka_topic FROM {{database}}.rollup_minutes WHERE kind = 0 AND minute >= {from:DateTime} GROUP BY kafka_topic, kafka_partition, seal_first_offset HAVING count() > 1)) = 0
     UNION ALL
-    SELECT minute, script_name, host, method, route, requests, errors, exceptions, status_4xx, status_5xx
+    SELECT minute, script_name, host, method, route, requests, errors, exceptions, status_4xx, status_5xx, dispatch_namespace, worker_id
     FROM {{database}}.rollup_minutes FINAL
     WHERE kind = 1 AND minute >= {from:DateTime} AND minute < {to:DateTime}
         AND (SELECT count() FROM (SELECT kafka_topic FROM {{database}}.rollup_minutes WHERE kind = 0 AND minute >= {from:DateTime} GROUP BY kafka_topic, kafka_partition, seal_first_offset HAVING count() > 1)) > 0
     UNION ALL
-    SELECT minute, script_name, host, method, route, requests, errors, exceptions, status_4xx, status_5xx
+    SELECT minute, script_name, host, method, route, requests, errors, exceptions, status_4xx, status_5xx, dispatch_namespace, worker_id
     FROM {{database}}.rollup_tail
     WHERE kind = 1 AND minute >= {from:DateTime} AND minute < {to:DateTime}
 )
-GROUP BY minute, script_name, host, method, route
+GROUP BY minute, script_name, host, method, route, dispatch_namespace, worker_id

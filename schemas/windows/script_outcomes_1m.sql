@@ -12,21 +12,21 @@
 -- or after from.
 SELECT
     minute, script_name, outcome,
-    sum(requests) AS requests, sum(cpu_time_ms_sum) AS cpu_time_ms_sum, sum(wall_time_ms_sum) AS wall_time_ms_sum
+    sum(requests) AS requests, sum(cpu_time_ms_sum) AS cpu_time_ms_sum, sum(wall_time_ms_sum) AS wall_time_ms_sum, dispatch_namespace, worker_id
 FROM
 (
-    SELECT minute, script_name, outcome, requests, cpu_time_ms_sum, wall_time_ms_sum
+    SELECT minute, script_name, outcome, requests, cpu_time_ms_sum, wall_time_ms_sum, dispatch_namespace, worker_id
     FROM {{database}}.rollup_minutes
     WHERE kind = 3 AND minute >= {from:DateTime} AND minute < {to:DateTime}
         AND (SELECT count() FROM (SELECT kafka_topic FROM {{database}}.rollup_minutes WHERE kind = 0 AND minute >= {from:DateTime} GROUP BY kafka_topic, kafka_partition, seal_first_offset HAVING count() > 1)) = 0
     UNION ALL
-    SELECT minute, script_name, outcome, requests, cpu_time_ms_sum, wall_time_ms_sum
+    SELECT minute, script_name, outcome, requests, cpu_time_ms_sum, wall_time_ms_sum, dispatch_namespace, worker_id
     FROM {{database}}.rollup_minutes FINAL
     WHERE kind = 3 AND minute >= {from:DateTime} AND minute < {to:DateTime}
         AND (SELECT count() FROM (SELECT kafka_topic FROM {{database}}.rollup_minutes WHERE kind = 0 AND minute >= {from:DateTime} GROUP BY kafka_topic, kafka_partition, seal_first_offset HAVING count() > 1)) > 0
     UNION ALL
-    SELECT minute, script_name, outcome, requests, cpu_time_ms_sum, wall_time_ms_sum
+    SELECT minute, script_name, outcome, requests, cpu_time_ms_sum, wall_time_ms_sum, dispatch_namespace, worker_id
     FROM {{database}}.rollup_tail
     WHERE kind = 3 AND minute >= {from:DateTime} AND minute < {to:DateTime}
 )
-GROUP BY minute, script_name, outcome
+GROUP BY minute, script_name, outcome, dispatch_namespace, worker_id

@@ -51,12 +51,17 @@ const (
 	TableRollupJournal = "rollup_journal"
 	TableRollupMinutes = "rollup_minutes"
 	TableRawOffsets    = "raw_offsets"
+	TableKafkaLogs     = "kafka_logs"
 )
 
 // traceItemsColumns is the INSERT column list of trace_items, in the order
 // rawColumns.appendTo appends them. event_time and inserted_at are filled
-// by the server (DEFAULT).
-var traceItemsColumns = []string{
+// by the server (DEFAULT). worker_id is migration 009's.
+var traceItemsColumns = append(append([]string(nil), traceItemsColumnsV1...), "worker_id")
+
+// traceItemsColumnsV1 are the trace_items columns before migration 009:
+// what the read-path move (006) copies.
+var traceItemsColumnsV1 = []string{
 	"event_ts_ms", "script_name", "event_kind", "outcome", "execution_model",
 	"entrypoint", "dispatch_namespace", "durable_object_id", "script_version",
 	"detail", "url", "host", "route", "method", "status", "colo",
@@ -67,8 +72,14 @@ var traceItemsColumns = []string{
 	"kafka_topic", "kafka_partition", "kafka_offset",
 }
 
-// rollupJournalColumns is the INSERT column list of rollup_journal.
-var rollupJournalColumns = []string{
+// rollupJournalColumns is the INSERT column list of rollup_journal, in the
+// order rollupColumns.appendTo appends them; dispatch_namespace and
+// worker_id are migration 009's.
+var rollupJournalColumns = append(append([]string(nil), rollupJournalColumnsV1...), "dispatch_namespace", "worker_id")
+
+// rollupJournalColumnsV1 are the rollup_journal columns before migration
+// 009 (committed_at last): what the read-path move (006) copies.
+var rollupJournalColumnsV1 = []string{
 	"kafka_topic", "kafka_partition", "block_first_offset", "block_last_offset",
 	"kind", "minute", "script_name", "host", "method", "route", "colo", "outcome",
 	"requests", "errors", "exceptions", "status_4xx", "status_5xx",

@@ -1,11 +1,13 @@
 package chsink
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"reflect"
 	"slices"
@@ -82,12 +84,20 @@ func TestMigrate(t *testing.T) {
 		}
 	}
 
+	var logs bytes.Buffer
+	w.log = slog.New(slog.NewTextHandler(&logs, nil))
 	first, err := w.Migrate(ctx)
 	if err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	if got, want := statuses(first), want(true, false); !reflect.DeepEqual(got, want) {
 		t.Fatalf("first Migrate = %q; want %q", got, want)
+	}
+	// A migration skipped for the server's version is logged with why.
+	for _, r := range first {
+		if r.Status == StatusServerOld && !strings.Contains(logs.String(), `msg="migration skipped" file=`+r.Migration.File+` reason="needs ClickHouse`) {
+			t.Errorf("skipping %s was not logged with its reason:\n%s", r.Migration.File, logs.String())
+		}
 	}
 	second, err := w.Migrate(ctx)
 	if err != nil {
@@ -195,7 +205,7 @@ func TestRoundTrip(t *testing.T) {
 		&got.LogLevels, &got.LogMessages, &got.LogTsMs,
 		&got.ExcNames, &got.ExcMessages, &got.ExcStacks, &got.ExcTsMs,
 		&got.CPUTimeMs, &got.WallTimeMs, &truncated, &got.RedactionVersion,
-		&topic, &got.KafkaPartition, &offset, &eventTime)
+		&topic, &got.KafkaPartition, &offset, &got.WorkerID, &eventTime)
 	if err != nil {
 		t.Fatalf("read back: %v", err)
 	}
@@ -496,7 +506,7 @@ func TestConfig(t *testing.T) {
 	err := fs.Parse([]string{"-clickhouse.addr", "a:1, b:2", "-clickhouse.database", "db2", "-clickhouse.user", "u",
 		"-clickhouse.password", "p", "-clickhouse.tls", "-clickhouse.tls.insecure-skip-verify",
 		"-clickhouse.compression=false", "-clickhouse.dial-timeout", "3s", "-clickhouse.max-open-conns", "2",
-		"-clickhouse.seal-grace", "10m", "-clickhouse.seal-max-blocks", "7"})
+		"-clickhouse.seal-grace", "10m", "-clickhouse.seal-max-blocks", "7", "-clickhouse.write-timeout", "5s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,7 +515,7 @@ func TestConfig(t *testing.T) {
 	}
 	want := Config{Addrs: []string{"a:1", "b:2"}, Database: "db2", User: "u", Password: "p",
 		TLS: TLSConfig{Enable: true, InsecureSkipVerify: true}, DialTimeout: 3 * time.Second,
-		ReadTimeout: 2 * time.Minute, MaxOpenConns: 2, SealGrace: 10 * time.Minute, SealMaxBlocks: 7}
+		ReadTimeout: 2 * time.Minute, WriteTimeout: 5 * time.Second, MaxOpenConns: 2, SealGrace: 10 * time.Minute, SealMaxBlocks: 7}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("parsed %+v; want %+v", c, want)
 	}
@@ -739,5 +749,37 @@ func TestStreamSharedByPartitions(t *testing.T) {
 	rows[1].KafkaPartition = -1
 	if err := bad.Send(rows); !errors.Is(err, errInvalidBlock) || !errors.Is(err, sinks.ErrSchema) {
 		t.Fatalf("Send of a row of partition -1: %v; want an invalid-block schema error", err)
+	}
+}
+
+// A server that stops reading fails a write after WriteTimeout instead of
+// blocking it for ever.
+func TestWriteDeadlineConn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c // held open, never read
+		}
+	}()
+	conn, err := deadlineDialer(time.Second, 200*time.Millisecond, nil)(context.Background(), ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	defer func() { (<-accepted).Close() }()
+	buf := make([]byte, 1<<20)
+	var werr error
+	for i := 0; i < 1000 && werr == nil; i++ { // fills the socket buffers, then must time out
+		_, werr = conn.Write(buf)
+	}
+	var ne net.Error
+	if !errors.As(werr, &ne) || !ne.Timeout() {
+		t.Fatalf("write to a server that does not read: %v; want a timeout", werr)
 	}
 }

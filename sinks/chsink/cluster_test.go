@@ -110,6 +110,7 @@ func TestCluster(t *testing.T) {
 	conns := []driver.Conn{c.conn(t, 0), c.conn(t, 1)}
 	wantTables := []string{
 		"colo_requests_1m View", "endpoint_errors_1m View",
+		"kafka_logs Distributed", "kafka_logs_local ReplicatedReplacingMergeTree",
 		"raw_offsets Distributed", "raw_offsets_local ReplicatedReplacingMergeTree", "raw_offsets_mv MaterializedView",
 		"rollup_journal Distributed", "rollup_journal_local ReplicatedReplacingMergeTree",
 		"rollup_minutes Distributed", "rollup_minutes_local ReplicatedReplacingMergeTree", "rollup_tail View",

@@ -30,6 +30,7 @@ type rawColumns struct {
 	topic                                        []string
 	partition                                    []int32
 	offset                                       []uint64
+	worker                                       []string
 }
 
 func (c *rawColumns) fill(b *sinks.Block) { c.fillRows(b.Topic, b.Rows) }
@@ -74,6 +75,7 @@ func (c *rawColumns) fillRows(topic string, rows []sinks.RawRow) {
 		c.topic = append(c.topic, topic)
 		c.partition = append(c.partition, r.KafkaPartition)
 		c.offset = append(c.offset, uint64(r.KafkaOffset))
+		c.worker = append(c.worker, r.WorkerID)
 	}
 }
 
@@ -86,7 +88,7 @@ func (c *rawColumns) columns() []any {
 		c.logLevels, c.logMessages, c.logTs,
 		c.excNames, c.excMessages, c.excStacks, c.excTs,
 		c.cpu, c.wall, c.truncated, c.redactionVersion,
-		c.topic, c.partition, c.offset,
+		c.topic, c.partition, c.offset, c.worker,
 	}
 }
 
@@ -101,14 +103,45 @@ func (c *rawColumns) appendTo(batch driver.Batch) error {
 // packet and reuses it, instead of growing buffers to the whole block. The
 // server squashes the packets of one INSERT into one part
 // (min_insert_block_size_rows), so the table sees the same parts.
-const chunkRows = 2048
+//
+// chunkBytes bounds a packet by the bytes of its strings as well: with large
+// items (20 KiB of logs each) 2048 rows made 40 MiB packets, and every
+// pooled connection kept a buffer that size.
+const (
+	chunkRows  = 2048
+	chunkBytes = 2 << 20
+)
+
+// chunkEnd returns the end of the chunk of rows starting at lo: at most
+// chunkRows rows and, past the first row, at most about chunkBytes.
+func chunkEnd(rows []sinks.RawRow, lo int) int {
+	n := 0
+	for i := lo; i < len(rows) && i-lo < chunkRows; i++ {
+		n += rowBytes(&rows[i])
+		if n > chunkBytes && i > lo {
+			return i
+		}
+	}
+	return min(lo+chunkRows, len(rows))
+}
+
+// rowBytes is about how many bytes a row's strings take in a packet.
+func rowBytes(r *sinks.RawRow) int {
+	n := 128 + len(r.ScriptName) + len(r.URL) + len(r.Detail) + len(r.Host) + len(r.Route) + len(r.Outcome)
+	for _, ss := range [][]string{r.HeaderNames, r.HeaderValues, r.LogMessages, r.ExcNames, r.ExcMessages, r.ExcStacks} {
+		for _, s := range ss {
+			n += len(s) + 8
+		}
+	}
+	return n
+}
 
 // appendChunks appends b's rows to batch, sending a data packet after every
 // chunkRows rows but the last ones (Send sends those).
 func (c *rawColumns) appendChunks(batch driver.Batch, b *sinks.Block) error {
 	defer c.reset()
-	for lo := 0; lo < len(b.Rows); lo += chunkRows {
-		hi := min(lo+chunkRows, len(b.Rows))
+	for lo, hi := 0, 0; lo < len(b.Rows); lo = hi {
+		hi = chunkEnd(b.Rows, lo)
 		c.fillRows(b.Topic, b.Rows[lo:hi])
 		if err := c.appendTo(batch); err != nil {
 			return err
@@ -150,6 +183,7 @@ func (c *rawColumns) reset() {
 	clear(c.excStacks)
 	clear(c.excTs)
 	clear(c.topic)
+	clear(c.worker)
 	*c = rawColumns{
 		eventTsMs: c.eventTsMs[:0], script: c.script[:0], kind: c.kind[:0], outcome: c.outcome[:0],
 		execModel: c.execModel[:0], entrypoint: c.entrypoint[:0], dispatchNS: c.dispatchNS[:0],
@@ -159,7 +193,7 @@ func (c *rawColumns) reset() {
 		logLevels: c.logLevels[:0], logMessages: c.logMessages[:0], logTs: c.logTs[:0],
 		excNames: c.excNames[:0], excMessages: c.excMessages[:0], excStacks: c.excStacks[:0], excTs: c.excTs[:0],
 		cpu: c.cpu[:0], wall: c.wall[:0], truncated: c.truncated[:0], redactionVersion: c.redactionVersion[:0],
-		topic: c.topic[:0], partition: c.partition[:0], offset: c.offset[:0],
+		topic: c.topic[:0], partition: c.partition[:0], offset: c.offset[:0], worker: c.worker[:0],
 	}
 }
 
@@ -175,6 +209,7 @@ type rollupColumns struct {
 	requests, errors, exceptions           []uint64
 	s4xx, s5xx, cpu, wall                  []uint64
 	committed                              []int64
+	ns, worker                             []string
 }
 
 // fill adds b's rows, stamped committed (unix seconds).
@@ -212,6 +247,8 @@ func (c *rollupColumns) add(b *sinks.Block, r *sinks.RollupRow) {
 	c.s5xx = append(c.s5xx, r.Status5xx)
 	c.cpu = append(c.cpu, r.CPUTimeMsSum)
 	c.wall = append(c.wall, r.WallTimeMsSum)
+	c.ns = append(c.ns, r.DispatchNamespace)
+	c.worker = append(c.worker, r.WorkerID)
 }
 
 func (c *rollupColumns) len() int { return len(c.kind) }
@@ -221,11 +258,12 @@ func (c *rollupColumns) appendTo(batch driver.Batch) error {
 		c.topic, c.partition, c.first, c.last, c.kind, c.minute,
 		c.script, c.host, c.method, c.route, c.colo, c.out,
 		c.requests, c.errors, c.exceptions, c.s4xx, c.s5xx, c.cpu, c.wall, c.committed,
+		c.ns, c.worker,
 	})
 }
 
 func (c *rollupColumns) reset() {
-	for _, s := range [][]string{c.topic, c.script, c.host, c.method, c.route, c.colo, c.out} {
+	for _, s := range [][]string{c.topic, c.script, c.host, c.method, c.route, c.colo, c.out, c.ns, c.worker} {
 		clear(s)
 	}
 	*c = rollupColumns{
@@ -234,7 +272,7 @@ func (c *rollupColumns) reset() {
 		method: c.method[:0], route: c.route[:0], colo: c.colo[:0], out: c.out[:0],
 		requests: c.requests[:0], errors: c.errors[:0], exceptions: c.exceptions[:0],
 		s4xx: c.s4xx[:0], s5xx: c.s5xx[:0], cpu: c.cpu[:0], wall: c.wall[:0],
-		committed: c.committed[:0],
+		committed: c.committed[:0], ns: c.ns[:0], worker: c.worker[:0],
 	}
 }
 

@@ -1,6 +1,7 @@
 package chsink
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -36,6 +37,11 @@ type Config struct {
 	DialTimeout time.Duration
 	// ReadTimeout bounds waiting for a server reply (default 2m).
 	ReadTimeout time.Duration
+	// WriteTimeout bounds each write to a server that stopped reading
+	// (default 30s; 0 none): a stalled server fails a send instead of
+	// holding the processor's stream, and every partition behind it, for
+	// ever.
+	WriteTimeout time.Duration
 	// MaxOpenConns caps the connection pool (default 32). A streaming
 	// partition holds up to two: its filling block's open INSERT and the
 	// previous block's, while that one closes; give at least twice the
@@ -76,6 +82,7 @@ func DefaultConfig() Config {
 		Compression:   true,
 		DialTimeout:   10 * time.Second,
 		ReadTimeout:   2 * time.Minute,
+		WriteTimeout:  30 * time.Second,
 		MaxOpenConns:  32,
 		SealGrace:     5 * time.Minute,
 		SealMaxBlocks: 2000,
@@ -97,6 +104,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.BoolVar(&c.Compression, prefix+"compression", c.Compression, "LZ4-compress blocks sent to and from ClickHouse")
 	fs.DurationVar(&c.DialTimeout, prefix+"dial-timeout", c.DialTimeout, "timeout for connecting to ClickHouse")
 	fs.DurationVar(&c.ReadTimeout, prefix+"read-timeout", c.ReadTimeout, "timeout for a ClickHouse reply")
+	fs.DurationVar(&c.WriteTimeout, prefix+"write-timeout", c.WriteTimeout, "timeout for each write to ClickHouse while it does not read (0: none)")
 	fs.IntVar(&c.MaxOpenConns, prefix+"max-open-conns", c.MaxOpenConns, "maximum open ClickHouse connections (per shard in cluster mode)")
 	fs.DurationVar(&c.SealGrace, prefix+"seal-grace", c.SealGrace, "seal a journal block into per-minute rows this long after its commit (more than read-timeout plus clock skew)")
 	fs.IntVar(&c.SealMaxBlocks, prefix+"seal-max-blocks", c.SealMaxBlocks, "most journal blocks one seal INSERT folds")
@@ -132,6 +140,9 @@ func (c *Config) Validate() error {
 	if !schemas.ValidIdentifier(c.Database) {
 		return fmt.Errorf("chsink: database %q must be a plain identifier (letters, digits, _)", c.Database)
 	}
+	if c.WriteTimeout < 0 {
+		return fmt.Errorf("chsink: write timeout (%s) must not be negative", c.WriteTimeout)
+	}
 	if c.DialTimeout <= 0 || c.ReadTimeout <= 0 {
 		return fmt.Errorf("chsink: dial timeout (%s) and read timeout (%s) must be positive", c.DialTimeout, c.ReadTimeout)
 	}
@@ -164,7 +175,10 @@ func (c *Config) ClientOptions(database string) (*clickhouse.Options, error) {
 		DialTimeout:  c.DialTimeout,
 		ReadTimeout:  c.ReadTimeout,
 		MaxOpenConns: c.MaxOpenConns,
-		MaxIdleConns: c.MaxOpenConns,
+		// Each connection keeps the buffers of the largest packet it sent;
+		// a processor uses a few at a time (the open row stream, a commit,
+		// a seal), so the rest are closed when idle.
+		MaxIdleConns: min(c.MaxOpenConns, maxIdleConns),
 		ClientInfo: clickhouse.ClientInfo{Products: []struct{ Name, Version string }{
 			{Name: "taillight", Version: "1"},
 		}},
@@ -191,5 +205,53 @@ func (c *Config) ClientOptions(database string) (*clickhouse.Options, error) {
 		}
 		o.TLS = tc
 	}
+	if c.WriteTimeout > 0 {
+		o.DialContext = deadlineDialer(c.DialTimeout, c.WriteTimeout, o.TLS)
+	}
 	return o, nil
+}
+
+const maxIdleConns = 8
+
+// deadlineDialer dials like clickhouse-go does (TCP, then TLS when tc is
+// set) and returns connections whose every Write must progress within
+// write: clickhouse-go bounds reads (ReadTimeout) but not writes, and a
+// server that stops reading would otherwise block a send for ever.
+func deadlineDialer(dial, write time.Duration, tc *tls.Config) func(context.Context, string) (net.Conn, error) {
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: dial}
+		raw, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		var conn net.Conn = &writeDeadlineConn{Conn: raw, timeout: write}
+		if tc != nil {
+			cfg := tc.Clone()
+			if cfg.ServerName == "" {
+				cfg.ServerName, _, _ = net.SplitHostPort(addr)
+			}
+			tconn := tls.Client(conn, cfg)
+			hctx, cancel := context.WithTimeout(ctx, dial)
+			defer cancel()
+			if err := tconn.HandshakeContext(hctx); err != nil {
+				raw.Close()
+				return nil, err
+			}
+			conn = tconn
+		}
+		return conn, nil
+	}
+}
+
+// writeDeadlineConn sets a fresh write deadline before every Write.
+type writeDeadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *writeDeadlineConn) Write(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/taillight/taillight/schemas"
 )
@@ -83,7 +86,7 @@ func (w *Writer) migrate(ctx context.Context, dryRun bool, upTo uint32) ([]Migra
 		return nil, err
 	}
 	if !dryRun {
-		if err := w.exec(ctx, boot, stmts); err != nil {
+		if err := w.exec(ctx, boot, stmts, server); err != nil {
 			return nil, err
 		}
 	}
@@ -124,6 +127,9 @@ func (w *Writer) migrate(ctx context.Context, dryRun bool, upTo uint32) ([]Migra
 			res.Status, res.Statements = StatusServerOld, nil
 			res.Note = fmt.Sprintf("needs ClickHouse %s or newer, server is %s", m.Requires, verStr)
 			results = append(results, res)
+			if !dryRun {
+				w.log.Info("migration skipped", "file", m.File, "reason", res.Note)
+			}
 			continue
 		}
 		if dryRun {
@@ -134,7 +140,7 @@ func (w *Writer) migrate(ctx context.Context, dryRun bool, upTo uint32) ([]Migra
 		if m.Step != "" {
 			err = w.runStep(ctx, m)
 		} else {
-			err = w.exec(ctx, m, stmts)
+			err = w.exec(ctx, m, stmts, server)
 		}
 		if err != nil {
 			return results, err
@@ -149,12 +155,43 @@ func (w *Writer) migrate(ctx context.Context, dryRun bool, upTo uint32) ([]Migra
 	return results, nil
 }
 
-func (w *Writer) exec(ctx context.Context, m schemas.Migration, stmts []string) error {
+func (w *Writer) exec(ctx context.Context, m schemas.Migration, stmts []string, server schemas.ServerVersion) error {
 	for i, s := range stmts {
-		if err := w.conn.Exec(ctx, s); err != nil {
-			err = classify(fmt.Sprintf("migration %s statement %d", m.File, i+1), err)
-			return err
+		what := fmt.Sprintf("migration %s statement %d", m.File, i+1)
+		if w.cfg.Cluster == "" || !strings.Contains(s, "MODIFY ORDER BY") {
+			if err := w.execOn(ctx, w.conn, what, s, server); err != nil {
+				return err
+			}
+			continue
 		}
+		// ClickHouse 18.16's distributed DDL refuses MODIFY ORDER BY
+		// ("Unsupported type of ALTER query"): the ALTER runs on each
+		// shard instead, whose other replicas follow through ZooKeeper.
+		local := strings.Replace(s, " ON CLUSTER "+w.cfg.Cluster, "", 1)
+		for _, t := range w.targets() {
+			if err := w.execOn(ctx, t.conn, what+" on "+t.label, local, server); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// execOn runs one migration statement on conn, emulating ADD COLUMN IF
+// NOT EXISTS where the server lacks it.
+func (w *Writer) execOn(ctx context.Context, conn driver.Conn, what, s string, server schemas.ServerVersion) error {
+	if a, ok := schemas.ParseAddColumns(s); ok && !server.AtLeast(schemas.AddColumnIfNotExistsSince) {
+		run, err := w.addColumnsPending(ctx, conn, a)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if !run {
+			return nil
+		}
+		s = a.Plain
+	}
+	if err := conn.Exec(ctx, s); err != nil {
+		return classify(what, err)
 	}
 	return nil
 }
@@ -213,4 +250,43 @@ func (w *Writer) record(ctx context.Context, m schemas.Migration, server string)
 		return err
 	}
 	return nil
+}
+
+// addColumnsPending emulates ADD COLUMN IF NOT EXISTS on a server without
+// it: true when none of the columns exists (run the statement without IF
+// NOT EXISTS), false when all do (it was applied), on the server conn
+// reaches (in cluster mode an ON CLUSTER statement is checked on the server
+// taillight migrate talks to).
+func (w *Writer) addColumnsPending(ctx context.Context, conn driver.Conn, a schemas.AddColumns) (bool, error) {
+	rows, err := conn.Query(ctx, "SELECT name FROM system.columns WHERE database = ? AND table = ?", a.Database, a.Table)
+	if err != nil {
+		return false, classify("read the columns of "+a.Table, err)
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return false, fmt.Errorf("read the columns of %s: %w", a.Table, err)
+		}
+		have[name] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, classify("read the columns of "+a.Table, err)
+	}
+	var missing []string
+	for _, c := range a.Columns {
+		if !have[c] {
+			missing = append(missing, c)
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return false, nil
+	case len(a.Columns):
+		return true, nil
+	}
+	return false, fmt.Errorf("chsink: %s.%s has some of the columns %v but not %v; add those by hand (ALTER TABLE … ADD COLUMN) and run taillight migrate again",
+		a.Database, a.Table, a.Columns, missing)
 }

@@ -141,10 +141,10 @@ func (w *Writer) copyRows(ctx context.Context, t storeTarget, dst, src string, c
 	return nil
 }
 
-var journalCopyColumns = append(append([]string(nil), rollupJournalColumns...), "inserted_at")
+var journalCopyColumns = append(append([]string(nil), rollupJournalColumnsV1...), "inserted_at")
 
 func journalCopySelect() string {
-	cols := append([]string(nil), rollupJournalColumns[:len(rollupJournalColumns)-1]...)
+	cols := append([]string(nil), rollupJournalColumnsV1[:len(rollupJournalColumnsV1)-1]...)
 	return strings.Join(cols, ", ") + ", inserted_at, inserted_at" // committed_at = inserted_at
 }
 
@@ -171,7 +171,7 @@ func (w *Writer) moveJournal(ctx context.Context, t storeTarget) error {
 	return nil
 }
 
-var traceItemsCopyColumns = append(append([]string(nil), traceItemsColumns...), "inserted_at")
+var traceItemsCopyColumns = append(append([]string(nil), traceItemsColumnsV1...), "inserted_at")
 
 func (w *Writer) moveTraceItems(ctx context.Context, t storeTarget) error {
 	staged, moved := localName(t, newTraceItems), localName(t, movedTraceItems)

@@ -24,13 +24,13 @@ func writeOldBlock(t *testing.T, w *Writer, b *sinks.Block) {
 	if len(b.Rows) > 0 {
 		rc := new(rawColumns)
 		rc.fill(b)
-		if err := w.insert(ctx, TableTraceItems, w.insertRaw, len(b.Rows), rc.appendTo); err != nil {
+		if err := insertRawV1(ctx, w, rc); err != nil {
 			t.Fatalf("old raw insert: %v", err)
 		}
 	}
 	rc := new(rollupColumns)
 	rc.fill(b, 0)
-	old := rollupJournalColumns[:len(rollupJournalColumns)-1]
+	old := rollupJournalColumnsV1[:len(rollupJournalColumnsV1)-1]
 	q := "INSERT INTO " + w.cfg.Database + ".rollup_blocks (" + strings.Join(old, ", ") + ")"
 	err := w.insert(ctx, "rollup_blocks", q, rc.len(), func(batch driver.Batch) error {
 		return appendColumns(batch, old, []any{
@@ -55,7 +55,7 @@ func savedQueries(t *testing.T, w *Writer) map[string][]string {
 	for _, q := range qs {
 		sql, err := schemas.RenderQuery(&q, w.cfg.Database, schemas.QueryArgs{
 			"from": time.Unix(1_700_000_000, 0), "to": time.Unix(1_900_000_000, 0), "step": 60,
-			"script": "", "colo": "", "outcome": "", "search": "", "limit": 100000,
+			"script": "", "namespace": "", "worker_id": "", "colo": "", "outcome": "", "search": "", "limit": 100000,
 			"status_class": "", "route": "", "skip": 0, "topic": "", "partition": 0, "offset": 0,
 		})
 		if err != nil {

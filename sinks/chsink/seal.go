@@ -232,7 +232,7 @@ func (w *Writer) sealQuery(t storeTarget, topic string, p int32, blocks []settle
 	topicLit := schemas.QuoteString(topic)
 	sealedAt := fmt.Sprintf("toDateTime(%d, 'UTC')", now.Unix())
 	sums := "requests, errors, exceptions, status_4xx, status_5xx, cpu_time_ms_sum, wall_time_ms_sum"
-	keys := "kind, minute, script_name, host, method, route, colo, outcome"
+	keys := "kind, minute, script_name, host, method, route, colo, outcome, dispatch_namespace, worker_id"
 	return fmt.Sprintf(`INSERT INTO %[1]s.%[2]s (%[3]s, %[4]s, kafka_topic, kafka_partition, seal_first_offset, seal_last_offset, sealed_at)
 SELECT %[3]s, sum(requests), sum(errors), sum(exceptions), sum(status_4xx), sum(status_5xx), sum(cpu_time_ms_sum), sum(wall_time_ms_sum),
     %[5]s, toInt32(%[6]d), toUInt64(%[7]d), toUInt64(%[8]d), %[9]s
@@ -249,7 +249,7 @@ FROM
 )
 GROUP BY %[3]s
 UNION ALL
-SELECT toUInt8(0), toStartOfMinute(toDateTime(%[13]d, 'UTC')), '', '', '', '', '', '', toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
+SELECT toUInt8(0), toStartOfMinute(toDateTime(%[13]d, 'UTC')), '', '', '', '', '', '', '', '', toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(0),
     %[5]s, toInt32(%[6]d), toUInt64(%[7]d), toUInt64(%[8]d), %[9]s`,
 		db, t.minutes, keys, sums, topicLit, p, first, last, sealedAt, t.journal, lastFirst, blockVersions(blocks), latest.Unix())
 }

@@ -184,20 +184,21 @@ func testRollups(rows []sinks.RawRow) []sinks.RollupRow {
 		kind                                       sinks.RollupKind
 		minute                                     int64
 		script, host, method, route, colo, outcome string
+		ns, worker                                 string
 	}
 	agg := map[key]*sinks.RollupRow{}
 	get := func(k key) *sinks.RollupRow {
 		r := agg[k]
 		if r == nil {
 			r = &sinks.RollupRow{Kind: k.kind, Minute: k.minute, ScriptName: k.script, Host: k.host,
-				Method: k.method, Route: k.route, Colo: k.colo, Outcome: k.outcome}
+				Method: k.method, Route: k.route, Colo: k.colo, Outcome: k.outcome, DispatchNamespace: k.ns, WorkerID: k.worker}
 			agg[k] = r
 		}
 		return r
 	}
 	for _, r := range rows {
 		m := r.EventTsMs / 1000 / 60 * 60
-		e := get(key{kind: sinks.KindEndpoint, minute: m, script: r.ScriptName, host: r.Host, method: r.Method, route: r.Route})
+		e := get(key{kind: sinks.KindEndpoint, minute: m, script: r.ScriptName, host: r.Host, method: r.Method, route: r.Route, ns: r.DispatchNamespace, worker: r.WorkerID})
 		e.Requests++
 		if r.Outcome != "ok" || r.Status >= 500 {
 			e.Errors++
@@ -209,8 +210,8 @@ func testRollups(rows []sinks.RawRow) []sinks.RollupRow {
 		case r.Status >= 400:
 			e.Status4xx++
 		}
-		get(key{kind: sinks.KindColo, minute: m, colo: r.Colo, script: r.ScriptName, outcome: r.Outcome}).Requests++
-		s := get(key{kind: sinks.KindScript, minute: m, script: r.ScriptName, outcome: r.Outcome})
+		get(key{kind: sinks.KindColo, minute: m, colo: r.Colo, script: r.ScriptName, outcome: r.Outcome, ns: r.DispatchNamespace}).Requests++
+		s := get(key{kind: sinks.KindScript, minute: m, script: r.ScriptName, outcome: r.Outcome, ns: r.DispatchNamespace, worker: r.WorkerID})
 		s.Requests++
 		s.CPUTimeMsSum += uint64(r.CPUTimeMs)
 		s.WallTimeMsSum += uint64(r.WallTimeMs)

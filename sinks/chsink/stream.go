@@ -69,8 +69,8 @@ func (s *rawStream) Send(rows []sinks.RawRow) error {
 			return err
 		}
 	}
-	for lo := 0; lo < len(rows); lo += chunkRows {
-		hi := min(lo+chunkRows, len(rows))
+	for lo, hi := 0, 0; lo < len(rows); lo = hi {
+		hi = chunkEnd(rows, lo)
 		s.cols.fillRows(s.topic, rows[lo:hi])
 		err := s.cols.appendTo(s.batch)
 		s.cols.reset()

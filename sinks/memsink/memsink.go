@@ -60,6 +60,7 @@ type Sink struct {
 	raw      map[rawKey]sinks.RawRow
 	blocks   map[blockKey]storedBlock
 	maxRaw   map[tp]int64
+	logs     map[tp]sinks.LogIdentity
 	writes   int // successful Write calls
 	attempts int // every Write call
 
@@ -78,6 +79,7 @@ func New() *Sink {
 	return &Sink{
 		raw:    make(map[rawKey]sinks.RawRow),
 		blocks: make(map[blockKey]storedBlock),
+		logs:   make(map[tp]sinks.LogIdentity),
 		maxRaw: make(map[tp]int64),
 	}
 }
@@ -342,6 +344,30 @@ func (s *Sink) Watermark(ctx context.Context, topic string, partition int32) (si
 	return w, nil
 }
 
+// LogIdentity implements sinks.LogRegistry.
+func (s *Sink) LogIdentity(ctx context.Context, topic string, partition int32) (sinks.LogIdentity, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return sinks.LogIdentity{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.logs[tp{topic, partition}]
+	return id, ok, nil
+}
+
+// SetLogIdentity implements sinks.LogRegistry.
+func (s *Sink) SetLogIdentity(ctx context.Context, topic string, partition int32, id sinks.LogIdentity) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.logs[tp{topic, partition}]; !ok || id.Generation >= cur.Generation {
+		s.logs[tp{topic, partition}] = id
+	}
+	return nil
+}
+
 // Close implements sinks.Sink. Stored data stays readable.
 func (s *Sink) Close() error {
 	s.mu.Lock()
@@ -401,6 +427,9 @@ type Key struct {
 	Route      string
 	Colo       string
 	Outcome    string
+	// DispatchNamespace and WorkerID: see sinks.RollupRow.
+	DispatchNamespace string
+	WorkerID          string
 }
 
 // Totals are the summed counters of one Key.
@@ -410,7 +439,7 @@ type Totals struct {
 
 // KeyOf returns the key of a rollup row.
 func KeyOf(r *sinks.RollupRow) Key {
-	return Key{r.Kind, r.Minute, r.ScriptName, r.Host, r.Method, r.Route, r.Colo, r.Outcome}
+	return Key{r.Kind, r.Minute, r.ScriptName, r.Host, r.Method, r.Route, r.Colo, r.Outcome, r.DispatchNamespace, r.WorkerID}
 }
 
 // Add adds a rollup row's counters to t.

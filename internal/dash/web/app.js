@@ -20,6 +20,8 @@ const WIDE = new Set(['overview', 'recent_exceptions', 'log_search']);
 // options: a fixed select; otherwise a text box.
 const FILTERS = [
   { key: 'script', label: 'Script', pick: 'scripts' },
+  { key: 'namespace', label: 'Namespace', pick: 'namespaces' },
+  { key: 'worker_id', label: 'Worker', pick: 'workers' },
   { key: 'colo', label: 'Colo', pick: 'colos' },
   { key: 'outcome', label: 'Outcome', pick: 'outcomes' },
   { key: 'status_class', label: 'Status', options: ['1xx', '2xx', '3xx', '4xx', '5xx', 'none'] },
@@ -27,11 +29,22 @@ const FILTERS = [
   { key: 'search', label: 'Search', placeholder: 'text in logs, exceptions, URL' },
 ];
 // Result columns that set a filter when their row, bar or series is
-// clicked ("other" rows set none).
-const CLICK_FILTERS = { script_name: 'script', script: 'script', series_script: 'script', colo: 'colo', outcome: 'outcome', route: 'route', series_route: 'route' };
+// clicked ("other" rows set none). A "script" column is a label
+// (namespace/script[worker]): the parts come in their own columns.
+const CLICK_FILTERS = {
+  script_name: 'script', series_script: 'script', dispatch_namespace: 'namespace', series_namespace: 'namespace',
+  worker_id: 'worker_id', series_worker_id: 'worker_id', colo: 'colo', outcome: 'outcome', route: 'route', series_route: 'route',
+};
 // Columns that only serve links and clicks: not shown in tables.
-const HIDDEN = new Set(['kafka_topic', 'kafka_partition', 'kafka_offset', 'event_time', 'other', 'series_script', 'series_route']);
-const HIDDEN_BY_QUERY = { top_failing_routes: new Set(['script_name', 'method', 'host', 'route']) };
+const HIDDEN = new Set(['kafka_topic', 'kafka_partition', 'kafka_offset', 'event_time', 'other', 'series_script', 'series_namespace', 'series_worker_id', 'series_route']);
+const PARTS = ['script_name', 'dispatch_namespace', 'worker_id'];
+const HIDDEN_BY_QUERY = {
+  top_failing_routes: new Set([...PARTS, 'method', 'host', 'route']),
+  script_time: new Set(PARTS),
+  recent_exceptions: new Set(['script_name']),
+  log_search: new Set(['script_name']),
+  invocations: new Set(['script_name']),
+};
 const PAGE_SIZE = 50;
 const SHORT = 60; // characters of a name shown before it is shortened
 
@@ -232,7 +245,7 @@ function applyControls() {
   ensureOption($('refresh'), String(s.refresh), s.refresh ? s.refresh + ' s' : 'off');
   $('refresh').value = String(s.refresh);
   $('panels').hidden = s.view !== 'dash';
-  $('sqlbox').hidden = s.view !== 'dash';
+  $('sqlbox').hidden = s.view !== 'dash' || meta.sql === false; // -dash.sql=false
   $('explorer').hidden = s.view !== 'invocations';
   $('invocation').hidden = s.view !== 'invocation';
   for (const a of document.querySelectorAll('#tabs a')) {
@@ -588,7 +601,7 @@ async function loadPanel(q, rng, gen) {
     body.replaceChildren(...render(q, res));
     // A set filter this query does not take: say so rather than seem to apply it.
     const ignored = FILTERS.filter((x) => state.filters[x.key] && !q.params.some((p) => p.name === x.key)).map((x) => x.label.toLowerCase());
-    panel.querySelector('.meta').textContent = `${res.rows.length} rows${res.truncated ? ' (truncated)' : ''} · ${Math.round(res.elapsed_ms)} ms${ignored.length ? ' · not filtered by ' + ignored.join(', ') : ''}`;
+    panel.querySelector('.meta').textContent = `${res.rows.length} rows${res.truncated ? ` (truncated at the ${res.limit === 'bytes' ? 'response size' : 'row'} limit)` : ''} · ${Math.round(res.elapsed_ms)} ms${ignored.length ? ' · not filtered by ' + ignored.join(', ') : ''}`;
     panel.querySelector('.meta').title = res.sql;
     panel.dataset.rows = res.rows.length;
     panel.dataset.state = 'ok';
@@ -655,7 +668,7 @@ async function loadInvocation(gen) {
   box.dataset.state = 'loading';
   try {
     if (!inv || !inv.topic) throw new Error('no invocation named in the URL (i_script, i_at, i_topic, i_partition, i_offset)');
-    const p = new URLSearchParams({ from: inv.at, to: inv.at + 1, script: inv.script, topic: inv.topic, partition: inv.partition, offset: inv.offset, limit: 1 });
+    const p = new URLSearchParams({ from: inv.at, to: inv.at + 1, script: inv.script, namespace: state.filters.namespace, worker_id: state.filters.worker_id, topic: inv.topic, partition: inv.partition, offset: inv.offset, limit: 1 });
     const res = await api('/api/query/invocation?' + p);
     if (gen !== generation) return;
     if (!res.rows.length) {
@@ -668,8 +681,10 @@ async function loadInvocation(gen) {
     const v = {};
     res.columns.forEach((c, i) => { v[c.name] = { value: row[i], type: c.type }; });
     const val = (n) => (v[n] ? v[n].value : undefined);
-    $('inv-title').textContent = shorten(`${val('script_name')} · ${val('event_kind')} · ${val('outcome')}`, 120);
-    $('inv-title').title = `${val('script_name')} · ${val('event_kind')} · ${val('outcome')}`;
+    const ns = val('dispatch_namespace') || '', wid = val('worker_id') || '';
+    const title = `${ns ? ns + '/' : ''}${val('script_name')}${wid ? '[' + wid + ']' : ''} · ${val('event_kind')} · ${val('outcome')}`;
+    $('inv-title').textContent = shorten(title, 120);
+    $('inv-title').title = title;
     const kids = [];
     const scalar = res.columns.filter((c) => !/^(headers|logs|exceptions)\./.test(c.name));
     kids.push(section('Fields', kvTable(scalar.map((c) => [c.name, c.name === 'event_ts_ms' ? fmtMs(v[c.name].value) + ` (${v[c.name].value})` : fmtCell(v[c.name].value, c.type)]))));
@@ -755,7 +770,7 @@ async function runSQL(ev) {
   out.dataset.state = 'loading';
   try {
     const res = await api('/api/sql', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ sql: $('sql').value }) });
-    const note = el('div', { class: 'desc', text: `${res.rows.length} rows${res.truncated ? ' (truncated at the row limit)' : ''} · ${Math.round(res.elapsed_ms)} ms` });
+    const note = el('div', { class: 'desc', text: `${res.rows.length} rows${res.truncated ? (res.limit === 'bytes' ? ' (truncated at the response size limit)' : ' (truncated at the row limit)') : ''} · ${Math.round(res.elapsed_ms)} ms` });
     out.replaceChildren(note, table(res));
     out.dataset.state = 'ok';
   } catch (e) {

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/taillight/taillight/internal/kafkaauth"
+	"github.com/taillight/taillight/processor"
+	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/sinks/chsink"
+)
+
+func init() {
+	register(&command{
+		name:    "relog",
+		summary: "start partitions whose Kafka log changed (topic recreated, failover) over under a new log identity",
+		run:     runRelog,
+	})
+}
+
+type relogFlags struct {
+	brokers    string
+	topic      string
+	partitions string
+	dryRun     bool
+	auth       kafkaauth.Config
+	ch         chsink.Config
+	log        logFlags
+}
+
+func (f *relogFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.brokers, "kafka.brokers", "127.0.0.1:9092", "comma-separated Kafka seed brokers")
+	fs.StringVar(&f.topic, "kafka.topic", schemas.DefaultTopic, "the TraceItem topic")
+	fs.StringVar(&f.topic, "topic", schemas.DefaultTopic, "alias of -kafka.topic")
+	fs.StringVar(&f.partitions, "partitions", "", "comma-separated partitions to consider (default: all of the topic's)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "say what would be done; change nothing")
+	f.auth.RegisterFlags(fs, "kafka.")
+	f.ch = chsink.DefaultConfig()
+	f.ch.RegisterFlags(fs, "clickhouse.")
+	f.log.register(fs)
+}
+
+func runRelog(ctx context.Context, args []string, s stdio) int {
+	fs := newFlagSet("relog", s)
+	var f relogFlags
+	f.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: taillight relog [flags]
+
+A processor halts a partition whose Kafka log changed under the watermark
+stored in ClickHouse: the topic was deleted and created again (its topic ID
+changed), or the watermark lies past the log end (an unclean leader
+election, a failover to a mirror that is behind). Nothing of it is consumed,
+so nothing stored is overwritten or counted twice.
+
+relog records the next log generation of each such partition. A processor
+assigned the partition then stores it under the log name <topic>~N
+(kafka_topic in trace_items) from the start of its new log; stored rows keep
+their coordinates. Partitions in order are left alone. Restart the
+processors that report halted partitions (their /readyz says which).
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	var parts []int32
+	parse := func() error {
+		for _, v := range splitComma(f.partitions) {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 0 {
+				return fmt.Errorf("-partitions: %q is not a partition number", v)
+			}
+			parts = append(parts, int32(n))
+		}
+		return nil
+	}
+	log, ok := commandLogger(s, "relog", &f.log, parse, f.ch.Validate, f.auth.Validate)
+	if !ok {
+		return exitUsage
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(s.err, "taillight relog: %v\n", err)
+		return exitError
+	}
+	w, err := chsink.New(ctx, f.ch, log, nil)
+	if err != nil {
+		return fail(fmt.Errorf("connect to clickhouse: %w", err))
+	}
+	defer w.Close()
+	auth, err := f.auth.Opts()
+	if err != nil {
+		return fail(err)
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(splitComma(f.brokers)...)}, auth...)...)
+	if err != nil {
+		return fail(fmt.Errorf("kafka client: %w", err))
+	}
+	defer cl.Close()
+	var sink processor.RelogSink = w
+	if f.dryRun {
+		sink = dryRunLogs{w}
+	}
+	res, err := processor.Relog(ctx, kadm.NewClient(cl), sink, f.topic, parts)
+	for _, r := range res {
+		switch {
+		case r.Problem == "":
+			fmt.Fprintf(s.out, "partition %d: in order (log %s); left alone\n", r.Partition, sinks.LogName(f.topic, r.From.Generation))
+		case f.dryRun:
+			fmt.Fprintf(s.out, "partition %d: %s\n  would start over as log %s\n", r.Partition, r.Problem, sinks.LogName(f.topic, r.To.Generation))
+		default:
+			fmt.Fprintf(s.out, "partition %d: %s\n  starts over as log %s\n", r.Partition, r.Problem, sinks.LogName(f.topic, r.To.Generation))
+		}
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if f.dryRun {
+		fmt.Fprintln(s.out, "dry run: nothing changed")
+	}
+	return exitOK
+}
+
+// dryRunLogs records nothing.
+type dryRunLogs struct{ *chsink.Writer }
+
+func (dryRunLogs) SetLogIdentity(context.Context, string, int32, sinks.LogIdentity) error { return nil }
+
+func splitComma(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
