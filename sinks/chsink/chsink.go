@@ -101,6 +101,8 @@ type Writer struct {
 	now                   func() time.Time
 
 	insertRaw, insertRollup string
+	// insertSettings go with every INSERT (nil: none).
+	insertSettings clickhouse.Settings
 	// Free lists of column buffers, one per concurrent Write at most. Not
 	// sync.Pools: those are emptied by every GC, which a large block's
 	// INSERT triggers.
@@ -158,6 +160,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 			conn.Close()
 			return nil, err
 		}
+	}
+	// Servers from 19.x refuse an INSERT that spans more than 100
+	// partitions (max_partitions_per_insert_block), which a block of a
+	// backfill spanning 100 days would do for ever: such a block is exact
+	// data, so it is allowed. 18.16 has no such limit, nor the setting.
+	var has uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.settings WHERE name = 'max_partitions_per_insert_block'").Scan(&has); err != nil {
+		conn.Close()
+		return nil, classify("read the server's settings", err)
+	}
+	if has > 0 {
+		w.insertSettings = clickhouse.Settings{"max_partitions_per_insert_block": 0}
 	}
 	w.insertRaw = fmt.Sprintf("INSERT INTO %s.%s (%s)", cfg.Database, w.rawTable, strings.Join(traceItemsColumns, ", "))
 	w.insertRollup = fmt.Sprintf("INSERT INTO %s.%s (%s)", cfg.Database, w.rollupTable, strings.Join(rollupJournalColumns, ", "))

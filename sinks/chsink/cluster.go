@@ -93,6 +93,9 @@ WHERE cluster = ? ORDER BY shard_num, replica_num`, cfg.Cluster)
 // carrying the settings for either.
 func (w *Writer) target(ctx context.Context, partition int32, watermark bool) (driver.Conn, context.Context) {
 	if len(w.shards) == 0 {
+		if !watermark && w.insertSettings != nil {
+			ctx = clickhouse.Context(ctx, clickhouse.WithSettings(w.insertSettings))
+		}
 		return w.conn, ctx
 	}
 	if watermark {
@@ -104,10 +107,25 @@ func (w *Writer) target(ctx context.Context, partition int32, watermark bool) (d
 		return w.conn, ctx
 	}
 	s := w.shards[ShardIndex(partition, len(w.shards))]
-	if s.insert != nil {
-		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(s.insert))
+	if set := mergeSettings(s.insert, w.insertSettings); set != nil {
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(set))
 	}
 	return s.conn, ctx
+}
+
+// mergeSettings returns a and b in one map (nil when both are empty).
+func mergeSettings(a, b clickhouse.Settings) clickhouse.Settings {
+	if len(a)+len(b) == 0 {
+		return nil
+	}
+	out := make(clickhouse.Settings, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
 }
 
 // ShardIndex is the shard (0-based, in shard_num order) that a partition's
