@@ -118,13 +118,7 @@ func TestProcessorTopicRecreated(t *testing.T) {
 	for _, g := range []*proctest.Truth{first, second} {
 		for k, v := range g.Totals {
 			s := total[k]
-			s.Requests += v.Requests
-			s.Errors += v.Errors
-			s.Exceptions += v.Exceptions
-			s.Status4xx += v.Status4xx
-			s.Status5xx += v.Status5xx
-			s.CPUTimeMsSum += v.CPUTimeMsSum
-			s.WallTimeMsSum += v.WallTimeMsSum
+			s.Merge(v)
 			total[k] = s
 		}
 	}

@@ -115,17 +115,6 @@ func relogHint(topic string, part int32) string {
 	return fmt.Sprintf("to start the partition over under a new log identity (stored rows are kept), run: taillight relog -topic %s -partitions %d, then restart this processor", topic, part)
 }
 
-// logName returns the log name of an assigned partition (the topic when the
-// sink records no identities).
-func (p *Processor) logName(part int32) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if n, ok := p.logNames[part]; ok {
-		return n
-	}
-	return p.cfg.Topic
-}
-
 // halt stops consuming a partition whose log changed: it is paused, its
 // records are dropped, and Ready reports it until the partition is revoked.
 func (p *Processor) halt(part int32, kind, msg string) {

@@ -39,13 +39,7 @@ func sumTotals(gs ...*proctest.Truth) map[memsink.Key]memsink.Totals {
 	for _, g := range gs {
 		for k, v := range g.Totals {
 			t := out[k]
-			t.Requests += v.Requests
-			t.Errors += v.Errors
-			t.Exceptions += v.Exceptions
-			t.Status4xx += v.Status4xx
-			t.Status5xx += v.Status5xx
-			t.CPUTimeMsSum += v.CPUTimeMsSum
-			t.WallTimeMsSum += v.WallTimeMsSum
+			t.Merge(v)
 			out[k] = t
 		}
 	}

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -53,37 +55,70 @@ func runDash(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintln(s.err, "taillight dash:", err)
 		return exitUsage
 	}
-	conn, err := openDashConn(ctx, ch)
-	if err != nil {
-		log.Error("cannot reach ClickHouse", "err", err)
-		return exitError
-	}
-	defer conn.Close()
+	// Served at once: while ClickHouse does not answer, /readyz and the
+	// page say so, and the command waits instead of exiting.
 	reg := newRegistry()
-	srv, err := dash.New(dc, conn, log, reg)
-	if err != nil {
-		log.Error("cannot start the dashboard", "err", err)
-		return exitError
-	}
-	logDashLimits(ctx, srv, ch.User, log)
+	chDep := newDependency("ClickHouse", log)
+	var (
+		server atomic.Pointer[dash.Server]
+		connP  atomic.Pointer[driver.Conn]
+	)
 	mux := http.NewServeMux()
-	mux.Handle("/", srv)
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if srv := server.Load(); srv != nil {
+			srv.ServeHTTP(w, r)
+			return
+		}
+		msg := "starting"
+		if err := chDep.Ready(); err != nil {
+			msg = err.Error()
+		}
+		http.Error(w, "taillight dash: waiting for ClickHouse: "+msg, http.StatusServiceUnavailable)
+	}))
 	ready := func() error {
+		if err := chDep.Ready(); err != nil {
+			return err
+		}
+		c := connP.Load()
+		if c == nil || server.Load() == nil {
+			return errors.New("starting")
+		}
 		pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		return conn.Ping(pctx)
+		return (*c).Ping(pctx)
 	}
 	ops, err := startOps(listenAddr(*listen, "127.0.0.1:8090"), reg, ready, mux, log)
 	if err != nil {
 		log.Error("cannot listen", "err", err)
 		return exitError
 	}
+	defer ops.Close()
+	log.Info("dashboard listening; connecting to ClickHouse", "addr", ops.Addr())
+	transient := func(err error) bool { return chsink.Reason(err) != chsink.ReasonAuth }
+	conn, err := connect(ctx, chDep, 10*time.Second, transient, func(ctx context.Context) (driver.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, ch.DialTimeout)
+		defer cancel()
+		return openDashConn(ctx, ch)
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return exitOK
+		}
+		log.Error("cannot reach ClickHouse", "err", err)
+		return exitError
+	}
+	defer conn.Close()
+	srv, err := dash.New(dc, conn, log, reg)
+	if err != nil {
+		log.Error("cannot start the dashboard", "err", err)
+		return exitError
+	}
+	logDashLimits(ctx, srv, ch.User, log)
+	connP.Store(&conn)
+	server.Store(srv)
 	log.Info("dashboard serving", "url", "http://"+ops.Addr()+"/", "clickhouse", ch.Addrs, "database", ch.Database, "user", ch.User,
 		"auth", dc.AuthToken != "", "sql_box", !dc.NoSQL)
 	<-ctx.Done()
-	if err := ops.Close(); err != nil {
-		log.Warn("dashboard shutdown", "err", err)
-	}
 	return exitOK
 }
 

@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,6 +88,74 @@ func TestDashCommand(t *testing.T) {
 	case c := <-done:
 		if c != exitOK {
 			t.Fatalf("dash exited with %d after cancel; stderr:\n%s", c, stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("dash did not stop after cancel")
+	}
+}
+
+// dash started while ClickHouse accepts connections and never answers keeps
+// running: /readyz and the page answer 503 with the reason.
+func TestDashWaitsForClickHouse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // never answered
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	stderr := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- runMain(ctx, []string{"dash", "-listen", "127.0.0.1:0", "-clickhouse.addr", ln.Addr().String(),
+			"-clickhouse.dial-timeout", "300ms"}, stdio{strings.NewReader(""), io.Discard, stderr})
+	}()
+	listening := regexp.MustCompile(`msg="dashboard listening; connecting to ClickHouse" addr=(\S+)`)
+	var base string
+	localtest.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool {
+		if m := listening.FindStringSubmatch(stderr.String()); m != nil {
+			base = "http://" + m[1] + "/"
+			return true
+		}
+		return false
+	}, "dash not listening; stderr:\n%s", stderr)
+	localtest.Eventually(t, 30*time.Second, 50*time.Millisecond, func() bool {
+		code, body := get(t, base+"readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "ClickHouse unreachable")
+	}, "readyz never said ClickHouse is unreachable; stderr:\n%s", stderr)
+	if code, body := get(t, base); code != http.StatusServiceUnavailable || !strings.Contains(body, "waiting for ClickHouse") {
+		t.Errorf("GET / = %d %q; want 503 waiting for ClickHouse", code, body)
+	}
+	select {
+	case c := <-done:
+		t.Fatalf("dash exited with %d while ClickHouse did not answer; stderr:\n%s", c, stderr)
+	default:
+	}
+	stop()
+	select {
+	case c := <-done:
+		if c != exitOK {
+			t.Fatalf("dash exited with %d after cancel", c)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("dash did not stop after cancel")

@@ -2,9 +2,12 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,6 +64,49 @@ func TestChaosSIGKILL(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestChaosSIGKILLChangedConfig: as TestChaosSIGKILL, but every restart
+// after a SIGKILL runs with other -route.patterns, so a block redone after
+// a crash has other rollup keys than the one it replaces. Invariant: the
+// common one, with endpoint rows compared with the ground truth routes
+// aside and exactly with trace_items FINAL (whose routes are what each
+// processor computed).
+func TestChaosSIGKILLChangedConfig(t *testing.T) {
+	env := integration.Start(t)
+	s := newStream(t, env, env.Brokers, 4, 1)
+	s.routesChanged = true
+	n, kills := size(20000, 300_000), size(3, 8)
+	s.produce(40, n, 1000)
+	f := newFleet(t, s, "reconfig")
+	base := slices.Clone(f.args)
+	patterns := []string{"/users/:user", "/orders/:order/items,/users/:uid"}
+	rng := rand.New(rand.NewPCG(41, 42))
+	total := uint64(len(s.g.Valid))
+	for k := range kills {
+		f.args = append(slices.Clone(base), "-route.patterns", patterns[k%len(patterns)])
+		raw, _ := s.progress()
+		target := raw + uint64(rng.IntN(int(total)/(2*kills)+1)) + 1
+		p := f.start()
+		s.waitRows(target, size(3*time.Minute, 20*time.Minute))
+		if k == 0 {
+			p.scrape()
+		}
+		p.kill()
+	}
+	f.args = base
+	f.start()
+	drain := s.waitDrained(size(3*time.Minute, 30*time.Minute))
+	logs, metrics := f.finish()
+	res := s.check(logs, metrics)
+	var changed uint64
+	if err := s.query(fmt.Sprintf("SELECT count() FROM %s.trace_items FINAL WHERE route IN ('/users/:user', '/users/:uid', '/orders/:order/items')", s.db), &changed); err != nil {
+		t.Fatal(err)
+	}
+	if changed == 0 {
+		t.Fatal("no row was stored under a changed route pattern: the restarts did not change the configuration")
+	}
+	report(t, res, "kills="+itoa(kills)+" rows_under_changed_routes="+itoa(int(changed))+" final_drain="+drain.Round(time.Second).String())
+}
 
 // TestChaosRollingRestart: two processors of one group share the stream
 // while records keep arriving; each in turn is stopped with SIGTERM and
@@ -229,4 +275,78 @@ func TestChaosHostileInput(t *testing.T) {
 	logs, metrics := f.finish()
 	res := s.check(logs, metrics)
 	report(t, res, "poison_with_secrets="+itoa(s.hostile)+" oversized="+itoa(s.oversized)+" drain="+drain.Round(time.Second).String()+" peak_rss_mib="+itoa(int(f.peak.Load()>>20)))
+}
+
+// TestChaosProcessorPaused: a processor is SIGSTOPped mid-stream for longer
+// than its session timeout, a second one takes its partitions over, and the
+// first is resumed (SIGCONT) with its blocks in flight. Invariant: the
+// common one; the paused processor's late blocks count nothing twice.
+func TestChaosProcessorPaused(t *testing.T) {
+	env := integration.Start(t)
+	s := newStream(t, env, env.Brokers, 4, 1)
+	n := size(30000, 600_000)
+	s.produce(50, n, 1000)
+	f := newFleet(t, s, "paused")
+	a := f.start()
+	s.waitRows(uint64(len(s.g.Valid))/5, 3*time.Minute)
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			a.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	raw, _ := s.progress()
+	f.start()
+	// The second member stores rows only once the session timeout (6 s)
+	// has moved the paused member's partitions to it.
+	takeover := s.waitRows(raw+1, 3*time.Minute)
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	drain := s.waitDrained(size(3*time.Minute, 20*time.Minute))
+	logs, metrics := f.finish()
+	res := s.check(logs, metrics)
+	report(t, res, "takeover="+takeover.Round(time.Millisecond).String()+" drain_after_resume="+drain.Round(time.Second).String()+
+		" peak_rss_mib="+itoa(int(f.peak.Load()>>20)))
+}
+
+// TestChaosClickHouseStallDuringRebalance: ClickHouse is SIGSTOPped (it
+// accepts connections and answers nothing) while a second and a third
+// processor join and the first is stopped with SIGTERM; then it resumes.
+// Invariant: the common one; every processor's SIGTERM still exits 0 (the
+// revoke is bounded while ClickHouse hangs).
+func TestChaosClickHouseStallDuringRebalance(t *testing.T) {
+	env := integration.Start(t)
+	env.RequireLocal(t)
+	s := newStream(t, env, env.Brokers, 6, 1)
+	n := size(20000, 400_000)
+	f := newFleet(t, s, "stall")
+	a := f.start()
+	s.produce(60, n, 1000)
+	s.waitRows(uint64(len(s.g.Valid))/5, 3*time.Minute)
+	pid := env.ClickHouse.PID()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}()
+	f.start()
+	f.start()
+	a.term()
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	drain := s.waitDrained(size(3*time.Minute, 20*time.Minute))
+	logs, metrics := f.finish()
+	res := s.check(logs, metrics)
+	report(t, res, "drain_after_resume="+drain.Round(time.Second).String()+" peak_rss_mib="+itoa(int(f.peak.Load()>>20)))
 }

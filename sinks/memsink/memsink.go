@@ -453,6 +453,17 @@ func (t *Totals) Add(r *sinks.RollupRow) {
 	t.WallTimeMsSum += r.WallTimeMsSum
 }
 
+// Merge adds o's counters to t.
+func (t *Totals) Merge(o Totals) {
+	t.Requests += o.Requests
+	t.Errors += o.Errors
+	t.Exceptions += o.Exceptions
+	t.Status4xx += o.Status4xx
+	t.Status5xx += o.Status5xx
+	t.CPUTimeMsSum += o.CPUTimeMsSum
+	t.WallTimeMsSum += o.WallTimeMsSum
+}
+
 // Totals returns what the query-side views would show: the sum of every
 // stored block's rollup rows per key. Mark rows are skipped.
 func (s *Sink) Totals() map[Key]Totals {
