@@ -57,6 +57,10 @@ chaos: deps ## the full chaos suite (1M events, 12 SIGKILLs, 10 s and 60 s Click
 test-sql: ## run every DDL file and saved query on a current ClickHouse engine (chdb)
 	$(VENV)/bin/python $(LOCAL)/sqlcheck.py
 
+.PHONY: screenshots
+screenshots: ## the dashboard in headless Chromium at three data shapes (fresh, 200 scripts, 24 hours): checks, then docs/dash-*.png (1M events each; TAILLIGHT_DASH_SHAPES=small: a tenth)
+	TAILLIGHT_E2E=1 TAILLIGHT_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -run '^TestBrowserShapes$$' -timeout 30m -v ./internal/dash/
+
 .PHONY: bench
 bench: ## Go micro-benchmarks
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)

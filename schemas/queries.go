@@ -23,7 +23,8 @@ import (
 //	-- chart: line | bar | stat | table      (required)
 //	-- x: t                                  (line, bar: the x or label column)
 //	-- y: errors                             (line, bar: the value column)
-//	-- series: endpoint                      (line: one line per value)
+//	-- series: endpoint                      (line: one line per value; bar: stacked)
+//	-- panel: no                             (optional: not a panel of its own)
 //	-- params: from DateTime, to DateTime, script String
 //
 // Placeholders. ClickHouse 18.16 has no server-side query parameters, so the
@@ -32,6 +33,7 @@ import (
 //	{{database}}     the taillight database (a validated identifier)
 //	{name:DateTime}  a time, rendered toDateTime(<unix seconds>)
 //	{name:UInt32}    a non-negative integer, rendered as digits
+//	{name:UInt64}    the same, up to 2^64-1 (Kafka offsets)
 //	{name:String}    a string, rendered by QuoteString as a '…' literal
 //	{{window:NAME}}  the rows of view NAME (endpoint_errors_1m, …) for the
 //	                 minutes in [{from}, {to}), as a subquery that filters
@@ -89,7 +91,7 @@ func expandWindows(sql string) (string, error) {
 // Chart types a saved query's header may name.
 const (
 	ChartLine  = "line"  // x is a DateTime column, y a number, series optional
-	ChartBar   = "bar"   // x is a label column, y a number
+	ChartBar   = "bar"   // x is a label column, y a number, series optional (stacked)
 	ChartStat  = "stat"  // one row; every column a figure
 	ChartTable = "table" // rows as they come
 )
@@ -98,25 +100,30 @@ const (
 const (
 	ParamDateTime = "DateTime"
 	ParamUInt32   = "UInt32"
+	ParamUInt64   = "UInt64"
 	ParamString   = "String"
 )
 
 // Param is one declared parameter of a saved query.
 type Param struct {
 	Name string `json:"name"`
-	Type string `json:"type"` // ParamDateTime, ParamUInt32 or ParamString
+	Type string `json:"type"` // ParamDateTime, ParamUInt32, ParamUInt64 or ParamString
 }
 
 // Query is one saved query.
 type Query struct {
-	Name        string  `json:"name"` // the file name without .sql
-	Title       string  `json:"title"`
-	Description string  `json:"description"`
-	Chart       string  `json:"chart"`
-	X           string  `json:"x,omitempty"`
-	Y           string  `json:"y,omitempty"`
-	Series      string  `json:"series,omitempty"`
-	Params      []Param `json:"params"`
+	Name        string `json:"name"` // the file name without .sql
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	Chart       string `json:"chart"`
+	X           string `json:"x,omitempty"`
+	Y           string `json:"y,omitempty"`
+	Series      string `json:"series,omitempty"`
+	// Panel is false for queries the dashboard runs from a view of their
+	// own (the invocation explorer) rather than as a panel: header
+	// "panel: no". Grafana shows only panels.
+	Panel  bool    `json:"panel"`
+	Params []Param `json:"params"`
 	// SQL is the statement as written, header comments removed, with its
 	// placeholders.
 	SQL string `json:"-"`
@@ -163,7 +170,7 @@ func ParseQuery(name, text string) (Query, error) {
 	if m == nil {
 		return Query{}, fmt.Errorf("query file %q: name is not lower_case.sql", name)
 	}
-	q := Query{Name: m[1]}
+	q := Query{Name: m[1], Panel: true}
 	var body strings.Builder
 	inHeader := true
 	var declared bool
@@ -187,6 +194,14 @@ func ParseQuery(name, text string) (Query, error) {
 				q.Y = val
 			case "series":
 				q.Series = val
+			case "panel":
+				switch val {
+				case "yes":
+				case "no":
+					q.Panel = false
+				default:
+					return Query{}, fmt.Errorf("query file %s: panel %q: want yes or no", name, val)
+				}
 			case "params":
 				declared = true
 				for _, d := range strings.Split(val, ",") {
@@ -238,8 +253,8 @@ func (q *Query) validate(declared bool) error {
 	default:
 		return fmt.Errorf("chart %q: want line, bar, stat or table", q.Chart)
 	}
-	if q.Series != "" && q.Chart != ChartLine {
-		return fmt.Errorf("only a line chart takes a series header")
+	if q.Series != "" && q.Chart != ChartLine && q.Chart != ChartBar {
+		return fmt.Errorf("only a line or bar chart takes a series header")
 	}
 	if !declared {
 		return fmt.Errorf("params header is required (it may be empty)")
@@ -264,9 +279,9 @@ func (q *Query) validate(declared bool) error {
 	decl := map[string]string{}
 	for _, p := range q.Params {
 		switch p.Type {
-		case ParamDateTime, ParamUInt32, ParamString:
+		case ParamDateTime, ParamUInt32, ParamUInt64, ParamString:
 		default:
-			return fmt.Errorf("param %s: type %q: want DateTime, UInt32 or String", p.Name, p.Type)
+			return fmt.Errorf("param %s: type %q: want DateTime, UInt32, UInt64 or String", p.Name, p.Type)
 		}
 		if _, dup := decl[p.Name]; dup {
 			return fmt.Errorf("param %s declared twice", p.Name)
@@ -298,8 +313,8 @@ func (q *Query) validate(declared bool) error {
 }
 
 // QueryArgs are the values of a saved query's parameters: time.Time for
-// DateTime, a non-negative integer (int, int64, uint32, uint64) for UInt32,
-// string for String. Values for parameters the query does not declare are
+// DateTime, a non-negative integer (int, int64, uint32, uint64) for UInt32
+// and UInt64, string for String. Values for parameters the query does not declare are
 // ignored, so one set of dashboard filters serves every query.
 type QueryArgs map[string]any
 
@@ -350,7 +365,7 @@ func Literal(typ string, v any) (string, error) {
 			return "", fmt.Errorf("time %s is outside ClickHouse's DateTime range", t.UTC().Format(time.RFC3339))
 		}
 		return "toDateTime(" + strconv.FormatInt(s, 10) + ")", nil
-	case ParamUInt32:
+	case ParamUInt32, ParamUInt64:
 		var n uint64
 		switch x := v.(type) {
 		case int:
@@ -368,9 +383,9 @@ func Literal(typ string, v any) (string, error) {
 		case uint64:
 			n = x
 		default:
-			return "", fmt.Errorf("want an integer for UInt32, got %T", v)
+			return "", fmt.Errorf("want an integer for %s, got %T", typ, v)
 		}
-		if n > math.MaxUint32 {
+		if typ == ParamUInt32 && n > math.MaxUint32 {
 			return "", fmt.Errorf("%d does not fit UInt32", n)
 		}
 		return strconv.FormatUint(n, 10), nil

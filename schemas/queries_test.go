@@ -12,7 +12,7 @@ func TestQueries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"errors_per_endpoint", "log_search", "outcomes_per_script", "overview",
+	want := []string{"errors_per_endpoint", "invocation", "invocations", "log_search", "outcomes_per_script", "overview",
 		"recent_exceptions", "requests_per_colo", "script_time", "top_failing_routes"}
 	var got []string
 	for _, q := range qs {
@@ -24,6 +24,7 @@ func TestQueries(t *testing.T) {
 	args := QueryArgs{
 		"from": time.Unix(1767225600, 0), "to": time.Unix(1767229200, 0), "step": 60,
 		"script": "api", "namespace": "customers", "worker_id": "app-1", "colo": "SJC", "outcome": "ok", "search": "x", "limit": 10,
+		"status_class": "5xx", "route": "/r", "skip": 0, "topic": "t", "partition": 1, "offset": uint64(math.MaxUint64),
 	}
 	for _, q := range qs {
 		if !q.HasParam("from") || !q.HasParam("to") {
@@ -62,7 +63,11 @@ func TestParseQuery(t *testing.T) {
 	f(head+"-- chart: pie\n-- params:\nSELECT 1 FROM {{database}}.t", "want line, bar")
 	f(head+"-- chart: line\n-- params:\nSELECT 1 FROM {{database}}.t", "needs x and y")
 	f(head+"-- chart: table\n-- x: a\n-- params:\nSELECT 1 FROM {{database}}.t", "takes no x")
-	f(head+"-- chart: bar\n-- x: a\n-- y: b\n-- series: c\n-- params:\nSELECT 1 FROM {{database}}.t", "only a line chart")
+	f(head+"-- chart: bar\n-- x: a\n-- y: b\n-- series: c\n-- params:\nSELECT 1 FROM {{database}}.t", "")
+	f(head+"-- chart: table\n-- series: c\n-- params:\nSELECT 1 FROM {{database}}.t", "takes no x")
+	f(head+"-- chart: table\n-- panel: no\n-- params:\nSELECT 1 FROM {{database}}.t", "")
+	f(head+"-- chart: table\n-- panel: maybe\n-- params:\nSELECT 1 FROM {{database}}.t", "want yes or no")
+	f(head+"-- chart: table\n-- params: o UInt64\nSELECT {o:UInt64} FROM {{database}}.t", "")
 	f(head+"-- chart: table\nSELECT 1 FROM {{database}}.t", "params header is required")
 	f(head+"-- chart: table\n-- params:\n", "no statement")
 	f(head+"-- chart: table\n-- params:\nSELECT 1 FROM {{database}}.t;", "without ';'")
@@ -119,6 +124,27 @@ func TestRenderQuery(t *testing.T) {
 	f("tl", QueryArgs{"from": time.Unix(-1, 0), "n": 5, "s": ""}, "", "outside ClickHouse's DateTime range")
 	f("tl; DROP", QueryArgs{"from": ts, "n": 5, "s": ""}, "", "not a plain identifier")
 	f("`tl`", QueryArgs{"from": ts, "n": 5, "s": ""}, "", "not a plain identifier")
+}
+
+func TestLiteralUInt64(t *testing.T) {
+	f := func(v any, want, wantErr string) {
+		t.Helper()
+		got, err := Literal(ParamUInt64, v)
+		if wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), wantErr) {
+				t.Fatalf("Literal(UInt64, %v) error = %v; want %q", v, err, wantErr)
+			}
+			return
+		}
+		if err != nil || got != want {
+			t.Fatalf("Literal(UInt64, %v) = %q, %v; want %q", v, got, err, want)
+		}
+	}
+	f(uint64(math.MaxUint64), "18446744073709551615", "")
+	f(int64(math.MaxUint32+1), "4294967296", "")
+	f(0, "0", "")
+	f(-1, "", "negative")
+	f("1", "", "want an integer for UInt64")
 }
 
 // unquoteCH decodes a ClickHouse single-quoted string literal the way the

@@ -93,7 +93,10 @@ type panel struct {
 	GridPos     gridPos        `json:"gridPos"`
 	Interval    string         `json:"interval,omitempty"`
 	Options     map[string]any `json:"options,omitempty"`
-	Targets     []target       `json:"targets"`
+	// Transformations turn a long result (label, series, value) into the
+	// wide frame a stacked bar chart reads.
+	Transformations []any    `json:"transformations,omitempty"`
+	Targets         []target `json:"targets"`
 }
 
 type variable struct {
@@ -129,7 +132,8 @@ type dashboard struct {
 var panelOrder = []string{"overview", "errors_per_endpoint", "outcomes_per_script", "top_failing_routes",
 	"requests_per_colo", "script_time", "recent_exceptions", "log_search"}
 
-// Dashboard returns the dashboard JSON for queries.
+// Dashboard returns the dashboard JSON for queries: one panel for each
+// query that is a panel (the invocation explorer's are not).
 func Dashboard(queries []schemas.Query) ([]byte, error) {
 	ds := datasource{Type: DatasourceType, UID: DatasourceUID}
 	var d dashboard
@@ -166,7 +170,9 @@ func Dashboard(queries []schemas.Query) ([]byte, error) {
 	}
 	byName := map[string]*schemas.Query{}
 	for i := range queries {
-		byName[queries[i].Name] = &queries[i]
+		if queries[i].Panel {
+			byName[queries[i].Name] = &queries[i]
+		}
 	}
 	var ordered []*schemas.Query
 	for _, n := range panelOrder {
@@ -176,7 +182,7 @@ func Dashboard(queries []schemas.Query) ([]byte, error) {
 		}
 	}
 	for i := range queries {
-		if _, ok := byName[queries[i].Name]; ok {
+		if _, ok := byName[queries[i].Name]; ok && queries[i].Panel {
 			ordered = append(ordered, &queries[i])
 		}
 	}
@@ -197,6 +203,11 @@ func Dashboard(queries []schemas.Query) ([]byte, error) {
 		case schemas.ChartBar:
 			p.Type = "barchart"
 			p.Options = map[string]any{"orientation": "horizontal", "xField": q.X, "showValue": "always"}
+			if q.Series != "" {
+				p.Options["stacking"] = "normal"
+				p.Transformations = []any{map[string]any{"id": "groupingToMatrix",
+					"options": map[string]any{"rowField": q.X, "columnField": q.Series, "valueField": q.Y}}}
+			}
 		case schemas.ChartStat:
 			p.Type = "stat"
 			w, h = 24, 4

@@ -24,10 +24,11 @@ File conventions are those of schemas/ddl.go and schemas/queries.go: DDL
 statements end with ';', '--' comments only, placeholders {{database}},
 {{on_cluster}}, {{replicated}}; a saved query is one statement after a
 "-- key: value" header whose "-- params: name Type, ..." line declares its
-{name:Type} placeholders (DateTime, UInt32, String). They are rendered as
+{name:Type} placeholders (DateTime, UInt32, UInt64, String). They are rendered as
 schemas.RenderQuery renders them (literals, since 18.16 has no server-side
 query parameters): DateTime -> toDateTime(unix seconds) spanning the whole
-DateTime range, UInt32 -> 60 for "step", else 100, String -> '' or 'a'. An
+DateTime range, UInt32 -> 60 for "step", else 100, UInt64 -> 100,
+String -> '' or 'a'. An
 unknown {{...}} placeholder, an undeclared {name:Type} or an unknown type is
 a failure naming the file ("could not run"): extend this script when the Go
 side gains one.
@@ -181,9 +182,11 @@ def param_literal(name, typ, filters_set):
         return "toDateTime(%d)" % (0 if name in ("from", "start", "since") or name.startswith("from") else 4294967295)
     if typ == "UInt32":
         return "60" if name == "step" else "100"
+    if typ == "UInt64":
+        return "100"
     if typ == "String":
         return quote_string("a" if filters_set else "")
-    raise ValueError("param %s: type %r: want DateTime, UInt32 or String" % (name, typ))
+    raise ValueError("param %s: type %r: want DateTime, UInt32, UInt64 or String" % (name, typ))
 
 
 def render_query(stmt, params, filters_set):

@@ -966,7 +966,9 @@ func firstLoad(ctx context.Context, srv *dash.Server, now time.Time) (float64, i
 	}
 	paths := []string{fmt.Sprintf("/api/filters?from=%d&to=%d", from.Unix(), now.Unix())}
 	for _, q := range srv.Queries() {
-		paths = append(paths, "/api/query/"+q.Name+"?"+panelParams(q, from, now).Encode())
+		if q.Panel { // the explorer's queries load when it is opened
+			paths = append(paths, "/api/query/"+q.Name+"?"+panelParams(q, from, now).Encode())
+		}
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -17,6 +17,50 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
+// newBrowser starts headless Chromium (bin) for the test; the context
+// ends with the test or after limit.
+func newBrowser(t *testing.T, bin string, limit time.Duration) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(bin),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1400, 2400),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(cancelCtx)
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// listenErrors collects the page's uncaught JavaScript exceptions.
+func listenErrors(ctx context.Context, t *testing.T, bin string) chan string {
+	t.Helper()
+	jsErrors := make(chan string, 16)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if ex, ok := ev.(*runtime.EventExceptionThrown); ok {
+			select {
+			case jsErrors <- exceptionText(ex.ExceptionDetails):
+			default:
+			}
+		}
+	}); err != nil {
+		t.Fatalf("start chromium %s: %v", bin, err)
+	}
+	return jsErrors
+}
+
 // findChromium returns the browser to drive: $TAILLIGHT_CHROMIUM, or
 // Debian's chromium (deployments/local/install-chromium.sh installs it).
 func findChromium() (string, error) {
@@ -75,38 +119,8 @@ func TestBrowser(t *testing.T) {
 	e := newEnv(t, base)
 	from, to := base.Unix(), base.Unix()+600
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 2400),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
-	defer cancelAlloc()
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	defer cancelCtx()
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-
-	jsErrors := make(chan string, 16)
-	if err := chromedp.Listen(ctx, func(ev any) {
-		if ex, ok := ev.(*runtime.EventExceptionThrown); ok {
-			select {
-			case jsErrors <- exceptionText(ex.ExceptionDetails):
-			default:
-			}
-		}
-	}); err != nil {
-		t.Fatalf("start chromium %s: %v", bin, err)
-	}
+	ctx := newBrowser(t, bin, 90*time.Second)
+	jsErrors := listenErrors(ctx, t, bin)
 
 	pageURL := fmt.Sprintf("%s/#from=%d&to=%d&refresh=0", e.url, from, to)
 	allOK := `document.body.dataset.loads >= 1 && [...document.querySelectorAll('#panels .panel')].length > 0 && [...document.querySelectorAll('#panels .panel')].every((p) => p.dataset.state === 'ok')`
@@ -136,7 +150,7 @@ func TestBrowser(t *testing.T) {
 			stats: Object.fromEntries([...document.querySelectorAll('#panel-overview .stat .v')].map((v) => [v.dataset.col, v.textContent])),
 			colos: byLabel('requests_per_colo'),
 			routes: byLabel('top_failing_routes'),
-			lines: Object.fromEntries([...document.querySelectorAll('#panel-errors_per_endpoint .legend span')].map((s) => [s.dataset.series, s.textContent])),
+			lines: Object.fromEntries([...document.querySelectorAll('#panel-errors_per_endpoint .legend .item')].map((s) => [s.dataset.series, s.title])),
 			polys: document.querySelectorAll('#panel-errors_per_endpoint svg polyline').length,
 			exc: [...document.querySelectorAll('#panel-recent_exceptions tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent)),
 			logs: document.querySelectorAll('#panel-log_search tbody tr').length,
@@ -146,8 +160,14 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(page.Panels) != len(e.dash.Queries()) {
-		t.Errorf("page has panels %v; want one per saved query (%d)", page.Panels, len(e.dash.Queries()))
+	panels := 0
+	for _, q := range e.dash.Queries() {
+		if q.Panel {
+			panels++
+		}
+	}
+	if len(page.Panels) != panels {
+		t.Errorf("page has panels %v; want one per saved query that is a panel (%d)", page.Panels, panels)
 	}
 
 	// The same figures, straight from ClickHouse.
@@ -207,7 +227,7 @@ func TestBrowser(t *testing.T) {
 	shopShown := fmt.Sprintf(`document.querySelector('#panel-overview .stat .v[data-col=requests]').textContent === %q && document.querySelector('#panel-overview').dataset.state === 'ok'`, fmtCount(shopReqs))
 	if err := chromedp.Do(ctx,
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := chromedp.Evaluate[string](`(() => { const s = document.getElementById('script'); s.value = 'shop'; s.dispatchEvent(new Event('change')); return s.value; })()`)(ctx, tg)
+			_, err := chromedp.Evaluate[string](`(() => { const s = document.getElementById('f-script'); s.value = 'shop'; s.dispatchEvent(new Event('change')); return s.value; })()`)(ctx, tg)
 			return err
 		}),
 		chromedp.Poll[chromedp.Void](shopShown, chromedp.WithPollingTimeout(20*time.Second)),
@@ -221,10 +241,19 @@ func TestBrowser(t *testing.T) {
 	// The SQL box: a query, then a refused statement with its message.
 	runSQL := func(sql string) (state, text string) {
 		t.Helper()
+		// The previous answer's state is cleared first: the click's
+		// handler may run after the poll starts. Panels still loading
+		// change their height and move the box: the click (at the button's
+		// position) waits until none is.
 		err := chromedp.Do(ctx,
+			chromedp.Poll[chromedp.Void](`!document.querySelector('#panels .panel[data-state=loading]')`, chromedp.WithPollingTimeout(20*time.Second)),
+			chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := chromedp.Evaluate[string](`document.getElementById('sqlresult').dataset.state = 'sent'`)(ctx, tg)
+				return err
+			}),
 			chromedp.SetValue(chromedp.ID("sql"), sql),
 			chromedp.Click(chromedp.ID("runsql")),
-			chromedp.Poll[chromedp.Void](`document.getElementById('sqlresult').dataset.state !== 'loading'`, chromedp.WithPollingTimeout(20*time.Second)),
+			chromedp.Poll[chromedp.Void](`['ok', 'error'].includes(document.getElementById('sqlresult').dataset.state)`, chromedp.WithPollingTimeout(20*time.Second)),
 		)
 		if err == nil {
 			state, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('sqlresult').dataset.state`))
@@ -245,6 +274,14 @@ func TestBrowser(t *testing.T) {
 	}
 	if state, text := runSQL("SELECT * FROM numbers(5)"); state != "error" || !strings.Contains(text, "readonly mode") {
 		t.Errorf("SQL box table function: state %s, %q; want ClickHouse's readonly refusal", state, text)
+	}
+	// A limit: named, with what to do; ClickHouse's text behind "details".
+	state, text := runSQL("SELECT length(groupArray(toString(a * b))) FROM (SELECT arrayJoin(range(20000)) AS a) CROSS JOIN (SELECT arrayJoin(range(20000)) AS b)")
+	if state != "error" || !strings.Contains(text, "Stopped by the memory limit.") || !strings.Contains(text, "Narrow the view") {
+		t.Errorf("SQL box over the memory limit: state %s, %q; want the limit named and a hint", state, text)
+	}
+	if raw, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const d = document.querySelector('#sqlresult .error details'); return d && !d.open ? d.querySelector('pre').textContent : ''; })()`)); err != nil || !strings.Contains(raw, "Memory limit (for query) exceeded") {
+		t.Errorf("SQL box over the memory limit: closed details hold %q (%v); want ClickHouse's message", raw, err)
 	}
 
 	// Every asset came from the server itself: fetch them, and nothing else is referenced.

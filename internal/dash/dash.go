@@ -5,9 +5,13 @@
 // API:
 //
 //	GET  /api/queries             the saved queries (schemas/queries) and the page's settings
-//	GET  /api/query/{name}?…      run a saved query; from, to (unix seconds), script,
-//	                              colo, outcome, search, limit
-//	GET  /api/filters?from=&to=   values for the script, colo and outcome pickers
+//	GET  /api/query/{name}?…      run a saved query; from, to (unix seconds), the
+//	                              filters (script, namespace, worker_id, colo,
+//	                              outcome, search, status_class, route), limit,
+//	                              and for the invocation explorer skip, topic,
+//	                              partition, offset
+//	GET  /api/filters?from=&to=   values for the script, namespace, worker, colo
+//	                              and outcome pickers
 //	POST /api/sql                 ad-hoc SQL ({"sql": "SELECT …"}), read-only
 //
 // Every query runs with readonly=1, max_execution_time, max_result_rows
@@ -17,7 +21,10 @@
 // CheckSQL first, and can be turned off; Config.AuthToken adds bearer or
 // basic authentication. Errors are JSON {"error": "…"}: 400 for a bad
 // request or SQL the server rejected (with ClickHouse's message), 502 when
-// ClickHouse cannot be reached.
+// ClickHouse cannot be reached; a query stopped by a limit also says which
+// ("limit": time, memory, rows or bytes) and how to narrow the view
+// ("hint"). An answer the dashboard cut is 200 with "truncated" and the
+// same vocabulary ("limit": rows or bytes).
 //
 // Metrics (on the Registerer given to New):
 //
@@ -271,6 +278,9 @@ type Result struct {
 type apiError struct {
 	Error string `json:"error"`
 	Code  int32  `json:"code,omitempty"` // ClickHouse's exception code
+	// Limit and Hint are set when a limit stopped the query (limits.go).
+	Limit string `json:"limit,omitempty"`
+	Hint  string `json:"hint,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -332,12 +342,20 @@ func (s *Server) queryArgs(r *http.Request, now time.Time) (schemas.QueryArgs, e
 		return nil, fmt.Errorf("time range %s is longer than %s", to.Sub(from), maxRange)
 	}
 	args := schemas.QueryArgs{"from": from, "to": to, "step": Step(from, to)}
-	for _, k := range []string{"script", "namespace", "worker_id", "colo", "outcome", "search"} {
-		v := q.Get(k)
+	for _, f := range filters {
+		v := q.Get(f.name)
 		if len(v) > maxFilterBytes {
-			return nil, fmt.Errorf("%s is longer than %d bytes", k, maxFilterBytes)
+			return nil, fmt.Errorf("%s is longer than %d bytes", f.name, maxFilterBytes)
 		}
-		args[k] = v
+		if f.check != nil && v != "" {
+			if err := f.check(v); err != nil {
+				return nil, fmt.Errorf("%s=%q: %w", f.name, v, err)
+			}
+		}
+		args[f.name] = v
+	}
+	if err := s.explorerArgs(q, args); err != nil {
+		return nil, err
 	}
 	limit := 10
 	if v := q.Get("limit"); v != "" {
@@ -521,7 +539,8 @@ func (s *Server) writeQueryError(w http.ResponseWriter, err error) {
 	if !errors.As(err, &qe) {
 		qe = &queryError{status: http.StatusInternalServerError, err: err}
 	}
-	writeJSON(w, qe.status, apiError{Error: qe.err.Error(), Code: qe.code})
+	limit, hint := s.classify(qe)
+	writeJSON(w, qe.status, apiError{Error: qe.err.Error(), Code: qe.code, Limit: limit, Hint: hint})
 }
 
 // Settings returns the ClickHouse settings every dashboard query runs with.
@@ -570,7 +589,8 @@ func (s *Server) run(ctx context.Context, source, sql string) (*Result, error) {
 			return nil, &queryError{status: http.StatusBadRequest, code: ex.Code,
 				err: fmt.Errorf("ClickHouse: %s (code %d)", ex.Message, ex.Code)}
 		case errors.Is(ctx.Err(), context.DeadlineExceeded) || !time.Now().Before(deadline):
-			// (clickhouse-go's read deadline may fire a moment before ctx's.)
+			// (clickhouse-go's read deadline, from ctx, may fire a moment
+			// before ctx's.)
 			return nil, &queryError{status: http.StatusGatewayTimeout,
 				err: fmt.Errorf("the query ran longer than %s (-dash.max-execution-time): narrow it (time range, LIMIT)", s.cfg.MaxExecutionTime)}
 		default:

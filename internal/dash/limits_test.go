@@ -129,8 +129,8 @@ func TestLimitsAsReadonlyUser(t *testing.T) {
 		start := time.Now()
 		code, _, r := postSQL(t, url, "SELECT sleep(3) AS z")
 		el := time.Since(start)
-		if code != http.StatusGatewayTimeout || !strings.Contains(r.Error, "-dash.max-execution-time") {
-			t.Fatalf("%d %q after %s; want 504 naming -dash.max-execution-time", code, r.Error, el)
+		if code != http.StatusGatewayTimeout || !strings.Contains(r.Error, "-dash.max-execution-time") || r.Limit != "time" {
+			t.Fatalf("%d %q (limit %q) after %s; want 504 naming -dash.max-execution-time, limit time", code, r.Error, r.Limit, el)
 		}
 		if el >= 2900*time.Millisecond {
 			t.Errorf("answered after %s; want about the 1 s limit, before the 3 s sleep ends", el)

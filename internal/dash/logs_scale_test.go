@@ -102,7 +102,8 @@ func scaleLogRows(from time.Time, f scaleFilter, limit int) [][]string {
 				continue
 			}
 			level := [...]string{"log", "info", "warn", "error", "debug"}[i]
-			out = append(out, []string{strconv.FormatInt((ts+int64(i)+1)/1000, 10), scaleScript(n), level, msg, scaleEndpoint(n), scaleOutcome(n)})
+			out = append(out, []string{strconv.FormatInt((ts+int64(i)+1)/1000, 10), scaleScript(n), level, msg, scaleEndpoint(n), scaleOutcome(n),
+				strconv.FormatInt(ts/1000, 10), "trace-items", strconv.Itoa(n % 6), strconv.Itoa(n), scaleScript(n)})
 		}
 	}
 	return out
@@ -118,7 +119,7 @@ func scaleExcRows(from time.Time, f scaleFilter, limit int) [][]string {
 		}
 		t := strconv.FormatInt((from.UnixMilli()+int64(n)*scaleStepMS)/1000, 10)
 		row := func(name, msg string) []string {
-			return []string{t, scaleScript(n), scaleOutcome(n), scaleColo(n), scaleEndpoint(n), name, msg}
+			return []string{t, scaleScript(n), scaleOutcome(n), scaleColo(n), scaleEndpoint(n), name, msg, "trace-items", strconv.Itoa(n % 6), strconv.Itoa(n), scaleScript(n)}
 		}
 		if n%26 == 0 {
 			out = append(out, row("RangeError", fmt.Sprintf("again %d", n)))
@@ -126,6 +127,48 @@ func scaleExcRows(from time.Time, f scaleFilter, limit int) [][]string {
 		out = append(out, row("TypeError", fmt.Sprintf("x is undefined %d", n)))
 	}
 	return out[:min(limit, len(out))]
+}
+
+// scaleInvRows is the explorer's answer (invocations): invocations newest
+// first, after skip of them.
+func scaleInvRows(from time.Time, f scaleFilter, status string, skip, limit int) [][]string {
+	out := [][]string{}
+	for n := scaleN - 1; n >= 0 && len(out) < limit; n-- {
+		st, class := "200", "2xx"
+		if n%13 == 0 {
+			st, class = "500", "5xx"
+		}
+		if !f.match(n) || (status != "" && status != class) {
+			continue
+		}
+		excs := []string{}
+		if n%13 == 0 {
+			excs = append(excs, fmt.Sprintf("x is undefined %d", n))
+		}
+		if n%26 == 0 {
+			excs = append(excs, fmt.Sprintf("again %d", n))
+		}
+		if f.search != "" {
+			found := false
+			for i := range scaleLines {
+				found = found || strings.Contains(strings.ToLower(scaleMessage(n, i)), strings.ToLower(f.search))
+			}
+			for _, m := range excs {
+				found = found || strings.Contains(strings.ToLower(m), strings.ToLower(f.search))
+			}
+			if !found {
+				continue
+			}
+		}
+		if skip > 0 {
+			skip--
+			continue
+		}
+		t := strconv.FormatInt((from.UnixMilli()+int64(n)*scaleStepMS)/1000, 10)
+		out = append(out, []string{t, scaleScript(n), "fetch", scaleOutcome(n), st, scaleColo(n), scaleEndpoint(n), "0", "0",
+			strconv.Itoa(scaleLines), strconv.Itoa(len(excs)), "trace-items", strconv.Itoa(n % 6), strconv.Itoa(n), scaleScript(n)})
+	}
+	return out
 }
 
 // TestLogQueriesAtScale runs the raw-table saved queries (log_search,
@@ -209,29 +252,42 @@ func TestLogQueriesAtScale(t *testing.T) {
 	t.Cleanup(hs.Close)
 
 	tests := []struct {
-		query string
-		f     scaleFilter
-		limit int
-		want  [][]string
+		query  string
+		f      scaleFilter
+		status string // invocations: status_class
+		skip   int    // invocations
+		limit  int
+		want   [][]string
 	}{
-		{"log_search", scaleFilter{}, 100, nil},
-		{"log_search", scaleFilter{}, dc.MaxRows, nil},
-		{"log_search", scaleFilter{search: "NEEDLEx"}, 50, nil},
-		{"log_search", scaleFilter{script: "shop", colo: "AMS"}, 20, nil},
+		{"log_search", scaleFilter{}, "", 0, 100, nil},
+		{"log_search", scaleFilter{}, "", 0, dc.MaxRows, nil},
+		{"log_search", scaleFilter{search: "NEEDLEx"}, "", 0, 50, nil},
+		{"log_search", scaleFilter{script: "shop", colo: "AMS"}, "", 0, 20, nil},
 		// Every line of the window is searched, and none matches.
-		{"log_search", scaleFilter{script: "shop", search: "needlex"}, 100, [][]string{}},
-		{"recent_exceptions", scaleFilter{}, 100, nil},
+		{"log_search", scaleFilter{script: "shop", search: "needlex"}, "", 0, 100, [][]string{}},
+		{"recent_exceptions", scaleFilter{}, "", 0, 100, nil},
 		// All of one script's exceptions: none from outside the window.
-		{"recent_exceptions", scaleFilter{script: "auth", outcome: "exception"}, dc.MaxRows, nil},
+		{"recent_exceptions", scaleFilter{script: "auth", outcome: "exception"}, "", 0, dc.MaxRows, nil},
+		// The explorer: pages, filters, a text in the logs or the exceptions.
+		{"invocations", scaleFilter{}, "", 0, 51, nil},
+		{"invocations", scaleFilter{}, "", 5000, 51, nil},
+		{"invocations", scaleFilter{script: "api", colo: "NRT"}, "5xx", 10, 51, nil},
+		{"invocations", scaleFilter{search: "NEEDLEx"}, "", 50, 51, nil},
+		{"invocations", scaleFilter{search: "again 19"}, "", 0, 51, nil},
 	}
 	for _, tc := range tests {
 		q := url.Values{"from": {fmt.Sprint(from.Unix())}, "to": {fmt.Sprint(to.Unix())}, "limit": {fmt.Sprint(tc.limit)},
-			"script": {tc.f.script}, "colo": {tc.f.colo}, "outcome": {tc.f.outcome}, "search": {tc.f.search}}
+			"script": {tc.f.script}, "colo": {tc.f.colo}, "outcome": {tc.f.outcome}, "search": {tc.f.search},
+			"status_class": {tc.status}, "skip": {fmt.Sprint(tc.skip)}}
 		t.Run(tc.query+"?"+q.Encode(), func(t *testing.T) {
 			want := tc.want
-			if want == nil && tc.query == "log_search" {
+			switch {
+			case want != nil:
+			case tc.query == "log_search":
 				want = scaleLogRows(from, tc.f, tc.limit)
-			} else if want == nil {
+			case tc.query == "invocations":
+				want = scaleInvRows(from, tc.f, tc.status, tc.skip, tc.limit)
+			default:
 				want = scaleExcRows(from, tc.f, tc.limit)
 			}
 			resp, err := http.Get(hs.URL + "/api/query/" + tc.query + "?" + q.Encode())

@@ -224,6 +224,12 @@ func TestSavedQueries(t *testing.T) {
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	e := newEnv(t, base)
 	ts := func(sec int) string { return fmt.Sprint(base.Unix() + int64(sec)) }
+	// Invocation rows: time, script (label), kind, outcome, status, colo,
+	// endpoint, CPU ms, wall ms, log lines, exceptions, topic, partition,
+	// offset, script_name.
+	inv1 := []string{ts(10), "api", "fetch", "exception", "500", "SJC", "GET a.dev/u/:id", "0", "0", "2", "1", "trace-items", "0", "1", "api"}
+	inv2 := []string{ts(70), "shop", "fetch", "ok", "200", "AMS", "GET s.dev/cart", "0", "0", "1", "0", "trace-items", "0", "2", "shop"}
+	inv3 := []string{ts(130), "api", "fetch", "exception", "500", "SJC", "POST a.dev/login", "0", "0", "0", "2", "trace-items", "0", "3", "api"}
 	tests := []struct {
 		query string
 		q     url.Values
@@ -233,45 +239,72 @@ func TestSavedQueries(t *testing.T) {
 		{"overview", e.rng("script", "shop"), [][]string{{"7", "1", "14.29", "8.86", "94.29"}}},
 		{"overview", e.rng("outcome", "exception"), [][]string{{"2", "2", "100", "15", "50"}}},
 		{"top_failing_routes", e.rng(), [][]string{
-			{"api POST a.dev/login", "5", "5", "100", "5", "0", "0"},
-			{"api GET a.dev/u/:id", "30", "4", "13.33", "1", "2", "4"},
-			{weird + " GET w.dev/q", "4", "2", "50", "0", "0", "0"},
+			{"api POST a.dev/login", "5", "5", "100", "5", "0", "0", "api", "POST", "a.dev", "/login", "", ""},
+			{"api GET a.dev/u/:id", "30", "4", "13.33", "1", "2", "4", "api", "GET", "a.dev", "/u/:id", "", ""},
+			{weird + " GET w.dev/q", "4", "2", "50", "0", "0", "0", weird, "GET", "w.dev", "/q", "", ""},
 		}},
-		{"top_failing_routes", e.rng("limit", "1"), [][]string{{"api POST a.dev/login", "5", "5", "100", "5", "0", "0"}}},
-		{"top_failing_routes", e.rng("script", weird), [][]string{{weird + " GET w.dev/q", "4", "2", "50", "0", "0", "0"}}},
+		{"top_failing_routes", e.rng("limit", "1"), [][]string{{"api POST a.dev/login", "5", "5", "100", "5", "0", "0", "api", "POST", "a.dev", "/login", "", ""}}},
+		{"top_failing_routes", e.rng("script", weird), [][]string{{weird + " GET w.dev/q", "4", "2", "50", "0", "0", "0", weird, "GET", "w.dev", "/q", "", ""}}},
 		{"errors_per_endpoint", e.rng(), [][]string{
-			{ts(0), "api GET a.dev/u/:id", "3", "10"},
-			{ts(60), "api GET a.dev/u/:id", "1", "20"},
-			{ts(60), "api POST a.dev/login", "5", "5"},
-			{ts(120), weird + " GET w.dev/q", "2", "4"},
+			{ts(0), "api GET a.dev/u/:id", "3", "10", "0", "api", "", "", "/u/:id"},
+			{ts(60), "api GET a.dev/u/:id", "1", "20", "0", "api", "", "", "/u/:id"},
+			{ts(60), "api POST a.dev/login", "5", "5", "0", "api", "", "", "/login"},
+			{ts(120), weird + " GET w.dev/q", "2", "4", "0", weird, "", "", "/q"},
 		}},
-		{"errors_per_endpoint", e.rng("limit", "1"), [][]string{{ts(60), "api POST a.dev/login", "5", "5"}}},
+		// The endpoint with the most errors, the rest summed as "other"
+		// (shop's /cart, without errors, adds requests only).
+		{"errors_per_endpoint", e.rng("limit", "1"), [][]string{
+			{ts(0), "other", "3", "10", "1", "", "", "", ""},
+			{ts(60), "api POST a.dev/login", "5", "5", "0", "api", "", "", "/login"},
+			{ts(60), "other", "1", "20", "1", "", "", "", ""},
+			{ts(120), "other", "2", "12", "1", "", "", "", ""},
+		}},
 		{"requests_per_colo", e.rng(), [][]string{{"SJC", "8", "1", "12.5"}, {"AMS", "5", "2", "40"}, {"unknown", "4", "0", "0"}}},
 		{"requests_per_colo", e.rng("outcome", "ok"), [][]string{{"SJC", "7", "0", "0"}, {"unknown", "4", "0", "0"}, {"AMS", "3", "0", "0"}}},
 		{"requests_per_colo", e.rng("colo", "AMS"), [][]string{{"AMS", "5", "2", "40"}}},
 		{"requests_per_colo", e.rng("script", "shop"), [][]string{{"unknown", "4", "0", "0"}, {"AMS", "2", "2", "100"}}},
 		{"outcomes_per_script", e.rng(), [][]string{
-			{ts(0), "api exception", "2"}, {ts(0), "api ok", "10"}, {ts(60), "shop ok", "6"}, {ts(120), "shop exceededCpu", "1"},
+			{"api", "exception", "2", "0", "api", "", ""}, {"api", "ok", "10", "0", "api", "", ""}, {"shop", "exceededCpu", "1", "0", "shop", "", ""}, {"shop", "ok", "6", "0", "shop", "", ""},
 		}},
-		{"outcomes_per_script", e.rng("outcome", "ok", "script", "shop"), [][]string{{ts(60), "shop ok", "6"}}},
-		// The two biggest series, the rest summed as "other".
-		{"outcomes_per_script", e.rng("limit", "2"), [][]string{
-			{ts(0), "api ok", "10"}, {ts(0), "other", "2"}, {ts(60), "shop ok", "6"}, {ts(120), "other", "1"},
+		{"outcomes_per_script", e.rng("outcome", "ok", "script", "shop"), [][]string{{"shop", "ok", "6", "0", "shop", "", ""}}},
+		// The biggest script, the rest summed as "other" per outcome.
+		{"outcomes_per_script", e.rng("limit", "1"), [][]string{
+			{"api", "exception", "2", "0", "api", "", ""}, {"api", "ok", "10", "0", "api", "", ""}, {"other", "exceededCpu", "1", "1", "", "", ""}, {"other", "ok", "6", "1", "", "", ""},
 		}},
-		{"script_time", e.rng(), [][]string{{"api", "12", "80", "300", "6.67", "25"}, {"shop", "7", "62", "660", "8.86", "94.29"}}},
+		{"script_time", e.rng(), [][]string{{"api", "12", "80", "300", "6.67", "25", "api", "", ""}, {"shop", "7", "62", "660", "8.86", "94.29", "shop", "", ""}}},
 		{"recent_exceptions", e.rng(), [][]string{
-			{ts(130), "api", "exception", "SJC", "POST a.dev/login", "RangeError", "again"},
-			{ts(130), "api", "exception", "SJC", "POST a.dev/login", "Error", "bad password"},
-			{ts(10), "api", "exception", "SJC", "GET a.dev/u/:id", "TypeError", "x is undefined"},
+			{ts(130), "api", "exception", "SJC", "POST a.dev/login", "RangeError", "again", "trace-items", "0", "3", "api"},
+			{ts(130), "api", "exception", "SJC", "POST a.dev/login", "Error", "bad password", "trace-items", "0", "3", "api"},
+			{ts(10), "api", "exception", "SJC", "GET a.dev/u/:id", "TypeError", "x is undefined", "trace-items", "0", "1", "api"},
 		}},
 		{"recent_exceptions", e.rng("colo", "AMS"), [][]string{}},
 		{"log_search", e.rng(), [][]string{
-			{ts(70), "shop", "info", "cart loaded", "GET s.dev/cart", "ok"},
-			{ts(10), "api", "error", "boom: it's broken", "GET a.dev/u/:id", "exception"},
-			{ts(10), "api", "log", "Hello World", "GET a.dev/u/:id", "exception"},
+			{ts(70), "shop", "info", "cart loaded", "GET s.dev/cart", "ok", ts(70), "trace-items", "0", "2", "shop"},
+			{ts(10), "api", "error", "boom: it's broken", "GET a.dev/u/:id", "exception", ts(10), "trace-items", "0", "1", "api"},
+			{ts(10), "api", "log", "Hello World", "GET a.dev/u/:id", "exception", ts(10), "trace-items", "0", "1", "api"},
 		}},
-		{"log_search", e.rng("search", "WORLD"), [][]string{{ts(10), "api", "log", "Hello World", "GET a.dev/u/:id", "exception"}}},
-		{"log_search", e.rng("search", "it's"), [][]string{{ts(10), "api", "error", "boom: it's broken", "GET a.dev/u/:id", "exception"}}},
+		{"log_search", e.rng("search", "WORLD"), [][]string{{ts(10), "api", "log", "Hello World", "GET a.dev/u/:id", "exception", ts(10), "trace-items", "0", "1", "api"}}},
+		{"log_search", e.rng("search", "it's"), [][]string{{ts(10), "api", "error", "boom: it's broken", "GET a.dev/u/:id", "exception", ts(10), "trace-items", "0", "1", "api"}}},
+		// The explorer: invocations newest first, filtered, paged.
+		{"invocations", e.rng(), [][]string{inv3, inv2, inv1}},
+		{"invocations", e.rng("limit", "1", "skip", "1"), [][]string{inv2}},
+		{"invocations", e.rng("skip", "3"), [][]string{}},
+		{"invocations", e.rng("status_class", "2xx"), [][]string{inv2}},
+		{"invocations", e.rng("status_class", "5xx", "script", "api"), [][]string{inv3, inv1}},
+		{"invocations", e.rng("status_class", "none"), [][]string{}},
+		{"invocations", e.rng("route", "/cart"), [][]string{inv2}},
+		{"invocations", e.rng("colo", "AMS"), [][]string{inv2}},
+		{"invocations", e.rng("outcome", "exception", "skip", "1"), [][]string{inv1}},
+		// Text in a console line, in an exception message; none outside the range.
+		{"invocations", e.rng("search", "WORLD"), [][]string{inv1}},
+		{"invocations", e.rng("search", "bad PASSWORD"), [][]string{inv3}},
+		{"invocations", e.rng("search", "o", "skip", "1", "limit", "1"), [][]string{inv2}},
+		{"invocations", e.rng("search", "late"), [][]string{}},
+		{"invocations", e.rng("search", `') OR 1=1 --`), [][]string{}},
+		{"invocations", e.rng("route", `/cart' OR '1'='1`), [][]string{}},
+		// One invocation: found only by its script, second and coordinates.
+		{"invocation", url.Values{"from": {ts(10)}, "to": {ts(11)}, "script": {"api"}, "topic": {"trace-items"}, "partition": {"0"}, "offset": {"2"}}, [][]string{}},
+		{"invocation", url.Values{"from": {ts(70)}, "to": {ts(71)}, "script": {"api"}, "topic": {"trace-items"}, "partition": {"0"}, "offset": {"2"}}, [][]string{}},
 		// Injection attempts through the filters find nothing, and do not
 		// turn a filter off.
 		{"log_search", e.rng("search", `') OR 1=1 --`), [][]string{}},
@@ -328,6 +361,11 @@ func TestQueryAPIErrors(t *testing.T) {
 	f("/api/query/overview", e.rng("limit", "0"), 400, "want 1..1000")
 	f("/api/query/overview", e.rng("limit", "1001"), 400, "want 1..1000")
 	f("/api/query/overview", e.rng("script", strings.Repeat("x", 2000)), 400, "longer than 1024 bytes")
+	f("/api/query/invocations", e.rng("status_class", "6xx"), 400, `status_class="6xx": want one of`)
+	f("/api/query/invocations", e.rng("skip", "10001"), 400, "skip=\"10001\": want 0..10000")
+	f("/api/query/invocation", e.rng("offset", "-1"), 400, "offset=\"-1\": want 0..")
+	f("/api/query/invocation", e.rng("partition", "2147483648"), 400, "partition=")
+	f("/api/query/invocation", e.rng("topic", strings.Repeat("t", 1025)), 400, "topic is longer than 1024 bytes")
 
 	code, r := e.get(t, "/api/filters", e.rng())
 	if code != 200 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"reflect"
 	"testing"
 	"time"
@@ -63,6 +64,7 @@ func TestWorkerFilters(t *testing.T) {
 	}
 	e.base = wb
 	ts := fmt.Sprint(wb.Unix())
+	at := func(sec int64) string { return fmt.Sprint(wb.Unix() + sec) }
 	tests := []struct {
 		query string
 		kv    []string
@@ -72,14 +74,22 @@ func TestWorkerFilters(t *testing.T) {
 		{"overview", []string{"worker_id", "w2"}, [][]string{{"2", "1", "50", "4", "8"}}},
 		{"overview", []string{"namespace", "customers"}, [][]string{{"1", "0", "0", "8", "16"}}},
 		{"script_time", nil, [][]string{
-			{"customers/tenant-a", "1", "8", "16", "8", "16"}, {"loader[w2]", "2", "8", "16", "4", "8"}, {"loader[w1]", "1", "4", "8", "4", "8"},
+			{"customers/tenant-a", "1", "8", "16", "8", "16", "tenant-a", "customers", ""},
+			{"loader[w2]", "2", "8", "16", "4", "8", "loader", "", "w2"},
+			{"loader[w1]", "1", "4", "8", "4", "8", "loader", "", "w1"},
 		}},
-		{"script_time", []string{"worker_id", "w1"}, [][]string{{"loader[w1]", "1", "4", "8", "4", "8"}}},
-		{"outcomes_per_script", []string{"worker_id", "w2"}, [][]string{{ts, "loader[w2] exception", "1"}, {ts, "loader[w2] ok", "1"}}},
-		{"outcomes_per_script", []string{"namespace", "customers"}, [][]string{{ts, "customers/tenant-a ok", "1"}}},
-		{"top_failing_routes", nil, [][]string{{"loader[w2] GET a.dev/", "2", "1", "50", "1", "0", "1"}}},
+		{"script_time", []string{"worker_id", "w1"}, [][]string{{"loader[w1]", "1", "4", "8", "4", "8", "loader", "", "w1"}}},
+		// Script, outcome, requests, other, and the parts a click filters by.
+		{"outcomes_per_script", []string{"worker_id", "w2"}, [][]string{{"loader[w2]", "exception", "1", "0", "loader", "", "w2"}, {"loader[w2]", "ok", "1", "0", "loader", "", "w2"}}},
+		{"outcomes_per_script", []string{"namespace", "customers"}, [][]string{{"customers/tenant-a", "ok", "1", "0", "tenant-a", "customers", ""}}},
+		// Top 1 per Worker: the loader's two Workers are two scripts.
+		{"outcomes_per_script", []string{"limit", "1"}, [][]string{
+			{"loader[w2]", "exception", "1", "0", "loader", "", "w2"}, {"loader[w2]", "ok", "1", "0", "loader", "", "w2"}, {"other", "ok", "2", "1", "", "", ""},
+		}},
+		{"top_failing_routes", nil, [][]string{{"loader[w2] GET a.dev/", "2", "1", "50", "1", "0", "1", "loader", "GET", "a.dev", "/", "", "w2"}}},
 		{"top_failing_routes", []string{"worker_id", "w1"}, [][]string{}},
-		{"errors_per_endpoint", []string{"script", "loader"}, [][]string{{ts, "loader[w2] GET a.dev/", "1", "2"}}},
+		{"errors_per_endpoint", []string{"script", "loader"}, [][]string{{ts, "loader[w2] GET a.dev/", "1", "2", "0", "loader", "", "w2", "/"}}},
+		{"errors_per_endpoint", []string{"namespace", "customers"}, [][]string{}},
 		{"requests_per_colo", nil, [][]string{{"SJC", "2", "0", "0"}, {"AMS", "1", "1", "100"}, {"unknown", "1", "0", "0"}}},
 		{"requests_per_colo", []string{"namespace", "customers"}, [][]string{{"unknown", "1", "0", "0"}}},
 		// Per Worker from the raw rows (the colo rollup is not per Worker).
@@ -87,11 +97,24 @@ func TestWorkerFilters(t *testing.T) {
 		{"requests_per_colo", []string{"worker_id", "w2", "colo", "SJC"}, [][]string{{"SJC", "1", "0", "0"}}},
 		{"requests_per_colo", []string{"worker_id", "w2", "outcome", "exception"}, [][]string{{"AMS", "1", "1", "100"}}},
 		{"requests_per_colo", []string{"worker_id", "nope"}, [][]string{}},
-		{"recent_exceptions", []string{"worker_id", "w2"}, [][]string{{fmt.Sprint(wb.Unix() + 2), "loader[w2]", "exception", "AMS", "GET a.dev/", "Error", "boom in w2"}}},
+		{"recent_exceptions", []string{"worker_id", "w2"}, [][]string{{at(2), "loader[w2]", "exception", "AMS", "GET a.dev/", "Error", "boom in w2", "trace-items", "1", "1", "loader"}}},
 		{"recent_exceptions", []string{"worker_id", "w1"}, [][]string{}},
-		{"log_search", []string{"worker_id", "w1"}, [][]string{{fmt.Sprint(wb.Unix() + 1), "loader[w1]", "log", "hello from w1", "GET a.dev/", "ok"}}},
+		{"log_search", []string{"worker_id", "w1"}, [][]string{{at(1), "loader[w1]", "log", "hello from w1", "GET a.dev/", "ok", at(1), "trace-items", "1", "0", "loader"}}},
 		{"log_search", []string{"namespace", "customers"}, [][]string{}},
 		{"log_search", []string{"worker_id", "w1' OR '1'='1"}, [][]string{}},
+		// The explorer: time, script, kind, outcome, status, colo, endpoint,
+		// CPU ms, wall ms, log lines, exceptions, coordinates, script_name.
+		{"invocations", []string{"worker_id", "w2"}, [][]string{
+			{at(3), "loader[w2]", "fetch", "ok", "200", "SJC", "GET a.dev/", "0", "0", "0", "0", "trace-items", "1", "2", "loader"},
+			{at(2), "loader[w2]", "fetch", "exception", "500", "AMS", "GET a.dev/", "0", "0", "1", "1", "trace-items", "1", "1", "loader"},
+		}},
+		{"invocations", []string{"namespace", "customers"}, [][]string{
+			{at(4), "customers/tenant-a", "fetch", "ok", "200", "", "GET t.dev/", "0", "0", "0", "0", "trace-items", "1", "3", "tenant-a"},
+		}},
+		{"invocations", []string{"worker_id", "w2", "search", "hello"}, [][]string{}},
+		{"invocations", []string{"worker_id", "w1", "search", "hello"}, [][]string{
+			{at(1), "loader[w1]", "fetch", "ok", "200", "SJC", "GET a.dev/", "0", "0", "1", "0", "trace-items", "1", "0", "loader"},
+		}},
 	}
 	for _, tc := range tests {
 		q := e.rng(tc.kv...)
@@ -104,6 +127,20 @@ func TestWorkerFilters(t *testing.T) {
 				t.Fatalf("rows =\n%q\nwant\n%q\nSQL:\n%s", got, tc.want, r.SQL)
 			}
 		})
+	}
+	// One invocation: the worker and namespace filters must match it.
+	for _, tc := range []struct {
+		kv   []string
+		want int
+	}{{nil, 1}, {[]string{"worker_id", "w2"}, 1}, {[]string{"worker_id", "w1"}, 0}, {[]string{"namespace", "customers"}, 0}} {
+		q := url.Values{"from": {at(2)}, "to": {at(3)}, "script": {"loader"}, "topic": {"trace-items"}, "partition": {"1"}, "offset": {"1"}}
+		for i := 0; i+1 < len(tc.kv); i += 2 {
+			q.Set(tc.kv[i], tc.kv[i+1])
+		}
+		code, r := e.get(t, "/api/query/invocation", q)
+		if code != http.StatusOK || len(r.Rows) != tc.want {
+			t.Fatalf("invocation %v: status %d, %d rows (%s); want %d", tc.kv, code, len(r.Rows), r.Error, tc.want)
+		}
 	}
 	resp, err := http.Get(e.url + "/api/filters?" + e.rng().Encode())
 	if err != nil {

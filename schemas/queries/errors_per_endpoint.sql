@@ -1,37 +1,43 @@
 -- title: Errors per endpoint
--- description: Errors per time bucket for the endpoints with the most errors in the range. An error is an invocation whose outcome is not "ok" or whose response status is 500 or more.
+-- description: Errors per time bucket for the endpoints with the most errors in the range; the errors of the rest are summed as "other". An error is an invocation whose outcome is not "ok" or whose response status is 500 or more.
 -- chart: line
 -- x: t
 -- y: errors
 -- series: endpoint
 -- params: from DateTime, to DateTime, step UInt32, script String, namespace String, worker_id String, limit UInt32
-SELECT t, endpoint, errors, requests
-FROM
-(
-    SELECT
-        endpoint,
-        sum(bucket_errors) AS total,
-        groupArray(bucket) AS ts,
-        groupArray(bucket_errors) AS es,
-        groupArray(bucket_requests) AS rs
-    FROM
+--
+-- An endpoint is a script of one Worker (dispatch namespace, Dynamic
+-- Worker id) with a method, host and route template, labelled
+-- namespace/script[worker]. other is 1 on the summed series (an endpoint
+-- may be named "other"); the series_ columns are a top endpoint's script,
+-- namespace, Worker and route template, so a click on its line can filter
+-- by them.
+SELECT
+    toDateTime(intDiv(toUInt32(minute), {step:UInt32}) * {step:UInt32}) AS t,
+    if(other, 'other', concat(concat(if(dispatch_namespace = '', '', concat(dispatch_namespace, '/')), script_name, if(worker_id = '', '', concat('[', worker_id, ']'))), ' ', method, ' ', host, route)) AS endpoint,
+    sum(errors) AS errors,
+    sum(requests) AS requests,
+    (dispatch_namespace, worker_id, script_name, method, host, route) NOT IN
     (
-        SELECT
-            toDateTime(intDiv(toUInt32(minute), {step:UInt32}) * {step:UInt32}) AS bucket,
-            concat(concat(if(dispatch_namespace = '', '', concat(dispatch_namespace, '/')), script_name, if(worker_id = '', '', concat('[', worker_id, ']'))), ' ', method, ' ', host, route) AS endpoint,
-            sum(errors) AS bucket_errors,
-            sum(requests) AS bucket_requests
+        SELECT dispatch_namespace, worker_id, script_name, method, host, route
         FROM {{window:endpoint_errors_1m}}
-        WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
-            AND ({script:String} = '' OR script_name = {script:String})
+        WHERE ({script:String} = '' OR script_name = {script:String})
             AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
             AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
-        GROUP BY bucket, endpoint
-    )
-    GROUP BY endpoint
-    HAVING total > 0
-    ORDER BY total DESC, endpoint
-    LIMIT {limit:UInt32}
-)
-ARRAY JOIN ts AS t, es AS errors, rs AS requests
-ORDER BY t, endpoint
+        GROUP BY dispatch_namespace, worker_id, script_name, method, host, route
+        HAVING sum(errors) > 0
+        ORDER BY sum(errors) DESC, concat(concat(if(dispatch_namespace = '', '', concat(dispatch_namespace, '/')), script_name, if(worker_id = '', '', concat('[', worker_id, ']'))), ' ', method, ' ', host, route)
+        LIMIT {limit:UInt32}
+    ) AS other,
+    if(other, '', script_name) AS series_script,
+    if(other, '', dispatch_namespace) AS series_namespace,
+    if(other, '', worker_id) AS series_worker_id,
+    if(other, '', route) AS series_route
+FROM {{window:endpoint_errors_1m}}
+WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
+    AND ({script:String} = '' OR script_name = {script:String})
+    AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
+    AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
+GROUP BY t, other, endpoint, series_script, series_namespace, series_worker_id, series_route
+HAVING errors > 0
+ORDER BY t, other, endpoint

@@ -9,7 +9,9 @@
 -- no message goes through a sort. Each invocation it picks has a line to
 -- show, so their lines hold the answer. The outer query reads only those
 -- rows, keeps one copy of a replayed record (LIMIT 1 BY, as FINAL would)
--- and sorts just their lines.
+-- and sorts just their lines. event_time and the Kafka coordinates name
+-- the invocation a line belongs to (the dashboard links it to the
+-- invocation explorer).
 --
 -- The subquery has two branches; a constant false WHERE makes ClickHouse
 -- read no mark of the other one. Without a search it reads no message and
@@ -25,7 +27,12 @@ SELECT
     logs.level AS level,
     logs.message AS message,
     concat(method, ' ', host, route) AS endpoint,
-    outcome
+    outcome,
+    event_time,
+    kafka_topic,
+    kafka_partition,
+    kafka_offset,
+    script_name
 FROM {{database}}.trace_items
 ARRAY JOIN logs, arrayEnumerate(logs.ts_ms) AS line
 PREWHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}

@@ -8,6 +8,7 @@
 -- message or stack is read under FINAL, which on 18.16 holds granules of
 -- every part at once); the outer query reads only those rows, keeps one
 -- copy of a replayed record (LIMIT 1 BY) and sorts just their exceptions.
+-- The Kafka coordinates (with time and script_name) name the invocation.
 SELECT
     event_time AS time,
     concat(if(dispatch_namespace = '', '', concat(dispatch_namespace, '/')), script_name, if(worker_id = '', '', concat('[', worker_id, ']'))) AS script,
@@ -15,7 +16,11 @@ SELECT
     colo,
     concat(method, ' ', host, route) AS endpoint,
     exceptions.name AS exception,
-    exceptions.message AS message
+    exceptions.message AS message,
+    kafka_topic,
+    kafka_partition,
+    kafka_offset,
+    script_name
 FROM {{database}}.trace_items
 ARRAY JOIN exceptions, arrayEnumerate(exceptions.ts_ms) AS n
 PREWHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
