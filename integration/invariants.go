@@ -48,7 +48,7 @@ func TaillightBinary(t testing.TB) string {
 	return buildOnce.path
 }
 
-// ReadTotals runs query and stores what scan makes of each row in out,
+// ReadTotals runs query and adds what scan makes of each row to out,
 // failing t on any error.
 func ReadTotals(t testing.TB, ctx context.Context, conn driver.Conn, query string, out map[memsink.Key]memsink.Totals,
 	scan func(driver.Rows) (memsink.Key, memsink.Totals, error)) {
@@ -63,7 +63,11 @@ func ReadTotals(t testing.TB, ctx context.Context, conn driver.Conn, query strin
 		if err != nil {
 			t.Fatalf("%s: %v", query, err)
 		}
-		out[k] = v
+		// Summed: the views also split by dispatch namespace and Worker,
+		// which the keys read here leave out.
+		sum := out[k]
+		sum.Merge(v)
+		out[k] = sum
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatalf("%s: %v", query, err)

@@ -382,6 +382,11 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case http.StatusTooManyRequests:
 			in.refused.WithLabelValues("busy").Inc()
 			w.Header().Set("Retry-After", in.retryAfter())
+			// Read and drop the body (bounded, no memory kept) before
+			// answering: a server that answers a large body unread resets
+			// the connection, and the client sees a broken pipe instead
+			// of the 429.
+			io.Copy(io.Discard, io.LimitReader(r.Body, in.cfg.MaxBodyBytes))
 		case http.StatusRequestEntityTooLarge:
 			in.refused.WithLabelValues("too_large").Inc()
 		}
