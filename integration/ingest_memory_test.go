@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/taillight/taillight/deployments/local/localtest"
 )
 
 // procStatusKB reads a field (VmRSS, VmHWM) of /proc/pid/status, in KiB.
@@ -75,20 +77,14 @@ func TestIngestMemoryBudget(t *testing.T) {
 		}
 	}()
 	base := "http://" + addr
-	deadline := time.Now().Add(time.Minute)
-	for {
+	localtest.Eventually(t, time.Minute, 50*time.Millisecond, func() bool {
 		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ingest not ready within a minute: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition
-	}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "ingest not ready")
 	idleKB, _ := procStatusKB(cmd.Process.Pid, "VmRSS")
 
 	// 900 items of about 9.2 KB: 8.3 MB, under the 8 MiB body limit.
@@ -192,20 +188,17 @@ func TestIngestMemoryBudget(t *testing.T) {
 	}
 
 	// The memory is handed back once the burst is over.
-	deadline = time.Now().Add(time.Minute)
-	for {
-		kb, err := procStatusKB(cmd.Process.Pid, "VmRSS")
-		if err != nil {
+	var kb int64
+	back := localtest.Poll(time.Minute, 200*time.Millisecond, func() bool {
+		var err error
+		if kb, err = procStatusKB(cmd.Process.Pid, "VmRSS"); err != nil {
 			t.Fatal(err)
 		}
-		if kb>>10 <= idleKB>>10+64 {
-			t.Logf("RSS back to %d MiB after %s", kb>>10, time.Since(began.Add(took)).Round(100*time.Millisecond))
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("RSS still %d MiB a minute after the burst (idle %d MiB)", kb>>10, idleKB>>10)
-			break
-		}
-		time.Sleep(200 * time.Millisecond) // polling a condition
+		return kb>>10 <= idleKB>>10+64
+	})
+	if back {
+		t.Logf("RSS back to %d MiB after %s", kb>>10, time.Since(began.Add(took)).Round(100*time.Millisecond))
+	} else {
+		t.Errorf("RSS still %d MiB a minute after the burst (idle %d MiB)", kb>>10, idleKB>>10)
 	}
 }

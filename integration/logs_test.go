@@ -16,6 +16,8 @@ import (
 
 	"github.com/taillight/taillight/processor/proctest"
 	"github.com/taillight/taillight/sinks/memsink"
+
+	"github.com/taillight/taillight/deployments/local/localtest"
 )
 
 // TestProcessorTopicRecreated: the topic is deleted and created again with
@@ -40,19 +42,17 @@ func TestProcessorTopicRecreated(t *testing.T) {
 	if _, err := adm.DeleteTopic(ctx, pe.topic); err != nil {
 		t.Fatalf("delete topic: %v", err)
 	}
-	for {
+	// Deletion completes in the background: create until it has.
+	localtest.Eventually(t, 2*time.Minute, 100*time.Millisecond, func() bool {
 		resp, err := adm.CreateTopic(ctx, 4, int16(min(3, len(pe.env.Brokers))), nil, pe.topic)
 		if err == nil {
 			err = resp.Err
 		}
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, kerr.TopicAlreadyExists) || ctx.Err() != nil {
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			t.Fatalf("create the topic again: %v", err)
 		}
-		time.Sleep(100 * time.Millisecond) // deletion completes in the background; poll
-	}
+		return err == nil
+	}, "the deleted topic could not be created again")
 	second := proctest.New(4)
 	second.Generate(rand.New(rand.NewPCG(12, 13)), 1500, 0)
 	pe.g = second
@@ -65,13 +65,9 @@ func TestProcessorTopicRecreated(t *testing.T) {
 	}
 
 	ip = startInproc(t, pe.config("g"), pe.sink(t))
-	deadline := time.Now().Add(2 * time.Minute)
-	for ip.metric(t, "taillight_processor_halted_partitions") != 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("halted partitions = %v; want 3 (the partitions of the first log)", ip.metric(t, "taillight_processor_halted_partitions"))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	localtest.Eventually(t, 2*time.Minute, 100*time.Millisecond, func() bool {
+		return ip.metric(t, "taillight_processor_halted_partitions") == 3
+	}, "the 3 partitions of the first log were not halted")
 	err := ip.p.Ready()
 	if err == nil || !strings.Contains(err.Error(), "taillight relog") {
 		t.Fatalf("Ready = %v; want the halted partitions and the recovery step", err)
@@ -98,18 +94,13 @@ func TestProcessorTopicRecreated(t *testing.T) {
 
 	ip = startInproc(t, pe.config("g"), pe.sink(t))
 	want := uint64(len(first.Valid) + len(second.Valid))
-	deadline = time.Now().Add(3 * time.Minute)
-	for {
-		var counted uint64
+	var counted uint64
+	if !localtest.Poll(3*time.Minute, 200*time.Millisecond, func() bool {
 		pe.query(t, fmt.Sprintf("SELECT count() FROM %s.trace_items FINAL", pe.db), &raw)
 		pe.query(t, fmt.Sprintf("SELECT toUInt64(sum(requests)) FROM %s.script_outcomes_1m", pe.db), &counted)
-		if raw == want && counted == want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d raw rows and %d counted requests; want %d", raw, counted, want)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return raw == want && counted == want
+	}) {
+		t.Fatalf("%d raw rows and %d counted requests; want %d", raw, counted, want)
 	}
 	if err := ip.wait(t); err != nil {
 		t.Fatal(err)

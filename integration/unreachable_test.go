@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/taillight/taillight/deployments/local/localtest"
 )
 
 // stallProxy forwards TCP connections to target once opened; until then it
@@ -134,16 +136,12 @@ func TestProcessorWaitsForClickHouse(t *testing.T) {
 	})
 
 	// Not ready, with the reason, for several connection attempts.
-	deadline := time.Now().Add(2 * time.Minute)
 	unready := 0
-	for unready < 3 {
+	localtest.Eventually(t, 2*time.Minute, 500*time.Millisecond, func() bool {
 		select {
 		case err := <-exited:
 			t.Fatalf("the processor exited while ClickHouse did not answer: %v", err)
 		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz never reported ClickHouse unreachable (%d times)", unready)
 		}
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err == nil {
@@ -153,8 +151,8 @@ func TestProcessorWaitsForClickHouse(t *testing.T) {
 				unready++
 			}
 		}
-		time.Sleep(500 * time.Millisecond) // polling /readyz across retries
-	}
+		return unready >= 3
+	}, "/readyz did not report ClickHouse unreachable three times")
 
 	proxy.open.Store(true)
 	pe.waitDrained(t, 3*time.Minute)

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/taillight/taillight/deployments/local/localtest"
 )
 
 // TestIngestHostileCorpus posts, as the second item of a batch, each value
@@ -140,13 +142,8 @@ func TestIngestInflightBudget(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+testToken)
 	first := make(chan resp, 1)
 	go func() { first <- do(t, req) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for in.inflight.Load() < int64(len(body)) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the first request holds %d bytes of the budget; want its %d", in.inflight.Load(), len(body))
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition
-	}
+	localtest.Eventually(t, 20*time.Second, 5*time.Millisecond, func() bool { return in.inflight.Load() >= int64(len(body)) },
+		"the first request never held its %d bytes of the budget", len(body))
 	r := e.post(t, body)
 	if r.code != http.StatusTooManyRequests || r.hdr.Get("Retry-After") != "3" {
 		t.Fatalf("second request: answer %d Retry-After %q %v; want 429 with Retry-After 3", r.code, r.hdr.Get("Retry-After"), r.body)
@@ -232,11 +229,6 @@ func TestIngestTimeoutKeepsBudget(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	p.Close(ctx) // gives up flushing after 1s and fails the records still buffered
-	deadline := time.Now().Add(20 * time.Second)
-	for in.InflightBytes() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d bytes still held after the publisher closed", in.InflightBytes())
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition
-	}
+	localtest.Eventually(t, 20*time.Second, 20*time.Millisecond, func() bool { return in.InflightBytes() == 0 },
+		"bytes still held after the publisher closed")
 }
