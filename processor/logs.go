@@ -157,9 +157,7 @@ func (p *Processor) haltedErr() error {
 func (p *Processor) readKafkaLog(ctx context.Context) (KafkaLog, error) {
 	backoff := p.cfg.RetryMin
 	for attempt := 0; ; attempt++ {
-		rctx, cancel := context.WithTimeout(ctx, p.cfg.KafkaTimeout)
-		kl, err := ReadKafkaLog(rctx, kadm.NewClient(p.cl), p.cfg.Topic)
-		cancel()
+		kl, err := p.kafkaLog(ctx)
 		if err == nil {
 			return kl, nil
 		}
@@ -174,6 +172,13 @@ func (p *Processor) readKafkaLog(ctx context.Context) (KafkaLog, error) {
 		}
 		backoff = min(2*backoff, p.cfg.RetryMax)
 	}
+}
+
+// kafkaLog is ReadKafkaLog of the topic, bounded by KafkaTimeout.
+func (p *Processor) kafkaLog(ctx context.Context) (KafkaLog, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.KafkaTimeout)
+	defer cancel()
+	return ReadKafkaLog(ctx, kadm.NewClient(p.cl), p.cfg.Topic)
 }
 
 // resolveLog decides where an assigned partition resumes: it records the
@@ -257,9 +262,7 @@ func (p *Processor) setLogIdentity(ctx context.Context, part int32, id sinks.Log
 // is halted. It runs in the poll loop, between polls, where SetOffsets is
 // safe (rebalances wait for AllowRebalance).
 func (p *Processor) outOfRange(ctx context.Context, parts []int32) {
-	rctx, cancel := context.WithTimeout(ctx, p.cfg.KafkaTimeout)
-	kl, err := ReadKafkaLog(rctx, kadm.NewClient(p.cl), p.cfg.Topic)
-	cancel()
+	kl, err := p.kafkaLog(ctx)
 	if err != nil {
 		p.log.Warn("offset out of range, and reading the topic's offsets failed; retried on the next fetch", "partitions", parts, "err", err)
 		return
@@ -316,9 +319,7 @@ func (p *Processor) stopWorker(part int32, flush bool) {
 	case flush:
 		p.finish([]*worker{w})
 	default:
-		w.cancel()
-		<-w.done
-		p.forget(w)
+		p.drop(w)
 	}
 }
 

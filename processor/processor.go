@@ -517,6 +517,14 @@ func (p *Processor) awaitCancelled(w *worker) {
 	}
 }
 
+// drop cancels a worker, dropping its buffers, waits for it (bounded) and
+// forgets its metrics.
+func (p *Processor) drop(w *worker) {
+	w.cancel()
+	p.awaitCancelled(w)
+	p.forget(w)
+}
+
 // forget drops a finished or cancelled worker's per-partition metrics.
 func (p *Processor) forget(w *worker) {
 	p.m.lag.DeleteLabelValues(strconv.Itoa(int(w.id)))
@@ -571,8 +579,7 @@ func (p *Processor) onLost(_ context.Context, _ *kgo.Client, lost map[string][]i
 		w.cancel()
 	}
 	for _, w := range ws {
-		p.awaitCancelled(w)
-		p.forget(w)
+		p.drop(w)
 	}
 	p.resumeAll(lost)
 }
