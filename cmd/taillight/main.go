@@ -105,10 +105,19 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "as an environment variable: -kafka.brokers is TAILLIGHT_KAFKA_BROKERS.")
 }
 
+// flagSetRecorder is implemented by an error output that wants the flag
+// sets the commands build: docs/flags.md is generated from them.
+type flagSetRecorder interface {
+	recordFlagSet(fs *flag.FlagSet)
+}
+
 // newFlagSet returns a flag set that reports errors instead of exiting.
 func newFlagSet(name string, s stdio) *flag.FlagSet {
 	fs := flag.NewFlagSet("taillight "+name, flag.ContinueOnError)
 	fs.SetOutput(s.err)
+	if r, ok := s.err.(flagSetRecorder); ok {
+		r.recordFlagSet(fs)
+	}
 	return fs
 }
 
