@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"testing"
 )
@@ -44,14 +43,7 @@ func flagsDoc(t testing.TB) string {
 	b.Write(list.Bytes())
 	b.WriteString("```\n")
 
-	names := make([]string, 0, len(commands))
-	for n, c := range commands {
-		if !c.hidden {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range listedCommands() {
 		rec := &flagsRecorder{}
 		code := commands[n].run(context.Background(), []string{"-h"}, stdio{strings.NewReader(""), rec, rec})
 		if code != exitOK {
