@@ -691,23 +691,11 @@ type packet struct {
 // release readies p for reuse. A fresh arena, never the old one:
 // rollup.Accumulator keeps the key strings of the latest Add (a map
 // assignment replaces the key), which alias it until the block is cut.
-// The rows' strings are dropped (the processor's releaseRows): a stale
-// one past a reused slice's length would pin its arena.
+// The rows' strings are dropped (RawRow.Reset): a stale one past a reused
+// slice's length would pin its arena.
 func (p *packet) release() {
 	for i := range p.rows[:p.n] {
-		r := &p.rows[i]
-		clear(r.HeaderNames)
-		clear(r.HeaderValues)
-		clear(r.LogLevels)
-		clear(r.LogMessages)
-		clear(r.ExcNames)
-		clear(r.ExcMessages)
-		clear(r.ExcStacks)
-		*r = sinks.RawRow{
-			HeaderNames: r.HeaderNames[:0], HeaderValues: r.HeaderValues[:0],
-			LogLevels: r.LogLevels[:0], LogMessages: r.LogMessages[:0], LogTsMs: r.LogTsMs[:0],
-			ExcNames: r.ExcNames[:0], ExcMessages: r.ExcMessages[:0], ExcStacks: r.ExcStacks[:0], ExcTsMs: r.ExcTsMs[:0],
-		}
+		p.rows[i].Reset()
 	}
 	p.arena, p.n = make([]byte, 0, packetBytes), 0
 }
