@@ -53,6 +53,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cfg.ClickHouse, "clickhouse.addr", "", "existing ClickHouse native address (default: start a private local ClickHouse; its CPU is measured only then)")
 	fs.Float64Var(&f.cfg.LatencyRate, "latency-rate", 0, "offered events/s of the latency phase (default half the measured maximum)")
 	fs.DurationVar(&f.latencyDur, "latency-duration", 20*time.Second, "length of the latency phase (0 skips it)")
+	fs.StringVar(&f.cfg.ProcessExe, "process.exe", "", "taillight binary to migrate and process with (default: this one), e.g. another release for an A/B under the same harness")
 	fs.StringVar(&f.procArgs, "process.args", "", "extra flags for 'taillight process', space-separated, e.g. \"-flush.linger=500ms\"")
 	fs.StringVar(&f.cfg.CPUProfile, "cpuprofile", "", "write the processor's CPU profile to this file")
 	fs.StringVar(&f.cfg.MemProfile, "memprofile", "", "write the processor's heap profile at its peak heap to this file")

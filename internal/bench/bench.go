@@ -6,6 +6,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -47,8 +48,13 @@ const (
 
 // Config configures Run.
 type Config struct {
-	// Exe is the taillight binary run as `process` and `bench-ref`. Required.
+	// Exe is the taillight binary run as `bench-ref`, and as `migrate` and
+	// `process` unless ProcessExe is set. Required.
 	Exe string
+	// ProcessExe, when set, is the taillight binary that migrates the
+	// database and processes: another build measured by this harness (an
+	// A/B of two releases, each with its own schema).
+	ProcessExe string
 	// N is the number of TraceItems of the throughput phase (default 1e6).
 	N int
 	// Seed selects the generated workload (default 1).
@@ -243,14 +249,13 @@ func settle(ctx context.Context, q driver.Conn, db string, n int, p *proc) (*Set
 		return nil, err
 	}
 	var s Settled
-	var raw, all, parts uint64
-	if err := q.QueryRow(ctx, fmt.Sprintf(`SELECT sumIf(bytes_on_disk, table = 'trace_items'), sum(bytes_on_disk), countIf(table = 'trace_items')
-FROM system.parts WHERE active AND database = '%s'`, db)).Scan(&raw, &all, &parts); err != nil {
+	// Journal rows from the parts (metadata): the table is rollup_blocks
+	// in releases before the read path.
+	var raw, all, parts, journal uint64
+	if err := q.QueryRow(ctx, fmt.Sprintf(`SELECT sumIf(bytes_on_disk, table = 'trace_items'), sum(bytes_on_disk), countIf(table = 'trace_items'),
+	sumIf(rows, table IN ('rollup_journal', 'rollup_blocks'))
+FROM system.parts WHERE active AND database = '%s'`, db)).Scan(&raw, &all, &parts, &journal); err != nil {
 		return nil, fmt.Errorf("bench: read system.parts: %w", err)
-	}
-	journal, err := queryInt(ctx, q, fmt.Sprintf("SELECT count() FROM %s.rollup_journal", db))
-	if err != nil {
-		return nil, fmt.Errorf("bench: count journal rows: %w", err)
 	}
 	s.RawBytesPerEvent = float64(raw) / float64(n)
 	s.AllBytesPerEvent = float64(all) / float64(n)
@@ -290,8 +295,11 @@ type Report struct {
 	// FirstRowSeconds is when the first rows were queryable, from the
 	// processor's start (start, group join, the first blocks filling): a
 	// cost a small -n does not amortise.
-	FirstRowSeconds  float64  `json:"first_row_seconds"`
-	RowsQueryable    int64    `json:"rows_queryable"`
+	FirstRowSeconds float64 `json:"first_row_seconds"`
+	RowsQueryable   int64   `json:"rows_queryable"`
+	// RowsStoredTwice are raw rows stored again when all were queryable
+	// (they collapse in merges; reads count each once).
+	RowsStoredTwice  int64    `json:"rows_stored_twice,omitempty"`
 	RollupRequests   int64    `json:"rollup_requests"`
 	EventsRatio      float64  `json:"events_per_sec_ratio"`
 	CPUPerEventRatio float64  `json:"cpu_per_event_ratio"`
@@ -350,8 +358,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	topic, group, db := "bench-"+id, "bench-"+id, "bench_"+id
 	chCfg := chsink.DefaultConfig()
 	chCfg.Addrs, chCfg.Database = []string{chAddr}, db
-	if err := migrate(ctx, chCfg, log); err != nil {
-		return nil, err
+	exe := cmp.Or(cfg.ProcessExe, cfg.Exe)
+	if out, err := exec.CommandContext(ctx, exe, "migrate", "-clickhouse.addr", chAddr, "-clickhouse.database", db).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("bench: migrate clickhouse: %w: %s", err, tail(string(out)))
 	}
 	if v, err := serverVersion(ctx, chCfg); err == nil {
 		rep.ClickHouse += " " + v
@@ -405,7 +414,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		"-kafka.group", group, "-clickhouse.addr", chAddr, "-clickhouse.database", db,
 		"-listen.metrics", "127.0.0.1:0", "-log.level", "warn")
 	args = append(args, cfg.ProcessArgs...)
-	proc, err := startProc(cfg.Exe, args, filepath.Join(work, "process.log"))
+	proc, err := startProc(exe, args, filepath.Join(work, "process.log"))
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +431,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	rows, firstRow, err := waitRows(pctx, q, db, int64(cfg.N), proc)
+	rows, twice, firstRow, err := waitRows(pctx, q, db, int64(cfg.N), proc)
 	cancel()
 	elapsed := time.Since(proc.started)
 	if err != nil {
@@ -448,7 +457,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	rep.ClickHouseWork = work1.sub(work0)
-	rep.RowsQueryable = rows
+	rep.RowsQueryable, rep.RowsStoredTwice = rows, twice
 	rep.Processor = side(elapsed, cpu, rss, cfg.N, rep.Bytes)
 	rep.FirstRowSeconds = firstRow.Sub(proc.started).Seconds()
 
@@ -537,18 +546,6 @@ func randomID() string {
 	b := make([]byte, 4)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func migrate(ctx context.Context, cfg chsink.Config, log *slog.Logger) error {
-	w, err := chsink.New(ctx, cfg, log, nil)
-	if err != nil {
-		return fmt.Errorf("bench: connect to clickhouse: %w", err)
-	}
-	defer w.Close()
-	if _, err := w.Migrate(ctx); err != nil {
-		return fmt.Errorf("bench: migrate clickhouse: %w", err)
-	}
-	return nil
 }
 
 func serverVersion(ctx context.Context, cfg chsink.Config) (string, error) {
@@ -760,37 +757,44 @@ func poll(ctx context.Context, p *proc, every time.Duration, what string, f func
 	}
 }
 
-// waitRows polls until want rows are queryable and returns the count and
-// when the first rows were (startup, group join and the first block's
-// linger are before it).
-func waitRows(ctx context.Context, q driver.Conn, db string, want int64, p *proc) (int64, time.Time, error) {
-	var got int64
+// waitRows polls until want rows are queryable and returns the count, the
+// raw rows stored more than once (a packet written again; the copies
+// collapse in merges and every read counts them once) and when the first
+// rows were (startup, group join and the first block's linger are before
+// it).
+func waitRows(ctx context.Context, q driver.Conn, db string, want int64, p *proc) (int64, int64, time.Time, error) {
+	var got, stored int64
 	var first time.Time
 	// The rows of the active parts (metadata) until they are all there,
-	// then count() once: on 18.16 count() reads a column of every row, so
-	// polling it 10 times a second loaded the server being measured.
-	query := fmt.Sprintf("SELECT count() FROM %s.trace_items", db)
+	// then the distinct coordinates: on 18.16 a count reads a column of
+	// every row, so polling it 10 times a second loaded the server being
+	// measured. The database holds one topic.
+	query := fmt.Sprintf("SELECT uniqExact(kafka_partition, kafka_offset) FROM %s.trace_items", db)
 	err := poll(ctx, p, 100*time.Millisecond, fmt.Sprintf("%d rows in %s.trace_items", want, db), func() (bool, error) {
 		n, err := storedRows(ctx, q, db)
-		if err == nil && n == want {
-			n, err = queryInt(ctx, q, query)
-		}
 		if err != nil {
 			return false, err
 		}
-		got = n
+		stored = n
+		if n >= want {
+			n, err = queryInt(ctx, q, query)
+			if err != nil {
+				return false, err
+			}
+		}
+		got = min(n, want)
 		if n > 0 && first.IsZero() {
 			first = time.Now()
 		}
 		if n > want {
-			return false, fmt.Errorf("%d rows, more than the %d produced", n, want)
+			return false, fmt.Errorf("%d distinct rows, more than the %d produced", n, want)
 		}
 		return n == want, nil
 	})
 	if err == nil && got != want {
 		err = fmt.Errorf("bench: %d rows queryable, want %d", got, want)
 	}
-	return got, first, err
+	return got, stored - got, first, err
 }
 
 func waitRollups(ctx context.Context, q driver.Conn, db string, want int64, p *proc) (int64, error) {
@@ -830,6 +834,9 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "%-34s %14.1f\n", "ClickHouse CPU-s per million", r.ClickHouseCPUSecPerMillion)
 	}
 	fmt.Fprintf(w, "%-34s %14d (rollup requests %d; first rows after %.2f s)\n", "rows queryable", r.RowsQueryable, r.RollupRequests, r.FirstRowSeconds)
+	if r.RowsStoredTwice > 0 {
+		fmt.Fprintf(w, "%-34s %14d (collapse in merges; reads count each once)\n", "raw rows stored twice", r.RowsStoredTwice)
+	}
 	if r.ClickHouseWork != nil {
 		fmt.Fprintf(w, "ClickHouse until then: %s\n", r.ClickHouseWork)
 	}

@@ -135,8 +135,8 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestChecks(t *testing.T) {
-	r := &Report{EventsRatio: 0.4, CPUPerEventRatio: 3, Processor: Side{PeakRSSMiB: 100},
-		Latency: &Latency{P99Ms: 2500}}
+	r := &Report{EventsRatio: 0.5, CPUPerEventRatio: 1.4, Processor: Side{PeakRSSMiB: 100},
+		Latency: &Latency{P99Ms: 1100}}
 	got := map[string]bool{}
 	for _, c := range checks(r) {
 		got[c.Name] = c.Pass
@@ -186,7 +186,7 @@ func TestRunEndToEnd(t *testing.T) {
 	defer cancel()
 	const n = 2000
 	prof := filepath.Join(dir, "cpu.pprof")
-	rep, err := Run(ctx, Config{Exe: exe, N: n, Partitions: 2, LatencyRate: 400, LatencyDuration: 2 * time.Second,
+	rep, err := Run(ctx, Config{Exe: exe, ProcessExe: exe, N: n, Partitions: 2, LatencyRate: 400, LatencyDuration: 2 * time.Second,
 		CPUProfile: prof, Timeout: 3 * time.Minute, ProcessArgs: []string{"-flush.linger=200ms"}})
 	if err != nil {
 		t.Fatal(err)
@@ -216,6 +216,23 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	if rep.ClickHouseCPUSecPerMillion <= 0 {
 		t.Errorf("ClickHouse CPU per million = %v; the private server's CPU must be measured", rep.ClickHouseCPUSecPerMillion)
+	}
+	if st := rep.Settled; st == nil {
+		t.Error("no settled figures")
+	} else {
+		if st.CPUSecPerMillion < rep.ClickHouseCPUSecPerMillion || st.Seconds < rep.Processor.Seconds {
+			t.Errorf("settled at %.2f s with %.1f CPU-s per million, before the rows were queryable (%.2f s, %.1f)",
+				st.Seconds, st.CPUSecPerMillion, rep.Processor.Seconds, rep.ClickHouseCPUSecPerMillion)
+		}
+		// Compressed rows of about 1 KB of JSON: tens to hundreds of bytes.
+		if st.RawBytesPerEvent < 10 || st.RawBytesPerEvent > 2000 || st.AllBytesPerEvent < st.RawBytesPerEvent || st.RawParts < 1 {
+			t.Errorf("storage figures implausible: %+v", st)
+		}
+		// At least the mark row of a block; at most a few rows per event
+		// for each of the three rollups.
+		if st.JournalRowsPerEvent <= 0 || st.JournalRowsPerEvent > 10 || st.Work == nil || st.Work.InsertedRows < n {
+			t.Errorf("journal rows or server work implausible: %+v (work %+v)", st, st.Work)
+		}
 	}
 	l := rep.Latency
 	if l == nil {
