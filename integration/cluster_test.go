@@ -14,7 +14,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/processor/proctest"
 	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks/chsink"
@@ -31,10 +32,10 @@ func TestClusterProcessorSIGKILL(t *testing.T) {
 	e2e := os.Getenv("TAILLIGHT_E2E") == "1"
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cs, err := local.StartClickHouseCluster(ctx, local.ClickHouseClusterConfig{
+	cs, err := testenv.StartClickHouseCluster(ctx, testenv.ClickHouseClusterConfig{
 		Name: "taillight", Shards: 2,
-		ZooKeeper: local.ZooKeeperConfig{NoInstall: !e2e},
-		Server:    local.ClickHouseConfig{NoInstall: !e2e, StartTimeout: 90 * time.Second},
+		ZooKeeper: testenv.ZooKeeperConfig{},
+		Server:    devenv.ClickHouseConfig{StartTimeout: 90 * time.Second},
 	})
 	if err != nil {
 		if e2e {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	local "github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/internal/devenv"
 )
 
 func TestParseStatCPU(t *testing.T) {
@@ -155,10 +155,10 @@ func TestChecks(t *testing.T) {
 func servers(t *testing.T) {
 	t.Helper()
 	var missing []string
-	if err := local.KafkaInstalled(""); err != nil {
+	if err := devenv.KafkaInstalled(""); err != nil {
 		missing = append(missing, err.Error())
 	}
-	if _, err := local.FindClickHouse(); err != nil {
+	if _, err := devenv.FindClickHouse(); err != nil {
 		missing = append(missing, err.Error())
 	}
 	if len(missing) == 0 {

@@ -17,7 +17,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/sinks/chsink"
 )
 
@@ -176,7 +176,7 @@ func scaleInvRows(from time.Time, f scaleFilter, status string, skip, limit int)
 // read-only user, over an hour holding 1 GB of log text: they must answer,
 // with the right rows, newest first, and a replayed record once.
 func TestLogQueriesAtScale(t *testing.T) {
-	localtest.SkipShort(t, "writes 1 GB of log text")
+	testenv.SkipShort(t, "writes 1 GB of log text")
 	srv := sharedClickHouse(t)
 	ctx := t.Context()
 	db := fmt.Sprintf("dash_logs_%d_%d", os.Getpid(), dbSeq.Add(1))

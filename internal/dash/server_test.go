@@ -20,8 +20,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/taillight/taillight/deployments/local"
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
 )
@@ -29,7 +29,7 @@ import (
 // One private ClickHouse server per test binary, started on first use;
 // every test gets its own database on it.
 var (
-	chShared = localtest.SharedClickHouse{Config: local.ClickHouseConfig{StartTimeout: 90 * time.Second}}
+	chShared = testenv.SharedClickHouse{Config: devenv.ClickHouseConfig{StartTimeout: 90 * time.Second}}
 	dbSeq    atomic.Int64
 )
 
@@ -39,12 +39,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// e2e is localtest.E2E, named for browser_test.go.
-func e2e() bool { return localtest.E2E() }
+// e2e is testenv.E2E, named for browser_test.go.
+func e2e() bool { return testenv.E2E() }
 
 // sharedClickHouse returns the package's server, or skips (fails under
 // TAILLIGHT_E2E=1) when none can be had.
-func sharedClickHouse(tb testing.TB) *local.ClickHouse {
+func sharedClickHouse(tb testing.TB) *devenv.ClickHouse {
 	tb.Helper()
 	return chShared.Get(tb)
 }

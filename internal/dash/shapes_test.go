@@ -13,7 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 // The dashboard in headless Chromium at three data shapes: a fresh start
@@ -155,7 +155,7 @@ func newBareEnv(t *testing.T) *env {
 }
 
 func TestBrowserShapes(t *testing.T) {
-	localtest.SkipShort(t, "needs Chromium and a real ClickHouse server")
+	testenv.SkipShort(t, "needs Chromium and a real ClickHouse server")
 	bin, err := findChromium()
 	if err != nil {
 		if e2e() {

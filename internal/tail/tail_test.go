@@ -18,7 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/schemas"
 )
 
@@ -395,7 +395,7 @@ func produce(t *testing.T, cl *kgo.Client, partition int32, value []byte) {
 // waitFor polls cond until it holds or ten seconds pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	localtest.Eventually(t, 10*time.Second, 10*time.Millisecond, cond, "timed out waiting for %s", what)
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, cond, "timed out waiting for %s", what)
 }
 
 func TestKafkaFromBeginning(t *testing.T) {
@@ -458,7 +458,7 @@ func TestKafkaFromEndAndLimit(t *testing.T) {
 			t.Fatal("tail never showed a record produced after it started")
 		}
 		produce(t, cl, int32(i%3), enc(t, item("new", "GET", "https://a.dev/new", 200, "ok")))
-		localtest.Poll(200*time.Millisecond, 5*time.Millisecond, shown)
+		testenv.Poll(200*time.Millisecond, 5*time.Millisecond, shown)
 	}
 	produce(t, cl, 1, enc(t, item("new", "GET", "https://a.dev/new", 200, "ok")))
 	select {

@@ -1,11 +1,10 @@
-package local
+package devenv
 
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
-	_ "embed"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -29,18 +28,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-//go:embed kafka/pom.xml
-var kafkaPom []byte
-
-// KafkaVersion is the Apache Kafka release pinned in kafka/pom.xml, the one
+// KafkaVersion is the Apache Kafka release pinned in
+// deployments/local/kafka/pom.xml (a test keeps them equal), the one
 // install-kafka.sh resolves and StartKafka runs.
-var KafkaVersion = func() string {
-	m := regexp.MustCompile(`<kafka.version>([^<]+)</kafka.version>`).FindSubmatch(kafkaPom)
-	if m == nil {
-		panic("deployments/local: kafka/pom.xml has no <kafka.version>")
-	}
-	return string(m[1])
-}()
+const KafkaVersion = "4.3.1"
 
 // ErrKafkaNotInstalled is returned (wrapped) by StartKafka when java or the
 // broker's jars cannot be found; callers that may skip (tests) branch on it.
@@ -490,7 +481,7 @@ func (k *Kafka) writeNodeConfig(n *kafkaNode) error {
 	}
 	sort.Strings(keys)
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# written by taillight deployments/local (kafka.go)\n")
+	fmt.Fprintf(&b, "# written by taillight (internal/devenv/kafka.go)\n")
 	for _, key := range keys {
 		fmt.Fprintf(&b, "%s=%s\n", key, props[key])
 	}
@@ -556,7 +547,7 @@ func (k *Kafka) format(ctx context.Context, jars string) error {
 		if err := os.WriteFile(filepath.Join(data, "bootstrap.checkpoint"), boot, 0o644); err != nil {
 			return fmt.Errorf("kafka: format node %d: %w", n.id, err)
 		}
-		meta := fmt.Sprintf("#written by taillight deployments/local, as kafka-storage format does\nnode.id=%d\ndirectory.id=%s\nversion=1\ncluster.id=%s\n",
+		meta := fmt.Sprintf("#written by taillight internal/devenv, as kafka-storage format does\nnode.id=%d\ndirectory.id=%s\nversion=1\ncluster.id=%s\n",
 			n.id, randomKafkaID(), k.clusterID)
 		if err := os.WriteFile(filepath.Join(data, "meta.properties"), []byte(meta), 0o644); err != nil {
 			return fmt.Errorf("kafka: format node %d: %w", n.id, err)
@@ -571,7 +562,7 @@ func (k *Kafka) runStorageTool(ctx context.Context, n *kafkaNode) error {
 	defer cancel()
 	args := append(k.jvmArgs(n), "kafka.tools.StorageTool", "format", "--cluster-id", k.clusterID, "--config", n.props)
 	cmd := exec.CommandContext(ctx, k.java, args...)
-	cmd.SysProcAttr = kafkaSysProcAttr()
+	cmd.SysProcAttr = ProcAttr()
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -609,7 +600,7 @@ func (k *Kafka) launch(n *kafkaNode) error {
 	cmd.Dir = n.dir
 	cmd.Stdout = logf
 	cmd.Stderr = logf
-	cmd.SysProcAttr = kafkaSysProcAttr()
+	cmd.SysProcAttr = ProcAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("kafka: start node %d (%s): %w", n.id, k.java, err)
 	}

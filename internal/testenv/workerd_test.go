@@ -1,4 +1,4 @@
-package local
+package testenv
 
 import (
 	"context"
@@ -126,7 +126,7 @@ func TestStartWorkerdContextCanceled(t *testing.T) {
 // waitGone polls until pid no longer runs (absent, or a zombie awaiting its reaper).
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	if !waitUntil(10*time.Second, 20*time.Millisecond, func() bool { return procGone(pid) }) {
+	if !Poll(10*time.Second, 20*time.Millisecond, func() bool { return ProcGone(pid) }) {
 		t.Fatalf("process %d still runs after Close", pid)
 	}
 }

@@ -1,4 +1,4 @@
-package local
+package testenv
 
 import (
 	"bufio"
@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/taillight/taillight/internal/devenv"
 )
 
 // WorkerdEnv names the environment variable that points at a workerd binary,
@@ -171,7 +173,7 @@ func StartWorkerd(ctx context.Context, cfg WorkerdConfig) (*Workerd, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.ExtraFiles = []*os.File{lnFile, ctlW} // fds 3 and 4
-	cmd.SysProcAttr = workerdSysProcAttr()
+	cmd.SysProcAttr = devenv.ProcAttr()
 	out := &workerdTailBuffer{max: 64 << 10}
 	var w io.Writer = out
 	if cfg.Output != nil {
@@ -251,16 +253,16 @@ func (w *Workerd) Close() error {
 		select {
 		case <-w.exited:
 		default:
-			workerdSignalGroup(pid, false)
+			devenv.SignalGroup(pid, false)
 			select {
 			case <-w.exited:
 			case <-time.After(5 * time.Second):
-				workerdSignalGroup(pid, true)
+				devenv.SignalGroup(pid, true)
 				<-w.exited
 			}
 		}
 		// Anything left in the group (workerd does not fork, but be sure).
-		workerdSignalGroup(pid, true)
+		devenv.SignalGroup(pid, true)
 		w.closeErr = os.RemoveAll(w.dir)
 	})
 	return w.closeErr

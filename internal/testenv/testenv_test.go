@@ -1,4 +1,4 @@
-package localtest
+package testenv
 
 import (
 	"testing"

@@ -1,4 +1,4 @@
-package local
+package testenv
 
 import (
 	"context"
@@ -17,7 +17,7 @@ func TestZooKeeper(t *testing.T) {
 	e2e := os.Getenv("TAILLIGHT_E2E") == "1"
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	z, err := StartZooKeeper(ctx, ZooKeeperConfig{NoInstall: !e2e})
+	z, err := StartZooKeeper(ctx, ZooKeeperConfig{})
 	if err != nil {
 		if !e2e && errors.Is(err, ErrZooKeeperNotFound) {
 			t.Skipf("skipping: %v (or set TAILLIGHT_E2E=1 to have the test install it)", err)

@@ -1,4 +1,4 @@
-package local
+package devenv
 
 import (
 	"context"
@@ -14,7 +14,7 @@ func BenchmarkClickHouseStart(b *testing.B) {
 		b.Skipf("skipping: %v", err)
 	}
 	ctx := context.Background()
-	ch, err := StartClickHouse(ctx, ClickHouseConfig{NoInstall: true})
+	ch, err := StartClickHouse(ctx, ClickHouseConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-// Command localkafka runs a local Apache Kafka cluster (deployments/local's
+// Command localkafka runs a local Apache Kafka cluster (internal/devenv's
 // StartKafka: KRaft, 1 or 3 nodes, free loopback ports) in the foreground
 // until interrupted, for people and scripts (deployments/local/kafka.sh runs
 // it in the background). When the cluster answers it prints one line,
@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/internal/devenv"
 )
 
 func main() {
@@ -31,7 +31,7 @@ func run() int {
 	brokers := fs.Int("brokers", 1, "number of brokers: 1 or 3")
 	dir := fs.String("dir", "", "where to make the cluster's temporary directory (default: the system temp dir)")
 	timeout := fs.Duration("start-timeout", 2*time.Minute, "how long to wait for the brokers to answer")
-	jars := fs.String("jars", "", "directory of the Kafka jars (default: deployments/local/.kafka-jars/"+local.KafkaVersion+")")
+	jars := fs.String("jars", "", "directory of the Kafka jars (default: deployments/local/.kafka-jars/"+devenv.KafkaVersion+")")
 	var props propsFlag
 	fs.Var(&props, "prop", "extra server.properties entry key=value (repeatable)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -41,7 +41,7 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	k, err := local.StartKafka(ctx, local.KafkaConfig{
+	k, err := devenv.StartKafka(ctx, devenv.KafkaConfig{
 		Brokers: *brokers, Dir: *dir, Log: log, StartTimeout: *timeout, JarsDir: *jars, ExtraProps: props,
 	})
 	if err != nil {

@@ -1,4 +1,4 @@
-package local
+package devenv_test
 
 import (
 	"bytes"
@@ -19,25 +19,25 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	. "github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 // requireClickHouse skips in -short mode, and when no server binary is
-// installed unless TAILLIGHT_E2E=1: then StartClickHouse installs Debian's
-// package, and a failure to get a server fails the test.
+// installed (fails instead under TAILLIGHT_E2E=1).
 func requireClickHouse(t *testing.T) ClickHouseConfig {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("skipping real ClickHouse test in -short mode")
-	}
-	if _, err := FindClickHouse(); err != nil && os.Getenv("TAILLIGHT_E2E") != "1" {
-		t.Skipf("skipping: %v (or set TAILLIGHT_E2E=1 to have the test install it)", err)
+	testenv.SkipShort(t, "starts a real ClickHouse server")
+	if _, err := FindClickHouse(); err != nil {
+		testenv.NoClickHouse(t, err)
 	}
 	return ClickHouseConfig{StartTimeout: 60 * time.Second}
 }
 
 func startClickHouse(t *testing.T, cfg ClickHouseConfig) *ClickHouse {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute) // room for an install
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	t0 := time.Now()
 	ch, err := StartClickHouse(ctx, cfg)
@@ -207,7 +207,7 @@ func TestClickHouseStopStartKillKeepData(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertClickHouseGone(t, pid, addr)
-	if !waitUntil(10*time.Second, 10*time.Millisecond, func() bool { return ch.PID() == 0 }) {
+	if !testenv.Poll(10*time.Second, 10*time.Millisecond, func() bool { return ch.PID() == 0 }) {
 		t.Fatalf("PID = %d after the process died; want 0", ch.PID())
 	}
 	if err := ch.Start(t.Context()); err != nil {
@@ -297,7 +297,8 @@ func TestClickHousePortTaken(t *testing.T) {
 	// And read from the real server's log when the port is taken after the
 	// check (here: no check at all).
 	cfg := requireClickHouse(t)
-	cfg.TCPPort, cfg.skipPortCheck = port, true
+	cfg.TCPPort = port
+	cfg = SkipPortCheck(cfg)
 	t0 := time.Now()
 	_, err = StartClickHouse(t.Context(), cfg)
 	if !errors.Is(err, ErrPortInUse) || !strings.Contains(err.Error(), "Address already in use") {
@@ -324,7 +325,7 @@ func TestClickHouseFakeExitsEarly(t *testing.T) {
 	bin := fakeClickHouse(t, `echo "2026.01.01 00:00:00.000000 [ 1 ] {} <Error> Application: Net Exception: Address already in use: 127.0.0.1:9" >> "$cfgdir/log/server.err.log"
 exit 70
 `)
-	_, err := StartClickHouse(t.Context(), ClickHouseConfig{Binary: bin, TCPPort: 1, HTTPPort: 2, skipPortCheck: true})
+	_, err := StartClickHouse(t.Context(), SkipPortCheck(ClickHouseConfig{Binary: bin, TCPPort: 1, HTTPPort: 2}))
 	if !errors.Is(err, ErrPortInUse) || !strings.Contains(err.Error(), "127.0.0.1:9") || !strings.Contains(err.Error(), "exit status 70") {
 		t.Fatalf("err = %v; want ErrPortInUse naming 127.0.0.1:9 and the exit status", err)
 	}
@@ -373,19 +374,19 @@ func TestClickHouseContextCanceled(t *testing.T) {
 	}
 }
 
-// TestClickHouseEmbeddedInstaller runs the embedded install-clickhouse.sh as
-// InstallClickHouse does; with the server present it must only say so.
-func TestClickHouseEmbeddedInstaller(t *testing.T) {
+// TestClickHouseInstallerFindsServer runs install-clickhouse.sh with the
+// server present: it must find the binary FindClickHouse finds and install
+// nothing.
+func TestClickHouseInstallerFindsServer(t *testing.T) {
 	bin, err := FindClickHouse()
 	if err != nil {
 		t.Skipf("skipping: %v (the installer would run apt-get)", err)
 	}
-	out, err := clickHouseInstallCmd(t.Context()).CombinedOutput()
+	cmd := exec.CommandContext(t.Context(), "bash", filepath.Join("..", "..", "deployments", "local", "install-clickhouse.sh"))
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "already installed: "+bin) {
-		t.Fatalf("embedded install-clickhouse.sh: %v\n%s", err, out)
-	}
-	if err := InstallClickHouse(t.Context(), nil); err != nil {
-		t.Fatalf("InstallClickHouse with the server present: %v", err)
+		t.Fatalf("install-clickhouse.sh: %v\n%s", err, out)
 	}
 }
 
@@ -413,7 +414,7 @@ func TestWriteClickHouseConfig(t *testing.T) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeClickHouseConfig(dir, 1234, 5678); err != nil {
+	if err := WriteClickHouseConfig(dir, 1234, 5678); err != nil {
 		t.Fatal(err)
 	}
 	var cfg struct {
@@ -483,7 +484,7 @@ func TestWriteClickHouseConfig(t *testing.T) {
 func TestClickHouseAddrInUse(t *testing.T) {
 	f := func(line, want string, port string) {
 		t.Helper()
-		m := clickHouseAddrInUse.FindStringSubmatch(line)
+		m := ClickHouseAddrInUse.FindStringSubmatch(line)
 		if want == "" {
 			if m != nil {
 				t.Fatalf("%q matched %q", line, m[0])
@@ -504,8 +505,8 @@ func TestClickHouseAddrInUse(t *testing.T) {
 func TestClickHouseTail(t *testing.T) {
 	f := func(in string, n int, want string) {
 		t.Helper()
-		if got := clickHouseTail(in, n); got != want {
-			t.Fatalf("clickHouseTail(%q, %d) = %q; want %q", in, n, got, want)
+		if got := ClickHouseTail(in, n); got != want {
+			t.Fatalf("ClickHouseTail(%q, %d) = %q; want %q", in, n, got, want)
 		}
 	}
 	f("", 3, "")
@@ -521,8 +522,8 @@ func TestClickHouseTail(t *testing.T) {
 func assertClickHouseGone(t *testing.T, pid int, addr string) {
 	t.Helper()
 	alive, accepting := true, false
-	gone := waitUntil(10*time.Second, 20*time.Millisecond, func() bool {
-		alive = syscall.Kill(pid, 0) == nil && !procGone(pid)
+	gone := testenv.Poll(10*time.Second, 20*time.Millisecond, func() bool {
+		alive = syscall.Kill(pid, 0) == nil && !testenv.ProcGone(pid)
 		accepting = false
 		if !alive && addr != "" {
 			if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
@@ -544,7 +545,7 @@ func assertClickHouseGone(t *testing.T, pid int, addr string) {
 // writeClickHouseConfig (for tests) writing the same server config.
 func TestClickHouseShWritesSameConfig(t *testing.T) {
 	dir := t.TempDir()
-	if err := writeClickHouseConfig(dir, 1234, 5678); err != nil {
+	if err := WriteClickHouseConfig(dir, 1234, 5678); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string][]byte{}
@@ -556,7 +557,7 @@ func TestClickHouseShWritesSameConfig(t *testing.T) {
 		want[f] = b
 		_ = os.Remove(filepath.Join(dir, f))
 	}
-	if out, err := exec.Command("bash", "clickhouse.sh", "config", dir, "1234", "5678").CombinedOutput(); err != nil {
+	if out, err := exec.Command("bash", filepath.Join("..", "..", "deployments", "local", "clickhouse.sh"), "config", dir, "1234", "5678").CombinedOutput(); err != nil {
 		t.Fatalf("clickhouse.sh config: %v\n%s", err, out)
 	}
 	for f, w := range want {

@@ -1,4 +1,4 @@
-package local
+package devenv
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,9 +58,16 @@ func TestKafkaConfigValidate(t *testing.T) {
 	f(KafkaConfig{StartTimeout: -time.Second}, true)
 }
 
+// TestKafkaVersionFromPom keeps KafkaVersion equal to the release
+// install-kafka.sh resolves.
 func TestKafkaVersionFromPom(t *testing.T) {
-	if !strings.HasPrefix(KafkaVersion, "4.") {
-		t.Fatalf("KafkaVersion = %q; want a 4.x release", KafkaVersion)
+	pom, err := os.ReadFile(filepath.Join("..", "..", "deployments", "local", "kafka", "pom.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`<kafka.version>([^<]+)</kafka.version>`).FindSubmatch(pom)
+	if m == nil || string(m[1]) != KafkaVersion {
+		t.Fatalf("deployments/local/kafka/pom.xml pins %s; KafkaVersion = %q: update one to the other", m, KafkaVersion)
 	}
 }
 

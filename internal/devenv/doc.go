@@ -10,4 +10,4 @@
 //
 // The shell scripts beside this package install what the servers need
 // (install.sh and install-*.sh) and start a server by hand (clickhouse.sh).
-package local
+package devenv

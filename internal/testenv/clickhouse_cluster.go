@@ -1,4 +1,4 @@
-package local
+package testenv
 
 import (
 	"context"
@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/taillight/taillight/internal/devenv"
 )
 
 // ClickHouseCluster describes one server's place in a ClickHouse cluster,
-// rendered by ClickHouseClusterXML into ClickHouseConfig.ExtraConfig.
+// rendered by ClickHouseClusterXML into devenv.ClickHouseConfig.ExtraConfig.
 type ClickHouseCluster struct {
 	// Name is the cluster name (ON CLUSTER Name, remote_servers/Name).
 	Name string
@@ -77,11 +79,6 @@ func ClickHouseClusterXML(c ClickHouseCluster) (string, error) {
 	return b.String(), nil
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago, for
-// configurations that must name a port before its server starts (cluster
-// members naming each other).
-func FreePort() (int, error) { return clickHouseFreePort() }
-
 // ClickHouseClusterConfig configures StartClickHouseCluster.
 type ClickHouseClusterConfig struct {
 	// Name is the cluster name (default "taillight").
@@ -92,7 +89,7 @@ type ClickHouseClusterConfig struct {
 	// ZooKeeper and Server configure the ZooKeeper server and every
 	// ClickHouse server; their ports and ExtraConfig are set here.
 	ZooKeeper ZooKeeperConfig
-	Server    ClickHouseConfig
+	Server    devenv.ClickHouseConfig
 }
 
 // ClickHouseClusterServers is a running ZooKeeper and the ClickHouse servers
@@ -103,7 +100,7 @@ type ClickHouseClusterConfig struct {
 type ClickHouseClusterServers struct {
 	Name      string
 	ZooKeeper *ZooKeeper
-	Servers   []*ClickHouse
+	Servers   []*devenv.ClickHouse
 }
 
 // StartClickHouseCluster starts ZooKeeper and cfg.Shards ClickHouse
@@ -131,7 +128,7 @@ func StartClickHouseCluster(ctx context.Context, cfg ClickHouseClusterConfig) (*
 	seen := map[int]bool{}
 	port := func() (int, error) {
 		for {
-			p, err := clickHouseFreePort()
+			p, err := devenv.FreePort()
 			if err != nil || !seen[p] {
 				seen[p] = true
 				return p, err
@@ -166,7 +163,7 @@ func StartClickHouseCluster(ctx context.Context, cfg ClickHouseClusterConfig) (*
 		}
 		sc := cfg.Server
 		sc.TCPPort, sc.HTTPPort, sc.ExtraConfig = p.tcp, p.http, extra
-		srv, err := StartClickHouse(ctx, sc)
+		srv, err := devenv.StartClickHouse(ctx, sc)
 		if err != nil {
 			_ = c.Close()
 			return nil, fmt.Errorf("start clickhouse cluster server %d: %w", i+1, err)

@@ -1,22 +1,30 @@
-// Package localtest holds the test helpers shared by every package whose
-// tests use the private servers of package local: "a real server or skip"
-// (fail instead under TAILLIGHT_E2E=1) and polling a condition with a
-// deadline.
-package localtest
+// Package testenv holds what taillight's tests need around real servers:
+// launchers for ZooKeeper, a ClickHouse cluster and the Workers runtime
+// (workerd), shared servers started on first use, "a real server or skip"
+// (fail instead under TAILLIGHT_E2E=1), and the one way tests wait for a
+// condition: Poll and Eventually, with a deadline. It builds on
+// internal/devenv's ClickHouse and Kafka launchers.
+//
+// Nothing here installs anything: `make deps` (deployments/local/install.sh)
+// does. Only tests import this package; the taillight binary must not (a
+// test of cmd/taillight checks its dependencies).
+package testenv
 
 import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/internal/devenv"
 )
 
 // E2E reports whether TAILLIGHT_E2E=1: a missing real server then fails a
-// test instead of skipping it, and the local package may install servers.
+// test instead of skipping it.
 func E2E() bool { return os.Getenv("TAILLIGHT_E2E") == "1" }
 
 // SkipShort skips the test under -short; what says what it needs.
@@ -40,7 +48,7 @@ func Unavailable(tb testing.TB, missing, hint string, err error) {
 	tb.Skipf("%s (%v); %sset TAILLIGHT_E2E=1 to make this a failure", missing, err, hint)
 }
 
-const clickHouseHint = "install one with deployments/local/install.sh clickhouse"
+const clickHouseHint = "install one with make deps or deployments/local/install.sh clickhouse"
 
 // NoClickHouse is Unavailable for a ClickHouse server that could not start.
 func NoClickHouse(tb testing.TB, err error) {
@@ -48,15 +56,13 @@ func NoClickHouse(tb testing.TB, err error) {
 	Unavailable(tb, "no ClickHouse server", clickHouseHint, err)
 }
 
-// ClickHouse starts a private ClickHouse server for the test, closed by
+// NeedClickHouse starts a private ClickHouse server for the test, closed by
 // tb.Cleanup. It skips under -short, and when no server can be had (fails
-// under TAILLIGHT_E2E=1). cfg.NoInstall is set to !E2E(): installing
-// Debian's package is for make test / CI. ctx bounds the start only.
-func ClickHouse(tb testing.TB, ctx context.Context, cfg local.ClickHouseConfig) *local.ClickHouse {
+// under TAILLIGHT_E2E=1). ctx bounds the start only.
+func NeedClickHouse(tb testing.TB, ctx context.Context, cfg devenv.ClickHouseConfig) *devenv.ClickHouse {
 	tb.Helper()
 	SkipShort(tb, "needs a real ClickHouse server")
-	cfg.NoInstall = !E2E()
-	srv, err := local.StartClickHouse(ctx, cfg)
+	srv, err := devenv.StartClickHouse(ctx, cfg)
 	if err != nil {
 		NoClickHouse(tb, err)
 	}
@@ -68,19 +74,19 @@ func ClickHouse(tb testing.TB, ctx context.Context, cfg local.ClickHouseConfig) 
 // on first use (each test takes its own database on it). TestMain calls
 // Close after m.Run. Safe for parallel tests.
 type SharedClickHouse struct {
-	// Config is the server's; NoInstall is set to !E2E().
-	Config local.ClickHouseConfig
-	// StartTimeout bounds the start, install included (3 minutes if 0).
+	// Config is the server's.
+	Config devenv.ClickHouseConfig
+	// StartTimeout bounds the start (3 minutes if 0).
 	StartTimeout time.Duration
 
 	once sync.Once
-	srv  *local.ClickHouse
+	srv  *devenv.ClickHouse
 	err  error
 }
 
 // Get returns the server, starting it on the first call. It skips under
 // -short and when no server can be had (fails under TAILLIGHT_E2E=1).
-func (s *SharedClickHouse) Get(tb testing.TB) *local.ClickHouse {
+func (s *SharedClickHouse) Get(tb testing.TB) *devenv.ClickHouse {
 	tb.Helper()
 	SkipShort(tb, "needs a real ClickHouse server")
 	s.once.Do(func() {
@@ -90,9 +96,7 @@ func (s *SharedClickHouse) Get(tb testing.TB) *local.ClickHouse {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()
-		cfg := s.Config
-		cfg.NoInstall = !E2E()
-		s.srv, s.err = local.StartClickHouse(ctx, cfg)
+		s.srv, s.err = devenv.StartClickHouse(ctx, s.Config)
 	})
 	if s.err != nil {
 		NoClickHouse(tb, s.err)
@@ -107,16 +111,14 @@ func (s *SharedClickHouse) Close() {
 	}
 }
 
-// ClickHouseCluster starts ZooKeeper and a ClickHouse cluster for the test,
+// NeedCluster starts ZooKeeper and a ClickHouse cluster for the test,
 // closed by tb.Cleanup; on failure the servers' error logs are written to
 // the test log. It skips under -short and when the servers cannot be had
-// (fails under TAILLIGHT_E2E=1). NoInstall is set to !E2E() for both.
-func ClickHouseCluster(tb testing.TB, ctx context.Context, cfg local.ClickHouseClusterConfig) *local.ClickHouseClusterServers {
+// (fails under TAILLIGHT_E2E=1).
+func NeedCluster(tb testing.TB, ctx context.Context, cfg ClickHouseClusterConfig) *ClickHouseClusterServers {
 	tb.Helper()
 	SkipShort(tb, "needs ZooKeeper and real ClickHouse servers")
-	cfg.ZooKeeper.NoInstall = !E2E()
-	cfg.Server.NoInstall = !E2E()
-	cs, err := local.StartClickHouseCluster(ctx, cfg)
+	cs, err := StartClickHouseCluster(ctx, cfg)
 	if err != nil {
 		Unavailable(tb, "no ZooKeeper + ClickHouse cluster",
 			"install them with deployments/local/install-zookeeper.sh and deployments/local/install.sh clickhouse", err)
@@ -133,12 +135,12 @@ func ClickHouseCluster(tb testing.TB, ctx context.Context, cfg local.ClickHouseC
 	return cs
 }
 
-// Workerd returns the workerd binary, skipping under -short and when there
+// NeedWorkerd returns the workerd binary, skipping under -short and when there
 // is none (fails under TAILLIGHT_E2E=1); the error names the install script.
-func Workerd(tb testing.TB) string {
+func NeedWorkerd(tb testing.TB) string {
 	tb.Helper()
 	SkipShort(tb, "needs the real Workers runtime (workerd)")
-	bin, err := local.FindWorkerd()
+	bin, err := FindWorkerd()
 	if err != nil {
 		Unavailable(tb, "no workerd", "", err)
 	}
@@ -185,4 +187,15 @@ func message(msgAndArgs []any) string {
 		return fmt.Sprintf(f, msgAndArgs[1:]...)
 	}
 	return fmt.Sprint(msgAndArgs...)
+}
+
+// ProcGone reports whether pid no longer runs: absent, or a zombie awaiting
+// its reaper (field 3 of /proc/<pid>/stat, after the parenthesised name).
+func ProcGone(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	return len(f) > 0 && f[0] == "Z"
 }

@@ -1,9 +1,8 @@
-package local
+package testenv
 
 import (
 	"bufio"
 	"context"
-	_ "embed"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/taillight/taillight/internal/devenv"
 )
 
 // ErrZooKeeperNotFound is wrapped by StartZooKeeper's error when no
@@ -27,9 +28,6 @@ var ErrZooKeeperNotFound = errors.New("zookeeper not found")
 // the server jar; its manifest's Class-Path names the dependencies.
 var zooKeeperJars = []string{"/usr/share/java/zookeeper.jar", "/usr/share/zookeeper/zookeeper.jar"}
 
-//go:embed install-zookeeper.sh
-var installZooKeeperScript string
-
 // ZooKeeperConfig configures StartZooKeeper. The zero value is usable.
 type ZooKeeperConfig struct {
 	// Dir holds zoo.cfg, the data directory and the log. Default "": a new
@@ -39,9 +37,6 @@ type ZooKeeperConfig struct {
 	Log *slog.Logger
 	// StartTimeout bounds the wait for "ruok" to answer "imok". Default 60s.
 	StartTimeout time.Duration
-	// NoInstall, when ZooKeeper is missing, returns ErrZooKeeperNotFound
-	// instead of running install-zookeeper.sh (apt-get, root).
-	NoInstall bool
 }
 
 // ZooKeeper is a private standalone ZooKeeper server on 127.0.0.1 (a free
@@ -75,12 +70,6 @@ func StartZooKeeper(ctx context.Context, cfg ZooKeeperConfig) (*ZooKeeper, error
 		return nil, fmt.Errorf("start zookeeper: %w: no java on PATH (deployments/local/install-zookeeper.sh installs one with the package)", ErrZooKeeperNotFound)
 	}
 	jar, err := findZooKeeperJar()
-	if err != nil && !cfg.NoInstall {
-		if ierr := installZooKeeper(ctx, log); ierr != nil {
-			return nil, ierr
-		}
-		jar, err = findZooKeeperJar()
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +87,7 @@ func StartZooKeeper(ctx context.Context, cfg ZooKeeperConfig) (*ZooKeeper, error
 	// A port taken between choosing and binding shows as a server that
 	// exits at once; then choose again.
 	for attempt := 1; ; attempt++ {
-		if z.port, err = clickHouseFreePort(); err != nil {
+		if z.port, err = devenv.FreePort(); err != nil {
 			return fail(fmt.Errorf("start zookeeper: choose port: %w", err))
 		}
 		err = z.start(ctx, java, jar, timeout)
@@ -119,15 +108,6 @@ func findZooKeeperJar() (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%w: none of %s (run deployments/local/install-zookeeper.sh, or apt-get install zookeeper)", ErrZooKeeperNotFound, strings.Join(zooKeeperJars, ", "))
-}
-
-func installZooKeeper(ctx context.Context, log *slog.Logger) error {
-	log.Info("zookeeper missing; installing Debian's package (install-zookeeper.sh)")
-	out, err := exec.CommandContext(ctx, "bash", "-c", installZooKeeperScript, "install-zookeeper.sh").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("install zookeeper: %w: %w: %s", ErrZooKeeperNotFound, err, clickHouseTail(string(out), 5))
-	}
-	return nil
 }
 
 func (z *ZooKeeper) start(ctx context.Context, java, jar string, timeout time.Duration) error {
@@ -161,13 +141,13 @@ forceSync=no
 		return fmt.Errorf("start zookeeper: %w", err)
 	}
 	defer out.Close()
-	off := clickHouseFileSize(logPath)
+	off := devenv.FileSize(logPath)
 	cmd := exec.Command(java, "-Xms32m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 		"-Dzookeeper.jmx.log4j.disable=true", "-cp", jar,
 		"org.apache.zookeeper.server.ZooKeeperServerMain", cfgPath)
 	cmd.Dir = z.dir
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = clickHouseSysProcAttr()
+	cmd.SysProcAttr = devenv.ProcAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start zookeeper: run %s: %w", java, err)
 	}
@@ -193,13 +173,13 @@ forceSync=no
 		select {
 		case <-done:
 			z.reap()
-			return fmt.Errorf("start zookeeper on %s: the server exited: %s", z.Addr(), clickHouseTail(clickHouseReadFrom(logPath, off), 10))
+			return fmt.Errorf("start zookeeper on %s: the server exited: %s", z.Addr(), devenv.LogTail(logPath, off, 10))
 		case <-ctx.Done():
 			z.kill()
 			return fmt.Errorf("start zookeeper on %s: not ready after %s: %w", z.Addr(), time.Since(t0).Round(time.Millisecond), ctx.Err())
 		case <-deadline.C:
 			z.kill()
-			return fmt.Errorf("start zookeeper on %s: no imok after %s: %s", z.Addr(), timeout, clickHouseTail(clickHouseReadFrom(logPath, off), 10))
+			return fmt.Errorf("start zookeeper on %s: no imok after %s: %s", z.Addr(), timeout, devenv.LogTail(logPath, off, 10))
 		case <-tick.C:
 		}
 	}
@@ -293,7 +273,7 @@ func (z *ZooKeeper) reap() {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	if z.cmd != nil {
-		clickHouseSignalGroup(z.cmd.Process.Pid, true)
+		devenv.SignalGroup(z.cmd.Process.Pid, true)
 	}
 	z.cmd, z.done = nil, nil
 }
@@ -304,7 +284,7 @@ func (z *ZooKeeper) kill() {
 	if z.cmd == nil {
 		return
 	}
-	clickHouseSignalGroup(z.cmd.Process.Pid, true)
+	devenv.SignalGroup(z.cmd.Process.Pid, true)
 	<-z.done
 	z.cmd, z.done = nil, nil
 }
@@ -324,13 +304,13 @@ func (z *ZooKeeper) Close() error {
 	var stopErr error
 	if cmd != nil {
 		pid := cmd.Process.Pid
-		clickHouseSignalGroup(pid, false)
+		devenv.SignalGroup(pid, false)
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
 			stopErr = fmt.Errorf("stop zookeeper (pid %d): not stopped 10s after SIGTERM; killed it", pid)
 		}
-		clickHouseSignalGroup(pid, true)
+		devenv.SignalGroup(pid, true)
 		<-done
 		z.log.Info("zookeeper stopped")
 	}

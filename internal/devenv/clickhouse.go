@@ -1,9 +1,8 @@
-package local
+package devenv
 
 import (
 	"bytes"
 	"context"
-	_ "embed"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -22,7 +21,7 @@ import (
 )
 
 // ErrClickHouseNotFound is returned (wrapped) when no ClickHouse server binary
-// can be found and installing one was not allowed or did not work.
+// can be found. This package never installs one.
 var ErrClickHouseNotFound = errors.New("clickhouse server binary not found")
 
 // ErrPortInUse is returned (wrapped) when a port a server must listen on is
@@ -31,7 +30,7 @@ var ErrPortInUse = errors.New("port already in use")
 
 // ClickHouseInstallHint tells people how to get ClickHouse; it ends every
 // "binary missing" error.
-const ClickHouseInstallHint = "run deployments/local/install.sh clickhouse as root (apt-get install clickhouse-server clickhouse-client)"
+const ClickHouseInstallHint = "install it with `make deps` or `deployments/local/install.sh clickhouse` in a taillight checkout (Debian: apt-get install clickhouse-server), or download the single binary from https://clickhouse.com/docs/install and put it on $PATH"
 
 // DefaultClickHouseStartTimeout bounds the wait for a server to answer.
 const DefaultClickHouseStartTimeout = 60 * time.Second
@@ -56,10 +55,6 @@ type ClickHouseConfig struct {
 	// upstream single binary clickhouse (run as "clickhouse server").
 	// Default: FindClickHouse.
 	Binary string
-	// NoInstall, when the binary is missing, returns ErrClickHouseNotFound
-	// instead of installing Debian's package (install-clickhouse.sh: apt-get,
-	// root, 10-60 s).
-	NoInstall bool
 	// ExtraConfig is raw XML inserted at the end of config.xml's root
 	// element, e.g. ClickHouseClusterXML's <remote_servers>, <zookeeper> and
 	// <macros>. Default "": a single server, as before.
@@ -100,16 +95,11 @@ type clickHouseProc struct {
 	err  error // set before done is closed
 }
 
-var clickHouseInstallMu sync.Mutex
-
-//go:embed install-clickhouse.sh
-var installClickHouseScript string
-
 // StartClickHouse writes a config for cfg, starts the server and returns once
 // it answers SELECT 1 over HTTP and accepts native connections. ctx bounds the
-// start (and an install), not the server's life. The caller must call Close.
+// start, not the server's life. The caller must call Close.
 func StartClickHouse(ctx context.Context, cfg ClickHouseConfig) (*ClickHouse, error) {
-	c, err := newClickHouse(ctx, cfg)
+	c, err := newClickHouse(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start clickhouse: %w", err)
 	}
@@ -134,7 +124,7 @@ func StartClickHouse(ctx context.Context, cfg ClickHouseConfig) (*ClickHouse, er
 	return nil, err
 }
 
-func newClickHouse(ctx context.Context, cfg ClickHouseConfig) (*ClickHouse, error) {
+func newClickHouse(cfg ClickHouseConfig) (*ClickHouse, error) {
 	if cfg.TCPPort < 0 || cfg.TCPPort > 65535 || cfg.HTTPPort < 0 || cfg.HTTPPort > 65535 {
 		return nil, fmt.Errorf("ports %d and %d: want 0 (free) or 1-65535", cfg.TCPPort, cfg.HTTPPort)
 	}
@@ -158,12 +148,6 @@ func newClickHouse(ctx context.Context, cfg ClickHouseConfig) (*ClickHouse, erro
 	} else {
 		var err error
 		bin, err = FindClickHouse()
-		if err != nil && !cfg.NoInstall {
-			if ierr := InstallClickHouse(ctx, log); ierr != nil {
-				return nil, fmt.Errorf("%w; installing it failed: %v", ErrClickHouseNotFound, ierr)
-			}
-			bin, err = FindClickHouse()
-		}
 		if err != nil {
 			return nil, err
 		}
@@ -206,12 +190,12 @@ func newClickHouse(ctx context.Context, cfg ClickHouseConfig) (*ClickHouse, erro
 func (c *ClickHouse) choosePorts(tcp, http int) error {
 	var err error
 	if tcp == 0 {
-		if tcp, err = clickHouseFreePort(); err != nil {
+		if tcp, err = FreePort(); err != nil {
 			return err
 		}
 	}
 	for http == 0 || http == tcp {
-		if http, err = clickHouseFreePort(); err != nil {
+		if http, err = FreePort(); err != nil {
 			return err
 		}
 	}
@@ -224,7 +208,9 @@ func (c *ClickHouse) choosePorts(tcp, http int) error {
 	return nil
 }
 
-func clickHouseFreePort() (int, error) {
+// FreePort returns a loopback TCP port that was free a moment ago, for a
+// server that is started next.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
@@ -271,7 +257,7 @@ func (c *ClickHouse) reapLocked() {
 	}
 	select {
 	case <-c.proc.done:
-		clickHouseSignalGroup(c.proc.cmd.Process.Pid, true) // anything left in the group
+		SignalGroup(c.proc.cmd.Process.Pid, true) // anything left in the group
 		c.log.Warn("clickhouse had exited", "err", c.proc.err)
 		c.proc = nil
 	default:
@@ -318,7 +304,7 @@ func (c *ClickHouse) startLocked(ctx context.Context) error {
 	}
 	errLog := filepath.Join(logDir, "server.err.log")
 	// Only what this start appends to the logs explains its failure.
-	errOff, outOff := clickHouseFileSize(errLog), clickHouseFileSize(filepath.Join(logDir, "stdout.log"))
+	errOff, outOff := FileSize(errLog), FileSize(filepath.Join(logDir, "stdout.log"))
 	out, err := os.OpenFile(filepath.Join(logDir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("open stdout log: %w", err)
@@ -330,7 +316,7 @@ func (c *ClickHouse) startLocked(ctx context.Context) error {
 	cmd := exec.Command(c.bin, args...)
 	cmd.Dir = c.dir
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = clickHouseSysProcAttr()
+	cmd.SysProcAttr = ProcAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("run %s: %w", c.bin, err)
 	}
@@ -441,10 +427,10 @@ func (c *ClickHouse) stopLocked(ctx context.Context) error {
 	}
 	t0 := time.Now()
 	pid := p.cmd.Process.Pid
-	clickHouseSignalGroup(pid, false)
+	SignalGroup(pid, false)
 	select {
 	case <-p.done:
-		clickHouseSignalGroup(pid, true) // anything left in the group
+		SignalGroup(pid, true) // anything left in the group
 		c.proc = nil
 		c.log.Info("clickhouse stopped", "took", time.Since(t0))
 		return nil
@@ -468,7 +454,7 @@ func (c *ClickHouse) killLocked() {
 	if p == nil {
 		return
 	}
-	clickHouseSignalGroup(p.cmd.Process.Pid, true)
+	SignalGroup(p.cmd.Process.Pid, true)
 	<-p.done // SIGKILL cannot be caught; the process ends
 	c.proc = nil
 	c.log.Info("clickhouse killed")
@@ -517,40 +503,6 @@ func FindClickHouse() (string, error) {
 	return "", fmt.Errorf("%w (looked for %s): %s", ErrClickHouseNotFound, strings.Join(tried, ", "), ClickHouseInstallHint)
 }
 
-// InstallClickHouse installs Debian's clickhouse-server and clickhouse-client
-// packages (apt-get; needs root) unless a server binary is already there, by
-// running the install-clickhouse.sh embedded in this package. The system
-// service is not started. Output goes to log; on failure it is in the error.
-func InstallClickHouse(ctx context.Context, log *slog.Logger) error {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	clickHouseInstallMu.Lock()
-	defer clickHouseInstallMu.Unlock()
-	if _, err := FindClickHouse(); err == nil {
-		return nil
-	}
-	if _, err := exec.LookPath("bash"); err != nil {
-		return fmt.Errorf("install clickhouse: bash not found: %w", err)
-	}
-	log.Info("clickhouse server binary missing; installing Debian's package (install-clickhouse.sh)")
-	t0 := time.Now()
-	out, err := clickHouseInstallCmd(ctx).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("install clickhouse (install-clickhouse.sh): %w; output:\n%s", err, clickHouseTail(string(out), 30))
-	}
-	log.Info("clickhouse installed", "took", time.Since(t0), "output", strings.TrimSpace(string(out)))
-	return nil
-}
-
-// clickHouseInstallCmd runs the embedded install-clickhouse.sh.
-func clickHouseInstallCmd(ctx context.Context) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "bash", "-c", installClickHouseScript, "install-clickhouse.sh")
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	cmd.WaitDelay = 10 * time.Second
-	return cmd
-}
-
 func clickHouseExecutable(p string) error {
 	fi, err := os.Stat(p)
 	if err != nil {
@@ -562,7 +514,8 @@ func clickHouseExecutable(p string) error {
 	return nil
 }
 
-func clickHouseFileSize(p string) int64 {
+// FileSize returns the size of the file at p, 0 when it cannot be read.
+func FileSize(p string) int64 {
 	fi, err := os.Stat(p)
 	if err != nil {
 		return 0
@@ -578,7 +531,7 @@ func clickHouseReadFrom(p string, off int64) string {
 		return ""
 	}
 	defer f.Close()
-	if size := clickHouseFileSize(p); size-off > 64<<10 {
+	if size := FileSize(p); size-off > 64<<10 {
 		off = size - 64<<10
 	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
@@ -586,6 +539,13 @@ func clickHouseReadFrom(p string, off int64) string {
 	}
 	b, _ := io.ReadAll(io.LimitReader(f, 64<<10))
 	return string(b)
+}
+
+// LogTail returns the last n non-empty lines of what was appended to the
+// file at path after offset off (at most the last 64 KiB), for error
+// messages that quote a server's log.
+func LogTail(path string, off int64, n int) string {
+	return clickHouseTail(clickHouseReadFrom(path, off), n)
 }
 
 // clickHouseTail returns the last n non-empty lines of s.
@@ -625,7 +585,7 @@ func writeClickHouseConfigExtra(dir string, tcpPort, httpPort int, extra string)
 	}
 	sub := func(name string) string { return esc(filepath.Join(dir, name) + "/") }
 	config := fmt.Sprintf(`<?xml version="1.0"?>
-<!-- Written by taillight deployments/local (clickhouse.go, clickhouse.sh); rewritten on every start. -->
+<!-- Written by taillight (internal/devenv/clickhouse.go, deployments/local/clickhouse.sh); rewritten on every start. -->
 <yandex>
     <logger>
         <level>warning</level>
@@ -659,7 +619,7 @@ func writeClickHouseConfigExtra(dir string, tcpPort, httpPort int, extra string)
 		tcpPort, httpPort, sub("data"), sub("tmp"), sub("user_files"), sub("format_schemas"), extra)
 
 	const users = `<?xml version="1.0"?>
-<!-- Written by taillight deployments/local (clickhouse.go, clickhouse.sh). Loopback only. -->
+<!-- Written by taillight (internal/devenv/clickhouse.go, deployments/local/clickhouse.sh). Loopback only. -->
 <yandex>
     <profiles>
         <default>
