@@ -180,7 +180,7 @@ func TestLogQueriesAtScale(t *testing.T) {
 	srv := sharedClickHouse(t)
 	ctx := t.Context()
 	db := fmt.Sprintf("dash_logs_%d_%d", os.Getpid(), dbSeq.Add(1))
-	admin := openConn(t, srv.Addr(), "default", "default")
+	admin := testenv.OpenClickHouse(t, srv.Addr(), "default", "default")
 	t.Cleanup(func() { _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })
 
 	// The tables as taillight migrate creates them.
@@ -233,7 +233,7 @@ func TestLogQueriesAtScale(t *testing.T) {
 
 	dc := DefaultConfig() // the dashboard's limits: 30 s, 10 000 rows
 	dc.Database = db
-	ro := openConn(t, srv.Addr(), "readonly", db)
+	ro := testenv.OpenClickHouse(t, srv.Addr(), "readonly", db)
 	s, err := New(dc, ro, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -295,9 +295,6 @@ func (k *Kafka) NodeID(i int) int32 { return k.nodes[i].id }
 // server.properties, server.log and data).
 func (k *Kafka) Dir() string { return k.dir }
 
-// LogPath returns the path of broker i's log file.
-func (k *Kafka) LogPath(i int) string { return k.nodes[i].logPath }
-
 // Running reports whether broker i's process is alive.
 func (k *Kafka) Running(i int) bool {
 	k.mu.Lock()

@@ -1,9 +1,7 @@
-package dash
+package browser
 
 import (
-	"context"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -133,32 +131,11 @@ FROM
 	}
 }
 
-// newBareEnv is newEnv without the data set, with the dashboard's default
-// limits.
-func newBareEnv(t *testing.T) *env {
-	t.Helper()
-	srv := sharedClickHouse(t)
-	e := &env{db: fmt.Sprintf("dash_%d_%d", os.Getpid(), dbSeq.Add(1))}
-	e.admin = openConn(t, srv.Addr(), "default", "default")
-	t.Cleanup(func() { _ = e.admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+e.db) })
-	migrate(t, e.admin, e.db)
-	dc := DefaultConfig()
-	dc.Database = e.db
-	var err error
-	if e.dash, err = New(dc, openConn(t, srv.Addr(), "readonly", e.db), nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(e.dash)
-	t.Cleanup(hs.Close)
-	e.url = hs.URL
-	return e
-}
-
 func TestBrowserShapes(t *testing.T) {
 	testenv.SkipShort(t, "needs Chromium and a real ClickHouse server")
 	bin, err := findChromium()
 	if err != nil {
-		if e2e() {
+		if testenv.E2E() {
 			t.Fatalf("TAILLIGHT_E2E=1 and %v: run deployments/local/install-chromium.sh (apt-get install chromium)", err)
 		}
 		t.Skipf("%v: run deployments/local/install-chromium.sh, or set TAILLIGHT_E2E=1 to make this a failure", err)

@@ -1,4 +1,4 @@
-package dash
+package browser
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 // newBrowser starts headless Chromium (bin) for the test; the context
@@ -109,7 +111,7 @@ func TestBrowser(t *testing.T) {
 	}
 	bin, err := findChromium()
 	if err != nil {
-		if e2e() {
+		if testenv.E2E() {
 			t.Fatalf("TAILLIGHT_E2E=1 and %v: run deployments/local/install-chromium.sh (apt-get install chromium)", err)
 		}
 		t.Skipf("%v: run deployments/local/install-chromium.sh (apt-get install chromium), or set TAILLIGHT_E2E=1 to make this a failure", err)

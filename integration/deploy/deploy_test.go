@@ -1,7 +1,8 @@
-// Package deployments holds the deployment files (Dockerfile at the repo
-// root, compose/, k8s/, grafana/, local/); its tests check them against the
-// binary they deploy.
-package deployments
+// Package deploy checks the deployment files (the Dockerfile at the repo
+// root, deployments/compose, k8s, grafana and local) against the binary
+// they deploy. The tests run in deployments/ (TestMain changes there), so
+// paths read as they do in that directory.
+package deploy
 
 import (
 	"bufio"
@@ -21,8 +22,6 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/taillight/taillight/deployments/grafana"
 )
 
 // repoRoot is the module root, seen from this package's directory.
@@ -300,6 +299,10 @@ func dockerBinary(t testing.TB) string {
 }
 
 func TestMain(m *testing.M) {
+	if err := os.Chdir(filepath.Join("..", "..", "deployments")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
@@ -608,8 +611,16 @@ func TestComposeFile(t *testing.T) {
 	if err := yaml.Unmarshal(ds, &dsf); err != nil || len(dsf.Datasources) != 1 {
 		t.Fatalf("compose data source: %v (%d data sources)", err, len(dsf.Datasources))
 	}
-	if d := dsf.Datasources[0]; d.UID != grafana.DatasourceUID || d.Type != grafana.DatasourceType {
-		t.Errorf("compose data source %s/%s: want %s/%s as the dashboards expect", d.Type, d.UID, grafana.DatasourceType, grafana.DatasourceUID)
+	gds, err := os.ReadFile("grafana/provisioning/datasources/taillight-clickhouse.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want struct{ Datasources []struct{ UID, Type string } }
+	if err := yaml.Unmarshal(gds, &want); err != nil || len(want.Datasources) != 1 {
+		t.Fatalf("grafana data source: %v (%d data sources)", err, len(want.Datasources))
+	}
+	if d, w := dsf.Datasources[0], want.Datasources[0]; d.UID != w.UID || d.Type != w.Type {
+		t.Errorf("compose data source %s/%s: want %s/%s as the dashboards expect (grafana/provisioning)", d.Type, d.UID, w.Type, w.UID)
 	}
 	if pw := dsf.Datasources[0].SecureJSONData["password"]; !strings.HasPrefix(pw, "$") {
 		t.Errorf("compose data source password written inline")
