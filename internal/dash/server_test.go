@@ -37,9 +37,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// e2e is testenv.E2E, named for browser_test.go.
-func e2e() bool { return testenv.E2E() }
-
 // sharedClickHouse returns the package's server, or skips (fails under
 // TAILLIGHT_E2E=1) when none can be had.
 func sharedClickHouse(tb testing.TB) *devenv.ClickHouse {
