@@ -98,22 +98,18 @@ func TestClusterProcessorSIGKILL(t *testing.T) {
 		raw0, _ := pe.progress(t)
 		target := raw0 + uint64(rng.IntN(int(total/8))) + 1
 		cmd := start()
-		deadline := time.Now().Add(2 * time.Minute)
-		for {
-			raw, counted := pe.progress(t)
-			if raw >= target {
-				break
-			}
-			if counted >= total {
-				target = 0 // drained before the kill point
-				break
-			}
-			if time.Now().After(deadline) {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-				t.Fatalf("no progress to %d raw rows within 2 minutes (at %d)", target, raw)
-			}
-			<-time.After(50 * time.Millisecond) // each poll reads two views: leave the server to the processor
+		var raw, counted uint64
+		// Every 50 ms: each poll reads two views; leave the server to the processor.
+		if !testenv.Poll(2*time.Minute, 50*time.Millisecond, func() bool {
+			raw, counted = pe.progress(t)
+			return raw >= target || counted >= total
+		}) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("no progress to %d raw rows within 2 minutes (at %d)", target, raw)
+		}
+		if raw < target {
+			target = 0 // drained before the kill point
 		}
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)

@@ -452,14 +452,12 @@ func TestKafkaFromEndAndLimit(t *testing.T) {
 	// The tail starts at the end some time after Run; keep producing new
 	// records until it shows one.
 	shown := func() bool { return strings.Contains(out.String(), "https://a.dev/new") }
-	deadline := time.Now().Add(10 * time.Second)
-	for i := 0; !shown(); i++ {
-		if time.Now().After(deadline) {
-			t.Fatal("tail never showed a record produced after it started")
-		}
+	i := 0
+	testenv.Eventually(t, 10*time.Second, time.Millisecond, func() bool {
 		produce(t, cl, int32(i%3), enc(t, item("new", "GET", "https://a.dev/new", 200, "ok")))
-		testenv.Poll(200*time.Millisecond, 5*time.Millisecond, shown)
-	}
+		i++
+		return testenv.Poll(200*time.Millisecond, 5*time.Millisecond, shown)
+	}, "tail never showed a record produced after it started")
 	produce(t, cl, 1, enc(t, item("new", "GET", "https://a.dev/new", 200, "ok")))
 	select {
 	case err := <-done:
