@@ -54,7 +54,7 @@ func TestProcessorTopicRecreated(t *testing.T) {
 		return err == nil
 	}, "the deleted topic could not be created again")
 	second := proctest.New(4)
-	second.Generate(rand.New(rand.NewPCG(12, 13)), 1500, 0)
+	second.Generate(t, rand.New(rand.NewPCG(12, 13)), 1500, 0)
 	pe.g = second
 	cl := pe.env.KafkaClient(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	for _, r := range second.Records {

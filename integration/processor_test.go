@@ -82,7 +82,7 @@ func (pe *procEnv) config(group string) processor.Config {
 func (pe *procEnv) produce(t testing.TB, seed uint64, n, poisonEvery int) {
 	t.Helper()
 	from := len(pe.g.Records)
-	pe.g.Generate(rand.New(rand.NewPCG(seed, seed+1)), n, poisonEvery)
+	pe.g.Generate(t, rand.New(rand.NewPCG(seed, seed+1)), n, poisonEvery)
 	cl := pe.env.KafkaClient(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	recs := make([]*kgo.Record, 0, n)
 	for _, r := range pe.g.Records[from:] {

@@ -183,7 +183,7 @@ func virtualTopicN(t *testing.T, group string, partitions int32, n int, seed uin
 	t.Cleanup(c.Close)
 	addrs := c.ListenAddrs()
 	g := proctest.New(partitions)
-	g.Generate(rand.New(rand.NewPCG(seed, seed+1)), n, 0)
+	g.Generate(t, rand.New(rand.NewPCG(seed, seed+1)), n, 0)
 	produce(t, addrs, g.Records, kgo.Dialer(vn.DialContext))
 	cfg := testConfig(addrs, group)
 	cfg.KafkaOpts = []kgo.Opt{kgo.Dialer(vn.DialContext)}
