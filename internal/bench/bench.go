@@ -53,7 +53,8 @@ type Config struct {
 	// Partitions of the benchmark topic (default 4).
 	Partitions int
 	// Brokers of an existing Kafka cluster; empty starts a local Apache
-	// Kafka (deployments/local) for the run.
+	// Kafka (internal/devenv: java and the jars install-kafka.sh fetches) for
+	// the run.
 	Brokers []string
 	// ClickHouse is the native address of an existing server; empty starts a
 	// private local ClickHouse for the run. Its CPU is measured only then.
@@ -255,7 +256,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			// Big segments: a million records would roll a thousand 1 MiB ones.
 			ExtraProps: map[string]string{"log.segment.bytes": "268435456"}})
 		if err != nil {
-			return nil, fmt.Errorf("bench: start kafka: %w", err)
+			return nil, fmt.Errorf("bench: start kafka: %w (or measure against a running cluster with -kafka.brokers)", err)
 		}
 		defer k.Close()
 		brokers = k.Brokers()
@@ -267,7 +268,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		log.Info("starting a private ClickHouse")
 		ch, err := devenv.StartClickHouse(ctx, devenv.ClickHouseConfig{Dir: filepath.Join(work, "clickhouse"), Log: log})
 		if err != nil {
-			return nil, fmt.Errorf("bench: start clickhouse: %w", err)
+			return nil, fmt.Errorf("bench: start clickhouse: %w (or measure against a running server with -clickhouse.addr)", err)
 		}
 		defer ch.Close()
 		chAddr, chPID = ch.Addr(), ch.PID()

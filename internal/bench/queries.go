@@ -297,7 +297,7 @@ func RunQueries(ctx context.Context, cfg QueryConfig) (*QueryReport, error) {
 		log.Info("starting a private ClickHouse")
 		ch, err := devenv.StartClickHouse(ctx, devenv.ClickHouseConfig{Dir: filepath.Join(work, "clickhouse"), Log: log})
 		if err != nil {
-			return nil, fmt.Errorf("bench: start clickhouse: %w", err)
+			return nil, fmt.Errorf("bench: start clickhouse: %w (or measure against a running server with -clickhouse.addr)", err)
 		}
 		defer ch.Close()
 		addr = ch.Addr()
