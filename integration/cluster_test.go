@@ -29,28 +29,11 @@ import (
 // own shard only.
 func TestClusterProcessorSIGKILL(t *testing.T) {
 	env := Start(t)
-	e2e := os.Getenv("TAILLIGHT_E2E") == "1"
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cs, err := testenv.StartClickHouseCluster(ctx, testenv.ClickHouseClusterConfig{
+	cs := testenv.NeedCluster(t, ctx, testenv.ClickHouseClusterConfig{
 		Name: "taillight", Shards: 2,
-		ZooKeeper: testenv.ZooKeeperConfig{},
-		Server:    devenv.ClickHouseConfig{StartTimeout: 90 * time.Second},
-	})
-	if err != nil {
-		if e2e {
-			t.Fatalf("TAILLIGHT_E2E=1 and no ZooKeeper + ClickHouse cluster: %v", err)
-		}
-		t.Skipf("no ZooKeeper + ClickHouse cluster (%v); install them with deployments/local/install-zookeeper.sh "+
-			"and deployments/local/install.sh clickhouse, or set TAILLIGHT_E2E=1 to make this a failure", err)
-	}
-	t.Cleanup(func() { _ = cs.Close() })
-	t.Cleanup(func() {
-		if t.Failed() {
-			for i, l := range cs.ErrorLogs(8) {
-				t.Logf("server %d errors in server.err.log:\n%s", i+1, l)
-			}
-		}
+		Server: devenv.ClickHouseConfig{StartTimeout: 90 * time.Second},
 	})
 
 	const partitions = 4

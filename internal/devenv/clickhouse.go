@@ -142,7 +142,7 @@ func newClickHouse(cfg ClickHouseConfig) (*ClickHouse, error) {
 
 	bin := cfg.Binary
 	if bin != "" {
-		if err := clickHouseExecutable(bin); err != nil {
+		if err := Executable(bin); err != nil {
 			return nil, fmt.Errorf("%w: %v; %s", ErrClickHouseNotFound, err, ClickHouseInstallHint)
 		}
 	} else {
@@ -494,7 +494,7 @@ func FindClickHouse() (string, error) {
 		// /usr/sbin is not on every user's PATH.
 		for _, dir := range []string{"/usr/sbin", "/usr/bin", "/usr/local/bin"} {
 			p := filepath.Join(dir, name)
-			if clickHouseExecutable(p) == nil {
+			if Executable(p) == nil {
 				return p, nil
 			}
 			tried = append(tried, p)
@@ -503,7 +503,8 @@ func FindClickHouse() (string, error) {
 	return "", fmt.Errorf("%w (looked for %s): %s", ErrClickHouseNotFound, strings.Join(tried, ", "), ClickHouseInstallHint)
 }
 
-func clickHouseExecutable(p string) error {
+// Executable reports why p is not an executable file, or nil when it is.
+func Executable(p string) error {
 	fi, err := os.Stat(p)
 	if err != nil {
 		return err

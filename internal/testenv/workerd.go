@@ -273,7 +273,7 @@ func (w *Workerd) Close() error {
 // error wraps ErrWorkerdNotFound and says how to install it.
 func FindWorkerd() (string, error) {
 	if p := os.Getenv(WorkerdEnv); p != "" {
-		if err := workerdExecutable(p); err != nil {
+		if err := devenv.Executable(p); err != nil {
 			return "", fmt.Errorf("%w: %s=%s: %v; %s", ErrWorkerdNotFound, WorkerdEnv, p, err, WorkerdInstallHint)
 		}
 		return p, nil
@@ -281,7 +281,7 @@ func FindWorkerd() (string, error) {
 	var tried []string
 	for _, dir := range workerdLocalDirs() {
 		p := filepath.Join(dir, "node_modules", "@cloudflare", "workerd-"+workerdPlatform(), "bin", "workerd")
-		if workerdExecutable(p) == nil {
+		if devenv.Executable(p) == nil {
 			return p, nil
 		}
 		tried = append(tried, p)
@@ -321,17 +321,6 @@ func workerdLocalDirs() []string {
 func workerdPlatform() string {
 	arch := map[string]string{"amd64": "64", "arm64": "arm64"}[runtime.GOARCH]
 	return runtime.GOOS + "-" + arch
-}
-
-func workerdExecutable(p string) error {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return err
-	}
-	if fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("%s is not an executable file", p)
-	}
-	return nil
 }
 
 var (
