@@ -49,6 +49,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 // Backend names, the values of TAILLIGHT_BACKEND.
@@ -166,7 +167,7 @@ func failOrSkip(t testing.TB, err error) {
 	if !errors.Is(err, errUnavailable) && !errors.Is(err, devenv.ErrKafkaNotInstalled) && !errors.Is(err, devenv.ErrClickHouseNotFound) {
 		t.Fatalf("integration backend failed to start: %v", err)
 	}
-	if os.Getenv("TAILLIGHT_E2E") == "1" {
+	if testenv.E2E() {
 		t.Fatalf("TAILLIGHT_E2E=1 and the integration backend is unavailable: %v", err)
 	}
 	t.Skipf("integration backend unavailable (set TAILLIGHT_E2E=1 to fail instead): %v", err)

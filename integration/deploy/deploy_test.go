@@ -22,12 +22,14 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 // repoRoot is the module root, seen from this package's directory.
 const repoRoot = ".."
 
-func e2e() bool { return os.Getenv("TAILLIGHT_E2E") == "1" }
+func e2e() bool { return testenv.E2E() }
 
 // missing skips the test with what is missing and how to get it, or fails it
 // under TAILLIGHT_E2E=1.

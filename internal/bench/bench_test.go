@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 func TestParseStatCPU(t *testing.T) {
@@ -165,7 +166,7 @@ func servers(t *testing.T) {
 		return
 	}
 	msg := strings.Join(missing, "; ")
-	if os.Getenv("TAILLIGHT_E2E") == "1" {
+	if testenv.E2E() {
 		t.Fatalf("TAILLIGHT_E2E=1 and no real servers: %s", msg)
 	}
 	t.Skipf("needs Apache Kafka and ClickHouse (run deployments/local/install.sh; TAILLIGHT_E2E=1 makes this a failure): %s", msg)

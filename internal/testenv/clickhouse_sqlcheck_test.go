@@ -25,7 +25,7 @@ func requireSQLCheck(t *testing.T) (python, script string) {
 	script = filepath.Join(root, "deployments", "local", "sqlcheck.py")
 	if err := exec.Command(python, "-c", "import chdb").Run(); err != nil {
 		msg := "chdb is not installed in " + filepath.Join(root, ".venv") + " (" + err.Error() + "): run deployments/local/install.sh chdb"
-		if os.Getenv("TAILLIGHT_E2E") == "1" {
+		if E2E() {
 			t.Fatal("TAILLIGHT_E2E=1 but " + msg)
 		}
 		t.Skip("skipping: " + msg)

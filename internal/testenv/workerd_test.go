@@ -139,7 +139,7 @@ func requireWorkerd(t *testing.T) string {
 	}
 	bin, err := FindWorkerd()
 	if err != nil {
-		if os.Getenv("TAILLIGHT_E2E") == "1" {
+		if E2E() {
 			t.Fatalf("TAILLIGHT_E2E=1 but %v", err)
 		}
 		t.Skipf("skipping: %v", err)

@@ -14,7 +14,7 @@ func TestZooKeeper(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a ZooKeeper server; skipped under -short")
 	}
-	e2e := os.Getenv("TAILLIGHT_E2E") == "1"
+	e2e := E2E()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	z, err := StartZooKeeper(ctx, ZooKeeperConfig{})
