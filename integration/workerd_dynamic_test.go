@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taillight/taillight/deployments/cloudflare"
 	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/producer"
 )
@@ -75,9 +74,9 @@ func TestWorkerdDynamicWorkers(t *testing.T) {
 		Producer: testenv.WorkerdWorker{
 			Modules: []testenv.WorkerdModule{
 				{Name: "main.js", Source: dynamicMain},
-				{Name: cloudflare.LoaderExampleName, Source: cloudflare.LoaderExampleJS},
-				{Name: cloudflare.DynamicWorkerTailName, Source: cloudflare.DynamicWorkerTailJS},
-				{Name: cloudflare.ForwardName, Source: cloudflare.ForwardJS},
+				testenv.CloudflareModule(t, "loader-example.js"),
+				testenv.CloudflareModule(t, "dynamic-worker-tail.js"),
+				testenv.CloudflareModule(t, "taillight-forward.js"),
 			},
 			CompatibilityFlags: []string{"enable_ctx_exports"},
 			Extra: fmt.Sprintf(`bindings = [

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taillight/taillight/deployments/cloudflare"
 	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/processor"
 	"github.com/taillight/taillight/processor/redact"
@@ -198,7 +197,7 @@ func TestWorkerdEndToEnd(t *testing.T) {
   durableObjectStorage = (inMemory = void)`,
 		},
 		Tail: testenv.WorkerdWorker{
-			Modules:  []testenv.WorkerdModule{{Name: cloudflare.TailWorkerName, Source: cloudflare.TailWorkerJS}, {Name: cloudflare.ForwardName, Source: cloudflare.ForwardJS}},
+			Modules:  []testenv.WorkerdModule{testenv.CloudflareModule(t, "tail-worker.js"), testenv.CloudflareModule(t, "taillight-forward.js")},
 			Bindings: map[string]string{"INGEST_URL": srv.URL + producer.IngestPath, "INGEST_TOKEN": token},
 		},
 	})

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taillight/taillight/deployments/cloudflare"
 	"github.com/taillight/taillight/internal/testenv"
 )
 
@@ -99,7 +98,7 @@ func startWithTail(t testing.TB, bin, producerJS string, in *ingest, env map[str
 		Binary:   bin,
 		Producer: testenv.WorkerdWorker{Modules: []testenv.WorkerdModule{{Name: "producer.js", Source: producerJS}}},
 		Tail: testenv.WorkerdWorker{
-			Modules:  []testenv.WorkerdModule{{Name: cloudflare.TailWorkerName, Source: cloudflare.TailWorkerJS}, {Name: cloudflare.ForwardName, Source: cloudflare.ForwardJS}},
+			Modules:  []testenv.WorkerdModule{testenv.CloudflareModule(t, "tail-worker.js"), testenv.CloudflareModule(t, "taillight-forward.js")},
 			Bindings: bindings,
 		},
 	})

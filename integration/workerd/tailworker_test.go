@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taillight/taillight/deployments/cloudflare"
 	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/schemas"
 )
@@ -154,7 +153,7 @@ func TestTailWorkerSplitsLargeBatches(t *testing.T) {
 		Producer: testenv.WorkerdWorker{
 			Modules: []testenv.WorkerdModule{
 				{Name: "harness.js", Source: splitHarness},
-				{Name: cloudflare.TailWorkerName, Source: cloudflare.TailWorkerJS}, {Name: cloudflare.ForwardName, Source: cloudflare.ForwardJS},
+				testenv.CloudflareModule(t, "tail-worker.js"), testenv.CloudflareModule(t, "taillight-forward.js"),
 			},
 			Bindings: map[string]string{"INGEST_URL": in.url(), "INGEST_TOKEN": testToken, "MAX_BATCH_BYTES": fmt.Sprint(limit)},
 		},

@@ -816,21 +816,32 @@ func kafkaIsExecutable(p string) bool {
 }
 
 // KafkaJarsDir returns where install-kafka.sh puts the jars of KafkaVersion:
-// deployments/local/.kafka-jars/<version> under the first directory, walking up
-// from the working directory and then from this source file, that has
-// deployments/local/kafka/pom.xml. It returns "" when there is none.
+// deployments/local/.kafka-jars/<version> in the checkout CheckoutDir finds.
+// It returns "" when there is none.
 func KafkaJarsDir() string {
+	root := CheckoutDir()
+	if root == "" {
+		return ""
+	}
+	return filepath.Join(root, "deployments", "local", ".kafka-jars", KafkaVersion)
+}
+
+// CheckoutDir returns the root of the taillight checkout this process runs
+// in: the first directory holding deployments/local/install.sh, walking up
+// from the working directory and then from this source file. It returns ""
+// outside a checkout (a released binary).
+func CheckoutDir() string {
 	var starts []string
 	if wd, err := os.Getwd(); err == nil {
 		starts = append(starts, wd)
 	}
-	if _, file, _, ok := runtime.Caller(0); ok {
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
 		starts = append(starts, filepath.Dir(file))
 	}
 	for _, d := range starts {
 		for {
-			if _, err := os.Stat(filepath.Join(d, "deployments", "local", "kafka", "pom.xml")); err == nil {
-				return filepath.Join(d, "deployments", "local", ".kafka-jars", KafkaVersion)
+			if _, err := os.Stat(filepath.Join(d, "deployments", "local", "install.sh")); err == nil {
+				return d
 			}
 			parent := filepath.Dir(d)
 			if parent == d {

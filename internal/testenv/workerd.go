@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/taillight/taillight/internal/devenv"
+	"testing"
 )
 
 // WorkerdEnv names the environment variable that points at a workerd binary,
@@ -293,28 +294,13 @@ func FindWorkerd() (string, error) {
 	return "", fmt.Errorf("%w (looked at %s): %s", ErrWorkerdNotFound, strings.Join(tried, ", "), WorkerdInstallHint)
 }
 
-// workerdLocalDirs lists candidate deployments/local directories: this
-// source file's own (absent under -trimpath), then one found by walking up
-// from the working directory.
+// workerdLocalDirs lists where install-workerd.sh installs: the checkout's
+// deployments/local.
 func workerdLocalDirs() []string {
-	var dirs []string
-	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
-		dirs = append(dirs, filepath.Dir(file))
+	if root := devenv.CheckoutDir(); root != "" {
+		return []string{filepath.Join(root, "deployments", "local")}
 	}
-	if wd, err := os.Getwd(); err == nil {
-		for d := wd; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "deployments", "local", "install-workerd.sh")); err == nil {
-				if c := filepath.Join(d, "deployments", "local"); !slices.Contains(dirs, c) {
-					dirs = append(dirs, c)
-				}
-				break
-			}
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-	}
-	return dirs
+	return nil
 }
 
 // workerdPlatform is the suffix of the npm package that carries the binary.
@@ -491,4 +477,20 @@ func (t *workerdTailBuffer) last(n int) string {
 		return "(no output)"
 	}
 	return string(t.buf[max(0, len(t.buf)-n):])
+}
+
+// CloudflareModule returns deployments/cloudflare/name of this checkout as a
+// workerd module of that name, so tests run the very files that are
+// deployed.
+func CloudflareModule(tb testing.TB, name string) WorkerdModule {
+	tb.Helper()
+	root := devenv.CheckoutDir()
+	if root == "" {
+		tb.Fatalf("%s: not in a taillight checkout", name)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "deployments", "cloudflare", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return WorkerdModule{Name: name, Source: string(b)}
 }

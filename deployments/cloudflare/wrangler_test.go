@@ -25,7 +25,7 @@ func TestWranglerConfig(t *testing.T) {
 	if err := json.Unmarshal(stripJSONC(b), &cfg); err != nil {
 		t.Fatalf("wrangler.jsonc: %v", err)
 	}
-	if cfg.Main != TailWorkerName || cfg.Name == "" || cfg.CompatibilityDate == "" {
+	if cfg.Main != "tail-worker.js" || cfg.Name == "" || cfg.CompatibilityDate == "" {
 		t.Fatalf("wrangler.jsonc: name %q main %q compatibility_date %q", cfg.Name, cfg.Main, cfg.CompatibilityDate)
 	}
 	if len(cfg.TailConsumers) > 0 {
@@ -34,8 +34,16 @@ func TestWranglerConfig(t *testing.T) {
 	if _, ok := cfg.Vars["INGEST_TOKEN"]; ok {
 		t.Fatal("wrangler.jsonc: INGEST_TOKEN belongs in a secret, not in vars")
 	}
+	var src []byte
+	for _, f := range []string{"tail-worker.js", "taillight-forward.js"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src = append(src, b...)
+	}
 	read := map[string]bool{}
-	for _, m := range regexp.MustCompile(`env\.([A-Z_]+)`).FindAllStringSubmatch(TailWorkerJS+ForwardJS, -1) {
+	for _, m := range regexp.MustCompile(`env\.([A-Z_]+)`).FindAllStringSubmatch(string(src), -1) {
 		read[m[1]] = true
 	}
 	for name := range read {
