@@ -26,11 +26,7 @@ var (
 	dbSeq    atomic.Int64
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	chShared.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(chShared.Run(m)) }
 
 // env is a migrated database and a dashboard on it served over HTTP.
 type env struct {

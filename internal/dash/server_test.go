@@ -31,11 +31,7 @@ var (
 	dbSeq    atomic.Int64
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	chShared.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(chShared.Run(m)) }
 
 // sharedClickHouse returns the package's server, or skips (fails under
 // TAILLIGHT_E2E=1) when none can be had.

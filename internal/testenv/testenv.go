@@ -104,6 +104,14 @@ func (s *SharedClickHouse) Get(tb testing.TB) *devenv.ClickHouse {
 	return s.srv
 }
 
+// Run runs the package's tests (m.Run) and then Close, and returns their
+// exit code: TestMain is os.Exit(shared.Run(m)).
+func (s *SharedClickHouse) Run(m *testing.M) int {
+	code := m.Run()
+	s.Close()
+	return code
+}
+
 // Close stops the server if Get started one.
 func (s *SharedClickHouse) Close() {
 	if s.srv != nil {

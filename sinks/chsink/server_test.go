@@ -25,11 +25,7 @@ var (
 	dbSeq    atomic.Int64
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	chShared.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(chShared.Run(m)) }
 
 // startClickHouse starts a private server (for a test that stops it); on an
 // error the test calls needServer.
