@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/taillight/taillight/internal/devenv"
 	"github.com/taillight/taillight/internal/testenv"
 )
 
@@ -77,24 +78,14 @@ func findChromium() (string, error) {
 	return "", fmt.Errorf("no chromium on PATH")
 }
 
-// artifactDir is <repo>/artifacts (git-ignored), made if missing.
+// artifactDir is <checkout>/artifacts (git-ignored), made if missing.
 func artifactDir(tb testing.TB) string {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
+	root := devenv.CheckoutDir()
+	if root == "" {
+		tb.Fatal("not in a taillight checkout")
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-	out := filepath.Join(dir, "artifacts")
+	out := filepath.Join(root, "artifacts")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		tb.Fatal(err)
 	}
