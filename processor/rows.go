@@ -61,10 +61,7 @@ func classify(err error) string {
 		return ReasonOutOfRange
 	case errors.Is(err, schemas.ErrInvalid):
 		return ReasonInvalid
-	case errors.As(err, &te):
-		return ReasonWrongType
-	case strings.Contains(err.Error(), "cannot unmarshal"), strings.Contains(err.Error(), "is not a string"):
-		// Custom unmarshalers (schemas.Headers) report type errors as text.
+	case errors.As(err, &te), errors.Is(err, schemas.ErrWrongType):
 		return ReasonWrongType
 	}
 	return ReasonBadJSON
