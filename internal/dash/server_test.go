@@ -22,8 +22,8 @@ import (
 
 	"github.com/taillight/taillight/deployments/local"
 	"github.com/taillight/taillight/deployments/local/localtest"
-	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/storage"
 )
 
 // One private ClickHouse server per test binary, started on first use;
@@ -488,11 +488,11 @@ func TestQuoteStringOnServer(t *testing.T) {
 	conn := openConn(t, srv.Addr(), "readonly", "default")
 	for _, s := range []string{"", "plain", "it's", `back\slash`, `\'`, `\\'`, `') OR 1=1 --`, "/* x */", "a\x00b", "\n\r\t\b\f", "ünï©ødé", "\xff\xfe", `\x41\n`, "'''", `"; DROP TABLE x; --`} {
 		var got string
-		if err := conn.QueryRow(t.Context(), "SELECT "+schemas.QuoteString(s)).Scan(&got); err != nil {
-			t.Fatalf("SELECT %s: %v", schemas.QuoteString(s), err)
+		if err := conn.QueryRow(t.Context(), "SELECT "+storage.QuoteString(s)).Scan(&got); err != nil {
+			t.Fatalf("SELECT %s: %v", storage.QuoteString(s), err)
 		}
 		if got != s {
-			t.Errorf("SELECT %s = %q; want %q", schemas.QuoteString(s), got, s)
+			t.Errorf("SELECT %s = %q; want %q", storage.QuoteString(s), got, s)
 		}
 	}
 }
@@ -507,8 +507,8 @@ func migrate(tb testing.TB, conn driver.Conn, database string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	server := schemas.ServerVersion{Major: int(v.Version.Major), Minor: int(v.Version.Minor), Patch: int(v.Version.Patch)}
-	ms, err := schemas.Migrations()
+	server := storage.ServerVersion{Major: int(v.Version.Major), Minor: int(v.Version.Minor), Patch: int(v.Version.Patch)}
+	ms, err := storage.Migrations()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -517,13 +517,13 @@ func migrate(tb testing.TB, conn driver.Conn, database string) {
 			continue
 		}
 		for _, st := range m.Statements {
-			sql, err := schemas.DDLParams{Database: database}.Render(st)
+			sql, err := storage.DDLParams{Database: database}.Render(st)
 			if err != nil {
 				tb.Fatal(err)
 			}
 			// A fresh database: ADD COLUMN needs no IF NOT EXISTS (which
 			// 18.16 lacks; chsink.Migrate emulates it).
-			if a, ok := schemas.ParseAddColumns(sql); ok && !server.AtLeast(schemas.AddColumnIfNotExistsSince) {
+			if a, ok := storage.ParseAddColumns(sql); ok && !server.AtLeast(storage.AddColumnIfNotExistsSince) {
 				sql = a.Plain
 			}
 			if err := conn.Exec(tb.Context(), sql); err != nil {

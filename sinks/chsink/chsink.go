@@ -8,7 +8,7 @@
 // not at all. Raw rows are keyed by their Kafka coordinates and journal rows
 // by their block, so writing a block again, or a longer block with the same
 // first offset, counts nothing twice once read through the views (see
-// schemas/ddl and README "Delivery").
+// storage/ddl and README "Delivery").
 //
 // Seal folds settled journal blocks into per-minute rows (rollup_minutes)
 // and drops journal partitions that are wholly sealed; Retention drops old days
@@ -39,8 +39,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/storage"
 )
 
 var _ sinks.Sink = (*Writer)(nil)
@@ -154,8 +154,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 		o(w)
 	}
 	if cfg.Cluster != "" {
-		w.rawTable += schemas.LocalSuffix
-		w.rollupTable += schemas.LocalSuffix
+		w.rawTable += storage.LocalSuffix
+		w.rollupTable += storage.LocalSuffix
 		if w.shards, err = openShards(ctx, conn, cfg, log); err != nil {
 			conn.Close()
 			return nil, err

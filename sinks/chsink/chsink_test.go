@@ -22,8 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/storage"
 )
 
 func TestMigrate(t *testing.T) {
@@ -39,7 +39,7 @@ func TestMigrate(t *testing.T) {
 	if n := count(t, w, "SELECT count() FROM system.databases WHERE name = '$db'"); n != 0 {
 		t.Fatalf("dry run created the database")
 	}
-	migs, err := schemas.Migrations()
+	migs, err := storage.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sv, _ := schemas.ParseServerVersion(server)
+	sv, _ := storage.ParseServerVersion(server)
 	statuses := func(rs []MigrationResult) []string {
 		var out []string
 		for _, r := range rs {
