@@ -151,7 +151,7 @@ type cf struct {
 // colo returns request.cf.colo, or "" when cf is absent or has none. The
 // common case (a plain string value) is scanned without allocating and the
 // result aliases raw (which must outlive it, as with
-// schemas.UnmarshalZeroCopy); cf is a flat object in practice, and anything
+// schemas.Decoder.DecodeZeroCopy); cf is a flat object in practice, and anything
 // unusual goes through the decoder.
 func colo(raw []byte) string {
 	k := bytes.Index(raw, []byte(`"colo"`))

@@ -118,7 +118,7 @@ func New(r Rules) (*Policy, error) {
 // log messages and their errorInfo, exception messages and stacks, and
 // diagnostics-channel messages. Replaced values are new strings or slices;
 // no string or raw JSON t holds is written through, so the bytes an item
-// decoded with schemas.UnmarshalZeroCopy aliases stay intact. Item does not
+// decoded with schemas.Decoder.DecodeZeroCopy aliases stay intact. Item does not
 // allocate when nothing matches.
 func (p *Policy) Item(t *schemas.TraceItem) {
 	if e := t.Event; e != nil && e.Request != nil {
