@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,8 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kprom"
-	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/taillight/taillight/processor/redact"
 	"github.com/taillight/taillight/sinks"
@@ -249,7 +246,6 @@ func (p *Processor) Run(ctx context.Context) error {
 	}()
 
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(p.cfg.Brokers...),
 		kgo.ConsumerGroup(p.cfg.Group),
 		kgo.ConsumeTopics(p.cfg.Topic),
 		// Cooperative: a rebalance moves only the partitions that change owner,
@@ -269,19 +265,12 @@ func (p *Processor) Run(ctx context.Context) error {
 		// Positions come from the sink (adjustOffsets), and an offset out
 		// of range is never reset silently: outOfRange decides (logs.go).
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
-		kgo.WithLogger(kslog.New(p.log)),
-		// Memory: one fetch per broker is buffered ahead of polling and rows
-		// alias the decompressed batches until their block is written; the
-		// default 50 MiB fetch (several times that decompressed) dominated
-		// the processor's RSS.
-		kgo.FetchMaxBytes(int32(min(p.cfg.FetchMaxBytes, math.MaxInt32))),
-		kgo.FetchMaxPartitionBytes(int32(min(p.cfg.FetchMaxBytes, 1<<20))),
 	}
-	if p.reg != nil {
-		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("taillight", kprom.Subsystem("processor_kafka"), kprom.Registerer(p.reg))))
-	}
-	opts = append(opts, p.cfg.KafkaOpts...)
-	cl, err := kgo.NewClient(opts...)
+	// Memory: one fetch per broker is buffered ahead of polling and rows
+	// alias the decompressed batches until their block is written; the
+	// default 50 MiB fetch (several times that decompressed) dominated the
+	// processor's RSS, hence Kafka.FetchMaxBytes (default 1 MiB).
+	cl, err := p.cfg.Kafka.NewClient(p.log, p.reg, "processor_kafka", opts...)
 	if err != nil {
 		return fmt.Errorf("create kafka client: %w", err)
 	}

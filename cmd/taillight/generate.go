@@ -19,7 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/taillight/taillight/internal/kafkaauth"
 	"github.com/taillight/taillight/producer"
 )
 
@@ -33,7 +32,6 @@ func init() {
 
 type generateFlags struct {
 	kafka   producer.Config
-	auth    kafkaauth.Config
 	log     logFlags
 	n       int
 	seed    uint64
@@ -47,8 +45,8 @@ type generateFlags struct {
 }
 
 func (f *generateFlags) register(fs *flag.FlagSet) {
+	f.kafka = producer.DefaultConfig()
 	f.kafka.RegisterFlags(fs, "")
-	f.auth.RegisterFlags(fs, "kafka.")
 	f.log.register(fs)
 	fs.IntVar(&f.n, "n", 10000, "number of events (0 = until interrupted)")
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed: the same seed and -start give byte-identical events")
@@ -110,11 +108,7 @@ func runGenerate(ctx context.Context, args []string, s stdio) int {
 		if err := f.kafka.Validate(); err != nil {
 			return usageErr("%v", err)
 		}
-		auth, err := f.auth.Opts()
-		if err != nil {
-			return usageErr("%v", err)
-		}
-		pub, err := producer.New(f.kafka, log, nil, producer.WithKafkaOptions(auth...))
+		pub, err := producer.New(f.kafka, log, nil)
 		if err != nil {
 			return usageErr("%v", err)
 		}

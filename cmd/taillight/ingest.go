@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/taillight/taillight/internal/kafkaauth"
 	"github.com/taillight/taillight/producer"
 )
 
@@ -30,7 +29,6 @@ func init() {
 
 type ingestFlags struct {
 	kafka    producer.Config
-	auth     kafkaauth.Config
 	ingest   producer.IngestConfig
 	log      logFlags
 	listen   string
@@ -40,8 +38,9 @@ type ingestFlags struct {
 }
 
 func (f *ingestFlags) register(fs *flag.FlagSet) {
+	f.kafka = producer.DefaultConfig()
 	f.kafka.RegisterFlags(fs, "")
-	f.auth.RegisterFlags(fs, "kafka.")
+	f.ingest = producer.DefaultIngestConfig()
 	f.ingest.RegisterFlags(fs, "")
 	f.log.register(fs)
 	fs.StringVar(&f.listen, "listen", ":8080", "address of POST "+producer.IngestPath+" (and of /metrics, /healthz, /readyz unless -listen.metrics is set; a bare port such as 0 listens on all interfaces)")
@@ -77,10 +76,6 @@ func runIngest(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintf(s.err, "taillight ingest: %v\n", err)
 		return exitUsage
 	}
-	if err := f.auth.Validate(); err != nil {
-		fmt.Fprintf(s.err, "taillight ingest: %v\n", err)
-		return exitUsage
-	}
 	if f.opsAlias {
 		log.Warn("-ops.listen (TAILLIGHT_OPS_LISTEN) is deprecated: use -listen.metrics (TAILLIGHT_LISTEN_METRICS), as in process and dev")
 	}
@@ -93,11 +88,7 @@ func runIngest(ctx context.Context, args []string, s stdio) int {
 
 func serveIngest(ctx context.Context, f *ingestFlags, log *slog.Logger) error {
 	reg := newRegistry()
-	auth, err := f.auth.Opts()
-	if err != nil {
-		return err
-	}
-	pub, err := producer.New(f.kafka, log, reg, producer.WithKafkaOptions(auth...))
+	pub, err := producer.New(f.kafka, log, reg)
 	if err != nil {
 		return err
 	}
@@ -151,7 +142,7 @@ func serveIngest(ctx context.Context, f *ingestFlags, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("ingest listening", append([]any{"addr", ln.Addr().String(), "path", producer.IngestPath,
-		"topic", f.kafka.Topic, "brokers", f.kafka.Brokers}, f.auth.LogAttrs()...)...)
+		"topic", f.kafka.Topic}, f.kafka.Kafka.LogAttrs()...)...)
 
 	select {
 	case err := <-errc:

@@ -291,7 +291,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer q.Close()
 
 	pcfg := producer.DefaultConfig()
-	pcfg.Brokers, pcfg.Topic = brokers, topic
+	pcfg.Kafka.Brokers, pcfg.Topic = brokers, topic
 	pub, err := producer.New(pcfg, log, nil)
 	if err != nil {
 		return nil, fmt.Errorf("bench: producer: %w", err)
