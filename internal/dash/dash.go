@@ -55,6 +55,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/taillight/taillight/internal/promreg"
 	"github.com/taillight/taillight/storage"
 )
 
@@ -182,22 +183,16 @@ func New(cfg Config, conn driver.Conn, log *slog.Logger, reg prometheus.Register
 	for i := range s.queries {
 		s.byName[s.queries[i].Name] = &s.queries[i]
 	}
-	s.m.queries = prometheus.NewCounterVec(prometheus.CounterOpts{
+	f := promreg.With(reg) // a second Server on one registry shares the series
+	s.m.queries = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "taillight_dash_queries_total",
 		Help: "Dashboard queries by source (saved, sql, filters; auth for refused credentials) and result (ok, refused, error).",
 	}, []string{"source", "result"})
-	s.m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	s.m.duration = f.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "taillight_dash_query_duration_seconds",
 		Help:    "Time of dashboard queries on ClickHouse, by source.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 4, 8),
 	}, []string{"source"})
-	if reg != nil {
-		for _, c := range []prometheus.Collector{s.m.queries, s.m.duration} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("dash: register metrics: %w", err)
-			}
-		}
-	}
 	web, err := fs.Sub(webFiles, "web")
 	if err != nil {
 		return nil, fmt.Errorf("dash: %w", err)

@@ -42,6 +42,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/taillight/taillight/internal/promreg"
 	"github.com/taillight/taillight/sinks"
 	"github.com/taillight/taillight/storage"
 )
@@ -139,11 +140,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 		err = classify("ping clickhouse "+strings.Join(cfg.Addrs, ","), err)
 		return nil, err
 	}
-	m, err := newMetrics(reg)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
+	m := newMetrics(reg)
 	w := &Writer{
 		cfg:         cfg,
 		log:         log,
@@ -435,63 +432,31 @@ type metrics struct {
 	droppedPartitions *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	m := &metrics{
-		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
+// newMetrics registers the metrics on reg; a second Writer on one
+// registry shares the first's series.
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promreg.With(reg)
+	return &metrics{
+		rows: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "taillight_chsink_rows_total",
 			Help: "Rows inserted into ClickHouse, by table.",
 		}, []string{"table"}),
-		insertSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		insertSeconds: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "taillight_chsink_insert_seconds",
 			Help:    "Duration of one ClickHouse INSERT, successful or not, by table.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12), // 1ms .. ~60s
 		}, []string{"table"}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+		errors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "taillight_chsink_errors_total",
 			Help: "Failed ClickHouse inserts and watermark reads, by table and reason.",
 		}, []string{"table", "reason"}),
-		sealedBlocks: prometheus.NewCounter(prometheus.CounterOpts{
+		sealedBlocks: f.NewCounter(prometheus.CounterOpts{
 			Name: "taillight_chsink_sealed_blocks_total",
 			Help: "Journal blocks sealed into rollup_minutes.",
 		}),
-		droppedPartitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+		droppedPartitions: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "taillight_chsink_dropped_partitions_total",
 			Help: "Partitions dropped by sealing (journal partitions) and retention, by table.",
 		}, []string{"table"}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	// Reuse collectors already registered by another Writer on reg (two
-	// writers in one process share the series) instead of failing.
-	var err error
-	if m.rows, err = register(reg, m.rows); err != nil {
-		return nil, err
-	}
-	if m.insertSeconds, err = register(reg, m.insertSeconds); err != nil {
-		return nil, err
-	}
-	if m.errors, err = register(reg, m.errors); err != nil {
-		return nil, err
-	}
-	if m.sealedBlocks, err = register(reg, m.sealedBlocks); err != nil {
-		return nil, err
-	}
-	if m.droppedPartitions, err = register(reg, m.droppedPartitions); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("register chsink metrics: %w", err)
-	}
-	return c, nil
 }

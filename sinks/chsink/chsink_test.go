@@ -556,14 +556,7 @@ func TestConfig(t *testing.T) {
 // Two writers on one registry share the metric series instead of failing.
 func TestMetricsSharedRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m1, err := newMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m2, err := newMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m1, m2 := newMetrics(reg), newMetrics(reg)
 	m1.rows.WithLabelValues(TableTraceItems).Add(2)
 	m2.rows.WithLabelValues(TableTraceItems).Add(3)
 	if v := counterValue(t, m1.rows.WithLabelValues(TableTraceItems)); v != 5 {
