@@ -45,10 +45,7 @@ func (f *ingestFlags) register(fs *flag.FlagSet) {
 	f.log.register(fs)
 	fs.StringVar(&f.listen, "listen", ":8080", "address of POST "+producer.IngestPath+" (and of /metrics, /healthz, /readyz unless -listen.metrics is set; a bare port such as 0 listens on all interfaces)")
 	fs.StringVar(&f.ops, "listen.metrics", "", "separate address for /metrics, /healthz and /readyz (empty: served on -listen)")
-	fs.Func("ops.listen", "deprecated name of -listen.metrics", func(v string) error {
-		f.ops, f.opsAlias = v, true
-		return nil
-	})
+	deprecatedFlag(fs, "ops.listen", "listen.metrics", &f.opsAlias)
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 }
 
@@ -58,7 +55,7 @@ func runIngest(ctx context.Context, args []string, s stdio) int {
 	f.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: taillight ingest [flags]\n\nAccepts TraceItems from Cloudflare Tail Workers (a JSON array, NDJSON, gzip)\nand answers 202 once Kafka acknowledged every item. Tokens: -ingest.token\n(or TAILLIGHT_INGEST_TOKEN) and/or -ingest.tokens-file.\n\nFlags:\n")
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
