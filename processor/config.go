@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/taillight/taillight/internal/backoff"
 	"github.com/taillight/taillight/internal/flagx"
 	"github.com/taillight/taillight/kafkaclient"
 	"github.com/taillight/taillight/processor/redact"
@@ -173,6 +174,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.RetryMax, prefix+"sink.retry-max", c.RetryMax, "longest backoff between attempts to write a block while the sink fails")
 	c.Redaction.RegisterFlags(fs, prefix+"redact.")
 	c.Limits.RegisterFlags(fs, prefix+"limits.")
+}
+
+// backoff is the wait between attempts of a failing sink or Kafka call.
+func (p *Processor) backoff() backoff.Backoff {
+	return backoff.Backoff{Min: p.cfg.RetryMin, Max: p.cfg.RetryMax}
 }
 
 func or(v, d string) string {

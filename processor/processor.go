@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/taillight/taillight/internal/backoff"
 	"github.com/taillight/taillight/processor/redact"
 	"github.com/taillight/taillight/sinks"
 )
@@ -635,34 +636,29 @@ func (p *Processor) watermark(ctx context.Context, log string, part int32) (sink
 // retrySink runs a sink read until it succeeds, retrying transient errors
 // with backoff until ctx ends; a schema error stops the processor.
 func (p *Processor) retrySink(ctx context.Context, what string, part int32, fn func(context.Context) error) error {
-	backoff := p.cfg.RetryMin
-	logged := false
-	for {
+	failed := false
+	err := p.backoff().Retry(ctx, func(ctx context.Context) error {
 		err := fn(ctx)
 		if err == nil {
-			if logged {
-				p.log.Info("sink answers again", "what", what, "partition", part)
-			}
 			return nil
 		}
 		err = fmt.Errorf("%s of partition %d: %w", what, part, err)
 		if errors.Is(err, sinks.ErrSchema) {
 			p.fail(err)
-			return err
+			return backoff.Stop(err)
 		}
-		if ctx.Err() != nil {
-			return err
-		}
-		if !logged {
+		return err
+	}, func(attempt int, err error) {
+		if attempt == 1 {
 			p.log.Warn("sink read failed; retrying", "what", what, "partition", part, "err", err)
-			logged = true
 		}
+		failed = true
 		p.m.retries.Inc()
-		if err := sleep(ctx, backoff); err != nil {
-			return err
-		}
-		backoff = min(2*backoff, p.cfg.RetryMax)
+	})
+	if err == nil && failed {
+		p.log.Info("sink answers again", "what", what, "partition", part)
 	}
+	return err
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

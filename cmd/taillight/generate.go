@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/taillight/taillight/internal/backoff"
 	"github.com/taillight/taillight/producer"
 )
 
@@ -339,24 +340,20 @@ func (s *httpSink) flush(ctx context.Context) error {
 	}
 	n := len(s.items)
 	s.items = s.items[:0]
-	backoff := 250 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	attempts := 0
+	return backoff.Backoff{Min: 250 * time.Millisecond, Max: 10 * time.Second}.Retry(ctx, func(ctx context.Context) error {
+		attempts++
 		retryAfter, err := s.post(ctx, body.Bytes(), n)
-		if err == nil {
+		switch {
+		case err == nil:
 			return nil
+		case retryAfter < 0 || attempts == 6:
+			return backoff.Stop(err)
 		}
-		if retryAfter < 0 || attempt == 6 {
-			return err
-		}
-		wait := max(backoff, retryAfter)
-		s.log.Warn("ingest POST failed; retrying", "err", err, "attempt", attempt, "wait", wait)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		backoff = min(2*backoff, 10*time.Second)
-	}
+		return backoff.After(err, retryAfter)
+	}, func(attempt int, err error) {
+		s.log.Warn("ingest POST failed; retrying", "err", err, "attempt", attempt)
+	})
 }
 
 // post sends one body. A negative retryAfter means the error is final.
