@@ -661,16 +661,7 @@ func (p *Processor) retrySink(ctx context.Context, what string, part int32, fn f
 	return err
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func sleep(ctx context.Context, d time.Duration) error { return backoff.Sleep(ctx, d) }
 
 // ensureDLQ creates the DLQ topic with the broker's defaults when it does
 // not exist. Failure is only logged: the topic may be managed elsewhere, and
