@@ -60,14 +60,14 @@ type Config struct {
 	MaxBytes int
 	Linger   time.Duration
 	// PacketRows is how many raw rows the processor holds before it sends
-	// them on the block's open stream, when the sink streams (see
-	// sinks.Streamer and NoStream); a block's raw rows are then never held
-	// whole, and memory no longer grows with MaxRows and MaxBytes.
+	// them on the block's open stream (unless NoStream); a block's raw rows
+	// are then never held whole, and memory no longer grows with MaxRows and
+	// MaxBytes.
 	PacketRows int
 	// NoStream makes the processor hold each block's raw rows until the
-	// block is cut and hand them to the sink's Write whole, even when the
-	// sink can stream. A streamed block whose stream fails is read again
-	// from Kafka; with NoStream it is retried from memory.
+	// block is cut and hand them to the sink's Commit whole. A streamed
+	// block whose stream fails is read again from Kafka; with NoStream it
+	// is retried from memory.
 	NoStream bool
 	// MaxPollRecords bounds one poll; when a partition's unprocessed records
 	// reach twice this, polling waits until its worker catches up.
@@ -89,7 +89,7 @@ type Config struct {
 	// to write a block the sink refused with a transient error.
 	RetryMin, RetryMax time.Duration
 	// SealInterval is how often the settled blocks of the owned partitions
-	// are sealed into per-minute rows, when the sink can (sinks.Sealer).
+	// are sealed into per-minute rows (sinks.Sink.Seal).
 	// Default 1m; negative turns sealing off (reads then grow with the
 	// journal until another processor seals).
 	SealInterval time.Duration

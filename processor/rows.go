@@ -194,31 +194,13 @@ func ms(v float64) uint32 {
 	return uint32(math.Round(v))
 }
 
-// fill flattens a redacted item into the block's next row and adds it to
-// the rollups.
-func (w *worker) fill(t *schemas.TraceItem, rec *kgo.Record) {
-	r := w.nextRow()
-	w.p.fillRow(r, t, rec)
-	w.acc.Add(r)
-	w.rows++
-	if r.EventTsMs > w.maxEventMs {
-		w.maxEventMs = r.EventTsMs
-	}
-}
-
-// fillRow flattens a redacted item into r, reusing r's slices. It depends
-// on t and rec alone: a block read again from Kafka gets the same rows.
-func (p *Processor) fillRow(r *sinks.RawRow, t *schemas.TraceItem, rec *kgo.Record) {
-	FillRow(r, t, p.router, rec.Partition, rec.Offset, rec.Timestamp.UnixMilli())
-}
-
 // FillRow flattens the redacted item t, read at (partition, offset) from a
 // record stamped recMs (unix ms), into r exactly as the processor does,
 // reusing r's slices: router templates the route. A null eventTimestamp
 // takes recMs, so raw rows and rollups agree on the minute. r's strings
 // alias t's. The query benchmark writes history with it.
 func FillRow(r *sinks.RawRow, t *schemas.TraceItem, router *redact.Router, partition int32, offset, recMs int64) {
-	*r = sinksRawRowReuse(r)
+	r.Reset()
 	if t.EventTimestamp != nil {
 		r.EventTsMs = *t.EventTimestamp
 	} else {

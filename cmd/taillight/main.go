@@ -88,9 +88,8 @@ func wantsHelp(args []string) bool {
 	return false
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "taillight: Cloudflare Workers trace events through Kafka into ClickHouse.")
-	fmt.Fprintln(w, "\nUsage: taillight <command> [flags]\n\nCommands:")
+// listedCommands returns the names of the commands help lists, sorted.
+func listedCommands() []string {
 	names := make([]string, 0, len(commands))
 	for n, c := range commands {
 		if !c.hidden {
@@ -98,7 +97,13 @@ func usage(w io.Writer) {
 		}
 	}
 	sort.Strings(names)
-	for _, n := range names {
+	return names
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "taillight: Cloudflare Workers trace events through Kafka into ClickHouse.")
+	fmt.Fprintln(w, "\nUsage: taillight <command> [flags]\n\nCommands:")
+	for _, n := range listedCommands() {
 		fmt.Fprintf(w, "  %-14s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'taillight help <command>' for its flags. Every flag can also be set")
@@ -144,10 +149,19 @@ func printDefaults(fs *flag.FlagSet) {
 	shown.PrintDefaults()
 }
 
+// flagSetRecorder is implemented by an error output that wants the flag
+// sets the commands build: docs/flags.md is generated from them.
+type flagSetRecorder interface {
+	recordFlagSet(fs *flag.FlagSet)
+}
+
 // newFlagSet returns a flag set that reports errors instead of exiting.
 func newFlagSet(name string, s stdio) *flag.FlagSet {
 	fs := flag.NewFlagSet("taillight "+name, flag.ContinueOnError)
 	fs.SetOutput(s.err)
+	if r, ok := s.err.(flagSetRecorder); ok {
+		r.recordFlagSet(fs)
+	}
 	return fs
 }
 

@@ -100,7 +100,7 @@ Flags:
 		return fail(fmt.Errorf("kafka client: %w", err))
 	}
 	defer cl.Close()
-	var sink processor.RelogSink = w
+	var sink sinks.Sink = w
 	if f.dryRun {
 		sink = dryRunLogs{w}
 	}

@@ -87,7 +87,7 @@ type QueryConfig struct {
 	// processor's flush.linger (default 500ms).
 	Linger time.Duration
 	// CommitEvery is how much simulated time one raw stream and one
-	// WriteGroup carry (default 5m): the rows stored are those of steady
+	// Commit carry (default 5m): the rows stored are those of steady
 	// operation, only the INSERT count differs. Whole minutes.
 	CommitEvery time.Duration
 	// SealEvery is how often Seal runs, in simulated time (default 10m;
@@ -213,7 +213,7 @@ type Size struct {
 	WriteEventsPerSec float64 `json:"write_events_per_sec"`
 	WriteWork         *Work   `json:"write_work,omitempty"`
 	// The committer's time, concurrent with generating: waiting for raw
-	// rows to be stored at commits, in WriteGroup, and in Seal.
+	// rows to be stored at commits, in Commit, and in Seal.
 	RawWaitSec float64 `json:"raw_wait_s"`
 	CommitSec  float64 `json:"commit_s"`
 	SealSec    float64 `json:"seal_s"`
@@ -435,12 +435,12 @@ type simWriter struct {
 	// Written by the committer; read after inflight.Wait.
 	blocks, commits, sealCalls, sealed, dropped int64
 	// Wall time the committer spent waiting for raw rows to be stored, in
-	// WriteGroup and in Seal.
+	// Commit and in Seal.
 	rawWait, commitTime, sealTime time.Duration
 }
 
 // commitJob is one group commit: wait for its raw rows (the stream's
-// Close), then WriteGroup its blocks at the simulated time at, then seal
+// Close), then Commit its blocks at the simulated time at, then seal
 // if asked.
 type commitJob struct {
 	at     time.Time
@@ -639,7 +639,7 @@ func (s *simWriter) committer(ctx context.Context) {
 }
 
 // run stores a job's raw rows, then its blocks' rollups and marks in one
-// WriteGroup stamped with the simulated time at, then seals.
+// Commit stamped with the simulated time at, then seals.
 func (s *simWriter) run(ctx context.Context, job commitJob) error {
 	t0 := time.Now()
 	select {
@@ -654,7 +654,7 @@ func (s *simWriter) run(ctx context.Context, job commitJob) error {
 	s.rawWait += t1.Sub(t0)
 	s.now.Store(job.at.UnixNano())
 	if len(job.blocks) > 0 {
-		if err := s.w.WriteGroup(ctx, job.blocks); err != nil {
+		if err := s.w.Commit(ctx, job.blocks); err != nil {
 			return fmt.Errorf("bench: commit %d blocks at %s: %w", len(job.blocks), job.at.Format(time.RFC3339), err)
 		}
 	}
@@ -692,23 +692,11 @@ type packet struct {
 // release readies p for reuse. A fresh arena, never the old one:
 // rollup.Accumulator keeps the key strings of the latest Add (a map
 // assignment replaces the key), which alias it until the block is cut.
-// The rows' strings are dropped (the processor's releaseRows): a stale
-// one past a reused slice's length would pin its arena.
+// The rows' strings are dropped (RawRow.Reset): a stale one past a reused
+// slice's length would pin its arena.
 func (p *packet) release() {
 	for i := range p.rows[:p.n] {
-		r := &p.rows[i]
-		clear(r.HeaderNames)
-		clear(r.HeaderValues)
-		clear(r.LogLevels)
-		clear(r.LogMessages)
-		clear(r.ExcNames)
-		clear(r.ExcMessages)
-		clear(r.ExcStacks)
-		*r = sinks.RawRow{
-			HeaderNames: r.HeaderNames[:0], HeaderValues: r.HeaderValues[:0],
-			LogLevels: r.LogLevels[:0], LogMessages: r.LogMessages[:0], LogTsMs: r.LogTsMs[:0],
-			ExcNames: r.ExcNames[:0], ExcMessages: r.ExcMessages[:0], ExcStacks: r.ExcStacks[:0], ExcTsMs: r.ExcTsMs[:0],
-		}
+		p.rows[i].Reset()
 	}
 	p.arena, p.n = make([]byte, 0, packetBytes), 0
 }
@@ -1109,7 +1097,7 @@ func (r *QueryReport) WriteTable(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	for _, s := range r.Sizes {
-		fmt.Fprintf(w, "writing %s, besides generating: %.1f s waiting for raw rows at commits, %.1f s in WriteGroup, %.1f s sealing\n",
+		fmt.Fprintf(w, "writing %s, besides generating: %.1f s waiting for raw rows at commits, %.1f s in Commit, %.1f s sealing\n",
 			s.History, s.RawWaitSec, s.CommitSec, s.SealSec)
 		if s.WriteWork != nil {
 			fmt.Fprintf(w, "ClickHouse while writing %s: %s\n", s.History, s.WriteWork)

@@ -190,23 +190,19 @@ func (w *Writer) Close() error {
 	return errors.Join(errs...)
 }
 
-// Write stores b: its raw rows into trace_items, then its rollup rows and
-// one mark row into rollup_journal in a single INSERT (the commit point). It
-// returns nil only when both are stored. Errors wrap sinks.ErrSchema when no
-// retry can help (see IsTransient and Reason). b is not retained; KindMark
-// rows in b.Rollups are ignored (Write adds the block's own).
+// Write commits one block (Commit).
 func (w *Writer) Write(ctx context.Context, b *sinks.Block) error {
-	return w.WriteGroup(ctx, []*sinks.Block{b})
+	return w.Commit(ctx, []*sinks.Block{b})
 }
 
-var _ sinks.GroupWriter = (*Writer)(nil)
-
-// WriteGroup implements sinks.GroupWriter: per StreamGroup (the server, or
-// each shard in cluster mode), the blocks' raw rows in one trace_items
-// INSERT, then all their rollup and mark rows in one rollup_journal INSERT.
-// Groups are written one after another; after an error the groups before it
-// are stored.
-func (w *Writer) WriteGroup(ctx context.Context, blocks []*sinks.Block) error {
+// Commit implements sinks.Sink: per StreamGroup (the server, or each shard
+// in cluster mode), the blocks' raw rows in one trace_items INSERT, then
+// all their rollup rows and one mark row per block in one rollup_journal
+// INSERT (the commit point). Groups are written one after another; after an
+// error the groups before it are stored. Errors wrap sinks.ErrSchema when no
+// retry can help (see Reason). KindMark rows in the blocks' Rollups are
+// ignored (Commit adds each block's own).
+func (w *Writer) Commit(ctx context.Context, blocks []*sinks.Block) error {
 	for _, b := range blocks {
 		if err := validateBlock(b); err != nil {
 			w.m.errors.WithLabelValues(TableRollupJournal, ReasonInvalid).Inc()

@@ -651,16 +651,16 @@ func TestWriteManyPackets(t *testing.T) {
 	}
 }
 
-// TestWriteGroupOnePartPerTable: the blocks of several partitions written
+// TestCommitOnePartPerTable: the blocks of several partitions written
 // together make one trace_items part and one rollup_blocks part, and every
 // block's watermark advances.
-func TestWriteGroupOnePartPerTable(t *testing.T) {
+func TestCommitOnePartPerTable(t *testing.T) {
 	w := newWriter(t, sharedClickHouse(t), true)
 	ctx := context.Background()
 	blocks := []*sinks.Block{testBlock("group", 0, 0, 99), testBlock("group", 1, 0, 49, 7), testBlock("group", 2, 10, 19)}
 	blocks[2].Rows = nil // streamed already: rollups only
-	if err := w.WriteGroup(ctx, blocks); err != nil {
-		t.Fatalf("WriteGroup: %v", err)
+	if err := w.Commit(ctx, blocks); err != nil {
+		t.Fatalf("Commit: %v", err)
 	}
 	rollups := 0
 	for _, b := range blocks {
@@ -688,8 +688,8 @@ func TestWriteGroupOnePartPerTable(t *testing.T) {
 	}
 	// One invalid block: nothing is written.
 	bad := []*sinks.Block{testBlock("group-bad", 0, 0, 9), {Topic: "group-bad", Partition: 1, FirstOffset: 5, LastOffset: 4}}
-	if err := w.WriteGroup(ctx, bad); !errors.Is(err, errInvalidBlock) {
-		t.Fatalf("WriteGroup with an invalid block: %v; want errInvalidBlock", err)
+	if err := w.Commit(ctx, bad); !errors.Is(err, errInvalidBlock) {
+		t.Fatalf("Commit with an invalid block: %v; want errInvalidBlock", err)
 	}
 	if got := count(t, w, "SELECT count() FROM "+db+".rollup_journal WHERE kafka_topic = 'group-bad'"); got != 0 {
 		t.Fatalf("%d rollup rows of a rejected group stored", got)

@@ -25,8 +25,6 @@ func WithClock(now func() time.Time) Option {
 	return func(w *Writer) { w.now = now }
 }
 
-var _ sinks.Sealer = (*Writer)(nil)
-
 // Seal folds the settled blocks of topic's partitions (the ones the caller
 // owns) into rollup_minutes, then drops the journal partitions whose blocks are
 // all sealed. A block is settled once committed at least Config.SealGrace
