@@ -177,8 +177,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 }
 
 // backoff is the wait between attempts of a failing sink or Kafka call.
-func (p *Processor) backoff() backoff.Backoff {
-	return backoff.Backoff{Min: p.cfg.RetryMin, Max: p.cfg.RetryMax}
+func (e *env) backoff() backoff.Backoff {
+	return backoff.Backoff{Min: e.cfg.RetryMin, Max: e.cfg.RetryMax}
 }
 
 func or(v, d string) string {

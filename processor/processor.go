@@ -555,8 +555,6 @@ func (p *Processor) retrySink(ctx context.Context, what string, part int32, fn f
 	return err
 }
 
-func sleep(ctx context.Context, d time.Duration) error { return backoff.Sleep(ctx, d) }
-
 // ensureDLQ creates the DLQ topic with the broker's defaults when it does
 // not exist. Failure is only logged: the topic may be managed elsewhere, and
 // producing to it reports the real problem.
