@@ -35,6 +35,10 @@ lint: vet ## go vet, gofmt check and staticcheck (fails on any finding)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@set -e; for m in $(MODULES); do echo "staticcheck $$m"; (cd $$m && $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)); done
 
+.PHONY: docs
+docs: ## regenerate docs/flags.md from the commands' flag sets (TestFlagsDoc fails while it is stale)
+	$(GO) test -count=1 -run '^TestFlagsDoc$$' ./cmd/taillight -update
+
 .PHONY: deps
 deps: ## install ClickHouse (Debian), Kafka jars (Maven), workerd (npm), chdb (PyPI venv)
 	$(LOCAL)/install.sh

@@ -70,11 +70,11 @@ func (pe *procEnv) sink(t testing.TB) *chsink.Writer {
 }
 
 func (pe *procEnv) config(group string) processor.Config {
-	return processor.Config{
-		Brokers: pe.env.Brokers, Topic: pe.topic, Group: group,
-		MaxRows: 300, Linger: 200 * time.Millisecond, ShutdownTimeout: 20 * time.Second,
-		RetryMin: 50 * time.Millisecond, RetryMax: time.Second,
-	}
+	c := processor.DefaultConfig()
+	c.Kafka.Brokers, c.Topic, c.Group = pe.env.Brokers, pe.topic, group
+	c.MaxRows, c.Linger, c.ShutdownTimeout = 300, 200*time.Millisecond, 20*time.Second
+	c.RetryMin, c.RetryMax = 50*time.Millisecond, time.Second
+	return c
 }
 
 // produce generates n more items (every poisonEvery-th poison) and

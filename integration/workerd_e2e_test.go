@@ -480,13 +480,15 @@ func startPipeline(ctx context.Context, t *testing.T) *pipeline {
 	if _, err := sink.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	startInproc(t, processor.Config{Brokers: env.Brokers, Topic: topic, Group: "g-" + topic,
-		Linger: 200 * time.Millisecond, ShutdownTimeout: 20 * time.Second}, sink)
+	pc := processor.DefaultConfig()
+	pc.Kafka.Brokers, pc.Topic, pc.Group = env.Brokers, topic, "g-"+topic
+	pc.Linger, pc.ShutdownTimeout = 200*time.Millisecond, 20*time.Second
+	startInproc(t, pc, sink)
 
 	// Ingest: the producer package's handler publishing to the harness Kafka.
-	pc := producer.DefaultConfig()
-	pc.Brokers, pc.Topic = env.Brokers, topic
-	pub, err := producer.New(pc, nil, nil)
+	prc := producer.DefaultConfig()
+	prc.Kafka.Brokers, prc.Topic = env.Brokers, topic
+	pub, err := producer.New(prc, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

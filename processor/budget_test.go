@@ -68,10 +68,10 @@ func peakHeld(t *testing.T, budget int64, noStream bool) int64 {
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	if h := r.p.held.Load(); h != 0 {
+	if h := r.p.budget.held.Load(); h != 0 {
 		t.Errorf("%d bytes still counted as held after the stop; want 0", h)
 	}
-	return r.p.heldPeak.Load()
+	return r.p.budget.peak.Load()
 }
 
 // The processor holds at most its memory budget plus one poll of records,

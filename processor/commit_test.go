@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"testing"
 	"testing/synctest"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/taillight/taillight/processor/proctest"
 	"github.com/taillight/taillight/sinks"
@@ -85,48 +87,64 @@ func TestGroupCommitKeepsStreamGroups(t *testing.T) {
 	}
 }
 
-// testFlight is a cut block of w holding one rollup row, its raw rows
-// already stored.
-func testFlight(w *worker, first, last int64) *flight {
-	f := &flight{w: w, records: int(last - first + 1), rawDone: true}
-	f.blk = sinks.Block{Topic: testTopic, Partition: w.id, FirstOffset: first, LastOffset: last,
-		Rollups: []sinks.RollupRow{{Kind: sinks.KindScript, Minute: 60, ScriptName: "s", Outcome: "ok", Requests: uint64(last - first + 1)}}}
-	w.inflight = f
-	return f
+// testPart is a partition as the committer sees it: the context its
+// blocks are cut under and the channel results come back on.
+type testPart struct {
+	id     int32
+	ctx    context.Context
+	cancel context.CancelFunc
+	result chan error
 }
 
-// runCommitter starts the committer of a processor on s, without Run, and
-// returns it with workers of partitions 0..n-1; all stop with the test.
-func runCommitter(t *testing.T, s sinks.Sink, n int) (*Processor, []*worker) {
+// testCut is a cut block of part holding one rollup row, its raw rows
+// stored.
+func testCut(p *testPart, first, last int64) *cut {
+	return &cut{ctx: p.ctx, key: uint64(p.id) + 1000, part: p.id, log: testTopic, result: p.result,
+		records: int(last - first + 1),
+		blk: sinks.Block{Topic: testTopic, Partition: p.id, FirstOffset: first, LastOffset: last,
+			Rollups: []sinks.RollupRow{{Kind: sinks.KindScript, Minute: 60, ScriptName: "s", Outcome: "ok", Requests: uint64(last - first + 1)}}}}
+}
+
+// runCommitter starts a committer on s, without a processor, and returns
+// it with partitions 0..n-1; all stop with the test. Its Kafka client
+// reaches no broker: offset commits fail, which only the lag metric sees.
+func runCommitter(t *testing.T, s sinks.Sink, n int) (*committer, []*testPart) {
 	t.Helper()
-	p, err := New(testConfig([]string{"127.0.0.1:1"}, t.Name()), s, nil, nil)
+	cfg := testConfig([]string{"127.0.0.1:1"}, t.Name()).withDefaults()
+	cfg.NoStream = true // the blocks carry their raw rows (none)
+	e := newEnv(cfg, slog.New(slog.DiscardHandler), newMetrics(nil), nil, nil)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	go p.com.run()
-	ws := make([]*worker, n)
-	for i := range ws {
-		ws[i] = newWorker(p, int32(i), p.cfg.Topic, sinks.Watermark{Next: -1, MaxRawOffset: -1})
+	bg, cancel := context.WithCancel(context.Background())
+	c := newCommitter(e, s, cl, bg, func(err error) { t.Errorf("fatal: %v", err) })
+	go c.run()
+	ps := make([]*testPart, n)
+	for i := range ps {
+		ctx, cancel := context.WithCancel(context.Background())
+		ps[i] = &testPart{id: int32(i), ctx: ctx, cancel: cancel, result: make(chan error, 1)}
 	}
 	t.Cleanup(func() {
-		for _, w := range ws {
-			w.cancel()
+		for _, p := range ps {
+			p.cancel()
 		}
-		p.bgCancel()
-		<-p.com.done
+		cancel()
+		<-c.done
+		cl.Close()
 	})
-	return p, ws
+	return c, ps
 }
 
 // TestCommitterDropsGivenUpPartitions: a block whose partition was given
 // up while it waited is dropped from the commit, the others are stored.
 func TestCommitterDropsGivenUpPartitions(t *testing.T) {
 	s := memsink.New()
-	p, ws := runCommitter(t, s, 2)
-	kept, lost := ws[0], ws[1]
+	c, ps := runCommitter(t, s, 2)
+	kept, lost := ps[0], ps[1]
 	lost.cancel()
-	p.com.submit(testFlight(lost, 0, 9))
-	p.com.submit(testFlight(kept, 0, 4))
+	c.submit(testCut(lost, 0, 9))
+	c.submit(testCut(kept, 0, 4))
 	if err := <-kept.result; err != nil {
 		t.Fatalf("kept partition: %v", err)
 	}
@@ -150,8 +168,8 @@ func TestCommitterDropsGivenUpPartitions(t *testing.T) {
 // until it succeeds.
 func TestCommitterRetryTakesLaterBlocks(t *testing.T) {
 	s := memsink.New()
-	p, ws := runCommitter(t, s, 2)
-	a, b := ws[0], ws[1]
+	c, ps := runCommitter(t, s, 2)
+	a, b := ps[0], ps[1]
 	attempted, proceed := make(chan struct{}), make(chan struct{})
 	first := true
 	s.OnWrite(func(*sinks.Block) error {
@@ -163,20 +181,20 @@ func TestCommitterRetryTakesLaterBlocks(t *testing.T) {
 		}
 		return nil
 	})
-	p.com.submit(testFlight(a, 0, 4))
+	c.submit(testCut(a, 0, 4))
 	<-attempted
-	p.com.submit(testFlight(b, 0, 2))
+	c.submit(testCut(b, 0, 2))
 	close(proceed)
-	for _, w := range []*worker{a, b} {
-		if err := <-w.result; err != nil {
-			t.Fatalf("partition %d: %v", w.id, err)
+	for _, p := range []*testPart{a, b} {
+		if err := <-p.result; err != nil {
+			t.Fatalf("partition %d: %v", p.id, err)
 		}
 	}
-	commits, blocks := histogram(t, p.m.commitBlocks)
-	if commits != 1 || blocks != 2 || testutil.ToFloat64(p.m.retries) != 1 {
-		t.Fatalf("%d commits of %v blocks after %v retries; want one commit of both after one", commits, blocks, testutil.ToFloat64(p.m.retries))
+	commits, blocks := histogram(t, c.m.commitBlocks)
+	if commits != 1 || blocks != 2 || testutil.ToFloat64(c.m.retries) != 1 {
+		t.Fatalf("%d commits of %v blocks after %v retries; want one commit of both after one", commits, blocks, testutil.ToFloat64(c.m.retries))
 	}
-	if n := p.retrying.Load(); n != 0 {
+	if n := c.failing.n.Load(); n != 0 {
 		t.Fatalf("%d partitions still marked failing", n)
 	}
 }

@@ -1,8 +1,8 @@
 // Package processor is the consumer-group runtime of taillight: it polls
 // TraceItems from Kafka, decodes, validates and redacts them, turns each into
 // a raw row plus rollup deltas, cuts one sinks.Block per partition per
-// flush, writes the blocks of all partitions together (a group commit), then
-// commits the Kafka offsets.
+// flush, stores the blocks of all partitions together (a group commit), then
+// commits the Kafka offsets. It stores through one contract, sinks.Sink.
 //
 // # Delivery
 //
@@ -11,28 +11,30 @@
 //   - Blocks are cut per partition by MaxRows, MaxBytes and Linger. A block
 //     covers a contiguous offset range, poison records included. A block
 //     that starts while other partitions' blocks are due takes their
-//     deadline (Processor.blockDeadline), so blocks are cut together.
-//   - Streaming (the sink implements sinks.Streamer; Config.NoStream off):
-//     raw rows leave in packets of PacketRows on the processor's open
-//     stream (one INSERT per sinks.Streamer StreamGroup, shared by its
-//     partitions) while blocks fill, and the committer closes it before the
+//     deadline (cutClock), so blocks are cut together.
+//   - Streaming (Config.NoStream off): raw rows leave in packets of
+//     PacketRows on the committer's open stream (one INSERT per sink
+//     StreamGroup, shared by its partitions) while blocks fill, and the
+//     committer closes it before the
 //     blocks' rollups are written, so the processor holds packets, not
 //     blocks. When a stream fails, every block with rows in it drops its
 //     remaining rows and, when committed, is read again from Kafka (a client
 //     of its own, outside the group) and sent on a new stream, with backoff,
 //     until stored; the rollups from the first pass are kept.
-//   - One committer writes the cut blocks of all partitions together: raw
-//     rows, DLQ records, then their rollups in one write
-//     (sinks.GroupWriter.WriteGroup; Write per block for other sinks). That
-//     write is each block's commit point. The Kafka offset is committed
-//     after it, only for lag monitoring: on assignment a partition resumes
+//   - The path is one-way. A worker cuts a block and hands it to the
+//     committer, which owns it from then on: raw rows, DLQ records, then
+//     the rollups of all the blocks it took in one write (sinks.Sink.Commit),
+//     each block's commit point, then the Kafka offsets; then it hands the
+//     block back with the result. The Kafka offset is committed only for
+//     lag monitoring: on assignment a partition resumes
 //     from sinks.Watermark.Next (Kafka's committed offset, or the earliest
 //     offset, when the sink has no block yet), and its first block is not
 //     written before it reaches Watermark.MaxRawOffset, so a block redone
 //     after a crash covers every raw row of the one it replaces.
-//   - On revoke (and on stop) a partition's worker processes what it holds,
-//     writes its block under a context bounded by ShutdownTimeout, and
-//     commits synchronously before the callback returns. A block that has not
+//   - On revoke (and on stop) a partition's worker processes what it holds
+//     and has its block stored, bounded by ShutdownTimeout, and the
+//     committer commits the offsets synchronously before the callback
+//     returns. A block that has not
 //     reached MaxRawOffset yet, or cannot be written in time, is dropped
 //     instead: nothing of it was committed, so the next owner redoes it.
 //   - On loss (session timeout) buffers are dropped without writing. A write
@@ -59,7 +61,10 @@
 // One goroutine polls; each owned partition has a worker goroutine that
 // decodes, aggregates and sends packets, and hands each cut block to the
 // committer goroutine: one commit is written while the next blocks fill, a
-// partition's blocks are stored and committed in order. Rebalance callbacks run between polls (kgo.BlockRebalanceOnPoll).
+// partition's blocks are stored and committed in order. The processor owns
+// the workers and the committer; they share settings, metrics, the memory
+// budget and the cut clock (env) and point at nothing that owns them.
+// Rebalance callbacks run between polls (kgo.BlockRebalanceOnPoll).
 //
 // # Metrics
 //

@@ -70,14 +70,14 @@ type running struct {
 }
 
 func testConfig(addrs []string, group string) Config {
-	return Config{
-		Brokers: addrs, Topic: testTopic, Group: group,
-		MaxRows: 1 << 20, MaxBytes: 1 << 30, Linger: time.Hour,
-		MaxPollRecords: 100, ShutdownTimeout: 10 * time.Second,
-		RetryMin: time.Millisecond, RetryMax: 20 * time.Millisecond,
-		KafkaOpts: []kgo.Opt{kgo.FetchMaxWait(200 * time.Millisecond)},
-		Limits:    testLimits(),
-	}
+	c := DefaultConfig()
+	c.Kafka.Brokers, c.Topic, c.Group = addrs, testTopic, group
+	c.MaxRows, c.MaxBytes, c.Linger = 1<<20, 1<<30, time.Hour
+	c.MaxPollRecords, c.ShutdownTimeout = 100, 10*time.Second
+	c.RetryMin, c.RetryMax = time.Millisecond, 20*time.Millisecond
+	c.Kafka.Opts = []kgo.Opt{kgo.FetchMaxWait(200 * time.Millisecond)}
+	c.Limits = testLimits()
+	return c
 }
 
 // testLimits are the default limits but for eventTimestamp's upper bound:
@@ -186,7 +186,7 @@ func virtualTopicN(t *testing.T, group string, partitions int32, n int, seed uin
 	g.Generate(t, rand.New(rand.NewPCG(seed, seed+1)), n, 0)
 	produce(t, addrs, g.Records, kgo.Dialer(vn.DialContext))
 	cfg := testConfig(addrs, group)
-	cfg.KafkaOpts = []kgo.Opt{kgo.Dialer(vn.DialContext)}
+	cfg.Kafka.Opts = []kgo.Opt{kgo.Dialer(vn.DialContext)}
 	return cfg, g
 }
 

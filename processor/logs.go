@@ -155,23 +155,17 @@ func (p *Processor) haltedErr() error {
 
 // readKafkaLog is ReadKafkaLog with retries until ctx ends.
 func (p *Processor) readKafkaLog(ctx context.Context) (KafkaLog, error) {
-	backoff := p.cfg.RetryMin
-	for attempt := 0; ; attempt++ {
-		kl, err := p.kafkaLog(ctx)
-		if err == nil {
-			return kl, nil
-		}
-		if ctx.Err() != nil {
-			return kl, err
-		}
-		if attempt == 0 {
+	var kl KafkaLog
+	err := p.backoff().Retry(ctx, func(ctx context.Context) error {
+		var err error
+		kl, err = p.kafkaLog(ctx)
+		return err
+	}, func(attempt int, err error) {
+		if attempt == 1 {
 			p.log.Warn("reading the topic's offsets failed; retrying", "topic", p.cfg.Topic, "err", err)
 		}
-		if err := sleep(ctx, backoff); err != nil {
-			return kl, err
-		}
-		backoff = min(2*backoff, p.cfg.RetryMax)
-	}
+	})
+	return kl, err
 }
 
 // kafkaLog is ReadKafkaLog of the topic, bounded by KafkaTimeout.
@@ -187,11 +181,9 @@ func (p *Processor) kafkaLog(ctx context.Context) (KafkaLog, error) {
 // consume from, or ok false when the partition is halted.
 func (p *Processor) resolveLog(ctx context.Context, part int32, kl KafkaLog) (off kgo.Offset, ok bool, err error) {
 	c := LogCheck{Topic: p.cfg.Topic, Partition: part, Log: kl}
-	if p.logs != nil {
-		c.Identity, c.Recorded, err = p.logIdentity(ctx, part)
-		if err != nil {
-			return off, false, err
-		}
+	c.Identity, c.Recorded, err = p.logIdentity(ctx, part)
+	if err != nil {
+		return off, false, err
 	}
 	name := sinks.LogName(p.cfg.Topic, c.Identity.Generation)
 	c.Watermark, err = p.watermark(ctx, name, part)
@@ -202,7 +194,7 @@ func (p *Processor) resolveLog(ctx context.Context, part int32, kl KafkaLog) (of
 		p.halt(part, kind, msg)
 		return off, false, nil
 	}
-	if p.logs != nil && (!c.Recorded || c.Identity.TopicID == "" && kl.TopicID != "") {
+	if !c.Recorded || c.Identity.TopicID == "" && kl.TopicID != "" {
 		id := sinks.LogIdentity{Generation: c.Identity.Generation, TopicID: kl.TopicID}
 		if err := p.setLogIdentity(ctx, part, id); err != nil {
 			return off, false, err
@@ -244,7 +236,7 @@ func (p *Processor) logIdentity(ctx context.Context, part int32) (sinks.LogIdent
 	)
 	err := p.retrySink(ctx, "read log identity", part, func(ctx context.Context) error {
 		var err error
-		id, ok, err = p.logs.LogIdentity(ctx, p.cfg.Topic, part)
+		id, ok, err = p.sink.LogIdentity(ctx, p.cfg.Topic, part)
 		return err
 	})
 	return id, ok, err
@@ -252,7 +244,7 @@ func (p *Processor) logIdentity(ctx context.Context, part int32) (sinks.LogIdent
 
 func (p *Processor) setLogIdentity(ctx context.Context, part int32, id sinks.LogIdentity) error {
 	return p.retrySink(ctx, "record log identity", part, func(ctx context.Context) error {
-		return p.logs.SetLogIdentity(ctx, p.cfg.Topic, part, id)
+		return p.sink.SetLogIdentity(ctx, p.cfg.Topic, part, id)
 	})
 }
 
@@ -376,12 +368,6 @@ type RelogResult struct {
 	Problem   string            // the change of log found, or "" when in order
 }
 
-// RelogSink is what Relog needs of a sink.
-type RelogSink interface {
-	sinks.Sink
-	sinks.LogRegistry
-}
-
 // Relog starts each partition of topic whose Kafka log changed under its
 // stored watermark (LogCheck.Problem) over under a new log identity: it
 // records the next generation with the topic's current ID, so a processor
@@ -389,7 +375,7 @@ type RelogSink interface {
 // of its log. Stored rows are not touched. Partitions in order are left
 // alone: a new generation over a log already stored would store it twice.
 // parts limits the partitions considered (nil: all of the topic's).
-func Relog(ctx context.Context, adm *kadm.Client, s RelogSink, topic string, parts []int32) ([]RelogResult, error) {
+func Relog(ctx context.Context, adm *kadm.Client, s sinks.Sink, topic string, parts []int32) ([]RelogResult, error) {
 	kl, err := ReadKafkaLog(ctx, adm, topic)
 	if err != nil {
 		return nil, err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,40 +14,30 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kprom"
-	"github.com/twmb/franz-go/plugin/kslog"
 
+	"github.com/taillight/taillight/internal/backoff"
 	"github.com/taillight/taillight/processor/redact"
 	"github.com/taillight/taillight/sinks"
 )
 
 // Processor consumes one topic as a member of a consumer group. Create it
 // with New and call Run once.
+//
+// It owns the poll loop, one worker per assigned partition (worker.go),
+// which cuts blocks, and the committer (commit.go), which stores them.
 type Processor struct {
-	cfg  Config
+	*env
 	sink sinks.Sink
-	// streamer is sink when it streams raw rows and NoStream is off.
-	streamer sinks.Streamer
-	// sealer is sink when it seals settled blocks (sinks.Sealer).
-	sealer sinks.Sealer
-	// logs is sink when it records log identities (sinks.LogRegistry).
-	logs   sinks.LogRegistry
-	log    *slog.Logger
-	reg    prometheus.Registerer
-	m      *metrics
-	policy *redact.Policy
-	router *redact.Router
+	reg  prometheus.Registerer
 
 	cl      *kgo.Client
 	clReady chan struct{} // closed once cl is set: group callbacks may run before NewClient returns
+	com     *committer    // set with cl
 
-	// Group commit (commit.go): bg bounds the shared streams and the
-	// committer, and ends after every worker has finished.
+	// bg bounds the shared streams and the committer, and ends after every
+	// worker has finished.
 	bg       context.Context
 	bgCancel context.CancelFunc
-	shares   shares
-	com      *committer
-	cut      atomic.Int64 // when the blocks being filled are cut (unix ns)
 
 	mu    sync.Mutex
 	parts map[int32]*worker
@@ -60,44 +49,13 @@ type Processor struct {
 	halted   map[int32]string
 	topicID  string
 
-	state    atomic.Int32  // stateNew, stateRunning, stateStopping, stateStopped
-	started  atomic.Bool   // the client exists (p.cl may be read)
-	retrying atomic.Int32  // partitions whose sink writes are failing
-	polled   atomic.Int64  // records handed to workers (tests wait on it)
-	held     atomic.Int64  // record bytes polled and not yet sent to the sink (MemoryBudget)
-	heldPeak atomic.Int64  // the most held so far (tests and the metric)
-	lost     atomic.Int64  // OnPartitionsLost calls (tests wait on it)
-	drained  chan struct{} // a worker took its inbox (the poll loop may be waiting)
-	wakeMu   sync.Mutex
-	wakeFn   context.CancelFunc // cancels the poll in progress
-	woken    bool
-	fatalMu  sync.Mutex
-	fatal    error
-	cancel   context.CancelFunc
-
-	poisonLogAt atomic.Int64 // unix ns of the last poison-record log line
-	poisonQuiet atomic.Int64 // poison records not logged since then
-}
-
-// logPoison logs a record going to the DLQ, at most one line every 10 s
-// (with how many were not logged since): a flood of bad records must not
-// flood the log. The error logged is the DLQ header's, which quotes
-// nothing of the record.
-func (p *Processor) logPoison(rec *kgo.Record, reason string, dlq *kgo.Record) {
-	now := time.Now().UnixNano()
-	last := p.poisonLogAt.Load()
-	if now-last < int64(10*time.Second) || !p.poisonLogAt.CompareAndSwap(last, now) {
-		p.poisonQuiet.Add(1)
-		return
-	}
-	var msg string
-	for _, h := range dlq.Headers {
-		if h.Key == DLQHeaderError {
-			msg = string(h.Value)
-		}
-	}
-	p.log.Warn("record sent to the dead-letter topic", "reason", reason, "partition", rec.Partition,
-		"offset", rec.Offset, "err", msg, "dlq_topic", p.cfg.DLQTopic, "not_logged_since_last", p.poisonQuiet.Swap(0))
+	state   atomic.Int32 // stateNew, stateRunning, stateStopping, stateStopped
+	started atomic.Bool  // the client exists (p.cl may be read)
+	polled  atomic.Int64 // records handed to workers (tests wait on it)
+	lost    atomic.Int64 // OnPartitionsLost calls (tests wait on it)
+	fatalMu sync.Mutex
+	fatal   error
+	cancel  context.CancelFunc
 }
 
 const (
@@ -130,27 +88,15 @@ func New(cfg Config, sink sinks.Sink, log *slog.Logger, reg prometheus.Registere
 		return nil, fmt.Errorf("processor: route patterns: %w", err)
 	}
 	p := &Processor{
-		cfg: cfg, sink: sink, log: log, reg: reg, m: newMetrics(reg),
-		policy: policy, router: router,
+		env:  newEnv(cfg, log, newMetrics(reg), policy, router),
+		sink: sink, reg: reg,
 		parts:    make(map[int32]*worker),
-		drained:  make(chan struct{}, 1),
 		clReady:  make(chan struct{}),
 		wms:      make(map[int32]sinks.Watermark),
 		logNames: make(map[int32]string),
 		halted:   make(map[int32]string),
 	}
-	if lr, ok := sink.(sinks.LogRegistry); ok {
-		p.logs = lr
-	}
-	if se, ok := sink.(sinks.Sealer); ok {
-		p.sealer = se
-	}
-	if st, ok := sink.(sinks.Streamer); ok && !cfg.NoStream {
-		p.streamer = st
-	}
 	p.bg, p.bgCancel = context.WithCancel(context.Background())
-	p.shares = shares{p: p, sem: make(chan struct{}, 1), cur: make(map[streamKey]*sharedStream)}
-	p.com = newCommitter(p)
 	return p, nil
 }
 
@@ -171,7 +117,7 @@ func (p *Processor) Ready() error {
 		}
 		return errors.New("processor stopping")
 	}
-	if n := p.retrying.Load(); n > 0 {
+	if n := p.failing.n.Load(); n > 0 {
 		return fmt.Errorf("sink failing for %d partitions", n)
 	}
 	if err := p.stuckErr(); err != nil {
@@ -233,7 +179,6 @@ func (p *Processor) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p.cancel = cancel
-	go p.com.run()
 	sealDone, watchDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(sealDone)
@@ -241,15 +186,14 @@ func (p *Processor) Run(ctx context.Context) error {
 	}()
 	defer func() {
 		p.bgCancel()
-		<-p.com.done
 		<-sealDone
 		if p.started.Load() {
+			<-p.com.done
 			<-watchDone
 		}
 	}()
 
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(p.cfg.Brokers...),
 		kgo.ConsumerGroup(p.cfg.Group),
 		kgo.ConsumeTopics(p.cfg.Topic),
 		// Cooperative: a rebalance moves only the partitions that change owner,
@@ -269,23 +213,18 @@ func (p *Processor) Run(ctx context.Context) error {
 		// Positions come from the sink (adjustOffsets), and an offset out
 		// of range is never reset silently: outOfRange decides (logs.go).
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
-		kgo.WithLogger(kslog.New(p.log)),
-		// Memory: one fetch per broker is buffered ahead of polling and rows
-		// alias the decompressed batches until their block is written; the
-		// default 50 MiB fetch (several times that decompressed) dominated
-		// the processor's RSS.
-		kgo.FetchMaxBytes(int32(min(p.cfg.FetchMaxBytes, math.MaxInt32))),
-		kgo.FetchMaxPartitionBytes(int32(min(p.cfg.FetchMaxBytes, 1<<20))),
 	}
-	if p.reg != nil {
-		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("taillight", kprom.Subsystem("processor_kafka"), kprom.Registerer(p.reg))))
-	}
-	opts = append(opts, p.cfg.KafkaOpts...)
-	cl, err := kgo.NewClient(opts...)
+	// Memory: one fetch per broker is buffered ahead of polling and rows
+	// alias the decompressed batches until their block is written; the
+	// default 50 MiB fetch (several times that decompressed) dominated the
+	// processor's RSS, hence Kafka.FetchMaxBytes (default 1 MiB).
+	cl, err := p.cfg.Kafka.NewClient(p.log, p.reg, "processor_kafka", opts...)
 	if err != nil {
 		return fmt.Errorf("create kafka client: %w", err)
 	}
 	p.cl = cl
+	p.com = newCommitter(p.env, p.sink, cl, p.bg, p.fail)
+	go p.com.run()
 	close(p.clReady)
 	p.started.Store(true)
 	go func() {
@@ -298,20 +237,14 @@ func (p *Processor) Run(ctx context.Context) error {
 	for {
 		// Back-pressure: a worker that is behind makes the loop wait
 		// rather than buffer without bound.
-		for (p.backlogged() || p.overBudget()) && ctx.Err() == nil {
+		for (p.backlogged() || p.budget.over()) && ctx.Err() == nil {
 			select {
 			case <-ctx.Done():
-			case <-p.drained:
+			case <-p.loop.drained:
 			}
 		}
 		pollCtx, pollCancel := context.WithCancel(ctx)
-		p.wakeMu.Lock()
-		p.wakeFn = pollCancel
-		if p.woken {
-			pollCancel()
-			p.woken = false
-		}
-		p.wakeMu.Unlock()
+		p.loop.poll(pollCancel)
 		fetches := cl.PollRecords(pollCtx, p.cfg.MaxPollRecords)
 		pollCancel()
 		if ctx.Err() != nil || fetches.IsClientClosed() {
@@ -363,50 +296,12 @@ func (p *Processor) Run(ctx context.Context) error {
 	return nil
 }
 
-// hold counts n record bytes as held (negative: released), and tells a
-// poll loop waiting on the budget when bytes are released.
-func (p *Processor) hold(n int64) {
-	v := p.held.Add(n)
-	if n > 0 {
-		for {
-			peak := p.heldPeak.Load()
-			if v <= peak || p.heldPeak.CompareAndSwap(peak, v) {
-				break
-			}
-		}
-		p.m.held.Set(float64(v))
-		return
-	}
-	p.m.held.Set(float64(v))
-	select {
-	case p.drained <- struct{}{}:
-	default:
-	}
-}
-
-// overBudget reports whether the record bytes held reach MemoryBudget:
-// polling waits, and workers send their rows early.
-func (p *Processor) overBudget() bool { return p.held.Load() >= p.cfg.MemoryBudget }
-
-// wake makes the poll in progress return, so the loop applies pause changes.
-func (p *Processor) wake() {
-	p.wakeMu.Lock()
-	defer p.wakeMu.Unlock()
-	if p.wakeFn != nil {
-		p.wakeFn()
-	}
-	p.woken = true
-}
-
 // backlogged reports whether some worker holds too many unprocessed records.
 func (p *Processor) backlogged() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, w := range p.parts {
-		w.mu.Lock()
-		b := w.backlogLocked()
-		w.mu.Unlock()
-		if b {
+		if w.backlogged() {
 			return true
 		}
 	}
@@ -419,8 +314,9 @@ func (p *Processor) applyPauses() {
 	var pause, resume []int32
 	p.mu.Lock()
 	for id, w := range p.parts {
+		want := w.wantPause()
 		w.mu.Lock()
-		if want := w.wantPauseLocked(); want != w.paused {
+		if want != w.paused {
 			w.paused = want
 			if want {
 				pause = append(pause, id)
@@ -441,22 +337,6 @@ func (p *Processor) applyPauses() {
 	}
 }
 
-// blockDeadline returns when a block started at now is cut: one Linger
-// later at the latest, earlier to be cut with the blocks of other
-// partitions (a block is cheap, a commit is not).
-func (p *Processor) blockDeadline(now time.Time) time.Time {
-	own := now.Add(p.cfg.Linger).UnixNano()
-	for {
-		cut := p.cut.Load()
-		if cut > now.UnixNano() {
-			return time.Unix(0, min(cut, own))
-		}
-		if p.cut.CompareAndSwap(cut, own) {
-			return time.Unix(0, own)
-		}
-	}
-}
-
 // worker returns the worker of a partition, starting it on first use.
 func (p *Processor) worker(part int32) *worker {
 	p.mu.Lock()
@@ -471,18 +351,21 @@ func (p *Processor) worker(part int32) *worker {
 		if !ok {
 			name = p.cfg.Topic
 		}
-		w = newWorker(p, part, name, wm)
+		w = newWorker(p.env, p.com, part, name, wm)
 		p.parts[part] = w
 		go w.run()
 	}
 	return w
 }
 
-// finish flushes and commits the given workers in parallel, each bounded by
-// ShutdownTimeout; one that cannot finish in time is dropped (cancelled).
+// finish has the given workers store what they hold, in parallel, each
+// bounded by ShutdownTimeout (one that cannot finish in time is dropped),
+// and commits their offsets to Kafka.
 func (p *Processor) finish(ws []*worker) {
 	var wg sync.WaitGroup
-	for _, w := range ws {
+	parts := make([]int32, len(ws))
+	for i, w := range ws {
+		parts[i] = w.id
 		wg.Go(func() {
 			w.finish()
 			t := time.NewTimer(p.cfg.ShutdownTimeout)
@@ -498,6 +381,9 @@ func (p *Processor) finish(ws []*worker) {
 		})
 	}
 	wg.Wait()
+	ctx, cancel := context.WithTimeout(p.bg, p.cfg.ShutdownTimeout)
+	defer cancel()
+	p.com.commitSync(ctx, parts)
 }
 
 // cancelGrace bounds the wait for a cancelled worker to return. One blocked
@@ -523,12 +409,13 @@ func (p *Processor) drop(w *worker) {
 	w.cancel()
 	p.awaitCancelled(w)
 	p.forget(w)
+	p.com.forget([]int32{w.id})
 }
 
 // forget drops a finished or cancelled worker's per-partition metrics.
 func (p *Processor) forget(w *worker) {
 	p.m.lag.DeleteLabelValues(strconv.Itoa(int(w.id)))
-	w.setRetrying(false)
+	p.failing.set(w.ctx, w.id, false)
 	w.mu.Lock()
 	if w.paused {
 		w.paused = false
@@ -554,10 +441,7 @@ func (p *Processor) take(tps map[string][]int32) []*worker {
 	}
 	p.m.partitions.Set(float64(len(p.wms)))
 	p.m.halted.Set(float64(len(p.halted)))
-	select {
-	case p.drained <- struct{}{}: // a waiting poll loop re-checks the rest
-	default:
-	}
+	p.loop.drain() // a waiting poll loop re-checks the rest
 	return ws
 }
 
@@ -646,45 +530,29 @@ func (p *Processor) watermark(ctx context.Context, log string, part int32) (sink
 // retrySink runs a sink read until it succeeds, retrying transient errors
 // with backoff until ctx ends; a schema error stops the processor.
 func (p *Processor) retrySink(ctx context.Context, what string, part int32, fn func(context.Context) error) error {
-	backoff := p.cfg.RetryMin
-	logged := false
-	for {
+	failed := false
+	err := p.backoff().Retry(ctx, func(ctx context.Context) error {
 		err := fn(ctx)
 		if err == nil {
-			if logged {
-				p.log.Info("sink answers again", "what", what, "partition", part)
-			}
 			return nil
 		}
 		err = fmt.Errorf("%s of partition %d: %w", what, part, err)
 		if errors.Is(err, sinks.ErrSchema) {
 			p.fail(err)
-			return err
+			return backoff.Stop(err)
 		}
-		if ctx.Err() != nil {
-			return err
-		}
-		if !logged {
+		return err
+	}, func(attempt int, err error) {
+		if attempt == 1 {
 			p.log.Warn("sink read failed; retrying", "what", what, "partition", part, "err", err)
-			logged = true
 		}
+		failed = true
 		p.m.retries.Inc()
-		if err := sleep(ctx, backoff); err != nil {
-			return err
-		}
-		backoff = min(2*backoff, p.cfg.RetryMax)
+	})
+	if err == nil && failed {
+		p.log.Info("sink answers again", "what", what, "partition", part)
 	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return err
 }
 
 // ensureDLQ creates the DLQ topic with the broker's defaults when it does

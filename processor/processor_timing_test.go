@@ -18,11 +18,30 @@ import (
 // alone.
 type discardSink struct{}
 
-func (discardSink) Write(context.Context, *sinks.Block) error { return nil }
+func (discardSink) Commit(context.Context, []*sinks.Block) error { return nil }
 func (discardSink) Watermark(context.Context, string, int32) (sinks.Watermark, error) {
 	return sinks.Watermark{Next: -1, MaxRawOffset: -1}, nil
 }
+func (discardSink) LogIdentity(context.Context, string, int32) (sinks.LogIdentity, bool, error) {
+	return sinks.LogIdentity{}, false, nil
+}
+func (discardSink) SetLogIdentity(context.Context, string, int32, sinks.LogIdentity) error {
+	return nil
+}
+func (discardSink) StreamGroup(int32) int { return 0 }
+func (discardSink) Stream(context.Context, string, int32) (sinks.RawStream, error) {
+	return discardStream{}, nil
+}
+func (discardSink) Seal(context.Context, string, []int32) (sinks.SealResult, error) {
+	return sinks.SealResult{}, nil
+}
 func (discardSink) Close() error { return nil }
+
+type discardStream struct{}
+
+func (discardStream) Send([]sinks.RawRow) error { return nil }
+func (discardStream) Close() error              { return nil }
+func (discardStream) Abort()                    {}
 
 // BenchmarkDecodeAggregate measures one partition worker's per-event work
 // (decode, validate, redact, route, raw row, rollup deltas) without Kafka.
@@ -35,11 +54,13 @@ func BenchmarkDecodeAggregate(b *testing.B) {
 		recs[i] = &kgo.Record{Topic: testTopic, Value: r.Value, Offset: int64(i), Timestamp: r.Timestamp}
 		size += len(r.Value)
 	}
-	p, err := New(testConfig([]string{"127.0.0.1:1"}, "bench"), discardSink{}, nil, nil)
+	cfg := testConfig([]string{"127.0.0.1:1"}, "bench")
+	cfg.NoStream = true // rows stay in the block: there is no committer
+	p, err := New(cfg, discardSink{}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := newWorker(p, 0, p.cfg.Topic, sinks.Watermark{Next: -1, MaxRawOffset: -1})
+	w := newWorker(p.env, nil, 0, p.cfg.Topic, sinks.Watermark{Next: -1, MaxRawOffset: -1})
 	b.SetBytes(int64(size / len(recs)))
 	b.ReportAllocs()
 	i := 0

@@ -86,7 +86,7 @@ func TestLossDropsBuffersAndResumesFromWatermark(t *testing.T) {
 	s := memsink.New()
 	cfg := testConfig(addrs, "loss")
 	cfg.MaxRows = 100
-	cfg.KafkaOpts = append(cfg.KafkaOpts, kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100*time.Millisecond),
+	cfg.Kafka.Opts = append(cfg.Kafka.Opts, kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100*time.Millisecond),
 		kgo.RebalanceTimeout(2*time.Second))
 	r := start(t, cfg, s)
 	waitFor(t, 20*time.Second, "everything polled", func() bool { return r.p.polled.Load() == int64(len(g.Records)) })

@@ -61,10 +61,7 @@ func classify(err error) string {
 		return ReasonOutOfRange
 	case errors.Is(err, schemas.ErrInvalid):
 		return ReasonInvalid
-	case errors.As(err, &te):
-		return ReasonWrongType
-	case strings.Contains(err.Error(), "cannot unmarshal"), strings.Contains(err.Error(), "is not a string"):
-		// Custom unmarshalers (schemas.Headers) report type errors as text.
+	case errors.As(err, &te), errors.Is(err, schemas.ErrWrongType):
 		return ReasonWrongType
 	}
 	return ReasonBadJSON
@@ -154,7 +151,7 @@ type cf struct {
 // colo returns request.cf.colo, or "" when cf is absent or has none. The
 // common case (a plain string value) is scanned without allocating and the
 // result aliases raw (which must outlive it, as with
-// schemas.UnmarshalZeroCopy); cf is a flat object in practice, and anything
+// schemas.Decoder.DecodeZeroCopy); cf is a flat object in practice, and anything
 // unusual goes through the decoder.
 func colo(raw []byte) string {
 	k := bytes.Index(raw, []byte(`"colo"`))
@@ -197,31 +194,13 @@ func ms(v float64) uint32 {
 	return uint32(math.Round(v))
 }
 
-// fill flattens a redacted item into the block's next row and adds it to
-// the rollups.
-func (w *worker) fill(t *schemas.TraceItem, rec *kgo.Record) {
-	r := w.nextRow()
-	w.p.fillRow(r, t, rec)
-	w.acc.Add(r)
-	w.rows++
-	if r.EventTsMs > w.maxEventMs {
-		w.maxEventMs = r.EventTsMs
-	}
-}
-
-// fillRow flattens a redacted item into r, reusing r's slices. It depends
-// on t and rec alone: a block read again from Kafka gets the same rows.
-func (p *Processor) fillRow(r *sinks.RawRow, t *schemas.TraceItem, rec *kgo.Record) {
-	FillRow(r, t, p.router, rec.Partition, rec.Offset, rec.Timestamp.UnixMilli())
-}
-
 // FillRow flattens the redacted item t, read at (partition, offset) from a
 // record stamped recMs (unix ms), into r exactly as the processor does,
 // reusing r's slices: router templates the route. A null eventTimestamp
 // takes recMs, so raw rows and rollups agree on the minute. r's strings
 // alias t's. The query benchmark writes history with it.
 func FillRow(r *sinks.RawRow, t *schemas.TraceItem, router *redact.Router, partition int32, offset, recMs int64) {
-	*r = sinksRawRowReuse(r)
+	r.Reset()
 	if t.EventTimestamp != nil {
 		r.EventTsMs = *t.EventTimestamp
 	} else {

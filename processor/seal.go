@@ -7,14 +7,14 @@ import (
 	"time"
 )
 
-// sealLoop asks the sink (a sinks.Sealer) every SealInterval to seal the
+// sealLoop asks the sink every SealInterval to seal the
 // settled blocks of the partitions this processor owns: each partition is
 // sealed by its owner, so sealers do not race in steady operation. A
 // backlog (More) is sealed again at once. Errors are logged and counted;
 // sealing is retried on the next tick and never holds up consuming, since
 // readers count unsealed blocks from the journal.
 func (p *Processor) sealLoop(ctx context.Context) {
-	if p.sealer == nil || p.cfg.SealInterval < 0 {
+	if p.cfg.SealInterval < 0 {
 		return
 	}
 	t := time.NewTicker(p.cfg.SealInterval)
@@ -32,7 +32,7 @@ func (p *Processor) sealLoop(ctx context.Context) {
 			}
 			more, failed := false, false
 			for _, l := range logs {
-				res, err := p.sealer.Seal(ctx, l.name, l.parts)
+				res, err := p.sink.Seal(ctx, l.name, l.parts)
 				if err != nil {
 					if ctx.Err() == nil {
 						p.m.sealErrors.Inc()

@@ -105,37 +105,25 @@ func TestStreamFailuresReadBlocksAgain(t *testing.T) {
 	}
 }
 
-// TestNoStreamHoldsBlocks: a sink that cannot stream, or NoStream, gets
-// whole blocks through Write.
+// TestNoStreamHoldsBlocks: with NoStream the sink gets whole blocks,
+// raw rows included, through Commit, and no stream is opened.
 func TestNoStreamHoldsBlocks(t *testing.T) {
 	c := cluster(t, 2)
 	addrs := c.ListenAddrs()
 	g := proctest.New(2)
 	g.Generate(t, rand.New(rand.NewPCG(25, 26)), 1000, 10)
 	produce(t, addrs, g.Records)
-	for _, tc := range []struct {
-		name string
-		wrap func(*memsink.Sink) sinks.Sink
-		cfg  func(*Config)
-	}{
-		{"sink without streams", func(s *memsink.Sink) sinks.Sink { return struct{ sinks.Sink }{s} }, func(*Config) {}},
-		{"NoStream", func(s *memsink.Sink) sinks.Sink { return s }, func(c *Config) { c.NoStream = true }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := memsink.New()
-			cfg := testConfig(addrs, "no-stream-"+tc.name)
-			cfg.MaxRows, cfg.PacketRows = 200, 16
-			tc.cfg(&cfg)
-			r := start(t, cfg, tc.wrap(s))
-			waitFor(t, 20*time.Second, "every record polled", func() bool { return r.p.polled.Load() == int64(len(g.Records)) })
-			if err := r.stop(t); err != nil {
-				t.Fatal(err)
-			}
-			g.Check(t, s)
-			if n := s.Streams(); n != 0 {
-				t.Fatalf("%d streams; want none", n)
-			}
-		})
+	s := memsink.New()
+	cfg := testConfig(addrs, "no-stream")
+	cfg.MaxRows, cfg.PacketRows, cfg.NoStream = 200, 16, true
+	r := start(t, cfg, s)
+	waitFor(t, 20*time.Second, "every record polled", func() bool { return r.p.polled.Load() == int64(len(g.Records)) })
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	g.Check(t, s)
+	if n := s.Streams(); n != 0 {
+		t.Fatalf("%d streams; want none", n)
 	}
 }
 

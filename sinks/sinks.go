@@ -2,11 +2,11 @@
 // rows and rollup rows cut from one Kafka partition, and the Sink contract that
 // stores it with an exactly-once effect.
 //
-// Delivery scheme (see README "Delivery"): raw rows are keyed by their Kafka
-// coordinates so a replayed record collapses into the original; all rollup
-// rows of a block are written in one INSERT, keyed by the block's
-// (topic, partition, first offset), so a replayed block replaces its earlier
-// rows. The rollup INSERT is the commit point; Resume reads the watermark back.
+// Delivery scheme (see docs/processing.md): raw rows are keyed by their
+// Kafka coordinates so a replayed record collapses into the original; the
+// rollup rows of a block are written in one INSERT, keyed by the block's
+// (log, partition, first offset), so a replayed block replaces its earlier
+// rows. That INSERT is the commit point; Watermark reads it back.
 package sinks
 
 import (
@@ -64,6 +64,24 @@ type RawRow struct {
 	WorkerID          string // the Dynamic Worker (workerId), "" for none
 }
 
+// Reset empties r for reuse. Its nested slices keep their capacity but no
+// longer reference the strings they held: rows alias decoded Kafka batches,
+// and a stale entry past a slice's length would keep one alive.
+func (r *RawRow) Reset() {
+	clear(r.HeaderNames)
+	clear(r.HeaderValues)
+	clear(r.LogLevels)
+	clear(r.LogMessages)
+	clear(r.ExcNames)
+	clear(r.ExcMessages)
+	clear(r.ExcStacks)
+	*r = RawRow{
+		HeaderNames: r.HeaderNames[:0], HeaderValues: r.HeaderValues[:0],
+		LogLevels: r.LogLevels[:0], LogMessages: r.LogMessages[:0], LogTsMs: r.LogTsMs[:0],
+		ExcNames: r.ExcNames[:0], ExcMessages: r.ExcMessages[:0], ExcStacks: r.ExcStacks[:0], ExcTsMs: r.ExcTsMs[:0],
+	}
+}
+
 // RollupRow is one aggregate delta of a block for one (kind, minute, key).
 // Fields that are not part of a kind's key are left empty. Every kind but
 // the mark is keyed by DispatchNamespace; KindEndpoint and KindScript also by
@@ -118,16 +136,48 @@ type Watermark struct {
 	MaxRawOffset int64
 }
 
-// Sink stores blocks. Implementations must be safe for concurrent use by
-// several partitions.
+// Sink is the storage contract of the processor. A block's raw rows reach
+// the sink first, on a RawStream while the block fills (or inside the block
+// itself), and Commit then stores its rollup rows and a mark row: the
+// commit point. Every method is safe for concurrent use.
+//
+// Partitions and blocks are named by log name (LogName): the topic, or
+// topic~N for a partition restarted on a new Kafka log.
 type Sink interface {
-	// Write stores b: raw rows first, then all rollup rows plus a KindMark row
-	// in a single INSERT (the commit point). It returns nil only when both are
-	// stored. Writing the same block again, or a longer block with the same
-	// FirstOffset, must not count anything twice. b is not retained.
-	Write(ctx context.Context, b *Block) error
 	// Watermark reports the committed position of a partition.
-	Watermark(ctx context.Context, topic string, partition int32) (Watermark, error)
+	Watermark(ctx context.Context, log string, partition int32) (Watermark, error)
+
+	// LogIdentity returns the Kafka log identity recorded for a
+	// partition; ok is false when none is.
+	LogIdentity(ctx context.Context, topic string, partition int32) (id LogIdentity, ok bool, err error)
+	// SetLogIdentity records id for the partition; the highest generation
+	// recorded wins.
+	SetLogIdentity(ctx context.Context, topic string, partition int32, id LogIdentity) error
+
+	// StreamGroup names the partitions whose rows may share a stream and a
+	// Commit (in cluster mode, those stored on one shard).
+	StreamGroup(partition int32) int
+	// Stream opens a raw-row stream for the partitions of partition's
+	// StreamGroup. ctx bounds the whole stream: cancelling it abandons it.
+	// Rows sent on a stream are stored once its Close returns nil; a
+	// failed stream is abandoned and its rows sent again on a new one (the
+	// raw table collapses repeats).
+	Stream(ctx context.Context, log string, partition int32) (RawStream, error)
+
+	// Commit stores blocks: the raw rows they carry (none when they were
+	// streamed), then all rollup rows plus one KindMark row per block, one
+	// INSERT per StreamGroup. Each block lands whole or not at all; after
+	// an error some groups may be stored, and committing the blocks again,
+	// or a longer block with the same FirstOffset, counts nothing twice.
+	// Blocks are not retained.
+	Commit(ctx context.Context, blocks []*Block) error
+
+	// Seal folds the settled committed blocks of the given partitions into
+	// compact per-minute rows, so reads and storage follow minutes, not
+	// blocks. It counts every block once at every moment (before, during
+	// and after a seal) and is safe to repeat.
+	Seal(ctx context.Context, log string, partitions []int32) (SealResult, error)
+
 	// Close releases connections.
 	Close() error
 }
@@ -136,48 +186,12 @@ type Sink interface {
 // missing table or column, a type mismatch). Callers stop instead of retrying.
 var ErrSchema = errors.New("sink schema error")
 
-// GroupWriter is implemented by sinks that commit the blocks of several
-// partitions at once. WriteGroup is Write of every block, with the rollup and
-// mark rows of all of them in one INSERT per StreamGroup (one commit point
-// per group instead of one per block: fewer, larger parts). Each block still
-// lands whole or not at all; after an error some groups may be stored, and
-// writing the blocks again counts nothing twice.
-type GroupWriter interface {
-	WriteGroup(ctx context.Context, blocks []*Block) error
-}
-
-// Sealer is implemented by sinks that fold committed blocks into compact
-// per-minute rows once they are settled, so reads and storage follow
-// minutes, not blocks. Seal is called for the partitions the caller owns;
-// it must count every block once at every moment (before, during and after
-// a seal) and be safe to repeat.
-type Sealer interface {
-	Seal(ctx context.Context, topic string, partitions []int32) (SealResult, error)
-}
-
 // SealResult says what one Seal call did.
 type SealResult struct {
 	Blocks         int  // blocks sealed
 	Seals          int  // seal writes (one per partition with blocks to seal)
 	DroppedJournal int  // journal partitions (10 minutes each) dropped because every block in them is sealed
 	More           bool // a partition had more settled blocks than one seal takes: call again soon
-}
-
-// Streamer is implemented by sinks that take a block's raw rows while the
-// block fills, so the processor need not hold them until the block is cut:
-// rows sent on a RawStream are stored once Close returns nil, and the
-// block's Write, with no Rows, then commits its rollups. One stream may
-// carry the rows of several blocks, of every partition of one StreamGroup;
-// a failed stream is abandoned and its blocks' rows sent again on a new one
-// (the raw table collapses repeats).
-type Streamer interface {
-	// Stream opens a raw-row stream for the partitions of partition's
-	// StreamGroup. ctx bounds the whole stream: cancelling it abandons the
-	// stream.
-	Stream(ctx context.Context, topic string, partition int32) (RawStream, error)
-	// StreamGroup names the partitions whose rows may share a stream and a
-	// WriteGroup INSERT (in cluster mode, those stored on one shard).
-	StreamGroup(partition int32) int
 }
 
 // RawStream carries raw rows to the sink. It is used by one goroutine at a
@@ -217,14 +231,4 @@ func LogName(topic string, generation uint32) string {
 		return topic
 	}
 	return topic + "~" + strconv.FormatUint(uint64(generation), 10)
-}
-
-// LogRegistry is implemented by sinks that record the log identity of each
-// partition beside its watermark.
-type LogRegistry interface {
-	// LogIdentity returns the recorded identity; ok is false when none is.
-	LogIdentity(ctx context.Context, topic string, partition int32) (id LogIdentity, ok bool, err error)
-	// SetLogIdentity records id for the partition; the highest generation
-	// recorded wins.
-	SetLogIdentity(ctx context.Context, topic string, partition int32, id LogIdentity) error
 }

@@ -70,6 +70,7 @@ func (f *devFlags) register(fs *flag.FlagSet) {
 	}
 	f.retain = chsink.DefaultRetention()
 	f.retain.RegisterFlags(fs, "retention.")
+	f.ingest = producer.DefaultIngestConfig()
 	f.ingest.RegisterFlags(fs, "")
 	f.dash = dash.DefaultConfig()
 	f.dash.RegisterFlags(fs, "dash.")
@@ -396,14 +397,11 @@ func (d *devRun) run(ctx context.Context) error {
 	brokers := kc.ListenAddrs()
 
 	// The processor; stopping it flushes and commits every partition.
-	proc, err := processor.New(processor.Config{
-		Brokers:  brokers,
-		Topic:    topic,
-		Group:    "taillight-dev",
-		DLQTopic: dlq,
-		Linger:   f.linger,
-		Limits:   f.ingest.Limits, // the -limits.* flags: what ingest accepts, the processor stores
-	}, sink, log, reg)
+	pc := processor.DefaultConfig()
+	pc.Kafka.Brokers, pc.Topic, pc.Group, pc.DLQTopic = brokers, topic, "taillight-dev", dlq
+	pc.Linger = f.linger
+	pc.Limits = f.ingest.Limits // the -limits.* flags: what ingest accepts, the processor stores
+	proc, err := processor.New(pc, sink, log, reg)
 	if err != nil {
 		return err
 	}
@@ -422,7 +420,7 @@ func (d *devRun) run(ctx context.Context) error {
 
 	// Ingest.
 	pcfg := producer.DefaultConfig()
-	pcfg.Brokers, pcfg.Topic, pcfg.ClientID = brokers, topic, "taillight-dev-ingest"
+	pcfg.Kafka.Brokers, pcfg.Topic, pcfg.ClientID = brokers, topic, "taillight-dev-ingest"
 	pub, err := producer.New(pcfg, log, reg)
 	if err != nil {
 		return err
@@ -445,7 +443,7 @@ func (d *devRun) run(ctx context.Context) error {
 	genDone := make(chan error, 1)
 	if f.generate {
 		gcfg := producer.DefaultConfig()
-		gcfg.Brokers, gcfg.Topic, gcfg.ClientID = brokers, topic, "taillight-dev-generator"
+		gcfg.Kafka.Brokers, gcfg.Topic, gcfg.ClientID = brokers, topic, "taillight-dev-generator"
 		gpub, err := producer.New(gcfg, log, nil)
 		if err != nil {
 			return err

@@ -50,10 +50,13 @@ func TestHelp(t *testing.T) {
 	}
 	out.Reset()
 	runMain(context.Background(), []string{"help", "ingest"}, stdio{strings.NewReader(""), &out, io.Discard})
-	for _, fl := range []string{"-listen.metrics", "-ops.listen", "-ingest.max-inflight-bytes", "-limits.max-name-bytes"} {
+	for _, fl := range []string{"-listen.metrics", "-ingest.max-inflight-bytes", "-limits.max-name-bytes"} {
 		if !strings.Contains(out.String(), fl+" ") {
 			t.Errorf("help ingest lacks %s", fl)
 		}
+	}
+	if strings.Contains(out.String(), "-ops.listen") {
+		t.Errorf("help ingest lists the deprecated -ops.listen:\n%s", out.String())
 	}
 }
 

@@ -1,5 +1,5 @@
 // Package grafana builds the Grafana dashboard (dashboards/taillight.json)
-// from the saved queries in schemas/queries, for the official ClickHouse
+// from the saved queries in storage/queries, for the official ClickHouse
 // data source plugin (grafana-clickhouse-datasource) provisioned by
 // provisioning/datasources/taillight-clickhouse.yaml. The JSON file is
 // generated: `go test ./deployments/grafana -update` rewrites it, and the
@@ -12,7 +12,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/storage"
 )
 
 // Data source identity, shared with the provisioning file.
@@ -26,7 +26,7 @@ const (
 // plugin's time macros, and dashboard variables (string filters through
 // Grafana's sqlstring format, which quotes and doubles single quotes).
 var Macros = []struct{ Placeholder, Grafana string }{
-	{schemas.PlaceholderDatabase, "${database}"},
+	{storage.PlaceholderDatabase, "${database}"},
 	{"{from:DateTime}", "$__fromTime"},
 	{"{to:DateTime}", "$__toTime"},
 	{"{step:UInt32}", "$__interval_s"},
@@ -42,7 +42,7 @@ var Macros = []struct{ Placeholder, Grafana string }{
 var leftover = regexp.MustCompile(`\{\{|(^|[^$])\{[a-z_][a-z0-9_]*:[A-Za-z0-9]+\}`)
 
 // SQL returns q's statement with Grafana macros for its placeholders.
-func SQL(q *schemas.Query) (string, error) {
+func SQL(q *storage.Query) (string, error) {
 	s := q.SQL
 	for _, m := range Macros {
 		s = strings.ReplaceAll(s, m.Placeholder, m.Grafana)
@@ -134,12 +134,12 @@ var panelOrder = []string{"overview", "errors_per_endpoint", "outcomes_per_scrip
 
 // Dashboard returns the dashboard JSON for queries: one panel for each
 // query that is a panel (the invocation explorer's are not).
-func Dashboard(queries []schemas.Query) ([]byte, error) {
+func Dashboard(queries []storage.Query) ([]byte, error) {
 	ds := datasource{Type: DatasourceType, UID: DatasourceUID}
 	var d dashboard
 	d.UID = DashboardUID
 	d.Title = "taillight"
-	d.Description = "Cloudflare Workers trace events in ClickHouse. Generated from schemas/queries by deployments/grafana; do not edit by hand."
+	d.Description = "Cloudflare Workers trace events in ClickHouse. Generated from storage/queries by deployments/grafana; do not edit by hand."
 	d.Tags = []string{"taillight", "cloudflare-workers", "clickhouse"}
 	d.Timezone = "browser"
 	d.SchemaVersion = 39
@@ -168,13 +168,13 @@ func Dashboard(queries []schemas.Query) ([]byte, error) {
 		{Name: "limit", Label: "Rows", Type: "custom", Query: "10,20,50,100",
 			Current: map[string]any{"text": "20", "value": "20"}, Options: []any{}},
 	}
-	byName := map[string]*schemas.Query{}
+	byName := map[string]*storage.Query{}
 	for i := range queries {
 		if queries[i].Panel {
 			byName[queries[i].Name] = &queries[i]
 		}
 	}
-	var ordered []*schemas.Query
+	var ordered []*storage.Query
 	for _, n := range panelOrder {
 		if q, ok := byName[n]; ok {
 			ordered = append(ordered, q)
@@ -196,11 +196,11 @@ func Dashboard(queries []schemas.Query) ([]byte, error) {
 		t := target{RefID: "A", Datasource: ds, EditorType: "sql", QueryType: "table", Format: 1, RawSQL: sql}
 		w, h := 12, 9
 		switch q.Chart {
-		case schemas.ChartLine:
+		case storage.ChartLine:
 			p.Type = "timeseries"
 			p.Interval = "1m" // the rollups' resolution
 			t.QueryType, t.Format = "timeseries", 0
-		case schemas.ChartBar:
+		case storage.ChartBar:
 			p.Type = "barchart"
 			p.Options = map[string]any{"orientation": "horizontal", "xField": q.X, "showValue": "always"}
 			if q.Series != "" {
@@ -208,7 +208,7 @@ func Dashboard(queries []schemas.Query) ([]byte, error) {
 				p.Transformations = []any{map[string]any{"id": "groupingToMatrix",
 					"options": map[string]any{"rowField": q.X, "columnField": q.Series, "valueField": q.Y}}}
 			}
-		case schemas.ChartStat:
+		case storage.ChartStat:
 			p.Type = "stat"
 			w, h = 24, 4
 		default:

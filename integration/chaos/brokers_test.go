@@ -103,7 +103,7 @@ func TestChaosThreeBrokers(t *testing.T) {
 	s := newStream(t, env, brokers, 3, 3)
 
 	pcfg := producer.DefaultConfig()
-	pcfg.Brokers, pcfg.Topic = brokers, s.topic
+	pcfg.Kafka.Brokers, pcfg.Topic = brokers, s.topic
 	pub, err := producer.New(pcfg, nil, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)

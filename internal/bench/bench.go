@@ -33,7 +33,7 @@ import (
 	"github.com/taillight/taillight/sinks/chsink"
 )
 
-// Targets the report is checked against (issue 7).
+// Targets the report is checked against (BENCHMARKS.md, "Targets").
 const (
 	TargetEventsRatio = 0.35            // end-to-end events/s ≥ 35% of the reference's
 	TargetCPURatio    = 2.5             // processor CPU per event ≤ 2.5× the reference's
@@ -292,7 +292,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer q.Close()
 
 	pcfg := producer.DefaultConfig()
-	pcfg.Brokers, pcfg.Topic = brokers, topic
+	pcfg.Kafka.Brokers, pcfg.Topic = brokers, topic
 	pub, err := producer.New(pcfg, log, nil)
 	if err != nil {
 		return nil, fmt.Errorf("bench: producer: %w", err)

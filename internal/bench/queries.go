@@ -38,6 +38,7 @@ import (
 	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
 	"github.com/taillight/taillight/sinks/chsink"
+	"github.com/taillight/taillight/storage"
 )
 
 // Targets of the query benchmark, checked at the longest history.
@@ -86,7 +87,7 @@ type QueryConfig struct {
 	// processor's flush.linger (default 500ms).
 	Linger time.Duration
 	// CommitEvery is how much simulated time one raw stream and one
-	// WriteGroup carry (default 5m): the rows stored are those of steady
+	// Commit carry (default 5m): the rows stored are those of steady
 	// operation, only the INSERT count differs. Whole minutes.
 	CommitEvery time.Duration
 	// SealEvery is how often Seal runs, in simulated time (default 10m;
@@ -154,7 +155,7 @@ func (c *QueryConfig) defaults() {
 func (c QueryConfig) Validate() error {
 	c.defaults()
 	switch {
-	case !schemas.ValidIdentifier(c.Database):
+	case !storage.ValidIdentifier(c.Database):
 		return fmt.Errorf("bench: database %q must be a plain identifier", c.Database)
 	case c.Rate <= 0 || c.Rate > 1e6:
 		return fmt.Errorf("bench: rate %g must be in (0, 1e6] events/s", c.Rate)
@@ -212,7 +213,7 @@ type Size struct {
 	WriteEventsPerSec float64 `json:"write_events_per_sec"`
 	WriteWork         *Work   `json:"write_work,omitempty"`
 	// The committer's time, concurrent with generating: waiting for raw
-	// rows to be stored at commits, in WriteGroup, and in Seal.
+	// rows to be stored at commits, in Commit, and in Seal.
 	RawWaitSec float64 `json:"raw_wait_s"`
 	CommitSec  float64 `json:"commit_s"`
 	SealSec    float64 `json:"seal_s"`
@@ -434,12 +435,12 @@ type simWriter struct {
 	// Written by the committer; read after inflight.Wait.
 	blocks, commits, sealCalls, sealed, dropped int64
 	// Wall time the committer spent waiting for raw rows to be stored, in
-	// WriteGroup and in Seal.
+	// Commit and in Seal.
 	rawWait, commitTime, sealTime time.Duration
 }
 
 // commitJob is one group commit: wait for its raw rows (the stream's
-// Close), then WriteGroup its blocks at the simulated time at, then seal
+// Close), then Commit its blocks at the simulated time at, then seal
 // if asked.
 type commitJob struct {
 	at     time.Time
@@ -638,7 +639,7 @@ func (s *simWriter) committer(ctx context.Context) {
 }
 
 // run stores a job's raw rows, then its blocks' rollups and marks in one
-// WriteGroup stamped with the simulated time at, then seals.
+// Commit stamped with the simulated time at, then seals.
 func (s *simWriter) run(ctx context.Context, job commitJob) error {
 	t0 := time.Now()
 	select {
@@ -653,7 +654,7 @@ func (s *simWriter) run(ctx context.Context, job commitJob) error {
 	s.rawWait += t1.Sub(t0)
 	s.now.Store(job.at.UnixNano())
 	if len(job.blocks) > 0 {
-		if err := s.w.WriteGroup(ctx, job.blocks); err != nil {
+		if err := s.w.Commit(ctx, job.blocks); err != nil {
 			return fmt.Errorf("bench: commit %d blocks at %s: %w", len(job.blocks), job.at.Format(time.RFC3339), err)
 		}
 	}
@@ -691,23 +692,11 @@ type packet struct {
 // release readies p for reuse. A fresh arena, never the old one:
 // rollup.Accumulator keeps the key strings of the latest Add (a map
 // assignment replaces the key), which alias it until the block is cut.
-// The rows' strings are dropped (the processor's releaseRows): a stale
-// one past a reused slice's length would pin its arena.
+// The rows' strings are dropped (RawRow.Reset): a stale one past a reused
+// slice's length would pin its arena.
 func (p *packet) release() {
 	for i := range p.rows[:p.n] {
-		r := &p.rows[i]
-		clear(r.HeaderNames)
-		clear(r.HeaderValues)
-		clear(r.LogLevels)
-		clear(r.LogMessages)
-		clear(r.ExcNames)
-		clear(r.ExcMessages)
-		clear(r.ExcStacks)
-		*r = sinks.RawRow{
-			HeaderNames: r.HeaderNames[:0], HeaderValues: r.HeaderValues[:0],
-			LogLevels: r.LogLevels[:0], LogMessages: r.LogMessages[:0], LogTsMs: r.LogTsMs[:0],
-			ExcNames: r.ExcNames[:0], ExcMessages: r.ExcMessages[:0], ExcStacks: r.ExcStacks[:0], ExcTsMs: r.ExcTsMs[:0],
-		}
+		p.rows[i].Reset()
 	}
 	p.arena, p.n = make([]byte, 0, packetBytes), 0
 }
@@ -896,7 +885,7 @@ func totals(ctx context.Context, q driver.Conn, db string) (Totals, error) {
 
 // panelParams are the parameters the page sends for q over [from, to)
 // with no filter set (internal/dash/web/app.js loadPanel).
-func panelParams(q schemas.Query, from, to time.Time) url.Values {
+func panelParams(q storage.Query, from, to time.Time) url.Values {
 	v := url.Values{}
 	v.Set("from", strconv.FormatInt(from.Unix(), 10))
 	v.Set("to", strconv.FormatInt(to.Unix(), 10))
@@ -904,7 +893,7 @@ func panelParams(q schemas.Query, from, to time.Time) url.Values {
 		v.Set(k, "")
 	}
 	limit := "10"
-	if q.Chart == schemas.ChartTable {
+	if q.Chart == storage.ChartTable {
 		limit = "50"
 	}
 	v.Set("limit", limit)
@@ -935,7 +924,7 @@ func get(ctx context.Context, srv http.Handler, path string) (time.Duration, api
 	return d, res, nil
 }
 
-func timeQuery(ctx context.Context, srv http.Handler, q schemas.Query, from, to time.Time, runs int) WindowTime {
+func timeQuery(ctx context.Context, srv http.Handler, q storage.Query, from, to time.Time, runs int) WindowTime {
 	wt := WindowTime{Window: fmtWindow(to.Sub(from)), WindowSec: to.Sub(from).Seconds()}
 	path := "/api/query/" + q.Name + "?" + panelParams(q, from, to).Encode()
 	var walls, server []float64
@@ -1108,7 +1097,7 @@ func (r *QueryReport) WriteTable(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	for _, s := range r.Sizes {
-		fmt.Fprintf(w, "writing %s, besides generating: %.1f s waiting for raw rows at commits, %.1f s in WriteGroup, %.1f s sealing\n",
+		fmt.Fprintf(w, "writing %s, besides generating: %.1f s waiting for raw rows at commits, %.1f s in Commit, %.1f s sealing\n",
 			s.History, s.RawWaitSec, s.CommitSec, s.SealSec)
 		if s.WriteWork != nil {
 			fmt.Fprintf(w, "ClickHouse while writing %s: %s\n", s.History, s.WriteWork)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/taillight/taillight/internal/devenv"
 	"github.com/taillight/taillight/internal/testenv"
-	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/storage"
 )
 
 func TestFmtSpan(t *testing.T) {
@@ -79,7 +79,7 @@ func TestRunQueries(t *testing.T) {
 	rep.WriteTable(&table)
 	t.Logf("\n%s", table.String())
 
-	saved, err := schemas.Queries()
+	saved, err := storage.Queries()
 	if err != nil {
 		t.Fatal(err)
 	}

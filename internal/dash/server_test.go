@@ -21,7 +21,7 @@ import (
 
 	"github.com/taillight/taillight/internal/devenv"
 	"github.com/taillight/taillight/internal/testenv"
-	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/storage"
 )
 
 // One private ClickHouse server per test binary, started on first use;
@@ -409,11 +409,11 @@ func TestQuoteStringOnServer(t *testing.T) {
 	conn := testenv.OpenClickHouse(t, srv.Addr(), "readonly", "default")
 	for _, s := range []string{"", "plain", "it's", `back\slash`, `\'`, `\\'`, `') OR 1=1 --`, "/* x */", "a\x00b", "\n\r\t\b\f", "ünï©ødé", "\xff\xfe", `\x41\n`, "'''", `"; DROP TABLE x; --`} {
 		var got string
-		if err := conn.QueryRow(t.Context(), "SELECT "+schemas.QuoteString(s)).Scan(&got); err != nil {
-			t.Fatalf("SELECT %s: %v", schemas.QuoteString(s), err)
+		if err := conn.QueryRow(t.Context(), "SELECT "+storage.QuoteString(s)).Scan(&got); err != nil {
+			t.Fatalf("SELECT %s: %v", storage.QuoteString(s), err)
 		}
 		if got != s {
-			t.Errorf("SELECT %s = %q; want %q", schemas.QuoteString(s), got, s)
+			t.Errorf("SELECT %s = %q; want %q", storage.QuoteString(s), got, s)
 		}
 	}
 }

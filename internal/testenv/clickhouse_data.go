@@ -7,8 +7,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/storage"
 )
 
 // OpenClickHouse opens a native connection to addr as user, closed by
@@ -38,8 +38,8 @@ func Migrate(tb testing.TB, conn driver.Conn, database string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	server := schemas.ServerVersion{Major: int(v.Version.Major), Minor: int(v.Version.Minor), Patch: int(v.Version.Patch)}
-	ms, err := schemas.Migrations()
+	server := storage.ServerVersion{Major: int(v.Version.Major), Minor: int(v.Version.Minor), Patch: int(v.Version.Patch)}
+	ms, err := storage.Migrations()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -48,13 +48,13 @@ func Migrate(tb testing.TB, conn driver.Conn, database string) {
 			continue
 		}
 		for _, st := range m.Statements {
-			sql, err := schemas.DDLParams{Database: database}.Render(st)
+			sql, err := storage.DDLParams{Database: database}.Render(st)
 			if err != nil {
 				tb.Fatal(err)
 			}
 			// A fresh database: ADD COLUMN needs no IF NOT EXISTS (which
 			// 18.16 lacks; chsink.Migrate emulates it).
-			if a, ok := schemas.ParseAddColumns(sql); ok && !server.AtLeast(schemas.AddColumnIfNotExistsSince) {
+			if a, ok := storage.ParseAddColumns(sql); ok && !server.AtLeast(storage.AddColumnIfNotExistsSince) {
 				sql = a.Plain
 			}
 			if err := conn.Exec(tb.Context(), sql); err != nil {

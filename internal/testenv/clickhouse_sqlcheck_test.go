@@ -86,21 +86,21 @@ LIMIT {limit:UInt32}
 
 func TestSQLCheckPasses(t *testing.T) {
 	out, code := sqlcheck(t, map[string]string{
-		"schemas/ddl/000_base.sql":  sqlcheckGoodDDL,
-		"schemas/ddl/001_new.sql":   "-- requires: 99.1\nALTER TABLE {{database}}.t MODIFY COLUMN s LowCardinality(String);\n",
-		"schemas/queries/rows.sql":  sqlcheckGoodQuery,
-		"schemas/queries/other.txt": "not a query",
+		"storage/ddl/000_base.sql":  sqlcheckGoodDDL,
+		"storage/ddl/001_new.sql":   "-- requires: 99.1\nALTER TABLE {{database}}.t MODIFY COLUMN s LowCardinality(String);\n",
+		"storage/queries/rows.sql":  sqlcheckGoodQuery,
+		"storage/queries/other.txt": "not a query",
 	})
 	if code != 0 {
 		t.Fatalf("exit %d; want 0:\n%s", code, out)
 	}
 	for _, want := range []string{
-		"ok    schemas/ddl/000_base.sql\n",
-		"ok    schemas/ddl/000_base.sql (rerun)\n",
-		"ok    schemas/ddl/000_base.sql (cluster syntax)\n",
-		"skip  schemas/ddl/001_new.sql: requires 99.1",
-		"ok    schemas/queries/rows.sql\n",
-		"ok    schemas/queries/rows.sql (sample rows)\n",
+		"ok    storage/ddl/000_base.sql\n",
+		"ok    storage/ddl/000_base.sql (rerun)\n",
+		"ok    storage/ddl/000_base.sql (cluster syntax)\n",
+		"skip  storage/ddl/001_new.sql: requires 99.1",
+		"ok    storage/queries/rows.sql\n",
+		"ok    storage/queries/rows.sql (sample rows)\n",
 		"\n5 passed, 0 failed, 1 skipped\n",
 	} {
 		if !strings.Contains(out, want) {
@@ -122,31 +122,31 @@ func TestSQLCheckFails(t *testing.T) {
 			}
 		}
 	}
-	f("no ddl dir", map[string]string{"schemas/queries/rows.sql": sqlcheckGoodQuery},
-		"FAIL  schemas/ddl: directory not found")
-	f("empty ddl dir", map[string]string{"schemas/ddl/README": "x"},
-		"FAIL  schemas/ddl: no *.sql files", "0 queries (schemas/queries not present)", "\n0 passed, 1 failed\n")
+	f("no ddl dir", map[string]string{"storage/queries/rows.sql": sqlcheckGoodQuery},
+		"FAIL  storage/ddl: directory not found")
+	f("empty ddl dir", map[string]string{"storage/ddl/README": "x"},
+		"FAIL  storage/ddl: no *.sql files", "0 queries (storage/queries not present)", "\n0 passed, 1 failed\n")
 	f("bad ddl", map[string]string{
-		"schemas/ddl/000_base.sql": sqlcheckGoodDDL,
-		"schemas/ddl/001_bad.sql":  "CREATE TABLE IF NOT EXISTS {{database}}.u (a UInt64) ENGINE = NoSuchEngine;\n",
-	}, "FAIL  schemas/ddl/001_bad.sql: statement 1", "NoSuchEngine", "\n4 passed, 1 failed\n")
+		"storage/ddl/000_base.sql": sqlcheckGoodDDL,
+		"storage/ddl/001_bad.sql":  "CREATE TABLE IF NOT EXISTS {{database}}.u (a UInt64) ENGINE = NoSuchEngine;\n",
+	}, "FAIL  storage/ddl/001_bad.sql: statement 1", "NoSuchEngine", "\n4 passed, 1 failed\n")
 	f("not rerunnable", map[string]string{
-		"schemas/ddl/000_base.sql": "CREATE DATABASE {{database}};\n",
-	}, "FAIL  schemas/ddl/000_base.sql (rerun): statement 1 is not safe to run twice")
+		"storage/ddl/000_base.sql": "CREATE DATABASE {{database}};\n",
+	}, "FAIL  storage/ddl/000_base.sql (rerun): statement 1 is not safe to run twice")
 	f("unknown placeholder", map[string]string{
-		"schemas/ddl/000_base.sql": sqlcheckGoodDDL,
-		"schemas/ddl/001_x.sql":    "CREATE TABLE IF NOT EXISTS {{db}}.v (a UInt8) ENGINE = Memory;\n",
-	}, "FAIL  schemas/ddl/001_x.sql: unknown placeholder {{db}}")
-	f("bad name", map[string]string{"schemas/ddl/base.sql": sqlcheckGoodDDL},
-		"FAIL  schemas/ddl/base.sql: name is not NNN_name.sql")
+		"storage/ddl/000_base.sql": sqlcheckGoodDDL,
+		"storage/ddl/001_x.sql":    "CREATE TABLE IF NOT EXISTS {{db}}.v (a UInt8) ENGINE = Memory;\n",
+	}, "FAIL  storage/ddl/001_x.sql: unknown placeholder {{db}}")
+	f("bad name", map[string]string{"storage/ddl/base.sql": sqlcheckGoodDDL},
+		"FAIL  storage/ddl/base.sql: name is not NNN_name.sql")
 	f("bad query", map[string]string{
-		"schemas/ddl/000_base.sql":       sqlcheckGoodDDL,
-		"schemas/queries/bad.sql":        "-- params:\nSELECT nosuch FROM {{database}}.t\n",
-		"schemas/queries/undeclared.sql": "-- params:\nSELECT {x:UInt32} FROM {{database}}.t\n",
-		"schemas/queries/rows.sql":       sqlcheckGoodQuery,
-	}, "FAIL  schemas/queries/bad.sql: filters empty", "nosuch",
-		"FAIL  schemas/queries/undeclared.sql: could not run: placeholder {x:UInt32} is not in the params header",
-		"ok    schemas/queries/rows.sql\n")
+		"storage/ddl/000_base.sql":       sqlcheckGoodDDL,
+		"storage/queries/bad.sql":        "-- params:\nSELECT nosuch FROM {{database}}.t\n",
+		"storage/queries/undeclared.sql": "-- params:\nSELECT {x:UInt32} FROM {{database}}.t\n",
+		"storage/queries/rows.sql":       sqlcheckGoodQuery,
+	}, "FAIL  storage/queries/bad.sql: filters empty", "nosuch",
+		"FAIL  storage/queries/undeclared.sql: could not run: placeholder {x:UInt32} is not in the params header",
+		"ok    storage/queries/rows.sql\n")
 }
 
 // TestSQLCheckRepo runs the check on the repository's own DDL and queries,

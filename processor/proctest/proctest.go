@@ -88,11 +88,14 @@ func (g *Truth) Generate(tb TB, rng *rand.Rand, n int, poisonEvery int) {
 		ts := base.Add(time.Duration(rng.IntN(600_000)) * time.Millisecond)
 		if poisonEvery > 0 && i%poisonEvery == poisonEvery-1 {
 			var v, reason string
-			switch rng.IntN(3) {
+			switch rng.IntN(4) {
 			case 0:
 				v, reason = `{"outcome":"ok",`, "bad_json"
 			case 1:
 				v, reason = `{"outcome":"ok","cpuTime":"fast"}`, "wrong_type"
+			case 2:
+				// Well-formed, but its event time is before any Worker ran.
+				v, reason = `{"outcome":"ok","eventTimestamp":946684800000}`, "out_of_range"
 			default:
 				v, reason = `{"outcome":"","event":null}`, "invalid"
 			}

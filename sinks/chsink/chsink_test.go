@@ -23,8 +23,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/taillight/taillight/internal/testenv"
-	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/storage"
 )
 
 func TestMigrate(t *testing.T) {
@@ -40,7 +40,7 @@ func TestMigrate(t *testing.T) {
 	if n := count(t, w, "SELECT count() FROM system.databases WHERE name = '$db'"); n != 0 {
 		t.Fatalf("dry run created the database")
 	}
-	migs, err := schemas.Migrations()
+	migs, err := storage.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sv, _ := schemas.ParseServerVersion(server)
+	sv, _ := storage.ParseServerVersion(server)
 	statuses := func(rs []MigrationResult) []string {
 		var out []string
 		for _, r := range rs {
@@ -554,14 +554,7 @@ func TestConfig(t *testing.T) {
 // Two writers on one registry share the metric series instead of failing.
 func TestMetricsSharedRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m1, err := newMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m2, err := newMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m1, m2 := newMetrics(reg), newMetrics(reg)
 	m1.rows.WithLabelValues(TableTraceItems).Add(2)
 	m2.rows.WithLabelValues(TableTraceItems).Add(3)
 	if v := counterValue(t, m1.rows.WithLabelValues(TableTraceItems)); v != 5 {
@@ -656,16 +649,16 @@ func TestWriteManyPackets(t *testing.T) {
 	}
 }
 
-// TestWriteGroupOnePartPerTable: the blocks of several partitions written
+// TestCommitOnePartPerTable: the blocks of several partitions written
 // together make one trace_items part and one rollup_blocks part, and every
 // block's watermark advances.
-func TestWriteGroupOnePartPerTable(t *testing.T) {
+func TestCommitOnePartPerTable(t *testing.T) {
 	w := newWriter(t, sharedClickHouse(t), true)
 	ctx := context.Background()
 	blocks := []*sinks.Block{testBlock("group", 0, 0, 99), testBlock("group", 1, 0, 49, 7), testBlock("group", 2, 10, 19)}
 	blocks[2].Rows = nil // streamed already: rollups only
-	if err := w.WriteGroup(ctx, blocks); err != nil {
-		t.Fatalf("WriteGroup: %v", err)
+	if err := w.Commit(ctx, blocks); err != nil {
+		t.Fatalf("Commit: %v", err)
 	}
 	rollups := 0
 	for _, b := range blocks {
@@ -693,8 +686,8 @@ func TestWriteGroupOnePartPerTable(t *testing.T) {
 	}
 	// One invalid block: nothing is written.
 	bad := []*sinks.Block{testBlock("group-bad", 0, 0, 9), {Topic: "group-bad", Partition: 1, FirstOffset: 5, LastOffset: 4}}
-	if err := w.WriteGroup(ctx, bad); !errors.Is(err, errInvalidBlock) {
-		t.Fatalf("WriteGroup with an invalid block: %v; want errInvalidBlock", err)
+	if err := w.Commit(ctx, bad); !errors.Is(err, errInvalidBlock) {
+		t.Fatalf("Commit with an invalid block: %v; want errInvalidBlock", err)
 	}
 	if got := count(t, w, "SELECT count() FROM "+db+".rollup_journal WHERE kafka_topic = 'group-bad'"); got != 0 {
 		t.Fatalf("%d rollup rows of a rejected group stored", got)

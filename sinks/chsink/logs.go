@@ -6,11 +6,11 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/storage"
 )
 
-// LogIdentity implements sinks.LogRegistry: the highest generation recorded
+// LogIdentity implements sinks.Sink: the highest generation recorded
 // in kafka_logs for the partition.
 func (w *Writer) LogIdentity(ctx context.Context, topic string, partition int32) (sinks.LogIdentity, bool, error) {
 	conn, ctx := w.target(ctx, partition, true)
@@ -32,7 +32,7 @@ WHERE kafka_topic = ? AND kafka_partition = ?`, w.cfg.Database, TableKafkaLogs)
 	return sinks.LogIdentity{Generation: gen, TopicID: id}, true, nil
 }
 
-// SetLogIdentity implements sinks.LogRegistry. The row also says why it
+// SetLogIdentity implements sinks.Sink. The row also says why it
 // was recorded, for whoever reads kafka_logs later.
 func (w *Writer) SetLogIdentity(ctx context.Context, topic string, partition int32, id sinks.LogIdentity) error {
 	reason := "first read"
@@ -42,7 +42,7 @@ func (w *Writer) SetLogIdentity(ctx context.Context, topic string, partition int
 	conn, ctx := w.target(ctx, partition, false)
 	table := TableKafkaLogs
 	if len(w.shards) > 0 {
-		table += schemas.LocalSuffix
+		table += storage.LocalSuffix
 	}
 	q := fmt.Sprintf("INSERT INTO %s.%s (kafka_topic, kafka_partition, generation, topic_id, reason)", w.cfg.Database, table)
 	err := w.insertOn(ctx, conn, TableKafkaLogs, q, 1, func(b driver.Batch) error {

@@ -11,8 +11,6 @@ import (
 	"github.com/taillight/taillight/sinks"
 )
 
-var _ sinks.Streamer = (*Writer)(nil)
-
 // Stream opens one trace_items INSERT for raw rows of the partitions of one
 // StreamGroup: each Send is one data packet of that INSERT and Close ends
 // it. The server squashes the packets of one INSERT into one part, so a
@@ -32,7 +30,7 @@ func (w *Writer) Stream(ctx context.Context, topic string, partition int32) (sin
 	return &rawStream{w: w, batch: batch, topic: topic, group: w.StreamGroup(partition), cols: take(w.rawFree), start: start}, nil
 }
 
-// StreamGroup implements sinks.Streamer: every partition on a single
+// StreamGroup implements sinks.Sink: every partition on a single
 // server, the partitions of one shard in cluster mode.
 func (w *Writer) StreamGroup(partition int32) int {
 	if len(w.shards) == 0 || partition < 0 {

@@ -27,9 +27,7 @@ import (
 var ErrInjected = errors.New("memsink: injected transient failure")
 
 var (
-	_ sinks.Sink        = (*Sink)(nil)
-	_ sinks.Streamer    = (*Sink)(nil)
-	_ sinks.GroupWriter = (*Sink)(nil)
+	_ sinks.Sink = (*Sink)(nil)
 )
 
 type rawKey struct {
@@ -122,15 +120,15 @@ func (s *Sink) OnWrite(fn func(*sinks.Block) error) {
 	s.mu.Unlock()
 }
 
-// Write implements sinks.Sink.
+// Write commits one block (Commit).
 func (s *Sink) Write(ctx context.Context, b *sinks.Block) error {
-	return s.WriteGroup(ctx, []*sinks.Block{b})
+	return s.Commit(ctx, []*sinks.Block{b})
 }
 
-// WriteGroup implements sinks.GroupWriter: every block, or none (an
+// Commit implements sinks.Sink: every block, or none (an
 // injected fault fails the whole call, FailAfterRaw after storing the raw
 // rows of all blocks). The OnWrite hook runs for each block first.
-func (s *Sink) WriteGroup(ctx context.Context, blocks []*sinks.Block) error {
+func (s *Sink) Commit(ctx context.Context, blocks []*sinks.Block) error {
 	s.mu.Lock()
 	hook := s.hook
 	s.mu.Unlock()
@@ -247,7 +245,7 @@ func (s *Sink) streamFault(ctx context.Context) error {
 	return nil
 }
 
-// Stream implements sinks.Streamer: rows sent are kept aside and stored
+// Stream implements sinks.Sink: rows sent are kept aside and stored
 // when the stream closes.
 func (s *Sink) Stream(ctx context.Context, topic string, partition int32) (sinks.RawStream, error) {
 	if err := s.streamFault(ctx); err != nil {
@@ -264,7 +262,7 @@ func (s *Sink) SetGroups(n int) {
 	s.mu.Unlock()
 }
 
-// StreamGroup implements sinks.Streamer.
+// StreamGroup implements sinks.Sink.
 func (s *Sink) StreamGroup(partition int32) int {
 	s.mu.Lock()
 	n := s.groups
@@ -344,7 +342,7 @@ func (s *Sink) Watermark(ctx context.Context, topic string, partition int32) (si
 	return w, nil
 }
 
-// LogIdentity implements sinks.LogRegistry.
+// LogIdentity implements sinks.Sink.
 func (s *Sink) LogIdentity(ctx context.Context, topic string, partition int32) (sinks.LogIdentity, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return sinks.LogIdentity{}, false, err
@@ -355,7 +353,7 @@ func (s *Sink) LogIdentity(ctx context.Context, topic string, partition int32) (
 	return id, ok, nil
 }
 
-// SetLogIdentity implements sinks.LogRegistry.
+// SetLogIdentity implements sinks.Sink.
 func (s *Sink) SetLogIdentity(ctx context.Context, topic string, partition int32, id sinks.LogIdentity) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -366,6 +364,13 @@ func (s *Sink) SetLogIdentity(ctx context.Context, topic string, partition int32
 		s.logs[tp{topic, partition}] = id
 	}
 	return nil
+}
+
+// Seal implements sinks.Sink. The memory sink keeps each block's rollup
+// rows as they came and sums them when read (Totals): there is nothing to
+// fold, so a seal seals no block.
+func (s *Sink) Seal(ctx context.Context, log string, partitions []int32) (sinks.SealResult, error) {
+	return sinks.SealResult{}, ctx.Err()
 }
 
 // Close implements sinks.Sink. Stored data stays readable.

@@ -1,4 +1,4 @@
-package schemas
+package storage
 
 import (
 	"crypto/sha256"
@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-// The ClickHouse DDL: numbered migration files schemas/ddl/NNN_name.sql,
+// The ClickHouse DDL: numbered migration files storage/ddl/NNN_name.sql,
 // applied in order by chsink.Migrate and recorded in schema_migrations.
 //
 // File conventions (deployments/local/sqlcheck.py relies on them too):
@@ -36,9 +36,6 @@ import (
 
 //go:embed ddl/*.sql
 var ddlFiles embed.FS
-
-// DDLFiles returns the embedded migration files (ddl/NNN_name.sql).
-func DDLFiles() fs.FS { return ddlFiles }
 
 // Migration is one DDL file.
 type Migration struct {

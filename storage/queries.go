@@ -1,4 +1,4 @@
-package schemas
+package storage
 
 import (
 	"embed"
@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Saved queries: schemas/queries/NAME.sql, the SQL behind the built-in
+// Saved queries: storage/queries/NAME.sql, the SQL behind the built-in
 // dashboard (taillight dash) and the Grafana dashboards. Each file is one
 // SELECT statement (no trailing ';') after a header of "-- key: value"
 // comment lines:
@@ -37,7 +37,7 @@ import (
 //	{name:String}    a string, rendered by QuoteString as a '…' literal
 //	{{window:NAME}}  the rows of view NAME (endpoint_errors_1m, …) for the
 //	                 minutes in [{from}, {to}), as a subquery that filters
-//	                 before FINAL (schemas/windows/NAME.sql): on 18.16 a
+//	                 before FINAL (storage/windows/NAME.sql): on 18.16 a
 //	                 WHERE is not pushed into a view, so a query over the
 //	                 view itself reads every sealed minute
 //
@@ -50,15 +50,12 @@ import (
 //go:embed queries/*.sql
 var queryFiles embed.FS
 
-// QueryFiles returns the embedded saved-query files (queries/NAME.sql).
-func QueryFiles() fs.FS { return queryFiles }
-
 //go:embed windows/*.sql
 var windowFiles embed.FS
 
 var windowRE = regexp.MustCompile(`\{\{window:([a-z0-9_]+)\}\}`)
 
-// Window returns the windowed form of view name (schemas/windows), without
+// Window returns the windowed form of view name (storage/windows), without
 // its comments, with {{database}}, {from:DateTime} and {to:DateTime}
 // placeholders.
 func Window(name string) (string, error) {

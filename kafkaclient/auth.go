@@ -1,11 +1,4 @@
-// Package kafkaauth turns TLS and SASL settings (flags or env) into franz-go
-// client options, shared by every command that talks to Kafka.
-//
-// Secrets: the SASL password is a Secret, whose String, GoString, LogValue
-// and MarshalJSON print "[redacted]", so a logged or printed Config leaks
-// nothing. With PasswordFile the file is read on every SASL handshake, so a
-// rotated password is used by the next connection without a restart.
-package kafkaauth
+package kafkaclient
 
 import (
 	"context"
@@ -24,7 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
-// SASL mechanisms Config accepts.
+// SASL mechanisms Auth accepts.
 const (
 	MechanismPlain       = "PLAIN"
 	MechanismSCRAMSHA256 = "SCRAM-SHA-256"
@@ -54,9 +47,14 @@ func (f secretFlag) String() string {
 
 func (f secretFlag) Set(v string) error { *f.s = Secret(v); return nil }
 
-// Config holds Kafka's TLS and SASL client settings. The zero value is a
+// Auth holds Kafka's TLS and SASL client settings. The zero value is a
 // plaintext, unauthenticated client.
-type Config struct {
+//
+// Secrets: the SASL password is a Secret, whose String, GoString, LogValue
+// and MarshalJSON print "[redacted]", so a logged or printed Auth leaks
+// nothing. With SASLPasswordFile the file is read on every SASL handshake,
+// so a rotated password is used by the next connection without a restart.
+type Auth struct {
 	// TLS turns TLS on; the other TLS fields need it.
 	TLS bool
 	// CAFile is a PEM file of CA certificates to trust (default: system roots).
@@ -83,7 +81,7 @@ type Config struct {
 // RegisterFlags registers the flags, each named prefix + name, e.g. with
 // prefix "kafka." -kafka.tls and -kafka.sasl.password (whose environment
 // variable, TAILLIGHT_KAFKA_SASL_PASSWORD, keeps it out of the process list).
-func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
+func (c *Auth) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.BoolVar(&c.TLS, prefix+"tls", c.TLS, "connect to Kafka with TLS")
 	fs.StringVar(&c.CAFile, prefix+"tls.ca-file", c.CAFile, "PEM file of CA certificates for Kafka TLS (default: system roots)")
 	fs.StringVar(&c.CertFile, prefix+"tls.cert-file", c.CertFile, "PEM client certificate for Kafka mutual TLS (with -"+prefix+"tls.key-file)")
@@ -97,47 +95,44 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 }
 
 // Validate reports the first problem with c. It reads no file.
-func (c *Config) Validate() error {
+func (c *Auth) Validate() error {
 	if !c.TLS && (c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || c.ServerName != "" || c.InsecureSkipVerify) {
-		return errors.New("kafkaauth: TLS settings given but TLS is off (set -kafka.tls)")
+		return errors.New("kafkaclient: TLS settings given but TLS is off (set -kafka.tls)")
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
-		return errors.New("kafkaauth: a client certificate needs both a cert file and a key file")
+		return errors.New("kafkaclient: a client certificate needs both a cert file and a key file")
 	}
 	mech := c.mechanism()
 	switch mech {
 	case "":
 		if c.SASLUser != "" || c.SASLPassword != "" || c.SASLPasswordFile != "" {
-			return errors.New("kafkaauth: SASL credentials given but no SASL mechanism (set -kafka.sasl.mechanism)")
+			return errors.New("kafkaclient: SASL credentials given but no SASL mechanism (set -kafka.sasl.mechanism)")
 		}
 		return nil
 	case MechanismPlain, MechanismSCRAMSHA256, MechanismSCRAMSHA512:
 	default:
-		return fmt.Errorf("kafkaauth: SASL mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.SASLMechanism)
+		return fmt.Errorf("kafkaclient: SASL mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.SASLMechanism)
 	}
 	if c.SASLUser == "" {
-		return fmt.Errorf("kafkaauth: SASL %s needs a user (-kafka.sasl.user)", mech)
+		return fmt.Errorf("kafkaclient: SASL %s needs a user (-kafka.sasl.user)", mech)
 	}
 	if (c.SASLPassword == "") == (c.SASLPasswordFile == "") {
-		return fmt.Errorf("kafkaauth: SASL %s needs exactly one of a password (TAILLIGHT_KAFKA_SASL_PASSWORD) and a password file", mech)
+		return fmt.Errorf("kafkaclient: SASL %s needs exactly one of a password (TAILLIGHT_KAFKA_SASL_PASSWORD) and a password file", mech)
 	}
 	return nil
 }
 
-func (c *Config) mechanism() string { return strings.ToUpper(strings.TrimSpace(c.SASLMechanism)) }
-
-// Enabled reports whether c asks for TLS or SASL.
-func (c *Config) Enabled() bool { return c.TLS || c.mechanism() != "" }
+func (c *Auth) mechanism() string { return strings.ToUpper(strings.TrimSpace(c.SASLMechanism)) }
 
 // LogAttrs describes c for a log line, without any secret.
-func (c *Config) LogAttrs() []any {
+func (c *Auth) LogAttrs() []any {
 	return []any{"tls", c.TLS, "sasl", c.mechanism(), "sasl_user", c.SASLUser}
 }
 
-// Opts validates c and returns the franz-go options: a TLS dialer and a
+// opts validates c and returns the franz-go options: a TLS dialer and a
 // SASL mechanism. It reads the CA, certificate and password files now, so a
 // missing or bad file fails at start rather than at the first connection.
-func (c *Config) Opts() ([]kgo.Opt, error) {
+func (c *Auth) opts() ([]kgo.Opt, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -159,7 +154,7 @@ func (c *Config) Opts() ([]kgo.Opt, error) {
 	return opts, nil
 }
 
-func (c *Config) tlsConfig() (*tls.Config, error) {
+func (c *Auth) tlsConfig() (*tls.Config, error) {
 	tc := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		ServerName:         c.ServerName,
@@ -168,18 +163,18 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("kafkaauth: read CA file: %w", err)
+			return nil, fmt.Errorf("kafkaclient: read CA file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafkaauth: CA file %s holds no PEM certificate", c.CAFile)
+			return nil, fmt.Errorf("kafkaclient: CA file %s holds no PEM certificate", c.CAFile)
 		}
 		tc.RootCAs = pool
 	}
 	if c.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("kafkaauth: load client certificate: %w", err)
+			return nil, fmt.Errorf("kafkaclient: load client certificate: %w", err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
@@ -188,7 +183,7 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 
 // password returns the password, from the file when one is set. Errors name
 // the file, never its content.
-func (c *Config) password() (string, error) {
+func (c *Auth) password() (string, error) {
 	if c.SASLPasswordFile == "" {
 		return string(c.SASLPassword), nil
 	}
@@ -198,17 +193,17 @@ func (c *Config) password() (string, error) {
 		if errors.As(err, &pe) {
 			err = pe.Err // PathError's text is safe, but keep only the cause
 		}
-		return "", fmt.Errorf("kafkaauth: read SASL password file %s: %w", c.SASLPasswordFile, err)
+		return "", fmt.Errorf("kafkaclient: read SASL password file %s: %w", c.SASLPasswordFile, err)
 	}
 	p := strings.TrimRight(string(b), "\r\n")
 	if p == "" {
-		return "", fmt.Errorf("kafkaauth: SASL password file %s is empty", c.SASLPasswordFile)
+		return "", fmt.Errorf("kafkaclient: SASL password file %s is empty", c.SASLPasswordFile)
 	}
 	return p, nil
 }
 
-func (c *Config) saslMechanism(m string) sasl.Mechanism {
-	c = &Config{SASLUser: c.SASLUser, SASLPassword: c.SASLPassword, SASLPasswordFile: c.SASLPasswordFile} // later edits of c do not matter
+func (c *Auth) saslMechanism(m string) sasl.Mechanism {
+	c = &Auth{SASLUser: c.SASLUser, SASLPassword: c.SASLPassword, SASLPasswordFile: c.SASLPasswordFile} // later edits of c do not matter
 	user := c.SASLUser
 	switch m {
 	case MechanismPlain:

@@ -1,4 +1,4 @@
-package kafkaauth
+package kafkaclient
 
 import (
 	"bytes"
@@ -19,21 +19,21 @@ const pw = "hunter2-do-not-log"
 func TestValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		cfg  Config
+		cfg  Auth
 		want string // "" = valid
 	}{
-		{"zero", Config{}, ""},
-		{"tls only", Config{TLS: true, CAFile: "ca.pem"}, ""},
-		{"plain", Config{SASLMechanism: "plain", SASLUser: "u", SASLPassword: pw}, ""},
-		{"scram file", Config{SASLMechanism: "SCRAM-SHA-512", SASLUser: "u", SASLPasswordFile: "f"}, ""},
-		{"ca without tls", Config{CAFile: "ca.pem"}, "TLS is off"},
-		{"skip verify without tls", Config{InsecureSkipVerify: true}, "TLS is off"},
-		{"cert without key", Config{TLS: true, CertFile: "c.pem"}, "both a cert file and a key file"},
-		{"bad mechanism", Config{SASLMechanism: "GSSAPI", SASLUser: "u", SASLPassword: pw}, `"GSSAPI"`},
-		{"user without mechanism", Config{SASLUser: "u"}, "no SASL mechanism"},
-		{"no user", Config{SASLMechanism: "PLAIN", SASLPassword: pw}, "needs a user"},
-		{"no password", Config{SASLMechanism: "PLAIN", SASLUser: "u"}, "exactly one of"},
-		{"both passwords", Config{SASLMechanism: "PLAIN", SASLUser: "u", SASLPassword: pw, SASLPasswordFile: "f"}, "exactly one of"},
+		{"zero", Auth{}, ""},
+		{"tls only", Auth{TLS: true, CAFile: "ca.pem"}, ""},
+		{"plain", Auth{SASLMechanism: "plain", SASLUser: "u", SASLPassword: pw}, ""},
+		{"scram file", Auth{SASLMechanism: "SCRAM-SHA-512", SASLUser: "u", SASLPasswordFile: "f"}, ""},
+		{"ca without tls", Auth{CAFile: "ca.pem"}, "TLS is off"},
+		{"skip verify without tls", Auth{InsecureSkipVerify: true}, "TLS is off"},
+		{"cert without key", Auth{TLS: true, CertFile: "c.pem"}, "both a cert file and a key file"},
+		{"bad mechanism", Auth{SASLMechanism: "GSSAPI", SASLUser: "u", SASLPassword: pw}, `"GSSAPI"`},
+		{"user without mechanism", Auth{SASLUser: "u"}, "no SASL mechanism"},
+		{"no user", Auth{SASLMechanism: "PLAIN", SASLPassword: pw}, "needs a user"},
+		{"no password", Auth{SASLMechanism: "PLAIN", SASLUser: "u"}, "exactly one of"},
+		{"both passwords", Auth{SASLMechanism: "PLAIN", SASLUser: "u", SASLPassword: pw, SASLPasswordFile: "f"}, "exactly one of"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()
@@ -51,7 +51,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestFlags(t *testing.T) {
-	var c Config
+	var c Auth
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	var help bytes.Buffer
 	fs.SetOutput(&help)
@@ -61,7 +61,7 @@ func TestFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{TLS: true, CAFile: "ca.pem", ServerName: "k.test", SASLMechanism: "SCRAM-SHA-256", SASLUser: "alice", SASLPassword: pw}
+	want := Auth{TLS: true, CAFile: "ca.pem", ServerName: "k.test", SASLMechanism: "SCRAM-SHA-256", SASLUser: "alice", SASLPassword: pw}
 	if c != want {
 		t.Fatalf("parsed %#v; want %#v", c, want)
 	}
@@ -76,9 +76,9 @@ func TestFlags(t *testing.T) {
 	}
 }
 
-// A Config printed, logged or dumped as JSON never shows the password.
+// A Auth printed, logged or dumped as JSON never shows the password.
 func TestSecretNeverPrinted(t *testing.T) {
-	c := Config{SASLMechanism: "PLAIN", SASLUser: "alice", SASLPassword: pw}
+	c := Auth{SASLMechanism: "PLAIN", SASLUser: "alice", SASLPassword: pw}
 	var logs bytes.Buffer
 	for _, h := range []slog.Handler{slog.NewTextHandler(&logs, nil), slog.NewJSONHandler(&logs, nil)} {
 		slog.New(h).Info("config", "cfg", c, "password", c.SASLPassword, "ptr", &c)
@@ -104,28 +104,28 @@ func TestOptsFiles(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		cfg  Config
+		cfg  Auth
 		want string
 	}{
-		{"missing CA", Config{TLS: true, CAFile: filepath.Join(dir, "nope.pem")}, "read CA file"},
-		{"CA not PEM", Config{TLS: true, CAFile: bad}, "holds no PEM certificate"},
-		{"bad client cert", Config{TLS: true, CertFile: bad, KeyFile: bad}, "load client certificate"},
-		{"missing password file", Config{SASLMechanism: "PLAIN", SASLUser: "u", SASLPasswordFile: filepath.Join(dir, "nope")}, "read SASL password file"},
-		{"invalid", Config{SASLMechanism: "X"}, "want PLAIN"},
+		{"missing CA", Auth{TLS: true, CAFile: filepath.Join(dir, "nope.pem")}, "read CA file"},
+		{"CA not PEM", Auth{TLS: true, CAFile: bad}, "holds no PEM certificate"},
+		{"bad client cert", Auth{TLS: true, CertFile: bad, KeyFile: bad}, "load client certificate"},
+		{"missing password file", Auth{SASLMechanism: "PLAIN", SASLUser: "u", SASLPasswordFile: filepath.Join(dir, "nope")}, "read SASL password file"},
+		{"invalid", Auth{SASLMechanism: "X"}, "want PLAIN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := tc.cfg.Opts()
+			_, err := tc.cfg.opts()
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Opts = %v; want an error containing %q", err, tc.want)
 			}
 		})
 	}
-	opts, err := (&Config{TLS: true, InsecureSkipVerify: true, SASLMechanism: "scram-sha-512", SASLUser: "u", SASLPassword: pw}).Opts()
+	opts, err := (&Auth{TLS: true, InsecureSkipVerify: true, SASLMechanism: "scram-sha-512", SASLUser: "u", SASLPassword: pw}).opts()
 	if err != nil || len(opts) != 2 {
 		t.Fatalf("Opts = %d options, %v; want 2, nil", len(opts), err)
 	}
-	if opts, err := (&Config{}).Opts(); err != nil || len(opts) != 0 {
-		t.Fatalf("zero Config: Opts = %d options, %v; want none", len(opts), err)
+	if opts, err := (&Auth{}).opts(); err != nil || len(opts) != 0 {
+		t.Fatalf("zero Auth: Opts = %d options, %v; want none", len(opts), err)
 	}
 }
 
@@ -140,8 +140,8 @@ func TestPasswordFileRotation(t *testing.T) {
 		}
 	}
 	write("first\n")
-	c := Config{SASLMechanism: "PLAIN", SASLUser: "alice", SASLPasswordFile: f}
-	if _, err := c.Opts(); err != nil {
+	c := Auth{SASLMechanism: "PLAIN", SASLUser: "alice", SASLPasswordFile: f}
+	if _, err := c.opts(); err != nil {
 		t.Fatal(err)
 	}
 	m := c.saslMechanism(MechanismPlain)
