@@ -28,9 +28,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/taillight/taillight/deployments/local"
-	"github.com/taillight/taillight/deployments/local/localtest"
-	"github.com/taillight/taillight/internal/kafkaauth"
+	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
+	"github.com/taillight/taillight/kafkaclient"
 	"github.com/taillight/taillight/processor"
 	"github.com/taillight/taillight/producer"
 	"github.com/taillight/taillight/sinks/chsink"
@@ -119,7 +119,7 @@ func newTestPKI(t *testing.T, dir string) testPKI {
 // secureKafka starts one broker with, besides its PLAINTEXT listener, SASL
 // (SASL_PLAINTEXT), SASLSSL (SASL_SSL) and MTLS (SSL, client certificate
 // required), PLAIN user alice and SCRAM users bob (SHA-256) and carol (SHA-512).
-func secureKafka(t *testing.T, pki testPKI) *local.Kafka {
+func secureKafka(t *testing.T, pki testPKI) *devenv.Kafka {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a real Kafka with TLS and SASL listeners; skipped under -short")
@@ -142,10 +142,10 @@ func secureKafka(t *testing.T, pki testPKI) *local.Kafka {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	k, err := local.StartKafka(ctx, local.KafkaConfig{
+	k, err := devenv.StartKafka(ctx, devenv.KafkaConfig{
 		Log:        harnessLog(),
 		ExtraProps: props,
-		Listeners: []local.KafkaListener{
+		Listeners: []devenv.KafkaListener{
 			{Name: "SASL", Protocol: "SASL_PLAINTEXT"},
 			{Name: "SASLSSL", Protocol: "SASL_SSL"},
 			{Name: "MTLS", Protocol: "SSL"},
@@ -173,7 +173,7 @@ func secureKafka(t *testing.T, pki testPKI) *local.Kafka {
 }
 
 // TestKafkaTLSAndSASL publishes through producer.Publisher and consumes
-// through the processor, each configured only by kafkaauth.Config, over every
+// through the processor, each configured only by kafkaclient.Auth, over every
 // mechanism and listener; wrong credentials fail fast without the password
 // in the error.
 func TestKafkaTLSAndSASL(t *testing.T) {
@@ -188,15 +188,15 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		listener string
-		auth     kafkaauth.Config
+		auth     kafkaclient.Auth
 	}{
-		{"PLAIN", "SASL", kafkaauth.Config{SASLMechanism: "PLAIN", SASLUser: "alice", SASLPassword: alicePW}},
-		{"SCRAM-SHA-256 password file", "SASL", kafkaauth.Config{SASLMechanism: "SCRAM-SHA-256", SASLUser: "bob", SASLPasswordFile: pwFile}},
-		{"SCRAM-SHA-512 over TLS", "SASLSSL", kafkaauth.Config{TLS: true, CAFile: pki.caFile,
+		{"PLAIN", "SASL", kafkaclient.Auth{SASLMechanism: "PLAIN", SASLUser: "alice", SASLPassword: alicePW}},
+		{"SCRAM-SHA-256 password file", "SASL", kafkaclient.Auth{SASLMechanism: "SCRAM-SHA-256", SASLUser: "bob", SASLPasswordFile: pwFile}},
+		{"SCRAM-SHA-512 over TLS", "SASLSSL", kafkaclient.Auth{TLS: true, CAFile: pki.caFile,
 			SASLMechanism: "SCRAM-SHA-512", SASLUser: "carol", SASLPassword: carolPW}},
-		{"PLAIN over TLS with server name", "SASLSSL", kafkaauth.Config{TLS: true, CAFile: pki.caFile, ServerName: "kafka.test",
+		{"PLAIN over TLS with server name", "SASLSSL", kafkaclient.Auth{TLS: true, CAFile: pki.caFile, ServerName: "kafka.test",
 			SASLMechanism: "PLAIN", SASLUser: "alice", SASLPassword: alicePW}},
-		{"mutual TLS", "MTLS", kafkaauth.Config{TLS: true, CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey}},
+		{"mutual TLS", "MTLS", kafkaclient.Auth{TLS: true, CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			roundTrip(t, k, k.ListenerBrokers(tc.listener), tc.auth)
@@ -206,29 +206,25 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		listener string
-		auth     kafkaauth.Config
+		auth     kafkaclient.Auth
 		want     string // in the error, case-insensitive
 	}{
-		{"PLAIN wrong password", "SASL", kafkaauth.Config{SASLMechanism: "PLAIN", SASLUser: "alice", SASLPassword: wrongPW}, "authentication"},
-		{"SCRAM-SHA-256 wrong password", "SASL", kafkaauth.Config{SASLMechanism: "SCRAM-SHA-256", SASLUser: "bob", SASLPassword: wrongPW}, "authentication"},
-		{"SCRAM-SHA-512 unknown user", "SASLSSL", kafkaauth.Config{TLS: true, CAFile: pki.caFile,
+		{"PLAIN wrong password", "SASL", kafkaclient.Auth{SASLMechanism: "PLAIN", SASLUser: "alice", SASLPassword: wrongPW}, "authentication"},
+		{"SCRAM-SHA-256 wrong password", "SASL", kafkaclient.Auth{SASLMechanism: "SCRAM-SHA-256", SASLUser: "bob", SASLPassword: wrongPW}, "authentication"},
+		{"SCRAM-SHA-512 unknown user", "SASLSSL", kafkaclient.Auth{TLS: true, CAFile: pki.caFile,
 			SASLMechanism: "SCRAM-SHA-512", SASLUser: "mallory", SASLPassword: wrongPW}, "authentication"},
-		{"TLS untrusted CA", "SASLSSL", kafkaauth.Config{TLS: true,
+		{"TLS untrusted CA", "SASLSSL", kafkaclient.Auth{TLS: true,
 			SASLMechanism: "SCRAM-SHA-512", SASLUser: "carol", SASLPassword: carolPW}, "certificate"},
-		{"TLS wrong server name", "MTLS", kafkaauth.Config{TLS: true, CAFile: pki.caFile, ServerName: "evil.test",
+		{"TLS wrong server name", "MTLS", kafkaclient.Auth{TLS: true, CAFile: pki.caFile, ServerName: "evil.test",
 			CertFile: pki.clientCert, KeyFile: pki.clientKey}, "certificate"},
-		{"mutual TLS without client certificate", "MTLS", kafkaauth.Config{TLS: true, CAFile: pki.caFile}, ""},
-		{"SASL listener without SASL", "SASL", kafkaauth.Config{}, ""},
+		{"mutual TLS without client certificate", "MTLS", kafkaclient.Auth{TLS: true, CAFile: pki.caFile}, ""},
+		{"SASL listener without SASL", "SASL", kafkaclient.Auth{}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			opts, err := tc.auth.Opts()
-			if err != nil {
-				t.Fatal(err)
-			}
 			cfg := producer.DefaultConfig()
-			cfg.Brokers = k.ListenerBrokers(tc.listener)
+			cfg.Kafka.Brokers, cfg.Kafka.Auth = k.ListenerBrokers(tc.listener), tc.auth
 			cfg.DialTimeout = 2 * time.Second
-			pub, err := producer.New(cfg, harnessLog(), prometheus.NewRegistry(), producer.WithKafkaOptions(opts...))
+			pub, err := producer.New(cfg, harnessLog(), prometheus.NewRegistry())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -260,22 +256,18 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 
 // roundTrip publishes generated items to a new topic over brokers with auth
 // and runs a processor with the same auth until the sink holds them all.
-func roundTrip(t *testing.T, k *local.Kafka, brokers []string, auth kafkaauth.Config) {
+func roundTrip(t *testing.T, k *devenv.Kafka, brokers []string, auth kafkaclient.Auth) {
 	t.Helper()
 	const n = 200
 	topic := TopicName(t)
 	CreateTopic(t, k.Brokers(), topic, 2, 1)
 	CreateTopic(t, k.Brokers(), topic+".dlq", 1, 1)
-	opts, err := auth.Opts()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
 	cfg := producer.DefaultConfig()
-	cfg.Brokers, cfg.Topic = brokers, topic
-	pub, err := producer.New(cfg, harnessLog(), prometheus.NewRegistry(), producer.WithKafkaOptions(opts...))
+	cfg.Kafka.Brokers, cfg.Kafka.Auth, cfg.Topic = brokers, auth, topic
+	pub, err := producer.New(cfg, harnessLog(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,10 +286,10 @@ func roundTrip(t *testing.T, k *local.Kafka, brokers []string, auth kafkaauth.Co
 	}
 
 	sink := memsink.New()
-	p, err := processor.New(processor.Config{
-		Brokers: brokers, Topic: topic, Group: "sec-" + topic, Linger: 100 * time.Millisecond,
-		SessionTimeout: 6 * time.Second, KafkaOpts: opts,
-	}, sink, harnessLog(), prometheus.NewRegistry())
+	pc := processor.DefaultConfig()
+	pc.Kafka.Brokers, pc.Kafka.Auth, pc.Topic, pc.Group = brokers, auth, topic, "sec-"+topic
+	pc.Linger, pc.SessionTimeout = 100*time.Millisecond, 6*time.Second
+	p, err := processor.New(pc, sink, harnessLog(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +449,7 @@ func TestClickHouseTLSAndPassword(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ch, err := local.StartClickHouse(ctx, local.ClickHouseConfig{Dir: dir, Log: harnessLog(), NoInstall: true})
+	ch, err := devenv.StartClickHouse(ctx, devenv.ClickHouseConfig{Dir: dir, Log: harnessLog()})
 	if err != nil {
 		failOrSkip(t, err)
 	}
@@ -580,7 +572,7 @@ func TestDaemonsSecretsNotLogged(t *testing.T) {
 	}
 	waitFor := func(out *syncBuffer, what string, d time.Duration) {
 		t.Helper()
-		if !localtest.Poll(d, 50*time.Millisecond, func() bool { return strings.Contains(out.String(), what) }) {
+		if !testenv.Poll(d, 50*time.Millisecond, func() bool { return strings.Contains(out.String(), what) }) {
 			t.Fatalf("no %q in the output within %s:\n%s", what, d, out.String())
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/taillight/taillight/internal/backoff"
 	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
 )
@@ -295,40 +296,44 @@ func inBatch(batch []*pending, key uint64) bool {
 func (c *committer) commit(batch []*pending) {
 	c.since.Store(time.Now().UnixNano())
 	defer c.since.Store(0)
-	backoff := c.cfg.RetryMin
 	attempts := 0
-	var err error
-	for {
-		batch = c.dropCancelled(batch)
-		if len(batch) == 0 {
-			return
+	err := c.backoff().Retry(c.bg, func(context.Context) error {
+		if attempts > 0 {
+			n := len(batch)
+			batch = c.takeAll(batch) // blocks cut meanwhile join the retry
+			c.setFailing(batch[n:], true)
 		}
-		if err = c.attempt(batch); err == nil || c.bg.Err() != nil {
-			break
+		for {
+			batch = c.dropCancelled(batch)
+			if len(batch) == 0 {
+				return nil
+			}
+			err := c.attempt(batch)
+			switch {
+			case err == nil:
+				return nil
+			case c.bg.Err() != nil:
+				return backoff.Stop(err)
+			case cancelled(batch):
+				continue // a partition given up broke the attempt: go on without it
+			case errors.Is(err, sinks.ErrSchema):
+				err = fmt.Errorf("write blocks of partitions %v: %w", partitions(batch), err)
+				c.fail(err)
+				return backoff.Stop(err)
+			}
+			return err
 		}
-		if cancelled(batch) {
-			continue // a partition given up broke the attempt: go on without it
-		}
-		if errors.Is(err, sinks.ErrSchema) {
-			err = fmt.Errorf("write blocks of partitions %v: %w", partitions(batch), err)
-			c.fail(err)
-			break
-		}
-		attempts++
+	}, func(attempt int, err error) {
+		attempts = attempt
 		c.m.retries.Inc()
-		if attempts == 1 {
+		if attempt == 1 {
 			c.env.log.Warn("block write failed; retrying with backoff, partitions paused",
 				"partitions", partitions(batch), "err", err)
 		}
 		c.setFailing(batch, true)
-		if sleep(c.bg, backoff) != nil {
-			err = c.bg.Err()
-			break
-		}
-		backoff = min(2*backoff, c.cfg.RetryMax)
-		n := len(batch)
-		batch = c.takeAll(batch)
-		c.setFailing(batch[n:], true)
+	})
+	if len(batch) == 0 {
+		return
 	}
 	if attempts > 0 {
 		if err == nil {

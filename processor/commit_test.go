@@ -67,7 +67,7 @@ func TestGroupCommitKeepsStreamGroups(t *testing.T) {
 	c := cluster(t, 4)
 	addrs := c.ListenAddrs()
 	g := proctest.New(4)
-	g.Generate(rand.New(rand.NewPCG(53, 54)), 2000, 10)
+	g.Generate(t, rand.New(rand.NewPCG(53, 54)), 2000, 10)
 	produce(t, addrs, g.Records)
 	s := memsink.New()
 	s.SetGroups(2)
@@ -113,7 +113,7 @@ func runCommitter(t *testing.T, s sinks.Sink, n int) (*committer, []*testPart) {
 	cfg := testConfig([]string{"127.0.0.1:1"}, t.Name()).withDefaults()
 	cfg.NoStream = true // the blocks carry their raw rows (none)
 	e := newEnv(cfg, slog.New(slog.DiscardHandler), newMetrics(nil), nil, nil)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,16 +4,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
+	"github.com/taillight/taillight/internal/backoff"
+	"github.com/taillight/taillight/internal/flagx"
+	"github.com/taillight/taillight/kafkaclient"
 	"github.com/taillight/taillight/processor/redact"
 	"github.com/taillight/taillight/schemas"
 )
 
-// Defaults applied by New to zero Config fields and by RegisterFlags.
+// Defaults: the values of DefaultConfig.
 const (
 	DefaultGroup           = "taillight"
 	DefaultMaxRows         = 100000
@@ -33,10 +33,17 @@ const (
 	DefaultMemoryBudget    = 128 << 20
 )
 
-// Config configures a Processor. Zero fields take the defaults above.
+// Config configures a Processor. Start from DefaultConfig: New refuses
+// zero sizes and durations.
 type Config struct {
-	// Brokers are the Kafka seed brokers (host:port). Required.
-	Brokers []string
+	// Kafka is the client configuration: Brokers (required; default
+	// 127.0.0.1:9092), TLS and SASL, and FetchMaxBytes, which bounds one
+	// fetch response (compressed). franz-go buffers one fetch per broker
+	// ahead of polling, decompressed, and rows alias those batches until
+	// they are sent, so with streaming FetchMaxBytes and MaxPollRecords
+	// bound most of the processor's memory. Default 1 MiB. Kafka.Opts must
+	// not change the group or commit options.
+	Kafka kafkaclient.Config
 	// Topic is the TraceItem topic. Default schemas.DefaultTopic.
 	Topic string
 	// Group is the consumer group. Default "taillight".
@@ -68,11 +75,6 @@ type Config struct {
 	// MaxPollRecords bounds one poll; when a partition's unprocessed records
 	// reach twice this, polling waits until its worker catches up.
 	MaxPollRecords int
-	// FetchMaxBytes bounds one fetch response (compressed). franz-go buffers
-	// one fetch per broker ahead of polling, decompressed, and rows alias
-	// those batches until they are sent, so with streaming this and
-	// MaxPollRecords bound most of the processor's memory. Default 1 MiB.
-	FetchMaxBytes int
 	// Redaction are the opt-in rules on top of the runtime's default policy.
 	Redaction redact.Rules
 	// RoutePatterns are route templates that win over the ID heuristic (see
@@ -115,64 +117,71 @@ type Config struct {
 	// Limits are the value ranges a record must respect to be stored; a
 	// record outside them goes to the DLQ (reason out_of_range). The
 	// eventTimestamp allowance counts from the record's Kafka timestamp
-	// (its produce time), so a block read again gets the same rows. Zero
-	// Limits take schemas.DefaultLimits.
+	// (its produce time), so a block read again gets the same rows.
+	// Default schemas.DefaultLimits.
 	Limits schemas.Limits
-	// KafkaOpts are extra franz-go client options appended last (TLS, SASL,
-	// a test dialer). They must not change the group or commit options.
-	KafkaOpts []kgo.Opt
+}
+
+// DefaultConfig returns the documented defaults, with the seed broker
+// 127.0.0.1:9092.
+func DefaultConfig() Config {
+	return Config{
+		Kafka:           kafkaclient.Config{Brokers: []string{"127.0.0.1:9092"}, FetchMaxBytes: DefaultFetchMaxBytes},
+		Topic:           schemas.DefaultTopic,
+		Group:           DefaultGroup,
+		MaxRows:         DefaultMaxRows,
+		MaxBytes:        DefaultMaxBytes,
+		Linger:          DefaultLinger,
+		PacketRows:      DefaultPacketRows,
+		MaxPollRecords:  DefaultMaxPollRecords,
+		SessionTimeout:  DefaultSessionTimeout,
+		ShutdownTimeout: DefaultShutdownTimeout,
+		RetryMin:        DefaultRetryMin,
+		RetryMax:        DefaultRetryMax,
+		SealInterval:    DefaultSealInterval,
+		KafkaTimeout:    DefaultKafkaTimeout,
+		LogCheck:        DefaultLogCheck,
+		MemoryBudget:    DefaultMemoryBudget,
+		StuckAfter:      DefaultStuckAfter,
+		Limits:          schemas.DefaultLimits(),
+	}
 }
 
 // RegisterFlags registers the processor's flags on fs, each name prefixed
-// with prefix: kafka.brokers, kafka.topic, kafka.group, kafka.dlq-topic,
-// kafka.max-poll-records, kafka.session-timeout, flush.max-rows, flush.max-bytes, flush.linger,
-// route.patterns, shutdown-timeout, sink.retry-max and the redaction rules
-// under redact.*.
+// with prefix: kafka.brokers and the Kafka TLS and SASL flags, kafka.topic,
+// kafka.group, kafka.dlq-topic, kafka.max-poll-records,
+// kafka.fetch-max-bytes, kafka.session-timeout, flush.*, route.patterns,
+// shutdown-timeout, sink.*, seal.interval, memory.budget, and the
+// redaction rules and value limits under redact.* and limits.*. The values
+// in c are the defaults (start from DefaultConfig); it changes no field.
 func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
-	if c.Topic == "" {
-		c.Topic = schemas.DefaultTopic
-	}
-	if len(c.Brokers) == 0 {
-		c.Brokers = []string{"127.0.0.1:9092"}
-	}
-	fs.Func(prefix+"kafka.brokers", "comma-separated Kafka seed brokers (default 127.0.0.1:9092)", func(v string) error {
-		c.Brokers = splitList(v)
-		return nil
-	})
+	c.Kafka.RegisterFlags(fs, prefix+"kafka.")
 	fs.StringVar(&c.Topic, prefix+"kafka.topic", c.Topic, "topic to consume TraceItems from")
-	fs.StringVar(&c.Group, prefix+"kafka.group", or(c.Group, DefaultGroup), "consumer group")
+	fs.StringVar(&c.Group, prefix+"kafka.group", c.Group, "consumer group")
 	fs.StringVar(&c.DLQTopic, prefix+"kafka.dlq-topic", c.DLQTopic, "dead-letter topic for poison records (default <topic>.dlq)")
-	fs.IntVar(&c.MaxPollRecords, prefix+"kafka.max-poll-records", orInt(c.MaxPollRecords, DefaultMaxPollRecords), "records taken per poll; polling waits while a partition has twice this many unprocessed")
-	fs.IntVar(&c.FetchMaxBytes, prefix+"kafka.fetch-max-bytes", orInt(c.FetchMaxBytes, DefaultFetchMaxBytes), "largest fetch response; with one fetch buffered per broker, it bounds memory")
-	fs.IntVar(&c.MaxRows, prefix+"flush.max-rows", orInt(c.MaxRows, DefaultMaxRows), "write a partition's block when it holds this many records")
-	fs.IntVar(&c.MaxBytes, prefix+"flush.max-bytes", orInt(c.MaxBytes, DefaultMaxBytes), "write a partition's block when its records reach this many bytes")
-	fs.IntVar(&c.PacketRows, prefix+"flush.packet-rows", orInt(c.PacketRows, DefaultPacketRows), "raw rows held before they are sent on the block's open INSERT")
+	fs.IntVar(&c.MaxPollRecords, prefix+"kafka.max-poll-records", c.MaxPollRecords, "records taken per poll; polling waits while a partition has twice this many unprocessed")
+	fs.IntVar(&c.Kafka.FetchMaxBytes, prefix+"kafka.fetch-max-bytes", c.Kafka.FetchMaxBytes, "largest fetch response; with one fetch buffered per broker, it bounds memory")
+	fs.IntVar(&c.MaxRows, prefix+"flush.max-rows", c.MaxRows, "write a partition's block when it holds this many records")
+	fs.IntVar(&c.MaxBytes, prefix+"flush.max-bytes", c.MaxBytes, "write a partition's block when its records reach this many bytes")
+	fs.IntVar(&c.PacketRows, prefix+"flush.packet-rows", c.PacketRows, "raw rows held before they are sent on the block's open INSERT")
 	fs.BoolVar(&c.NoStream, prefix+"flush.no-stream", c.NoStream, "hold each block's raw rows until it is cut and INSERT them whole (more memory; a failed block is retried from memory instead of re-read from Kafka)")
-	fs.DurationVar(&c.Linger, prefix+"flush.linger", orDur(c.Linger, DefaultLinger), "write a partition's block this long after its first record at the latest")
-	fs.Func(prefix+"route.patterns", "comma-separated route templates that win over the ID heuristic, e.g. /users/:id/orders", func(v string) error {
-		c.RoutePatterns = splitList(v)
-		return nil
-	})
-	fs.DurationVar(&c.SessionTimeout, prefix+"kafka.session-timeout", orDur(c.SessionTimeout, DefaultSessionTimeout), "consumer group session timeout: how soon a crashed member's partitions move")
-	fs.DurationVar(&c.ShutdownTimeout, prefix+"shutdown-timeout", orDur(c.ShutdownTimeout, DefaultShutdownTimeout), "bound on the final flush when stopping or giving up partitions")
-	fs.DurationVar(&c.SealInterval, prefix+"seal.interval", orDur(c.SealInterval, DefaultSealInterval), "how often to seal the owned partitions' settled blocks into per-minute rows (negative: never)")
-	fs.DurationVar(&c.KafkaTimeout, prefix+"kafka.timeout", orDur(c.KafkaTimeout, DefaultKafkaTimeout), "bound on each metadata and log-offset request, and on each read of a block again from Kafka")
-	fs.DurationVar(&c.LogCheck, prefix+"kafka.log-check", orDur(c.LogCheck, DefaultLogCheck), "how often to check that the topic is still the one the stored offsets belong to (negative: only on assignment)")
-	fs.Int64Var(&c.MemoryBudget, prefix+"memory.budget", orInt64(c.MemoryBudget, DefaultMemoryBudget), "record bytes held across all partitions (polled, not yet sent to ClickHouse) before polling waits")
-	fs.DurationVar(&c.StuckAfter, prefix+"sink.stuck-after", orDur(c.StuckAfter, DefaultStuckAfter), "report not ready (/readyz) when one commit takes longer than this")
-	fs.DurationVar(&c.RetryMax, prefix+"sink.retry-max", orDur(c.RetryMax, DefaultRetryMax), "longest backoff between attempts to write a block while the sink fails")
+	fs.DurationVar(&c.Linger, prefix+"flush.linger", c.Linger, "write a partition's block this long after its first record at the latest")
+	fs.Var((*flagx.List)(&c.RoutePatterns), prefix+"route.patterns", "comma-separated route templates that win over the ID heuristic, e.g. /users/:id/orders")
+	fs.DurationVar(&c.SessionTimeout, prefix+"kafka.session-timeout", c.SessionTimeout, "consumer group session timeout: how soon a crashed member's partitions move")
+	fs.DurationVar(&c.ShutdownTimeout, prefix+"shutdown-timeout", c.ShutdownTimeout, "bound on the final flush when stopping or giving up partitions")
+	fs.DurationVar(&c.SealInterval, prefix+"seal.interval", c.SealInterval, "how often to seal the owned partitions' settled blocks into per-minute rows (negative: never)")
+	fs.DurationVar(&c.KafkaTimeout, prefix+"kafka.timeout", c.KafkaTimeout, "bound on each metadata and log-offset request, and on each read of a block again from Kafka")
+	fs.DurationVar(&c.LogCheck, prefix+"kafka.log-check", c.LogCheck, "how often to check that the topic is still the one the stored offsets belong to (negative: only on assignment)")
+	fs.Int64Var(&c.MemoryBudget, prefix+"memory.budget", c.MemoryBudget, "record bytes held across all partitions (polled, not yet sent to ClickHouse) before polling waits")
+	fs.DurationVar(&c.StuckAfter, prefix+"sink.stuck-after", c.StuckAfter, "report not ready (/readyz) when one commit takes longer than this")
+	fs.DurationVar(&c.RetryMax, prefix+"sink.retry-max", c.RetryMax, "longest backoff between attempts to write a block while the sink fails")
 	c.Redaction.RegisterFlags(fs, prefix+"redact.")
 	c.Limits.RegisterFlags(fs, prefix+"limits.")
 }
 
-func splitList(v string) []string {
-	var out []string
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
+// backoff is the wait between attempts of a failing sink or Kafka call.
+func (e *env) backoff() backoff.Backoff {
+	return backoff.Backoff{Min: e.cfg.RetryMin, Max: e.cfg.RetryMax}
 }
 
 func or(v, d string) string {
@@ -182,74 +191,39 @@ func or(v, d string) string {
 	return v
 }
 
-func orInt(v, d int) int {
-	if v == 0 {
-		return d
-	}
-	return v
-}
-
-func orInt64(v, d int64) int64 {
-	if v == 0 {
-		return d
-	}
-	return v
-}
-
-func orDur(v, d time.Duration) time.Duration {
-	if v == 0 {
-		return d
-	}
-	return v
-}
-
-// withDefaults returns c with zero fields set to their defaults.
+// withDefaults returns c with the defaults that derive from other fields:
+// the DLQ topic.
 func (c Config) withDefaults() Config {
-	c.Topic = or(c.Topic, schemas.DefaultTopic)
-	c.Group = or(c.Group, DefaultGroup)
 	c.DLQTopic = or(c.DLQTopic, c.Topic+schemas.DLQSuffix)
-	c.MaxRows = orInt(c.MaxRows, DefaultMaxRows)
-	c.MaxBytes = orInt(c.MaxBytes, DefaultMaxBytes)
-	c.Linger = orDur(c.Linger, DefaultLinger)
-	c.MaxPollRecords = orInt(c.MaxPollRecords, DefaultMaxPollRecords)
-	c.PacketRows = orInt(c.PacketRows, DefaultPacketRows)
-	c.FetchMaxBytes = orInt(c.FetchMaxBytes, DefaultFetchMaxBytes)
-	c.ShutdownTimeout = orDur(c.ShutdownTimeout, DefaultShutdownTimeout)
-	c.SessionTimeout = orDur(c.SessionTimeout, DefaultSessionTimeout)
-	c.RetryMin = orDur(c.RetryMin, DefaultRetryMin)
-	c.RetryMax = orDur(c.RetryMax, DefaultRetryMax)
-	c.SealInterval = orDur(c.SealInterval, DefaultSealInterval)
-	c.KafkaTimeout = orDur(c.KafkaTimeout, DefaultKafkaTimeout)
-	c.LogCheck = orDur(c.LogCheck, DefaultLogCheck)
-	c.StuckAfter = orDur(c.StuckAfter, DefaultStuckAfter)
-	c.MemoryBudget = orInt64(c.MemoryBudget, DefaultMemoryBudget)
-	if c.Limits == (schemas.Limits{}) {
-		c.Limits = schemas.DefaultLimits()
-	}
 	return c
 }
 
-// Validate reports a configuration New would refuse. Zero fields count as
-// their defaults.
+// Validate reports a configuration New would refuse.
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
-	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("no Kafka brokers"))
+	if err := c.Kafka.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Topic == "" || c.Group == "" {
+		errs = append(errs, fmt.Errorf("topic (%q) and group (%q) must not be empty", c.Topic, c.Group))
 	}
 	if c.DLQTopic == c.Topic {
 		errs = append(errs, fmt.Errorf("DLQ topic %q must differ from the topic", c.DLQTopic))
 	}
-	if c.MemoryBudget < 0 {
+	if c.MemoryBudget <= 0 {
 		errs = append(errs, fmt.Errorf("memory budget (%d) must be positive", c.MemoryBudget))
 	}
-	if c.MaxRows < 0 || c.MaxBytes < 0 || c.Linger < 0 || c.MaxPollRecords < 0 || c.FetchMaxBytes < 0 || c.PacketRows < 0 {
+	if c.MaxRows <= 0 || c.MaxBytes <= 0 || c.Linger <= 0 || c.MaxPollRecords <= 0 || c.Kafka.FetchMaxBytes <= 0 || c.PacketRows <= 0 {
 		errs = append(errs, fmt.Errorf("flush max rows (%d), max bytes (%d), linger (%s), packet rows (%d), max poll records (%d) and fetch max bytes (%d) must be positive",
-			c.MaxRows, c.MaxBytes, c.Linger, c.PacketRows, c.MaxPollRecords, c.FetchMaxBytes))
+			c.MaxRows, c.MaxBytes, c.Linger, c.PacketRows, c.MaxPollRecords, c.Kafka.FetchMaxBytes))
 	}
-	if c.ShutdownTimeout < 0 || c.SessionTimeout < 0 || c.KafkaTimeout < 0 || c.RetryMin < 0 || c.RetryMax < c.RetryMin {
-		errs = append(errs, fmt.Errorf("shutdown timeout (%s) must be positive and retry max (%s) at least retry min (%s)",
-			c.ShutdownTimeout, c.RetryMax, c.RetryMin))
+	if c.ShutdownTimeout <= 0 || c.SessionTimeout <= 0 || c.KafkaTimeout <= 0 || c.StuckAfter <= 0 || c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
+		errs = append(errs, fmt.Errorf("shutdown timeout (%s), session timeout (%s), kafka timeout (%s) and stuck after (%s) must be positive, and retry max (%s) at least retry min (%s), which must be positive",
+			c.ShutdownTimeout, c.SessionTimeout, c.KafkaTimeout, c.StuckAfter, c.RetryMax, c.RetryMin))
+	}
+	if c.SealInterval == 0 || c.LogCheck == 0 {
+		errs = append(errs, fmt.Errorf("seal interval (%s) and log check (%s) must not be zero (negative turns them off)", c.SealInterval, c.LogCheck))
 	}
 	if err := c.Redaction.Validate(); err != nil {
 		errs = append(errs, err)

@@ -2,23 +2,29 @@ package processor
 
 import (
 	"flag"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/taillight/taillight/sinks/memsink"
 )
 
 func TestConfigFlags(t *testing.T) {
-	var c Config
+	c := DefaultConfig()
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	c.RegisterFlags(fs, "")
+	if !reflect.DeepEqual(c, DefaultConfig()) {
+		t.Fatalf("RegisterFlags changed the config: %+v", c)
+	}
 	if err := fs.Parse([]string{"-kafka.brokers", "a:1, b:2", "-kafka.topic", "t", "-flush.max-rows", "7",
 		"-flush.linger", "3s", "-route.patterns", "/u/:id,/o/:id/items", "-redact.emails"}); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(c.Brokers, []string{"a:1", "b:2"}) || c.Topic != "t" || c.Group != DefaultGroup || c.MaxRows != 7 ||
+	if !slices.Equal(c.Kafka.Brokers, []string{"a:1", "b:2"}) || c.Topic != "t" || c.Group != DefaultGroup || c.MaxRows != 7 ||
 		c.Linger != 3*time.Second || c.MaxBytes != DefaultMaxBytes || len(c.RoutePatterns) != 2 || !c.Redaction.Emails {
 		t.Fatalf("parsed config %+v", c)
 	}
@@ -33,7 +39,8 @@ func TestConfigFlags(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	f := func(mod func(*Config), want string) {
 		t.Helper()
-		c := Config{Brokers: []string{"k:9092"}}
+		c := DefaultConfig()
+		c.Kafka.Brokers = []string{"k:9092"}
 		mod(&c)
 		err := c.Validate()
 		if want == "" {
@@ -50,15 +57,35 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 	f(func(*Config) {}, "")
-	f(func(c *Config) { c.Brokers = nil }, "no Kafka brokers")
+	f(func(c *Config) { c.Kafka.Brokers = nil }, "no Kafka brokers")
+	f(func(c *Config) { c.Kafka.Brokers = []string{"k"} }, "not host:port")
+	f(func(c *Config) { c.MaxRows = 0 }, "must be positive")
+	f(func(c *Config) { c.SealInterval = 0 }, "must not be zero")
+	f(func(c *Config) { c.SealInterval = -1 }, "")
+	f(func(c *Config) { c.Kafka.Auth.SASLUser = "u" }, "no SASL mechanism")
 	f(func(c *Config) { c.DLQTopic = "trace-items" }, "must differ")
 	f(func(c *Config) { c.MaxRows = -1 }, "must be positive")
 	f(func(c *Config) { c.RetryMin, c.RetryMax = time.Second, time.Millisecond }, "retry max")
 	f(func(c *Config) { c.Redaction.QueryParams = []string{""} }, "empty query parameter")
-	if _, err := New(Config{Brokers: []string{"k:9092"}, RoutePatterns: []string{"no-slash"}}, memsink.New(), nil, nil); err == nil {
+	c := DefaultConfig()
+	c.RoutePatterns = []string{"no-slash"}
+	if _, err := New(c, memsink.New(), nil, nil); err == nil {
 		t.Fatal("New accepted a route pattern without a leading slash")
 	}
-	if _, err := New(Config{Brokers: []string{"k:9092"}}, nil, nil, nil); err == nil {
+	if _, err := New(DefaultConfig(), nil, nil, nil); err == nil {
 		t.Fatal("New accepted a nil sink")
+	}
+}
+
+// Two processors on one registry share the metrics instead of panicking.
+func TestRegisterTwice(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	for i := range 2 {
+		if _, err := New(DefaultConfig(), memsink.New(), nil, reg); err != nil {
+			t.Fatalf("processor %d: %v", i, err)
+		}
+	}
+	if _, err := reg.Gather(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -155,23 +155,17 @@ func (p *Processor) haltedErr() error {
 
 // readKafkaLog is ReadKafkaLog with retries until ctx ends.
 func (p *Processor) readKafkaLog(ctx context.Context) (KafkaLog, error) {
-	backoff := p.cfg.RetryMin
-	for attempt := 0; ; attempt++ {
-		kl, err := p.kafkaLog(ctx)
-		if err == nil {
-			return kl, nil
-		}
-		if ctx.Err() != nil {
-			return kl, err
-		}
-		if attempt == 0 {
+	var kl KafkaLog
+	err := p.backoff().Retry(ctx, func(ctx context.Context) error {
+		var err error
+		kl, err = p.kafkaLog(ctx)
+		return err
+	}, func(attempt int, err error) {
+		if attempt == 1 {
 			p.log.Warn("reading the topic's offsets failed; retrying", "topic", p.cfg.Topic, "err", err)
 		}
-		if err := sleep(ctx, backoff); err != nil {
-			return kl, err
-		}
-		backoff = min(2*backoff, p.cfg.RetryMax)
-	}
+	})
+	return kl, err
 }
 
 // kafkaLog is ReadKafkaLog of the topic, bounded by KafkaTimeout.

@@ -2,7 +2,8 @@ package processor
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/taillight/taillight/internal/promreg"
 )
 
 // DLQ reasons: the fixed values of the taillight-dlq-reason header and of
@@ -41,7 +42,7 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	f := promauto.With(reg)
+	f := promreg.With(reg)
 	m := &metrics{
 		records: f.NewCounter(prometheus.CounterOpts{
 			Name: "taillight_processor_records_total",

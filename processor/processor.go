@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,9 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kprom"
-	"github.com/twmb/franz-go/plugin/kslog"
 
+	"github.com/taillight/taillight/internal/backoff"
 	"github.com/taillight/taillight/processor/redact"
 	"github.com/taillight/taillight/sinks"
 )
@@ -196,7 +194,6 @@ func (p *Processor) Run(ctx context.Context) error {
 	}()
 
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(p.cfg.Brokers...),
 		kgo.ConsumerGroup(p.cfg.Group),
 		kgo.ConsumeTopics(p.cfg.Topic),
 		// Cooperative: a rebalance moves only the partitions that change owner,
@@ -216,19 +213,12 @@ func (p *Processor) Run(ctx context.Context) error {
 		// Positions come from the sink (adjustOffsets), and an offset out
 		// of range is never reset silently: outOfRange decides (logs.go).
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
-		kgo.WithLogger(kslog.New(p.log)),
-		// Memory: one fetch per broker is buffered ahead of polling and rows
-		// alias the decompressed batches until their block is written; the
-		// default 50 MiB fetch (several times that decompressed) dominated
-		// the processor's RSS.
-		kgo.FetchMaxBytes(int32(min(p.cfg.FetchMaxBytes, math.MaxInt32))),
-		kgo.FetchMaxPartitionBytes(int32(min(p.cfg.FetchMaxBytes, 1<<20))),
 	}
-	if p.reg != nil {
-		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("taillight", kprom.Subsystem("processor_kafka"), kprom.Registerer(p.reg))))
-	}
-	opts = append(opts, p.cfg.KafkaOpts...)
-	cl, err := kgo.NewClient(opts...)
+	// Memory: one fetch per broker is buffered ahead of polling and rows
+	// alias the decompressed batches until their block is written; the
+	// default 50 MiB fetch (several times that decompressed) dominated the
+	// processor's RSS, hence Kafka.FetchMaxBytes (default 1 MiB).
+	cl, err := p.cfg.Kafka.NewClient(p.log, p.reg, "processor_kafka", opts...)
 	if err != nil {
 		return fmt.Errorf("create kafka client: %w", err)
 	}
@@ -540,45 +530,29 @@ func (p *Processor) watermark(ctx context.Context, log string, part int32) (sink
 // retrySink runs a sink read until it succeeds, retrying transient errors
 // with backoff until ctx ends; a schema error stops the processor.
 func (p *Processor) retrySink(ctx context.Context, what string, part int32, fn func(context.Context) error) error {
-	backoff := p.cfg.RetryMin
-	logged := false
-	for {
+	failed := false
+	err := p.backoff().Retry(ctx, func(ctx context.Context) error {
 		err := fn(ctx)
 		if err == nil {
-			if logged {
-				p.log.Info("sink answers again", "what", what, "partition", part)
-			}
 			return nil
 		}
 		err = fmt.Errorf("%s of partition %d: %w", what, part, err)
 		if errors.Is(err, sinks.ErrSchema) {
 			p.fail(err)
-			return err
+			return backoff.Stop(err)
 		}
-		if ctx.Err() != nil {
-			return err
-		}
-		if !logged {
+		return err
+	}, func(attempt int, err error) {
+		if attempt == 1 {
 			p.log.Warn("sink read failed; retrying", "what", what, "partition", part, "err", err)
-			logged = true
 		}
+		failed = true
 		p.m.retries.Inc()
-		if err := sleep(ctx, backoff); err != nil {
-			return err
-		}
-		backoff = min(2*backoff, p.cfg.RetryMax)
+	})
+	if err == nil && failed {
+		p.log.Info("sink answers again", "what", what, "partition", part)
 	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return err
 }
 
 // ensureDLQ creates the DLQ topic with the broker's defaults when it does

@@ -21,7 +21,7 @@ func TestRevokeFlushesAndCommits(t *testing.T) {
 	c := cluster(t, 4)
 	addrs := c.ListenAddrs()
 	g := proctest.New(4)
-	g.Generate(rand.New(rand.NewPCG(21, 22)), 2000, 0)
+	g.Generate(t, rand.New(rand.NewPCG(21, 22)), 2000, 0)
 	produce(t, addrs, g.Records)
 
 	s := memsink.New()
@@ -56,7 +56,7 @@ func TestRevokeFlushesAndCommits(t *testing.T) {
 	}
 
 	// More data flows to both members.
-	g.Generate(rand.New(rand.NewPCG(23, 24)), 1000, 0)
+	g.Generate(t, rand.New(rand.NewPCG(23, 24)), 1000, 0)
 	produce(t, addrs, g.Records[2000:])
 	waitFor(t, 20*time.Second, "both polled the rest", func() bool {
 		return r1.p.polled.Load()+r2.p.polled.Load() == int64(len(g.Records))
@@ -80,13 +80,13 @@ func TestLossDropsBuffersAndResumesFromWatermark(t *testing.T) {
 	c := cluster(t, 2, kfake.GroupMinSessionTimeout(100*time.Millisecond))
 	addrs := c.ListenAddrs()
 	g := proctest.New(2)
-	g.Generate(rand.New(rand.NewPCG(31, 32)), 1050, 0)
+	g.Generate(t, rand.New(rand.NewPCG(31, 32)), 1050, 0)
 	produce(t, addrs, g.Records)
 
 	s := memsink.New()
 	cfg := testConfig(addrs, "loss")
 	cfg.MaxRows = 100
-	cfg.KafkaOpts = append(cfg.KafkaOpts, kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100*time.Millisecond),
+	cfg.Kafka.Opts = append(cfg.Kafka.Opts, kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100*time.Millisecond),
 		kgo.RebalanceTimeout(2*time.Second))
 	r := start(t, cfg, s)
 	waitFor(t, 20*time.Second, "everything polled", func() bool { return r.p.polled.Load() == int64(len(g.Records)) })

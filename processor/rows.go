@@ -61,10 +61,7 @@ func classify(err error) string {
 		return ReasonOutOfRange
 	case errors.Is(err, schemas.ErrInvalid):
 		return ReasonInvalid
-	case errors.As(err, &te):
-		return ReasonWrongType
-	case strings.Contains(err.Error(), "cannot unmarshal"), strings.Contains(err.Error(), "is not a string"):
-		// Custom unmarshalers (schemas.Headers) report type errors as text.
+	case errors.As(err, &te), errors.Is(err, schemas.ErrWrongType):
 		return ReasonWrongType
 	}
 	return ReasonBadJSON
@@ -154,7 +151,7 @@ type cf struct {
 // colo returns request.cf.colo, or "" when cf is absent or has none. The
 // common case (a plain string value) is scanned without allocating and the
 // result aliases raw (which must outlive it, as with
-// schemas.UnmarshalZeroCopy); cf is a flat object in practice, and anything
+// schemas.Decoder.DecodeZeroCopy); cf is a flat object in practice, and anything
 // unusual goes through the decoder.
 func colo(raw []byte) string {
 	k := bytes.Index(raw, []byte(`"colo"`))

@@ -31,7 +31,7 @@ func TestClassify(t *testing.T) {
 	f := func(v, want string) {
 		t.Helper()
 		var it schemas.TraceItem
-		err := schemas.UnmarshalZeroCopy([]byte(v), &it)
+		err := new(schemas.Decoder).DecodeZeroCopy([]byte(v), &it)
 		if err == nil {
 			t.Fatalf("%s decoded without error", v)
 		}

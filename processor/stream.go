@@ -3,10 +3,8 @@ package processor
 import (
 	"context"
 	"fmt"
-	"math"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
@@ -50,11 +48,7 @@ func (c *committer) replay(ct *cut) error {
 	cfg := &c.cfg
 	first, last := ct.blk.FirstOffset, ct.blk.LastOffset
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: {ct.part: kgo.NewOffset().At(first)}}),
-		kgo.FetchMaxBytes(int32(min(cfg.FetchMaxBytes, math.MaxInt32))),
-		kgo.FetchMaxPartitionBytes(int32(min(cfg.FetchMaxBytes, 1<<20))),
-		kgo.WithLogger(kslog.New(c.env.log)),
 	}
 	// The stream first: while ClickHouse is down it fails at once, before
 	// a Kafka client is made for nothing.
@@ -68,7 +62,7 @@ func (c *committer) replay(ct *cut) error {
 			st.Abort()
 		}
 	}()
-	cl, err := kgo.NewClient(append(opts, cfg.KafkaOpts...)...)
+	cl, err := cfg.Kafka.NewClient(c.env.log, nil, "", opts...)
 	if err != nil {
 		return fmt.Errorf("read block %d..%d of partition %d again: %w", first, last, ct.part, err)
 	}

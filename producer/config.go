@@ -4,20 +4,22 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/taillight/taillight/kafkaclient"
 	"github.com/taillight/taillight/schemas"
 )
 
 // Config configures a Publisher. The zero value is not usable: start from
 // DefaultConfig or RegisterFlags.
 type Config struct {
-	// Brokers are the seed brokers, host:port. Required.
-	Brokers []string
+	// Kafka is the client configuration: Brokers (required), TLS and SASL,
+	// and extra franz-go options (Kafka.Opts, a test seam) applied after
+	// the producer's own, so they win.
+	Kafka kafkaclient.Config
 	// Topic is the topic TraceItems are published to. Default schemas.DefaultTopic.
 	Topic string
 	// ClientID identifies this client to the brokers (logs, quotas). Default "taillight".
@@ -56,11 +58,12 @@ func DefaultConfig() Config {
 }
 
 // RegisterFlags registers the Kafka producer flags, each named prefix +
-// "kafka.<name>" (so "" gives -kafka.brokers), with the DefaultConfig values.
+// "kafka.<name>" (so "" gives -kafka.brokers and the -kafka.tls and
+// -kafka.sasl flags). The values in c are the defaults (start from
+// DefaultConfig); it changes no field.
 func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
-	*c = DefaultConfig()
 	p := prefix + "kafka."
-	fs.Var((*listFlag)(&c.Brokers), p+"brokers", "comma-separated seed brokers, host:port (required)")
+	c.Kafka.RegisterFlags(fs, p)
 	fs.StringVar(&c.Topic, p+"topic", c.Topic, "topic to publish TraceItems to")
 	fs.StringVar(&c.ClientID, p+"client-id", c.ClientID, "Kafka client id")
 	fs.StringVar(&c.Compression, p+"compression", c.Compression, "batch compression: zstd, lz4, snappy or none")
@@ -73,13 +76,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 
 // Validate reports the first problem with c.
 func (c *Config) Validate() error {
-	if len(c.Brokers) == 0 {
-		return errors.New("producer: no Kafka brokers configured (-kafka.brokers)")
-	}
-	for _, b := range c.Brokers {
-		if b == "" || !strings.Contains(b, ":") {
-			return fmt.Errorf("producer: broker %q is not host:port", b)
-		}
+	if err := c.Kafka.Validate(); err != nil {
+		return fmt.Errorf("producer: %w", err)
 	}
 	if c.Topic == "" {
 		return errors.New("producer: topic is empty")
@@ -118,19 +116,4 @@ func codecs(name string) ([]kgo.CompressionCodec, error) {
 		return []kgo.CompressionCodec{kgo.NoCompression()}, nil
 	}
 	return nil, fmt.Errorf("producer: compression %q: want zstd, lz4, snappy or none", name)
-}
-
-// listFlag is a comma-separated flag value.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *listFlag) Set(s string) error {
-	*l = (*l)[:0]
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			*l = append(*l, p)
-		}
-	}
-	return nil
 }

@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/taillight/taillight/internal/promreg"
 	"github.com/taillight/taillight/schemas"
 )
 
@@ -85,11 +85,12 @@ func DefaultIngestConfig() IngestConfig {
 	}
 }
 
-// RegisterFlags registers prefix+"ingest.*" flags with the defaults.
+// RegisterFlags registers prefix+"ingest.*" and prefix+"limits.*" flags.
+// The values in c are the defaults (start from DefaultIngestConfig); it
+// changes no field.
 // -ingest.token is best given as TAILLIGHT_INGEST_TOKEN (command lines are
 // visible to other users).
 func (c *IngestConfig) RegisterFlags(fs *flag.FlagSet, prefix string) {
-	*c = DefaultIngestConfig()
 	p := prefix + "ingest."
 	fs.Func(p+"token", "a bearer token accepted by POST "+IngestPath+" (prefer the environment variable)", func(s string) error {
 		c.Tokens = []string{s}
@@ -169,7 +170,7 @@ func NewIngest(cfg IngestConfig, pub *Publisher, log *slog.Logger, reg prometheu
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f := promauto.With(reg)
+	f := promreg.With(reg)
 	in := &Ingest{
 		cfg: cfg, pub: pub, log: log,
 		requests: f.NewCounterVec(prometheus.CounterOpts{

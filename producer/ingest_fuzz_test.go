@@ -37,7 +37,7 @@ func FuzzIngest(f *testing.F) {
 	c := newCluster(f)
 	reg := prometheus.NewRegistry()
 	cfg := DefaultConfig()
-	cfg.Brokers, cfg.Topic = c.ListenAddrs(), testTopic
+	cfg.Kafka.Brokers, cfg.Topic = c.ListenAddrs(), testTopic
 	pub, err := New(cfg, testLogger(f), reg)
 	if err != nil {
 		f.Fatal(err)

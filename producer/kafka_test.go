@@ -39,16 +39,16 @@ func testLogger(tb testing.TB) *slog.Logger {
 }
 
 // newPublisher returns a Publisher on addrs; mutate adjusts the config.
-func newPublisher(tb testing.TB, addrs []string, mutate func(*Config), opts ...Option) *Publisher {
+func newPublisher(tb testing.TB, addrs []string, mutate func(*Config)) *Publisher {
 	tb.Helper()
 	cfg := DefaultConfig()
-	cfg.Brokers = addrs
+	cfg.Kafka.Brokers = addrs
 	cfg.Topic = testTopic
 	cfg.Linger = time.Millisecond
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	p, err := New(cfg, testLogger(tb), prometheus.NewRegistry(), opts...)
+	p, err := New(cfg, testLogger(tb), prometheus.NewRegistry())
 	if err != nil {
 		tb.Fatalf("New: %v", err)
 	}

@@ -9,13 +9,11 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/plugin/kprom"
-	"github.com/twmb/franz-go/plugin/kslog"
 
+	"github.com/taillight/taillight/internal/promreg"
 	"github.com/taillight/taillight/schemas"
 )
 
@@ -26,20 +24,6 @@ var ErrClosed = errors.New("producer: publisher closed")
 var recordHeaders = []kgo.RecordHeader{
 	{Key: schemas.HeaderContentType, Value: []byte(schemas.ContentType)},
 	{Key: schemas.HeaderSchemaVersion, Value: []byte(schemas.SchemaVersion)},
-}
-
-// Option adjusts a Publisher beyond Config; a seam for tests and for
-// deployment-specific client options (TLS, SASL).
-type Option func(*options)
-
-type options struct {
-	kopts []kgo.Opt
-}
-
-// WithKafkaOptions appends franz-go client options after the ones New
-// derives from Config, so they win.
-func WithKafkaOptions(opts ...kgo.Opt) Option {
-	return func(o *options) { o.kopts = append(o.kopts, opts...) }
 }
 
 // RawItem is one already-encoded TraceItem: Key is schemas.Key of the item and
@@ -67,20 +51,15 @@ type Publisher struct {
 
 // New validates cfg and returns a Publisher. It does not wait for a broker:
 // use Ping for that. reg may be nil (no metrics); log may be nil.
-func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, opts ...Option) (*Publisher, error) {
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Publisher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var o options
-	for _, fn := range opts {
-		fn(&o)
-	}
 	comp, _ := codecs(cfg.Compression)
 	kopts := []kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
 		// Default "kgo": name the application in broker logs and quotas.
 		kgo.ClientID(cfg.ClientID),
 		// Records carry their topic too; this only guards a record built
@@ -105,7 +84,6 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, opts ...Option
 		// Default 10s: a readiness check or publish fails sooner when a
 		// broker does not answer at all.
 		kgo.DialTimeout(cfg.DialTimeout),
-		kgo.WithLogger(kslog.New(log.With("component", "kafka-producer"))),
 	}
 	if cfg.MaxBufferedBytes > 0 {
 		// Items are up to 1 MiB; bound memory by bytes as well as count.
@@ -117,16 +95,11 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, opts ...Option
 		// waited for (idempotency forbids failing it).
 		kopts = append(kopts, kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout))
 	}
-	if reg != nil {
-		kopts = append(kopts, kgo.WithHooks(kprom.NewMetrics("taillight",
-			kprom.Subsystem("producer_kafka"), kprom.Registerer(reg))))
-	}
-	kopts = append(kopts, o.kopts...)
-	cl, err := kgo.NewClient(kopts...)
+	cl, err := cfg.Kafka.NewClient(log.With("component", "kafka-producer"), reg, "producer_kafka", kopts...)
 	if err != nil {
 		return nil, fmt.Errorf("create Kafka client: %w", err)
 	}
-	f := promauto.With(reg)
+	f := promreg.With(reg)
 	return &Publisher{
 		cl:    cl,
 		topic: cfg.Topic,

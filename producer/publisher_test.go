@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -245,19 +246,64 @@ func TestConfigValidate(t *testing.T) {
 	f := func(name string, mutate func(*Config), ok bool) {
 		t.Helper()
 		c := DefaultConfig()
-		c.Brokers = []string{"127.0.0.1:9092"}
+		c.Kafka.Brokers = []string{"127.0.0.1:9092"}
 		mutate(&c)
 		if err := c.Validate(); (err == nil) != ok {
 			t.Errorf("%s: Validate() = %v; want ok=%v", name, err, ok)
 		}
 	}
 	f("defaults", func(*Config) {}, true)
-	f("no brokers", func(c *Config) { c.Brokers = nil }, false)
-	f("broker without port", func(c *Config) { c.Brokers = []string{"kafka"} }, false)
+	f("no brokers", func(c *Config) { c.Kafka.Brokers = nil }, false)
+	f("broker without port", func(c *Config) { c.Kafka.Brokers = []string{"kafka"} }, false)
 	f("no topic", func(c *Config) { c.Topic = "" }, false)
 	f("lz4", func(c *Config) { c.Compression = "lz4" }, true)
 	f("gzip", func(c *Config) { c.Compression = "gzip" }, false)
 	f("zero buffer", func(c *Config) { c.MaxBufferedRecords = 0 }, false)
 	f("tiny byte buffer", func(c *Config) { c.MaxBufferedBytes = 1000 }, false)
 	f("negative linger", func(c *Config) { c.Linger = -1 }, false)
+}
+
+// Two Publishers (and two Ingests) on one registry: the second shares the
+// first's series instead of panicking.
+func TestRegisterTwice(t *testing.T) {
+	c := newCluster(t)
+	reg := prometheus.NewRegistry()
+	cfg := DefaultConfig()
+	cfg.Kafka.Brokers, cfg.Topic = c.ListenAddrs(), testTopic
+	for i := range 2 {
+		p, err := New(cfg, nil, reg)
+		if err != nil {
+			t.Fatalf("publisher %d: %v", i, err)
+		}
+		t.Cleanup(func() { p.Close(context.Background()) })
+		if err := p.PublishSync(t.Context(), item(nil, "ok")); err != nil {
+			t.Fatalf("publisher %d: %v", i, err)
+		}
+		icfg := DefaultIngestConfig()
+		icfg.Tokens = []string{"t"}
+		if _, err := NewIngest(icfg, p, nil, reg); err != nil {
+			t.Fatalf("ingest %d: %v", i, err)
+		}
+	}
+	if got := gatheredSum(t, reg, "taillight_producer_records_total"); got != 2 {
+		t.Fatalf("taillight_producer_records_total = %v; want 2, one per publisher", got)
+	}
+}
+
+// gatheredSum is the sum of the counters called name that reg gathers.
+func gatheredSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }

@@ -66,8 +66,8 @@ func Unmarshal(b []byte, t *TraceItem) error {
 	return t.Validate()
 }
 
-// Decoder is UnmarshalZeroCopy for a loop that is done with each item
-// before it decodes the next: the item's event, request, response,
+// Decoder decodes items without copying strings, for a loop that is done
+// with each item before it decodes the next: the item's event, request, response,
 // eventTimestamp, scriptName, scriptVersion, logs and headers live in the
 // Decoder and are reused, so a typical item decodes without allocating.
 // The zero value is ready; a Decoder is for one goroutine.
@@ -80,31 +80,14 @@ type Decoder struct {
 	headers Headers
 }
 
-// DecodeZeroCopy is UnmarshalZeroCopy into memory owned by dec: what t
-// points to is overwritten by the next DecodeZeroCopy. Strings still alias
-// b, as with UnmarshalZeroCopy.
+// DecodeZeroCopy is Unmarshal without copying strings, into memory owned
+// by dec: the strings and raw JSON in t alias b, so b must stay unmodified
+// for as long as t (or any string taken from it) is in use, and what t
+// points to is overwritten by the next DecodeZeroCopy. The processor uses
+// it on Kafka record values, which franz-go never reuses.
 func (dec *Decoder) DecodeZeroCopy(b []byte, t *TraceItem) error {
 	*t = TraceItem{}
 	if fastDecodeInto(b, t, dec) {
-		return t.Validate()
-	}
-	*t = TraceItem{}
-	if err := checkUTF8(b); err != nil {
-		return err
-	}
-	if _, err := json.Parse(b, t, json.ZeroCopy|json.DontMatchCaseInsensitiveStructFields); err != nil {
-		return fmt.Errorf("decode trace item: %w", err)
-	}
-	return t.Validate()
-}
-
-// UnmarshalZeroCopy is Unmarshal without copying strings: the strings and
-// raw JSON in t alias b, so b must stay unmodified for as long as t (or any
-// string taken from it) is in use. The processor uses it on Kafka record
-// values, which franz-go never reuses.
-func UnmarshalZeroCopy(b []byte, t *TraceItem) error {
-	*t = TraceItem{}
-	if fastDecode(b, t) {
 		return t.Validate()
 	}
 	*t = TraceItem{}

@@ -276,3 +276,14 @@ func TestDecodersAgree(t *testing.T) {
 		}
 	}
 }
+
+func TestWrongTypeIsTyped(t *testing.T) {
+	var it TraceItem
+	err := Unmarshal([]byte(`{"outcome":"ok","event":{"request":{"url":"https://a","headers":{"a":1}}}}`), &it)
+	if !errors.Is(err, ErrWrongType) {
+		t.Fatalf("header value 1: err = %v; want ErrWrongType", err)
+	}
+	if err := Unmarshal([]byte(`{"outcome":"ok","event":{"request":{"url":"https://a","headers":{"a":"1"}}}}`), &it); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -76,14 +76,14 @@ func BenchmarkUnmarshalZeroCopyTypical(b *testing.B) {
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := UnmarshalZeroCopy(raw, &it); err != nil {
+		if err := unmarshalZeroCopy(raw, &it); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
 }
 
-// BenchmarkDecoderTypical is the processor's path: UnmarshalZeroCopy into
+// BenchmarkDecoderTypical is the processor's path: unmarshalZeroCopy into
 // memory the Decoder reuses.
 func BenchmarkDecoderTypical(b *testing.B) {
 	raw := []byte(typicalItem)

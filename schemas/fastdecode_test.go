@@ -129,18 +129,18 @@ func TestFastDecodeAllocs(t *testing.T) {
 	raw := []byte(typicalItem)
 	var it TraceItem
 	n := testing.AllocsPerRun(100, func() {
-		if err := UnmarshalZeroCopy(raw, &it); err != nil {
+		if err := unmarshalZeroCopy(raw, &it); err != nil {
 			t.Fatal(err)
 		}
 	})
 	if n > 5 {
-		t.Errorf("UnmarshalZeroCopy of the typical item: %v allocs, want at most 5", n)
+		t.Errorf("unmarshalZeroCopy of the typical item: %v allocs, want at most 5", n)
 	}
 }
 
 // TestDecoderReuseAgrees decodes every fixture and test item, in order and
 // then shuffled against each other, with one Decoder: each result must
-// equal a fresh UnmarshalZeroCopy, so nothing of an item leaks into the next.
+// equal a fresh unmarshalZeroCopy, so nothing of an item leaks into the next.
 func TestDecoderReuseAgrees(t *testing.T) {
 	items := append(fixtureItems(t), []byte(typicalItem),
 		[]byte(`{"outcome":"ok","event":{"request":{"url":"u","headers":{}}},"logs":[]}`),
@@ -152,15 +152,15 @@ func TestDecoderReuseAgrees(t *testing.T) {
 		for k := range items {
 			in := items[(k*7+round*3)%len(items)]
 			var want TraceItem
-			wantErr := UnmarshalZeroCopy(in, &want)
+			wantErr := unmarshalZeroCopy(in, &want)
 			err := dec.DecodeZeroCopy(in, &got)
 			if (err == nil) != (wantErr == nil) {
-				t.Fatalf("Decoder error %v, UnmarshalZeroCopy error %v on %s", err, wantErr, in)
+				t.Fatalf("Decoder error %v, unmarshalZeroCopy error %v on %s", err, wantErr, in)
 			}
 			if err == nil && !reflect.DeepEqual(got, want) {
 				a, _ := Marshal(nil, &got)
 				b, _ := Marshal(nil, &want)
-				t.Fatalf("Decoder and UnmarshalZeroCopy disagree on %s:\ndecoder: %s\nfresh:   %s", in, a, b)
+				t.Fatalf("Decoder and unmarshalZeroCopy disagree on %s:\ndecoder: %s\nfresh:   %s", in, a, b)
 			}
 		}
 	}

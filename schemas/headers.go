@@ -55,6 +55,11 @@ func (h Headers) MarshalJSON() ([]byte, error) {
 
 var errHeaderSyntax = errors.New("headers: want a JSON object of strings")
 
+// ErrWrongType is wrapped by the errors of schemas' own decoders for a JSON
+// value of the wrong type (a request header value that is not a string).
+// The JSON decoder reports its own type errors as *json.UnmarshalTypeError.
+var ErrWrongType = errors.New("wrong JSON type")
+
 // UnmarshalJSON decodes a JSON object of strings, keeping its order. null
 // gives no headers. All names and values share one allocation.
 func (h *Headers) UnmarshalJSON(b []byte) error {
@@ -89,7 +94,7 @@ func (h *Headers) UnmarshalJSON(b []byte) error {
 		}
 		i = skipWS(b, i+1)
 		if i < len(b) && b[i] != '"' {
-			return fmt.Errorf("headers: value of %q is not a string", b[s.ks+1:s.ke])
+			return fmt.Errorf("%w: headers: value of %q is not a string", ErrWrongType, b[s.ks+1:s.ke])
 		}
 		if s.vs, s.ve, s.vflags, err = scanString(b, i); err != nil {
 			return err

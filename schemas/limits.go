@@ -94,11 +94,11 @@ func DefaultLimits() Limits {
 	}
 }
 
-// RegisterFlags sets l to DefaultLimits and registers its fields as flags
-// named prefix+"min-event-time" and so on (prefix "limits." gives
-// -limits.min-event-time).
+// RegisterFlags registers l's fields as flags named
+// prefix+"min-event-time" and so on (prefix "limits." gives
+// -limits.min-event-time). The values in l are the defaults (start from
+// DefaultLimits); it changes no field.
 func (l *Limits) RegisterFlags(fs *flag.FlagSet, prefix string) {
-	*l = DefaultLimits()
 	fs.Func(prefix+"min-event-time", "oldest eventTimestamp accepted, RFC 3339 or YYYY-MM-DD (default 2015-01-01)", func(s string) error {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {

@@ -91,7 +91,7 @@ func TestInvalidUTF8(t *testing.T) {
 		var dec Decoder
 		for name, err := range map[string]error{
 			"Unmarshal":         Unmarshal([]byte(in), &it),
-			"UnmarshalZeroCopy": UnmarshalZeroCopy([]byte(in), &it),
+			"UnmarshalZeroCopy": unmarshalZeroCopy([]byte(in), &it),
 			"DecodeZeroCopy":    dec.DecodeZeroCopy([]byte(in), &it),
 		} {
 			if !errors.Is(err, ErrInvalid) || !strings.Contains(errText(err), "invalid UTF-8 at byte") {

@@ -1,6 +1,7 @@
 // Package schemas defines the TraceItem record exactly as the Workers runtime
-// serialises it for Tail Workers, its JSON codec, the Kafka record conventions
-// and the embedded ClickHouse DDL.
+// serialises it for Tail Workers, its JSON codec and the Kafka record
+// conventions: the wire format, nothing else. The ClickHouse SQL (DDL and
+// saved queries) is package storage's.
 package schemas
 
 import (

@@ -2,7 +2,6 @@ package schemas
 
 import (
 	"errors"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -49,7 +48,7 @@ func TestWorkerIDDecode(t *testing.T) {
 		{`{"outcome":"ok","workerId":7}`, "", "cannot unmarshal"},
 	} {
 		for name, dec := range map[string]func([]byte, *TraceItem) error{
-			"Unmarshal": Unmarshal, "UnmarshalZeroCopy": UnmarshalZeroCopy, "Decoder": new(Decoder).DecodeZeroCopy,
+			"Unmarshal": Unmarshal, "UnmarshalZeroCopy": unmarshalZeroCopy, "Decoder": new(Decoder).DecodeZeroCopy,
 		} {
 			var it TraceItem
 			err := dec([]byte(tc.in), &it)
@@ -79,37 +78,6 @@ func TestWorkerIDDecode(t *testing.T) {
 	}
 	if b, _ := Marshal(nil, &TraceItem{Outcome: "ok"}); strings.Contains(string(b), "workerId") {
 		t.Fatalf("Marshal without a worker = %s", b)
-	}
-}
-
-func TestParseAddColumns(t *testing.T) {
-	a, ok := ParseAddColumns("ALTER TABLE tl.rollup_minutes_local ON CLUSTER c1\n    ADD COLUMN IF NOT EXISTS dispatch_namespace String,\n    ADD COLUMN IF NOT EXISTS worker_id String,\n    MODIFY ORDER BY (kind, worker_id)")
-	want := AddColumns{Database: "tl", Table: "rollup_minutes_local", Columns: []string{"dispatch_namespace", "worker_id"},
-		Plain: "ALTER TABLE tl.rollup_minutes_local ON CLUSTER c1\n    ADD COLUMN dispatch_namespace String,\n    ADD COLUMN worker_id String,\n    MODIFY ORDER BY (kind, worker_id)"}
-	if !ok || !reflect.DeepEqual(a, want) {
-		t.Fatalf("ParseAddColumns = %+v, %v; want %+v", a, ok, want)
-	}
-	for _, s := range []string{
-		"ALTER TABLE tl.t MODIFY COLUMN a LowCardinality(String)",
-		"ALTER TABLE tl.t ADD COLUMN a String",
-		"CREATE VIEW tl.v AS SELECT 'ADD COLUMN IF NOT EXISTS x' AS a",
-	} {
-		if a, ok := ParseAddColumns(s); ok {
-			t.Errorf("ParseAddColumns(%q) = %+v; want no match", s, a)
-		}
-	}
-	// Every ADD COLUMN of the migrations says IF NOT EXISTS: 18.16 cannot
-	// rerun a bare one.
-	migs, err := Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range migs {
-		for _, s := range m.Statements {
-			if strings.Contains(s, "ADD COLUMN") && strings.Count(s, "ADD COLUMN") != strings.Count(s, "ADD COLUMN IF NOT EXISTS") {
-				t.Errorf("%s: ADD COLUMN without IF NOT EXISTS: %s", m.File, s)
-			}
-		}
 	}
 }
 

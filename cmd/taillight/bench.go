@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/taillight/taillight/internal/bench"
+	"github.com/taillight/taillight/internal/flagx"
 	"github.com/taillight/taillight/schemas"
 )
 
@@ -38,7 +39,6 @@ func init() {
 
 type benchFlags struct {
 	cfg        bench.Config
-	brokers    string
 	latencyDur time.Duration
 	procArgs   string
 	jsonOut    string
@@ -49,7 +49,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.cfg.N, "n", 1_000_000, "TraceItems of about 1 KB in the throughput phase")
 	fs.Uint64Var(&f.cfg.Seed, "seed", 1, "workload seed (as taillight generate)")
 	fs.IntVar(&f.cfg.Partitions, "partitions", 4, "partitions of the benchmark topic")
-	fs.StringVar(&f.brokers, "kafka.brokers", "", "existing Kafka cluster (default: start a local Apache Kafka)")
+	fs.Var((*flagx.List)(&f.cfg.Brokers), "kafka.brokers", "existing Kafka cluster, comma-separated seed brokers (default: start a local Apache Kafka)")
 	fs.StringVar(&f.cfg.ClickHouse, "clickhouse.addr", "", "existing ClickHouse native address (default: start a private local ClickHouse; its CPU is measured only then)")
 	fs.Float64Var(&f.cfg.LatencyRate, "latency-rate", 0, "offered events/s of the latency phase (default half the measured maximum)")
 	fs.DurationVar(&f.latencyDur, "latency-duration", 20*time.Second, "length of the latency phase (0 skips it)")
@@ -90,9 +90,6 @@ Flags:
 	if !ok {
 		return exitUsage
 	}
-	if f.brokers != "" {
-		f.cfg.Brokers = strings.Split(f.brokers, ",")
-	}
 	f.cfg.ProcessArgs = strings.Fields(f.procArgs)
 	f.cfg.LatencyDuration = f.latencyDur
 	if f.latencyDur == 0 {
@@ -130,15 +127,13 @@ Flags:
 
 func runBenchRef(ctx context.Context, args []string, s stdio) int {
 	fs := newFlagSet("bench-ref", s)
-	var brokers string
 	cfg := bench.RefConfig{}
-	fs.StringVar(&brokers, "kafka.brokers", "", "Kafka seed brokers, comma-separated")
+	fs.Var((*flagx.List)(&cfg.Brokers), "kafka.brokers", "Kafka seed brokers, comma-separated")
 	fs.StringVar(&cfg.Topic, "kafka.topic", schemas.DefaultTopic, "topic to read from the earliest offset")
 	fs.IntVar(&cfg.N, "n", 0, "records to read")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	cfg.Brokers = strings.Split(brokers, ",")
 	res, err := bench.RunReference(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(s.err, "taillight bench-ref: %v\n", err)

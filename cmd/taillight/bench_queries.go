@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/taillight/taillight/internal/bench"
+	"github.com/taillight/taillight/internal/flagx"
 )
 
 func init() {
@@ -34,8 +35,8 @@ func (d *daysList) String() string {
 
 func (d *daysList) Set(v string) error {
 	var out []time.Duration
-	for _, f := range strings.Split(v, ",") {
-		n, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+	for _, f := range flagx.Split(v) {
+		n, err := strconv.ParseFloat(f, 64)
 		if err != nil || n <= 0 {
 			return fmt.Errorf("%q is not a positive number of days", f)
 		}

@@ -55,7 +55,7 @@ func flagsDoc(t testing.TB) string {
 		fs := rec.sets[0]
 		var defaults bytes.Buffer
 		fs.SetOutput(&defaults)
-		fs.PrintDefaults()
+		printDefaults(fs)
 		text, _, _ := strings.Cut(rec.String(), defaults.String())
 		text = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(text), "Flags:"))
 
@@ -65,6 +65,9 @@ func flagsDoc(t testing.TB) string {
 		}
 		var rows []string
 		fs.VisitAll(func(f *flag.Flag) {
+			if _, alias := f.Value.(aliasValue); alias {
+				return // a deprecated name, not shown by help either
+			}
 			typ, use := flag.UnquoteUsage(f)
 			def := ""
 			if f.DefValue != "" {

@@ -19,7 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/taillight/taillight/internal/kafkaauth"
+	"github.com/taillight/taillight/internal/backoff"
 	"github.com/taillight/taillight/producer"
 )
 
@@ -33,7 +33,6 @@ func init() {
 
 type generateFlags struct {
 	kafka   producer.Config
-	auth    kafkaauth.Config
 	log     logFlags
 	n       int
 	seed    uint64
@@ -47,8 +46,8 @@ type generateFlags struct {
 }
 
 func (f *generateFlags) register(fs *flag.FlagSet) {
+	f.kafka = producer.DefaultConfig()
 	f.kafka.RegisterFlags(fs, "")
-	f.auth.RegisterFlags(fs, "kafka.")
 	f.log.register(fs)
 	fs.IntVar(&f.n, "n", 10000, "number of events (0 = until interrupted)")
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed: the same seed and -start give byte-identical events")
@@ -110,11 +109,7 @@ func runGenerate(ctx context.Context, args []string, s stdio) int {
 		if err := f.kafka.Validate(); err != nil {
 			return usageErr("%v", err)
 		}
-		auth, err := f.auth.Opts()
-		if err != nil {
-			return usageErr("%v", err)
-		}
-		pub, err := producer.New(f.kafka, log, nil, producer.WithKafkaOptions(auth...))
+		pub, err := producer.New(f.kafka, log, nil)
 		if err != nil {
 			return usageErr("%v", err)
 		}
@@ -345,24 +340,20 @@ func (s *httpSink) flush(ctx context.Context) error {
 	}
 	n := len(s.items)
 	s.items = s.items[:0]
-	backoff := 250 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	attempts := 0
+	return backoff.Backoff{Min: 250 * time.Millisecond, Max: 10 * time.Second}.Retry(ctx, func(ctx context.Context) error {
+		attempts++
 		retryAfter, err := s.post(ctx, body.Bytes(), n)
-		if err == nil {
+		switch {
+		case err == nil:
 			return nil
+		case retryAfter < 0 || attempts == 6:
+			return backoff.Stop(err)
 		}
-		if retryAfter < 0 || attempt == 6 {
-			return err
-		}
-		wait := max(backoff, retryAfter)
-		s.log.Warn("ingest POST failed; retrying", "err", err, "attempt", attempt, "wait", wait)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		backoff = min(2*backoff, 10*time.Second)
-	}
+		return backoff.After(err, retryAfter)
+	}, func(attempt int, err error) {
+		s.log.Warn("ingest POST failed; retrying", "err", err, "attempt", attempt)
+	})
 }
 
 // post sends one body. A negative retryAfter means the error is final.

@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/taillight/taillight/internal/kafkaauth"
 	"github.com/taillight/taillight/producer"
 )
 
@@ -30,7 +29,6 @@ func init() {
 
 type ingestFlags struct {
 	kafka    producer.Config
-	auth     kafkaauth.Config
 	ingest   producer.IngestConfig
 	log      logFlags
 	listen   string
@@ -40,16 +38,14 @@ type ingestFlags struct {
 }
 
 func (f *ingestFlags) register(fs *flag.FlagSet) {
+	f.kafka = producer.DefaultConfig()
 	f.kafka.RegisterFlags(fs, "")
-	f.auth.RegisterFlags(fs, "kafka.")
+	f.ingest = producer.DefaultIngestConfig()
 	f.ingest.RegisterFlags(fs, "")
 	f.log.register(fs)
 	fs.StringVar(&f.listen, "listen", ":8080", "address of POST "+producer.IngestPath+" (and of /metrics, /healthz, /readyz unless -listen.metrics is set; a bare port such as 0 listens on all interfaces)")
 	fs.StringVar(&f.ops, "listen.metrics", "", "separate address for /metrics, /healthz and /readyz (empty: served on -listen)")
-	fs.Func("ops.listen", "deprecated name of -listen.metrics", func(v string) error {
-		f.ops, f.opsAlias = v, true
-		return nil
-	})
+	deprecatedFlag(fs, "ops.listen", "listen.metrics", &f.opsAlias)
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 }
 
@@ -59,7 +55,7 @@ func runIngest(ctx context.Context, args []string, s stdio) int {
 	f.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: taillight ingest [flags]\n\nAccepts TraceItems from Cloudflare Tail Workers (a JSON array, NDJSON, gzip)\nand answers 202 once Kafka acknowledged every item. Tokens: -ingest.token\n(or TAILLIGHT_INGEST_TOKEN) and/or -ingest.tokens-file.\n\nFlags:\n")
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -77,10 +73,6 @@ func runIngest(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintf(s.err, "taillight ingest: %v\n", err)
 		return exitUsage
 	}
-	if err := f.auth.Validate(); err != nil {
-		fmt.Fprintf(s.err, "taillight ingest: %v\n", err)
-		return exitUsage
-	}
 	if f.opsAlias {
 		log.Warn("-ops.listen (TAILLIGHT_OPS_LISTEN) is deprecated: use -listen.metrics (TAILLIGHT_LISTEN_METRICS), as in process and dev")
 	}
@@ -93,11 +85,7 @@ func runIngest(ctx context.Context, args []string, s stdio) int {
 
 func serveIngest(ctx context.Context, f *ingestFlags, log *slog.Logger) error {
 	reg := newRegistry()
-	auth, err := f.auth.Opts()
-	if err != nil {
-		return err
-	}
-	pub, err := producer.New(f.kafka, log, reg, producer.WithKafkaOptions(auth...))
+	pub, err := producer.New(f.kafka, log, reg)
 	if err != nil {
 		return err
 	}
@@ -151,7 +139,7 @@ func serveIngest(ctx context.Context, f *ingestFlags, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("ingest listening", append([]any{"addr", ln.Addr().String(), "path", producer.IngestPath,
-		"topic", f.kafka.Topic, "brokers", f.kafka.Brokers}, f.auth.LogAttrs()...)...)
+		"topic", f.kafka.Topic}, f.kafka.Kafka.LogAttrs()...)...)
 
 	select {
 	case err := <-errc:

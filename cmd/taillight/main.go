@@ -110,6 +110,45 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "as an environment variable: -kafka.brokers is TAILLIGHT_KAFKA_BROKERS.")
 }
 
+// deprecatedFlag registers old as a hidden alias of the flag current
+// (registered before): setting it sets current and *used, so the command
+// can warn once its logger exists. Help (printDefaults) does not list it;
+// its environment variable still works.
+func deprecatedFlag(fs *flag.FlagSet, old, current string, used *bool) {
+	fs.Var(aliasValue{fs.Lookup(current).Value, used}, old, "deprecated name of -"+current)
+}
+
+// aliasValue is the flag.Value of a deprecated alias.
+type aliasValue struct {
+	target flag.Value
+	used   *bool
+}
+
+func (a aliasValue) String() string {
+	if a.target == nil {
+		return ""
+	}
+	return a.target.String()
+}
+
+func (a aliasValue) Set(v string) error {
+	*a.used = true
+	return a.target.Set(v)
+}
+
+// printDefaults is fs.PrintDefaults without the deprecated aliases.
+func printDefaults(fs *flag.FlagSet) {
+	shown := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	shown.SetOutput(fs.Output())
+	fs.VisitAll(func(f *flag.Flag) {
+		if _, alias := f.Value.(aliasValue); !alias {
+			shown.Var(f.Value, f.Name, f.Usage)
+			shown.Lookup(f.Name).DefValue = f.DefValue
+		}
+	})
+	shown.PrintDefaults()
+}
+
 // flagSetRecorder is implemented by an error output that wants the flag
 // sets the commands build: docs/flags.md is generated from them.
 type flagSetRecorder interface {

@@ -41,7 +41,7 @@ func runMigrate(ctx context.Context, args []string, s stdio) int {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: taillight migrate [flags]
 
-Applies the embedded ClickHouse DDL (schemas/ddl) to -clickhouse.database,
+Applies the embedded ClickHouse DDL (storage/ddl) to -clickhouse.database,
 creating it if missing, and records each migration in schema_migrations.
 Already-recorded migrations are skipped; migrations marked for a newer
 ClickHouse than the server are skipped and applied by a later run after an

@@ -50,10 +50,13 @@ func TestHelp(t *testing.T) {
 	}
 	out.Reset()
 	runMain(context.Background(), []string{"help", "ingest"}, stdio{strings.NewReader(""), &out, io.Discard})
-	for _, fl := range []string{"-listen.metrics", "-ops.listen", "-ingest.max-inflight-bytes", "-limits.max-name-bytes"} {
+	for _, fl := range []string{"-listen.metrics", "-ingest.max-inflight-bytes", "-limits.max-name-bytes"} {
 		if !strings.Contains(out.String(), fl+" ") {
 			t.Errorf("help ingest lacks %s", fl)
 		}
+	}
+	if strings.Contains(out.String(), "-ops.listen") {
+		t.Errorf("help ingest lists the deprecated -ops.listen:\n%s", out.String())
 	}
 }
 
@@ -70,7 +73,7 @@ func TestDevPortsTaken(t *testing.T) {
 		taken = append(taken, ln)
 	}
 	port := func(ln net.Listener) string { return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) }
-	args := []string{"dev", "-dir", t.TempDir(), "-clickhouse.install=false",
+	args := []string{"dev", "-dir", t.TempDir(),
 		"-listen.dash", taken[0].Addr().String(), "-listen.ingest", "0", "-listen.metrics", port(taken[1]),
 		"-listen.kafka", "0", "-listen.clickhouse", port(taken[2]), "-listen.clickhouse-http", "0"}
 	stderr := &syncBuffer{}

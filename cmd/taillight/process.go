@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 
-	"github.com/taillight/taillight/internal/kafkaauth"
 	"github.com/taillight/taillight/processor"
 	"github.com/taillight/taillight/sinks"
 	"github.com/taillight/taillight/sinks/chsink"
@@ -26,7 +25,6 @@ func init() {
 
 type processFlags struct {
 	proc    processor.Config
-	auth    kafkaauth.Config
 	ch      chsink.Config
 	retain  chsink.Retention
 	log     logFlags
@@ -35,8 +33,8 @@ type processFlags struct {
 }
 
 func (f *processFlags) register(fs *flag.FlagSet) {
+	f.proc = processor.DefaultConfig()
 	f.proc.RegisterFlags(fs, "")
-	f.auth.RegisterFlags(fs, "kafka.")
 	f.ch = chsink.DefaultConfig()
 	f.ch.RegisterFlags(fs, "clickhouse.")
 	f.retain = chsink.DefaultRetention()
@@ -83,7 +81,7 @@ Flags:
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	log, ok := commandLogger(s, "process", &f.log, f.proc.Validate, f.ch.Validate, f.auth.Validate, f.retain.Validate)
+	log, ok := commandLogger(s, "process", &f.log, f.proc.Validate, f.ch.Validate, f.retain.Validate)
 	if !ok {
 		return exitUsage
 	}
@@ -155,12 +153,7 @@ func serveProcess(ctx context.Context, f *processFlags, log *slog.Logger) error 
 		}
 		log.Info("clickhouse migrations checked", migrationCounts(res)...)
 	}
-	auth, err := f.auth.Opts()
-	if err != nil {
-		return err
-	}
-	f.proc.KafkaOpts = append(f.proc.KafkaOpts, auth...)
-	log.Info("kafka client", f.auth.LogAttrs()...)
+	log.Info("kafka client", f.proc.Kafka.LogAttrs()...)
 	p, err := processor.New(f.proc, sink, log, reg)
 	if err != nil {
 		return err

@@ -5,12 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/taillight/taillight/internal/kafkaauth"
+	"github.com/taillight/taillight/internal/flagx"
+	"github.com/taillight/taillight/kafkaclient"
 	"github.com/taillight/taillight/processor"
 	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
@@ -26,22 +25,21 @@ func init() {
 }
 
 type relogFlags struct {
-	brokers    string
+	kafka      kafkaclient.Config
 	topic      string
 	partitions string
 	dryRun     bool
-	auth       kafkaauth.Config
 	ch         chsink.Config
 	log        logFlags
 }
 
 func (f *relogFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.brokers, "kafka.brokers", "127.0.0.1:9092", "comma-separated Kafka seed brokers")
+	f.kafka = kafkaclient.Config{Brokers: []string{"127.0.0.1:9092"}}
+	f.kafka.RegisterFlags(fs, "kafka.")
 	fs.StringVar(&f.topic, "kafka.topic", schemas.DefaultTopic, "the TraceItem topic")
 	fs.StringVar(&f.topic, "topic", schemas.DefaultTopic, "alias of -kafka.topic")
 	fs.StringVar(&f.partitions, "partitions", "", "comma-separated partitions to consider (default: all of the topic's)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "say what would be done; change nothing")
-	f.auth.RegisterFlags(fs, "kafka.")
 	f.ch = chsink.DefaultConfig()
 	f.ch.RegisterFlags(fs, "clickhouse.")
 	f.log.register(fs)
@@ -75,7 +73,7 @@ Flags:
 	}
 	var parts []int32
 	parse := func() error {
-		for _, v := range splitComma(f.partitions) {
+		for _, v := range flagx.Split(f.partitions) {
 			n, err := strconv.ParseInt(v, 10, 32)
 			if err != nil || n < 0 {
 				return fmt.Errorf("-partitions: %q is not a partition number", v)
@@ -84,7 +82,7 @@ Flags:
 		}
 		return nil
 	}
-	log, ok := commandLogger(s, "relog", &f.log, parse, f.ch.Validate, f.auth.Validate)
+	log, ok := commandLogger(s, "relog", &f.log, parse, f.ch.Validate, f.kafka.Validate)
 	if !ok {
 		return exitUsage
 	}
@@ -97,11 +95,7 @@ Flags:
 		return fail(fmt.Errorf("connect to clickhouse: %w", err))
 	}
 	defer w.Close()
-	auth, err := f.auth.Opts()
-	if err != nil {
-		return fail(err)
-	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(splitComma(f.brokers)...)}, auth...)...)
+	cl, err := f.kafka.NewClient(nil, nil, "")
 	if err != nil {
 		return fail(fmt.Errorf("kafka client: %w", err))
 	}
@@ -134,13 +128,3 @@ Flags:
 type dryRunLogs struct{ *chsink.Writer }
 
 func (dryRunLogs) SetLogIdentity(context.Context, string, int32, sinks.LogIdentity) error { return nil }
-
-func splitComma(v string) []string {
-	var out []string
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/taillight/taillight/internal/kafkaauth"
 	livetail "github.com/taillight/taillight/internal/tail"
 )
 
@@ -19,11 +18,9 @@ func init() {
 
 func runTail(ctx context.Context, args []string, s stdio) int {
 	fs := newFlagSet("tail", s)
-	var cfg livetail.Config
-	var auth kafkaauth.Config
+	cfg := livetail.DefaultConfig()
 	var lf logFlags
 	cfg.RegisterFlags(fs, "")
-	auth.RegisterFlags(fs, "kafka.")
 	lf.register(fs)
 	color := fs.String("color", "auto", "colours in the pretty format: auto (only on a terminal, and not when NO_COLOR is set), always or never")
 	fs.Usage = func() {
@@ -53,10 +50,6 @@ Flags:
 		fmt.Fprintf(s.err, "taillight tail: %v\n", err)
 		return exitUsage
 	}
-	if err := auth.Validate(); err != nil {
-		fmt.Fprintf(s.err, "taillight tail: %v\n", err)
-		return exitUsage
-	}
 	switch *color {
 	case "always":
 		cfg.Color = true
@@ -67,12 +60,6 @@ Flags:
 		fmt.Fprintf(s.err, "taillight tail: -color %q: want auto, always or never\n", *color)
 		return exitUsage
 	}
-	opts, err := auth.Opts()
-	if err != nil {
-		fmt.Fprintf(s.err, "taillight tail: %v\n", err)
-		return exitUsage
-	}
-	cfg.KafkaOpts = opts
 	t, err := livetail.New(cfg, s.out, s.err, log)
 	if err != nil {
 		fmt.Fprintf(s.err, "taillight tail: %v\n", err)

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/taillight/taillight/internal/backoff"
 )
 
 // dependency is a server a long-running command needs (ClickHouse, Kafka).
@@ -40,31 +42,27 @@ func (d *dependency) set(err error) {
 // not accept (bad configuration: returned at once), or ctx ends. The wait
 // between attempts doubles from 100 ms up to maxBackoff.
 func connect[T any](ctx context.Context, d *dependency, maxBackoff time.Duration, transient func(error) bool, open func(context.Context) (T, error)) (T, error) {
-	backoff := 100 * time.Millisecond
-	start := time.Now()
-	for attempt := 1; ; attempt++ {
-		v, err := open(ctx)
-		if err == nil {
-			d.set(nil)
-			if attempt > 1 {
-				d.log.Info(d.name+" answers; starting", "attempts", attempt, "waited", time.Since(start).Round(time.Millisecond))
-			}
-			return v, nil
+	var v T
+	start, attempts := time.Now(), 0
+	err := backoff.Backoff{Min: 100 * time.Millisecond, Max: maxBackoff}.Retry(ctx, func(ctx context.Context) error {
+		attempts++
+		var err error
+		if v, err = open(ctx); err != nil && !transient(err) {
+			return backoff.Stop(err)
 		}
-		if !transient(err) || ctx.Err() != nil {
-			return v, err
-		}
+		return err
+	}, func(attempt int, err error) {
 		d.set(fmt.Errorf("%s unreachable (retrying): %w", d.name, err))
 		if attempt == 1 {
 			d.log.Warn(d.name+" does not answer; waiting for it (not ready meanwhile)", "err", err)
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return v, ctx.Err()
-		case <-t.C:
-		}
-		backoff = min(2*backoff, maxBackoff)
+	})
+	if err != nil {
+		return v, err
 	}
+	d.set(nil)
+	if attempts > 1 {
+		d.log.Info(d.name+" answers; starting", "attempts", attempts, "waited", time.Since(start).Round(time.Millisecond))
+	}
+	return v, nil
 }

@@ -9,17 +9,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/storage"
 )
 
-var update = flag.Bool("update", false, "rewrite dashboards/taillight.json from schemas/queries")
+var update = flag.Bool("update", false, "rewrite dashboards/taillight.json from storage/queries")
 
 const dashboardFile = "dashboards/taillight.json"
 
 // TestDashboardUpToDate fails when the committed JSON is not what the saved
 // queries generate (run with -update to regenerate).
 func TestDashboardUpToDate(t *testing.T) {
-	qs, err := schemas.Queries()
+	qs, err := storage.Queries()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestDashboardJSON(t *testing.T) {
 		}
 	}
 	uid := provisionedUID(t)
-	qs, err := schemas.Queries()
+	qs, err := storage.Queries()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func provisionedUID(t *testing.T) string {
 }
 
 func TestSQLRoundTrip(t *testing.T) {
-	qs, err := schemas.Queries()
+	qs, err := storage.Queries()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ taillight's DDL and saved queries are tested for real on ClickHouse 18.16 (the
 oldest target, Debian's package). This check proves the same SQL on a current
 release, so nothing taillight ships works only on the old server:
 
-  1. every DDL file schemas/ddl/NNN_name.sql, in order, with the placeholders
+  1. every DDL file storage/ddl/NNN_name.sql, in order, with the placeholders
      rendered for a single server ({{database}} = a test database,
      {{on_cluster}} and {{replicated}} empty), exactly as `taillight migrate`
      applies them. A file whose "-- requires: MAJOR.MINOR" marker (in its
@@ -14,18 +14,18 @@ release, so nothing taillight ships works only on the old server:
   2. the whole DDL a second time: every statement must be safe to rerun;
   3. each DDL statement rendered for cluster mode (ON CLUSTER, Replicated*
      engines) through formatQuery(): parsed, not run (no cluster here);
-  4. every saved query schemas/queries/NAME.sql (its {{window:NAME}} forms
-     expanded from schemas/windows/NAME.sql), against the tables the DDL
+  4. every saved query storage/queries/NAME.sql (its {{window:NAME}} forms
+     expanded from storage/windows/NAME.sql), against the tables the DDL
      created, first empty and then filled with deterministic random rows
      (generateRandom with a fixed seed, so a failure reproduces); each time
      twice, with its String filters empty and set.
 
-File conventions are those of schemas/ddl.go and schemas/queries.go: DDL
+File conventions are those of storage/ddl.go and storage/queries.go: DDL
 statements end with ';', '--' comments only, placeholders {{database}},
 {{on_cluster}}, {{replicated}}; a saved query is one statement after a
 "-- key: value" header whose "-- params: name Type, ..." line declares its
 {name:Type} placeholders (DateTime, UInt32, UInt64, String). They are rendered as
-schemas.RenderQuery renders them (literals, since 18.16 has no server-side
+storage.RenderQuery renders them (literals, since 18.16 has no server-side
 query parameters): DateTime -> toDateTime(unix seconds) spanning the whole
 DateTime range, UInt32 -> 60 for "step", else 100, UInt64 -> 100,
 String -> '' or 'a'. An
@@ -33,8 +33,8 @@ unknown {{...}} placeholder, an undeclared {name:Type} or an unknown type is
 a failure naming the file ("could not run"): extend this script when the Go
 side gains one.
 
-A missing or empty schemas/ddl is a failure (there is then nothing to prove,
-and the DDL is part of the repo); a missing or empty schemas/queries is
+A missing or empty storage/ddl is a failure (there is then nothing to prove,
+and the DDL is part of the repo); a missing or empty storage/queries is
 reported as "0 queries" and is not.
 
 Output: one line per check (ok / FAIL / skip), the closing line
@@ -71,7 +71,7 @@ def placeholders(cluster):
 
 
 def split_statements(text):
-    """Remove '--' comments and split at ';', respecting quotes (as schemas.SplitStatements)."""
+    """Remove '--' comments and split at ';', respecting quotes (as storage.SplitStatements)."""
     out, cur, quote, i = [], [], None, 0
     while i < len(text):
         c = text[i]
@@ -141,8 +141,8 @@ WINDOW = re.compile(r"\{\{window:([a-z0-9_]+)\}\}")
 
 
 def expand_windows(text, window_dir):
-    """Replace {{window:NAME}} with schemas/windows/NAME.sql as a subquery
-    (comments removed), as schemas.ParseQuery does."""
+    """Replace {{window:NAME}} with storage/windows/NAME.sql as a subquery
+    (comments removed), as storage.ParseQuery does."""
     def sub(m):
         path = os.path.join(window_dir, m.group(1) + ".sql")
         if not os.path.isfile(path):
@@ -190,7 +190,7 @@ def param_literal(name, typ, filters_set):
 
 
 def render_query(stmt, params, filters_set):
-    """Render a saved query's {name:Type} placeholders as schemas.RenderQuery does."""
+    """Render a saved query's {name:Type} placeholders as storage.RenderQuery does."""
     def sub(m):
         name, typ = m.group(1), m.group(2)
         if name not in params:
@@ -257,9 +257,9 @@ def main():
         print("sqlcheck: chdb is not installed (%s): run deployments/local/install.sh chdb, then .venv/bin/python %s" % (e, sys.argv[0]), file=sys.stderr)
         return 2
 
-    ddl_dir = os.path.join(args.root, "schemas", "ddl")
-    query_dir = os.path.join(args.root, "schemas", "queries")
-    window_dir = os.path.join(args.root, "schemas", "windows")
+    ddl_dir = os.path.join(args.root, "storage", "ddl")
+    query_dir = os.path.join(args.root, "storage", "queries")
+    window_dir = os.path.join(args.root, "storage", "windows")
     check = Check(args.verbose)
 
     with tempfile.TemporaryDirectory(prefix="taillight-sqlcheck-") as tmp:
@@ -274,17 +274,17 @@ def main():
 
         # 1. DDL, in order.
         if not os.path.isdir(ddl_dir):
-            check.fail("schemas/ddl", "directory not found under %s: there is no DDL to check" % args.root)
+            check.fail("storage/ddl", "directory not found under %s: there is no DDL to check" % args.root)
             files = []
         else:
             files = sorted(f for f in os.listdir(ddl_dir) if f.endswith(".sql"))
             if not files:
-                check.fail("schemas/ddl", "no *.sql files: there is no DDL to check")
+                check.fail("storage/ddl", "no *.sql files: there is no DDL to check")
         applied = []  # rendered statements of the files that ran, in order
         cluster = []  # (file, rendered-for-cluster statements)
         seen_versions = {}
         for f in files:
-            what = "schemas/ddl/" + f
+            what = "storage/ddl/" + f
             m = FILE_NAME.match(f)
             if not m:
                 check.fail(what, "name is not NNN_name.sql")
@@ -318,7 +318,7 @@ def main():
 
         # 2. The same DDL again: migrations rerun after an interruption.
         for f, stmts in applied:
-            what = "schemas/ddl/%s (rerun)" % f
+            what = "storage/ddl/%s (rerun)" % f
             bad = run_statements(sess, stmts)
             if bad:
                 i, s, e = bad
@@ -328,7 +328,7 @@ def main():
 
         # 3. Cluster mode parses.
         for f, stmts in cluster:
-            what = "schemas/ddl/%s (cluster syntax)" % f
+            what = "storage/ddl/%s (cluster syntax)" % f
             for i, s in enumerate(stmts):
                 try:
                     sess.query("SELECT formatQuery(%s)" % quote_string(s), "Null")
@@ -342,7 +342,7 @@ def main():
         queries = []
         if os.path.isdir(query_dir):
             queries = sorted(f for f in os.listdir(query_dir) if f.endswith(".sql"))
-        print("sqlcheck: %d DDL files, %d queries%s" % (len(files), len(queries), "" if os.path.isdir(query_dir) else " (schemas/queries not present)"))
+        print("sqlcheck: %d DDL files, %d queries%s" % (len(files), len(queries), "" if os.path.isdir(query_dir) else " (storage/queries not present)"))
         if queries:
             try:
                 sess.query("USE " + TEST_DATABASE, "Null")
@@ -351,7 +351,7 @@ def main():
                 queries = []
         rendered = []
         for f in queries:
-            what = "schemas/queries/" + f
+            what = "storage/queries/" + f
             with open(os.path.join(query_dir, f), encoding="utf-8") as fh:
                 text = fh.read()
             try:
@@ -374,7 +374,7 @@ def main():
         if rendered:
             fill_sample_rows(sess, check)
             for f, raw, stmts in rendered:
-                what = "schemas/queries/%s (sample rows)" % f
+                what = "storage/queries/%s (sample rows)" % f
                 bad = run_statements(sess, stmts)
                 if bad:
                     i, s, e = bad

@@ -37,7 +37,7 @@ type seen struct {
 	Headers map[string]string `json:"headers"`
 }
 
-// TestRedactionMatchesWorkerd is the differential test of issue 2: generated
+// TestRedactionMatchesWorkerd is the differential test of redaction: generated
 // URLs and header names go through the real Workers runtime, and the Tail
 // Worker's redacted view (posted by deployments/cloudflare/tail-worker.js)
 // must equal redact.URL and redact.HeaderValue applied to what the runtime

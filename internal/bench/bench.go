@@ -29,12 +29,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	local "github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/internal/devenv"
 	"github.com/taillight/taillight/producer"
 	"github.com/taillight/taillight/sinks/chsink"
 )
 
-// Targets the report is checked against.
+// Targets the report is checked against (BENCHMARKS.md, "Targets").
 const (
 	TargetEventsRatio = 0.45        // end-to-end events/s ≥ 45% of the reference's
 	TargetCPURatio    = 1.3         // processor CPU per event ≤ 1.3× the reference's
@@ -62,7 +62,8 @@ type Config struct {
 	// Partitions of the benchmark topic (default 4).
 	Partitions int
 	// Brokers of an existing Kafka cluster; empty starts a local Apache
-	// Kafka (deployments/local) for the run.
+	// Kafka (internal/devenv: java and the jars install-kafka.sh fetches) for
+	// the run.
 	Brokers []string
 	// ClickHouse is the native address of an existing server; empty starts a
 	// private local ClickHouse for the run. Its CPU is measured only then.
@@ -330,24 +331,24 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	brokers := cfg.Brokers
 	rep.Kafka = "external " + strings.Join(brokers, ",")
 	if len(brokers) == 0 {
-		log.Info("starting a local Apache Kafka", "version", local.KafkaVersion)
-		k, err := local.StartKafka(ctx, local.KafkaConfig{Brokers: 1, Dir: work, Log: log,
+		log.Info("starting a local Apache Kafka", "version", devenv.KafkaVersion)
+		k, err := devenv.StartKafka(ctx, devenv.KafkaConfig{Brokers: 1, Dir: work, Log: log,
 			// Big segments: a million records would roll a thousand 1 MiB ones.
 			ExtraProps: map[string]string{"log.segment.bytes": "268435456"}})
 		if err != nil {
-			return nil, fmt.Errorf("bench: start kafka: %w", err)
+			return nil, fmt.Errorf("bench: start kafka: %w (or measure against a running cluster with -kafka.brokers)", err)
 		}
 		defer k.Close()
 		brokers = k.Brokers()
-		rep.Kafka = "local Apache Kafka " + local.KafkaVersion + ", 1 broker"
+		rep.Kafka = "local Apache Kafka " + devenv.KafkaVersion + ", 1 broker"
 	}
 	chAddr, chPID := cfg.ClickHouse, 0
 	rep.ClickHouse = "external " + chAddr
 	if chAddr == "" {
 		log.Info("starting a private ClickHouse")
-		ch, err := local.StartClickHouse(ctx, local.ClickHouseConfig{Dir: filepath.Join(work, "clickhouse"), Log: log})
+		ch, err := devenv.StartClickHouse(ctx, devenv.ClickHouseConfig{Dir: filepath.Join(work, "clickhouse"), Log: log})
 		if err != nil {
-			return nil, fmt.Errorf("bench: start clickhouse: %w", err)
+			return nil, fmt.Errorf("bench: start clickhouse: %w (or measure against a running server with -clickhouse.addr)", err)
 		}
 		defer ch.Close()
 		chAddr, chPID = ch.Addr(), ch.PID()
@@ -372,7 +373,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer q.Close()
 
 	pcfg := producer.DefaultConfig()
-	pcfg.Brokers, pcfg.Topic = brokers, topic
+	pcfg.Kafka.Brokers, pcfg.Topic = brokers, topic
 	pub, err := producer.New(pcfg, log, nil)
 	if err != nil {
 		return nil, fmt.Errorf("bench: producer: %w", err)

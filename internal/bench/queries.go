@@ -29,8 +29,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	local "github.com/taillight/taillight/deployments/local"
 	"github.com/taillight/taillight/internal/dash"
+	"github.com/taillight/taillight/internal/devenv"
 	"github.com/taillight/taillight/processor"
 	"github.com/taillight/taillight/processor/redact"
 	"github.com/taillight/taillight/processor/rollup"
@@ -38,6 +38,7 @@ import (
 	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
 	"github.com/taillight/taillight/sinks/chsink"
+	"github.com/taillight/taillight/storage"
 )
 
 // Targets of the query benchmark, checked at the longest history.
@@ -154,7 +155,7 @@ func (c *QueryConfig) defaults() {
 func (c QueryConfig) Validate() error {
 	c.defaults()
 	switch {
-	case !schemas.ValidIdentifier(c.Database):
+	case !storage.ValidIdentifier(c.Database):
 		return fmt.Errorf("bench: database %q must be a plain identifier", c.Database)
 	case c.Rate <= 0 || c.Rate > 1e6:
 		return fmt.Errorf("bench: rate %g must be in (0, 1e6] events/s", c.Rate)
@@ -295,9 +296,9 @@ func RunQueries(ctx context.Context, cfg QueryConfig) (*QueryReport, error) {
 		}
 		defer os.RemoveAll(work)
 		log.Info("starting a private ClickHouse")
-		ch, err := local.StartClickHouse(ctx, local.ClickHouseConfig{Dir: filepath.Join(work, "clickhouse"), Log: log})
+		ch, err := devenv.StartClickHouse(ctx, devenv.ClickHouseConfig{Dir: filepath.Join(work, "clickhouse"), Log: log})
 		if err != nil {
-			return nil, fmt.Errorf("bench: start clickhouse: %w", err)
+			return nil, fmt.Errorf("bench: start clickhouse: %w (or measure against a running server with -clickhouse.addr)", err)
 		}
 		defer ch.Close()
 		addr = ch.Addr()
@@ -884,7 +885,7 @@ func totals(ctx context.Context, q driver.Conn, db string) (Totals, error) {
 
 // panelParams are the parameters the page sends for q over [from, to)
 // with no filter set (internal/dash/web/app.js loadPanel).
-func panelParams(q schemas.Query, from, to time.Time) url.Values {
+func panelParams(q storage.Query, from, to time.Time) url.Values {
 	v := url.Values{}
 	v.Set("from", strconv.FormatInt(from.Unix(), 10))
 	v.Set("to", strconv.FormatInt(to.Unix(), 10))
@@ -892,7 +893,7 @@ func panelParams(q schemas.Query, from, to time.Time) url.Values {
 		v.Set(k, "")
 	}
 	limit := "10"
-	if q.Chart == schemas.ChartTable {
+	if q.Chart == storage.ChartTable {
 		limit = "50"
 	}
 	v.Set("limit", limit)
@@ -923,7 +924,7 @@ func get(ctx context.Context, srv http.Handler, path string) (time.Duration, api
 	return d, res, nil
 }
 
-func timeQuery(ctx context.Context, srv http.Handler, q schemas.Query, from, to time.Time, runs int) WindowTime {
+func timeQuery(ctx context.Context, srv http.Handler, q storage.Query, from, to time.Time, runs int) WindowTime {
 	wt := WindowTime{Window: fmtWindow(to.Sub(from)), WindowSec: to.Sub(from).Seconds()}
 	path := "/api/query/" + q.Name + "?" + panelParams(q, from, to).Encode()
 	var walls, server []float64

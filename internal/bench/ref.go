@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/encoding/json"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/taillight/taillight/kafkaclient"
 	"github.com/taillight/taillight/schemas"
 )
 
@@ -40,11 +41,10 @@ func RunReference(ctx context.Context, cfg RefConfig) (RefResult, error) {
 		return RefResult{}, errors.New("reference consumer: brokers, topic and a positive count are required")
 	}
 	start := time.Now()
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
+	kc := kafkaclient.Config{Brokers: cfg.Brokers, FetchMaxBytes: 64 << 20}
+	cl, err := kc.NewClient(nil, nil, "",
 		kgo.ConsumeTopics(cfg.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxBytes(64<<20),
 	)
 	if err != nil {
 		return RefResult{}, fmt.Errorf("reference consumer: %w", err)

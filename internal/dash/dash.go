@@ -4,7 +4,7 @@
 //
 // API:
 //
-//	GET  /api/queries             the saved queries (schemas/queries) and the page's settings
+//	GET  /api/queries             the saved queries (storage/queries) and the page's settings
 //	GET  /api/query/{name}?…      run a saved query; from, to (unix seconds), the
 //	                              filters (script, namespace, worker_id, colo,
 //	                              outcome, search, status_class, route), limit,
@@ -55,7 +55,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/internal/promreg"
+	"github.com/taillight/taillight/storage"
 )
 
 // Config is the dashboard's configuration. Start from DefaultConfig; New
@@ -120,7 +121,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 
 // Validate reports the first thing wrong with c.
 func (c *Config) Validate() error {
-	if !schemas.ValidIdentifier(c.Database) {
+	if !storage.ValidIdentifier(c.Database) {
 		return fmt.Errorf("dash: database %q must be a plain identifier", c.Database)
 	}
 	if c.MaxRows <= 0 || c.MaxRows > 1_000_000 {
@@ -150,8 +151,8 @@ type Server struct {
 	cfg     Config
 	conn    driver.Conn
 	log     *slog.Logger
-	queries []schemas.Query
-	byName  map[string]*schemas.Query
+	queries []storage.Query
+	byName  map[string]*storage.Query
 	mux     *http.ServeMux
 	m       metrics
 }
@@ -174,30 +175,24 @@ func New(cfg Config, conn driver.Conn, log *slog.Logger, reg prometheus.Register
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	qs, err := schemas.Queries()
+	qs, err := storage.Queries()
 	if err != nil {
 		return nil, fmt.Errorf("dash: %w", err)
 	}
-	s := &Server{cfg: cfg, conn: conn, log: log, queries: qs, byName: map[string]*schemas.Query{}}
+	s := &Server{cfg: cfg, conn: conn, log: log, queries: qs, byName: map[string]*storage.Query{}}
 	for i := range s.queries {
 		s.byName[s.queries[i].Name] = &s.queries[i]
 	}
-	s.m.queries = prometheus.NewCounterVec(prometheus.CounterOpts{
+	f := promreg.With(reg) // a second Server on one registry shares the series
+	s.m.queries = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "taillight_dash_queries_total",
 		Help: "Dashboard queries by source (saved, sql, filters; auth for refused credentials) and result (ok, refused, error).",
 	}, []string{"source", "result"})
-	s.m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	s.m.duration = f.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "taillight_dash_query_duration_seconds",
 		Help:    "Time of dashboard queries on ClickHouse, by source.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 4, 8),
 	}, []string{"source"})
-	if reg != nil {
-		for _, c := range []prometheus.Collector{s.m.queries, s.m.duration} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("dash: register metrics: %w", err)
-			}
-		}
-	}
 	web, err := fs.Sub(webFiles, "web")
 	if err != nil {
 		return nil, fmt.Errorf("dash: %w", err)
@@ -314,7 +309,7 @@ const (
 
 // queryArgs parses the request's parameters into the values every saved
 // query may use.
-func (s *Server) queryArgs(r *http.Request, now time.Time) (schemas.QueryArgs, error) {
+func (s *Server) queryArgs(r *http.Request, now time.Time) (storage.QueryArgs, error) {
 	q := r.URL.Query()
 	unix := func(name string, def time.Time) (time.Time, error) {
 		v := q.Get(name)
@@ -341,7 +336,7 @@ func (s *Server) queryArgs(r *http.Request, now time.Time) (schemas.QueryArgs, e
 	if to.Sub(from) > maxRange {
 		return nil, fmt.Errorf("time range %s is longer than %s", to.Sub(from), maxRange)
 	}
-	args := schemas.QueryArgs{"from": from, "to": to, "step": Step(from, to)}
+	args := storage.QueryArgs{"from": from, "to": to, "step": Step(from, to)}
 	for _, f := range filters {
 		v := q.Get(f.name)
 		if len(v) > maxFilterBytes {
@@ -389,7 +384,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
 		return
 	}
-	sql, err := schemas.RenderQuery(q, s.cfg.Database, args)
+	sql, err := storage.RenderQuery(q, s.cfg.Database, args)
 	if err != nil {
 		s.m.queries.WithLabelValues("saved", "refused").Inc()
 		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
@@ -428,8 +423,8 @@ func (s *Server) handleFilters(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
 		return
 	}
-	from, _ := schemas.Literal(schemas.ParamDateTime, args["from"])
-	to, _ := schemas.Literal(schemas.ParamDateTime, args["to"])
+	from, _ := storage.Literal(storage.ParamDateTime, args["from"])
+	to, _ := storage.Literal(storage.ParamDateTime, args["to"])
 	db := s.cfg.Database
 	var f Filters
 	for _, c := range []struct {
@@ -445,7 +440,7 @@ func (s *Server) handleFilters(w http.ResponseWriter, r *http.Request) {
 	} {
 		// The window form, not the view: on 18.16 a WHERE over the view
 		// would read every sealed minute.
-		win, err := schemas.Window(c.src)
+		win, err := storage.Window(c.src)
 		if err != nil {
 			s.writeQueryError(w, err)
 			return
@@ -745,7 +740,7 @@ func (s *Server) IgnoredSettings(ctx context.Context) ([]string, error) {
 }
 
 // Queries returns the saved queries the dashboard shows.
-func (s *Server) Queries() []schemas.Query { return s.queries }
+func (s *Server) Queries() []storage.Query { return s.queries }
 
 // Open connects to ClickHouse for a dashboard: native protocol, the given
 // address, database and credentials. Prefer a read-only user.

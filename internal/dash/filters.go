@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/storage"
 )
 
 // filter is one of the page's filters: a request parameter passed, as a
@@ -54,7 +54,7 @@ const maxSkipPages = 10
 // skip (rows passed over, for paging), and the Kafka coordinates of one
 // invocation (topic, partition, offset). Absent ones are zero, which
 // matches no stored invocation's topic ("").
-func (s *Server) explorerArgs(q url.Values, args schemas.QueryArgs) error {
+func (s *Server) explorerArgs(q url.Values, args storage.QueryArgs) error {
 	parseUint := func(name string, limit uint64) (uint64, error) {
 		v := q.Get(name)
 		if v == "" {

@@ -22,6 +22,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/taillight/taillight/internal/flagx"
+	"github.com/taillight/taillight/kafkaclient"
 	"github.com/taillight/taillight/processor/redact"
 	"github.com/taillight/taillight/schemas"
 )
@@ -61,10 +63,11 @@ type Filter struct {
 	SamplingRate float64
 }
 
-// Config configures a Tailer. Brokers is required; the rest has defaults.
+// Config configures a Tailer. Start from DefaultConfig.
 type Config struct {
-	// Brokers are the Kafka seed brokers, host:port.
-	Brokers []string
+	// Kafka is the client configuration: Brokers (required; default
+	// 127.0.0.1:9092), TLS and SASL.
+	Kafka kafkaclient.Config
 	// Topic is the topic read. Default schemas.DefaultTopic.
 	Topic string
 	// FromBeginning reads every partition from its first retained offset
@@ -77,33 +80,42 @@ type Config struct {
 	// Limit stops after this many invocations were printed (0: never).
 	Limit  int
 	Filter Filter
-	// KafkaOpts are extra franz-go options (TLS, SASL).
-	KafkaOpts []kgo.Opt
 }
 
-// RegisterFlags registers the flags of the config under prefix and sets the
-// defaults.
+// DefaultConfig returns the defaults: the seed broker 127.0.0.1:9092, the
+// default topic, the pretty format and every record sampled.
+func DefaultConfig() Config {
+	return Config{
+		Kafka:  kafkaclient.Config{Brokers: []string{"127.0.0.1:9092"}},
+		Topic:  schemas.DefaultTopic,
+		Format: FormatPretty,
+		Filter: Filter{SamplingRate: 1},
+	}
+}
+
+// RegisterFlags registers the flags of the config under prefix, the Kafka
+// TLS and SASL flags included. The values in c are the defaults (start
+// from DefaultConfig); it changes no field.
 func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
-	*c = Config{Topic: schemas.DefaultTopic, Format: FormatPretty, Brokers: []string{"127.0.0.1:9092"}, Filter: Filter{SamplingRate: 1}}
-	fs.Var((*listFlag)(&c.Brokers), prefix+"kafka.brokers", "comma-separated Kafka seed brokers (default 127.0.0.1:9092)")
+	c.Kafka.RegisterFlags(fs, prefix+"kafka.")
 	fs.StringVar(&c.Topic, prefix+"kafka.topic", c.Topic, "topic to read TraceItems from")
-	fs.BoolVar(&c.FromBeginning, prefix+"from-beginning", false, "start at the oldest retained record of each partition instead of the end")
+	fs.BoolVar(&c.FromBeginning, prefix+"from-beginning", c.FromBeginning, "start at the oldest retained record of each partition instead of the end")
 	fs.StringVar(&c.Format, prefix+"format", c.Format, "output: pretty (one line per invocation, then its logs and exceptions) or json (one TraceItem per line)")
-	fs.IntVar(&c.Limit, prefix+"limit", 0, "stop after printing this many invocations (0: run until interrupted)")
-	fs.Var((*listFlag)(&c.Filter.Scripts), prefix+"script", "comma-separated script names to show")
-	fs.Var((*listFlag)(&c.Filter.WorkerIDs), prefix+"worker-id", "comma-separated Dynamic Worker ids (workerId) to show")
-	fs.Var((*listFlag)(&c.Filter.Namespaces), prefix+"namespace", "comma-separated dispatch namespaces (Workers for Platforms) to show")
-	fs.Var((*listFlag)(&c.Filter.Outcomes), prefix+"outcome", "comma-separated outcomes to show: ok, exception, exceededCpu, exceededMemory, canceled, …")
-	fs.Var((*listFlag)(&c.Filter.Statuses), prefix+"status", "comma-separated response statuses to show: 500, or classes like 5xx")
-	fs.Var((*listFlag)(&c.Filter.Methods), prefix+"method", "comma-separated HTTP methods to show: GET, POST, …")
-	fs.StringVar(&c.Filter.Search, prefix+"search", "", "show only invocations whose URL, logs or exceptions contain this text (ignoring case)")
-	fs.Float64Var(&c.Filter.SamplingRate, prefix+"sampling-rate", 1, "fraction of records to show, 0 to 1; the same record is always chosen the same way")
+	fs.IntVar(&c.Limit, prefix+"limit", c.Limit, "stop after printing this many invocations (0: run until interrupted)")
+	fs.Var((*flagx.List)(&c.Filter.Scripts), prefix+"script", "comma-separated script names to show")
+	fs.Var((*flagx.List)(&c.Filter.WorkerIDs), prefix+"worker-id", "comma-separated Dynamic Worker ids (workerId) to show")
+	fs.Var((*flagx.List)(&c.Filter.Namespaces), prefix+"namespace", "comma-separated dispatch namespaces (Workers for Platforms) to show")
+	fs.Var((*flagx.List)(&c.Filter.Outcomes), prefix+"outcome", "comma-separated outcomes to show: ok, exception, exceededCpu, exceededMemory, canceled, …")
+	fs.Var((*flagx.List)(&c.Filter.Statuses), prefix+"status", "comma-separated response statuses to show: 500, or classes like 5xx")
+	fs.Var((*flagx.List)(&c.Filter.Methods), prefix+"method", "comma-separated HTTP methods to show: GET, POST, …")
+	fs.StringVar(&c.Filter.Search, prefix+"search", c.Filter.Search, "show only invocations whose URL, logs or exceptions contain this text (ignoring case)")
+	fs.Float64Var(&c.Filter.SamplingRate, prefix+"sampling-rate", c.Filter.SamplingRate, "fraction of records to show, 0 to 1; the same record is always chosen the same way")
 }
 
 // Validate reports what is wrong with the config.
 func (c *Config) Validate() error {
-	if len(c.Brokers) == 0 {
-		return errors.New("tail: no Kafka brokers configured (-kafka.brokers)")
+	if err := c.Kafka.Validate(); err != nil {
+		return fmt.Errorf("tail: %w", err)
 	}
 	if c.Topic == "" {
 		return errors.New("tail: empty topic (-kafka.topic)")
@@ -189,8 +201,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 	if t.cfg.FromBeginning {
 		start = kgo.NewOffset().AtStart()
 	}
-	opts := append([]kgo.Opt{
-		kgo.SeedBrokers(t.cfg.Brokers...),
+	cl, err := t.cfg.Kafka.NewClient(nil, nil, "",
 		kgo.ClientID("taillight-tail"),
 		// No kgo.ConsumerGroup: direct assignment of every partition, so the
 		// processors' group never sees this client.
@@ -198,8 +209,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 		kgo.ConsumeResetOffset(start),
 		// A tail shows what was acknowledged, never aborted transactions.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-	}, t.cfg.KafkaOpts...)
-	cl, err := kgo.NewClient(opts...)
+	)
 	if err != nil {
 		return fmt.Errorf("tail: kafka client: %w", err)
 	}
@@ -369,19 +379,4 @@ func contains(list []string, v string, fold bool) bool {
 		}
 	}
 	return false
-}
-
-// listFlag is a comma-separated list flag.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *listFlag) Set(v string) error {
-	*l = (*l)[:0]
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
-		}
-	}
-	return nil
 }

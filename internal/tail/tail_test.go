@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -18,7 +19,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/testenv"
+	"github.com/taillight/taillight/kafkaclient"
 	"github.com/taillight/taillight/schemas"
 )
 
@@ -59,8 +61,8 @@ func newTailer(t testing.TB, cfg Config) (*Tailer, *syncBuf, *syncBuf) {
 	if cfg.Format == "" {
 		cfg.Format = FormatJSON
 	}
-	if len(cfg.Brokers) == 0 {
-		cfg.Brokers = []string{"127.0.0.1:1"}
+	if len(cfg.Kafka.Brokers) == 0 {
+		cfg.Kafka.Brokers = []string{"127.0.0.1:1"}
 	}
 	if cfg.Filter.SamplingRate == 0 {
 		cfg.Filter.SamplingRate = 1
@@ -181,8 +183,11 @@ func TestFlagsWorker(t *testing.T) {
 func TestValidate(t *testing.T) {
 	f := func(mod func(*Config), want string) {
 		t.Helper()
-		var c Config
+		c := DefaultConfig()
 		c.RegisterFlags(flag.NewFlagSet("x", flag.ContinueOnError), "")
+		if !reflect.DeepEqual(c, DefaultConfig()) {
+			t.Fatalf("RegisterFlags changed the config: %+v", c)
+		}
 		mod(&c)
 		err := c.Validate()
 		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
@@ -195,7 +200,7 @@ func TestValidate(t *testing.T) {
 	f(func(c *Config) { c.Filter.Statuses = []string{"5yx"} }, "status")
 	f(func(c *Config) { c.Filter.Statuses = []string{"1000"} }, "status")
 	f(func(c *Config) { c.Format = "yaml" }, "format")
-	f(func(c *Config) { c.Brokers = nil }, "brokers")
+	f(func(c *Config) { c.Kafka.Brokers = nil }, "brokers")
 	f(func(c *Config) { c.Limit = -1 }, "limit")
 }
 
@@ -203,7 +208,7 @@ func TestSampling(t *testing.T) {
 	rec := enc(t, item("s", "GET", "https://a.dev/", 200, "ok"))
 	pick := func(rate float64) map[[2]int64]bool {
 		out := &syncBuf{}
-		tl, err := New(Config{Brokers: []string{"127.0.0.1:1"}, Topic: "t", Format: FormatJSON, Filter: Filter{SamplingRate: rate}}, out, out, nil)
+		tl, err := New(Config{Kafka: kafkaclient.Config{Brokers: []string{"127.0.0.1:1"}}, Topic: "t", Format: FormatJSON, Filter: Filter{SamplingRate: rate}}, out, out, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -395,7 +400,7 @@ func produce(t *testing.T, cl *kgo.Client, partition int32, value []byte) {
 // waitFor polls cond until it holds or ten seconds pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	localtest.Eventually(t, 10*time.Second, 10*time.Millisecond, cond, "timed out waiting for %s", what)
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, cond, "timed out waiting for %s", what)
 }
 
 func TestKafkaFromBeginning(t *testing.T) {
@@ -406,7 +411,7 @@ func TestKafkaFromBeginning(t *testing.T) {
 	produce(t, cl, 1, []byte("poison"))
 	produce(t, cl, 2, enc(t, item("s2", "GET", "https://a.dev/500", 500, "ok")))
 
-	tl, out, warn := newTailer(t, Config{Brokers: c.ListenAddrs(), FromBeginning: true, Filter: Filter{Statuses: []string{"2xx"}}})
+	tl, out, warn := newTailer(t, Config{Kafka: kafkaclient.Config{Brokers: c.ListenAddrs()}, FromBeginning: true, Filter: Filter{Statuses: []string{"2xx"}}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- tl.Run(ctx) }()
@@ -446,20 +451,18 @@ func TestKafkaFromBeginning(t *testing.T) {
 func TestKafkaFromEndAndLimit(t *testing.T) {
 	c, cl := kafka(t)
 	produce(t, cl, 0, enc(t, item("old", "GET", "https://a.dev/old", 200, "ok")))
-	tl, out, _ := newTailer(t, Config{Brokers: c.ListenAddrs(), Limit: 2})
+	tl, out, _ := newTailer(t, Config{Kafka: kafkaclient.Config{Brokers: c.ListenAddrs()}, Limit: 2})
 	done := make(chan error, 1)
 	go func() { done <- tl.Run(context.Background()) }()
 	// The tail starts at the end some time after Run; keep producing new
 	// records until it shows one.
 	shown := func() bool { return strings.Contains(out.String(), "https://a.dev/new") }
-	deadline := time.Now().Add(10 * time.Second)
-	for i := 0; !shown(); i++ {
-		if time.Now().After(deadline) {
-			t.Fatal("tail never showed a record produced after it started")
-		}
+	i := 0
+	testenv.Eventually(t, 10*time.Second, time.Millisecond, func() bool {
 		produce(t, cl, int32(i%3), enc(t, item("new", "GET", "https://a.dev/new", 200, "ok")))
-		localtest.Poll(200*time.Millisecond, 5*time.Millisecond, shown)
-	}
+		i++
+		return testenv.Poll(200*time.Millisecond, 5*time.Millisecond, shown)
+	}, "tail never showed a record produced after it started")
 	produce(t, cl, 1, enc(t, item("new", "GET", "https://a.dev/new", 200, "ok")))
 	select {
 	case err := <-done:

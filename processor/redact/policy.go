@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unsafe"
 
+	"github.com/taillight/taillight/internal/flagx"
 	"github.com/taillight/taillight/schemas"
 )
 
@@ -39,10 +40,7 @@ var DefaultQueryParams = []string{
 // prefix+"ips", prefix+"bearer-tokens", prefix+"jwts" and
 // prefix+"card-numbers".
 func (r *Rules) RegisterFlags(fs *flag.FlagSet, prefix string) {
-	fs.Func(prefix+"query-params", "comma-separated query parameter names whose values are redacted in request URLs (default none)", func(v string) error {
-		r.QueryParams = splitList(v)
-		return nil
-	})
+	fs.Var((*flagx.List)(&r.QueryParams), prefix+"query-params", "comma-separated query parameter names whose values are redacted in request URLs (default none)")
 	fs.BoolVar(&r.Emails, prefix+"emails", r.Emails, "redact email addresses in log messages, exceptions and stacks")
 	fs.BoolVar(&r.IPs, prefix+"ips", r.IPs, "redact IPv4 and IPv6 addresses in log messages, exceptions and stacks")
 	fs.BoolVar(&r.BearerTokens, prefix+"bearer-tokens", r.BearerTokens, "redact the token after \"Bearer \" in log messages, exceptions and stacks")
@@ -54,16 +52,6 @@ func (r *Rules) RegisterFlags(fs *flag.FlagSet, prefix string) {
 // numbers).
 func (r *Rules) AllText() {
 	r.Emails, r.IPs, r.BearerTokens, r.JWTs, r.CardNumbers = true, true, true, true, true
-}
-
-func splitList(v string) []string {
-	var out []string
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // Validate checks the query parameter names.
@@ -118,7 +106,7 @@ func New(r Rules) (*Policy, error) {
 // log messages and their errorInfo, exception messages and stacks, and
 // diagnostics-channel messages. Replaced values are new strings or slices;
 // no string or raw JSON t holds is written through, so the bytes an item
-// decoded with schemas.UnmarshalZeroCopy aliases stay intact. Item does not
+// decoded with schemas.Decoder.DecodeZeroCopy aliases stay intact. Item does not
 // allocate when nothing matches.
 func (p *Policy) Item(t *schemas.TraceItem) {
 	if e := t.Event; e != nil && e.Request != nil {

@@ -234,7 +234,7 @@ func TestItemZeroCopyInputIntact(t *testing.T) {
 	raw := []byte(`{"event":{"request":{"url":"https://h/0123456789abcdef0123456789abcdef","method":"GET","headers":{"cookie":"abc"}}},"logs":[{"message":["a@b.io"],"level":"log","timestamp":1}],"exceptions":[{"name":"E","message":"a@b.io","timestamp":1}],"outcome":"ok"}`)
 	orig := string(raw)
 	var it schemas.TraceItem
-	if err := schemas.UnmarshalZeroCopy(raw, &it); err != nil {
+	if err := new(schemas.Decoder).DecodeZeroCopy(raw, &it); err != nil {
 		t.Fatal(err)
 	}
 	mustNew(t, allRules()).Item(&it)

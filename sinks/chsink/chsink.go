@@ -1,14 +1,16 @@
 // Package chsink stores sinks.Blocks in ClickHouse (clickhouse-go v2, native
 // protocol) and owns the schema migrations.
 //
-// Write inserts a block's raw rows into trace_items with one columnar batch
-// INSERT, then all its rollup rows plus one mark row into rollup_journal with
-// one INSERT: the commit point. Every row of that INSERT carries one
+// Commit inserts the blocks' raw rows into trace_items with one INSERT, sent
+// column by column as one or more data packets (Stream lets the processor
+// send the packets as rows arrive, and Commit then carries no rows). The server squashes the packets of one INSERT into one part.
+// Then all the block's rollup rows plus one mark row go into rollup_journal
+// with one INSERT: the commit point. Every row of that INSERT carries one
 // committed_at, so it lands in one 10-minute partition as one part, whole or
 // not at all. Raw rows are keyed by their Kafka coordinates and journal rows
 // by their block, so writing a block again, or a longer block with the same
 // first offset, counts nothing twice once read through the views (see
-// schemas/ddl and README "Delivery").
+// storage/ddl and README "Delivery").
 //
 // Seal folds settled journal blocks into per-minute rows (rollup_minutes)
 // and drops journal partitions that are wholly sealed; Retention drops old days
@@ -39,8 +41,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/internal/promreg"
 	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/storage"
 )
 
 var _ sinks.Sink = (*Writer)(nil)
@@ -136,11 +139,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 		err = classify("ping clickhouse "+strings.Join(cfg.Addrs, ","), err)
 		return nil, err
 	}
-	m, err := newMetrics(reg)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
+	m := newMetrics(reg)
 	w := &Writer{
 		cfg:         cfg,
 		log:         log,
@@ -154,8 +153,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 		o(w)
 	}
 	if cfg.Cluster != "" {
-		w.rawTable += schemas.LocalSuffix
-		w.rollupTable += schemas.LocalSuffix
+		w.rawTable += storage.LocalSuffix
+		w.rollupTable += storage.LocalSuffix
 		if w.shards, err = openShards(ctx, conn, cfg, log); err != nil {
 			conn.Close()
 			return nil, err
@@ -428,63 +427,31 @@ type metrics struct {
 	droppedPartitions *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	m := &metrics{
-		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
+// newMetrics registers the metrics on reg; a second Writer on one
+// registry shares the first's series.
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promreg.With(reg)
+	return &metrics{
+		rows: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "taillight_chsink_rows_total",
 			Help: "Rows inserted into ClickHouse, by table.",
 		}, []string{"table"}),
-		insertSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		insertSeconds: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "taillight_chsink_insert_seconds",
 			Help:    "Duration of one ClickHouse INSERT, successful or not, by table.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12), // 1ms .. ~60s
 		}, []string{"table"}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+		errors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "taillight_chsink_errors_total",
 			Help: "Failed ClickHouse inserts and watermark reads, by table and reason.",
 		}, []string{"table", "reason"}),
-		sealedBlocks: prometheus.NewCounter(prometheus.CounterOpts{
+		sealedBlocks: f.NewCounter(prometheus.CounterOpts{
 			Name: "taillight_chsink_sealed_blocks_total",
 			Help: "Journal blocks sealed into rollup_minutes.",
 		}),
-		droppedPartitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+		droppedPartitions: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "taillight_chsink_dropped_partitions_total",
 			Help: "Partitions dropped by sealing (journal partitions) and retention, by table.",
 		}, []string{"table"}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	// Reuse collectors already registered by another Writer on reg (two
-	// writers in one process share the series) instead of failing.
-	var err error
-	if m.rows, err = register(reg, m.rows); err != nil {
-		return nil, err
-	}
-	if m.insertSeconds, err = register(reg, m.insertSeconds); err != nil {
-		return nil, err
-	}
-	if m.errors, err = register(reg, m.errors); err != nil {
-		return nil, err
-	}
-	if m.sealedBlocks, err = register(reg, m.sealedBlocks); err != nil {
-		return nil, err
-	}
-	if m.droppedPartitions, err = register(reg, m.droppedPartitions); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("register chsink metrics: %w", err)
-	}
-	return c, nil
 }

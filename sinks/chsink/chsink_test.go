@@ -22,8 +22,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/storage"
 )
 
 func TestMigrate(t *testing.T) {
@@ -39,7 +40,7 @@ func TestMigrate(t *testing.T) {
 	if n := count(t, w, "SELECT count() FROM system.databases WHERE name = '$db'"); n != 0 {
 		t.Fatalf("dry run created the database")
 	}
-	migs, err := schemas.Migrations()
+	migs, err := storage.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sv, _ := schemas.ParseServerVersion(server)
+	sv, _ := storage.ParseServerVersion(server)
 	statuses := func(rs []MigrationResult) []string {
 		var out []string
 		for _, r := range rs {
@@ -410,15 +411,12 @@ func TestUnavailable(t *testing.T) {
 	}
 	// Pooled connections died with the server; a retry loop like the
 	// processor's gets through once the server is back.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Poll(30*time.Second, 50*time.Millisecond, func() bool {
 		err = w.Write(ctx, testBlock("u", 0, 10, 19))
-		if err == nil {
-			break
-		}
-		if !IsTransient(err) || time.Now().After(deadline) {
-			t.Fatalf("Write after restart: %v", err)
-		}
+		return err == nil || !IsTransient(err)
+	})
+	if err != nil {
+		t.Fatalf("Write after restart: %v", err)
 	}
 	wm, err := w.Watermark(ctx, "u", 0)
 	if err != nil || wm.Next != 20 {
@@ -556,14 +554,7 @@ func TestConfig(t *testing.T) {
 // Two writers on one registry share the metric series instead of failing.
 func TestMetricsSharedRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m1, err := newMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m2, err := newMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m1, m2 := newMetrics(reg), newMetrics(reg)
 	m1.rows.WithLabelValues(TableTraceItems).Add(2)
 	m2.rows.WithLabelValues(TableTraceItems).Add(3)
 	if v := counterValue(t, m1.rows.WithLabelValues(TableTraceItems)); v != 5 {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/storage"
 )
 
 // Config is how to reach ClickHouse. Start from DefaultConfig; New calls
@@ -137,7 +137,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("chsink: address %q is not host:port", a)
 		}
 	}
-	if !schemas.ValidIdentifier(c.Database) {
+	if !storage.ValidIdentifier(c.Database) {
 		return fmt.Errorf("chsink: database %q must be a plain identifier (letters, digits, _)", c.Database)
 	}
 	if c.WriteTimeout < 0 {
@@ -146,7 +146,7 @@ func (c *Config) Validate() error {
 	if c.DialTimeout <= 0 || c.ReadTimeout <= 0 {
 		return fmt.Errorf("chsink: dial timeout (%s) and read timeout (%s) must be positive", c.DialTimeout, c.ReadTimeout)
 	}
-	if c.Cluster != "" && !schemas.ValidIdentifier(c.Cluster) {
+	if c.Cluster != "" && !storage.ValidIdentifier(c.Cluster) {
 		return fmt.Errorf("chsink: cluster %q must be a plain identifier (letters, digits, _)", c.Cluster)
 	}
 	if c.SealGrace <= c.ReadTimeout {

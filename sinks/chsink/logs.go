@@ -6,8 +6,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/storage"
 )
 
 // LogIdentity implements sinks.Sink: the highest generation recorded
@@ -42,7 +42,7 @@ func (w *Writer) SetLogIdentity(ctx context.Context, topic string, partition int
 	conn, ctx := w.target(ctx, partition, false)
 	table := TableKafkaLogs
 	if len(w.shards) > 0 {
-		table += schemas.LocalSuffix
+		table += storage.LocalSuffix
 	}
 	q := fmt.Sprintf("INSERT INTO %s.%s (kafka_topic, kafka_partition, generation, topic_id, reason)", w.cfg.Database, table)
 	err := w.insertOn(ctx, conn, TableKafkaLogs, q, 1, func(b driver.Batch) error {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/storage"
 )
 
 // MigrationStatus says what Migrate did with one migration.
@@ -26,14 +26,14 @@ const (
 
 // MigrationResult is one migration's outcome.
 type MigrationResult struct {
-	Migration  schemas.Migration
+	Migration  storage.Migration
 	Status     MigrationStatus
 	Statements []string // rendered; the ones run (or, in a dry run, to run)
 	// Note explains a skip: the version required, or a changed checksum.
 	Note string
 }
 
-// Migrate applies the embedded DDL (schemas.Migrations) to cfg.Database,
+// Migrate applies the embedded DDL (storage.Migrations) to cfg.Database,
 // creating the database if missing: the bootstrap 000 always, then every
 // migration not yet recorded in schema_migrations whose "-- requires:"
 // version the server meets, each recorded once all its statements ran.
@@ -52,7 +52,7 @@ func (w *Writer) PlanMigrations(ctx context.Context) ([]MigrationResult, error) 
 // migrate applies (or plans) the migrations up to version upTo; tests
 // use upTo to build a database as an older release left it.
 func (w *Writer) migrate(ctx context.Context, dryRun bool, upTo uint32) ([]MigrationResult, error) {
-	migs, err := schemas.Migrations()
+	migs, err := storage.Migrations()
 	if err != nil {
 		return nil, err
 	}
@@ -60,15 +60,15 @@ func (w *Writer) migrate(ctx context.Context, dryRun bool, upTo uint32) ([]Migra
 	if err != nil {
 		return nil, err
 	}
-	server, err := schemas.ParseServerVersion(verStr)
+	server, err := storage.ParseServerVersion(verStr)
 	if err != nil {
 		return nil, err
 	}
 	// Cluster mode renders the same files with ON CLUSTER, Replicated
-	// engines and Distributed tables (schemas.DDLParams.RenderCluster).
-	params := schemas.DDLParams{Database: w.cfg.Database, Cluster: w.cfg.Cluster}
+	// engines and Distributed tables (storage.DDLParams.RenderCluster).
+	params := storage.DDLParams{Database: w.cfg.Database, Cluster: w.cfg.Cluster}
 	var results []MigrationResult
-	render := func(m schemas.Migration) ([]string, error) {
+	render := func(m storage.Migration) ([]string, error) {
 		var out []string
 		for _, s := range m.Statements {
 			r, err := params.RenderCluster(s)
@@ -155,7 +155,7 @@ func (w *Writer) migrate(ctx context.Context, dryRun bool, upTo uint32) ([]Migra
 	return results, nil
 }
 
-func (w *Writer) exec(ctx context.Context, m schemas.Migration, stmts []string, server schemas.ServerVersion) error {
+func (w *Writer) exec(ctx context.Context, m storage.Migration, stmts []string, server storage.ServerVersion) error {
 	for i, s := range stmts {
 		what := fmt.Sprintf("migration %s statement %d", m.File, i+1)
 		if w.cfg.Cluster == "" || !strings.Contains(s, "MODIFY ORDER BY") {
@@ -179,8 +179,8 @@ func (w *Writer) exec(ctx context.Context, m schemas.Migration, stmts []string, 
 
 // execOn runs one migration statement on conn, emulating ADD COLUMN IF
 // NOT EXISTS where the server lacks it.
-func (w *Writer) execOn(ctx context.Context, conn driver.Conn, what, s string, server schemas.ServerVersion) error {
-	if a, ok := schemas.ParseAddColumns(s); ok && !server.AtLeast(schemas.AddColumnIfNotExistsSince) {
+func (w *Writer) execOn(ctx context.Context, conn driver.Conn, what, s string, server storage.ServerVersion) error {
+	if a, ok := storage.ParseAddColumns(s); ok && !server.AtLeast(storage.AddColumnIfNotExistsSince) {
 		run, err := w.addColumnsPending(ctx, conn, a)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
@@ -230,7 +230,7 @@ func (w *Writer) recordedMigrations(ctx context.Context) (map[uint32]string, err
 	return out, nil
 }
 
-func (w *Writer) record(ctx context.Context, m schemas.Migration, server string) error {
+func (w *Writer) record(ctx context.Context, m storage.Migration, server string) error {
 	// A batch, not INSERT … VALUES through Exec: over the native protocol
 	// ClickHouse 18.16 waits for a data block after any INSERT.
 	q := fmt.Sprintf("INSERT INTO %s.schema_migrations (version, name, checksum, server_version)", w.cfg.Database)
@@ -257,7 +257,7 @@ func (w *Writer) record(ctx context.Context, m schemas.Migration, server string)
 // NOT EXISTS), false when all do (it was applied), on the server conn
 // reaches (in cluster mode an ON CLUSTER statement is checked on the server
 // taillight migrate talks to).
-func (w *Writer) addColumnsPending(ctx context.Context, conn driver.Conn, a schemas.AddColumns) (bool, error) {
+func (w *Writer) addColumnsPending(ctx context.Context, conn driver.Conn, a storage.AddColumns) (bool, error) {
 	rows, err := conn.Query(ctx, "SELECT name FROM system.columns WHERE database = ? AND table = ?", a.Database, a.Table)
 	if err != nil {
 		return false, classify("read the columns of "+a.Table, err)

@@ -6,11 +6,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/taillight/taillight/schemas"
+	"github.com/taillight/taillight/storage"
 )
 
-// runStep runs a migration that names a Go step (schemas.Migration.Step).
-func (w *Writer) runStep(ctx context.Context, m schemas.Migration) error {
+// runStep runs a migration that names a Go step (storage.Migration.Step).
+func (w *Writer) runStep(ctx context.Context, m storage.Migration) error {
 	switch m.Step {
 	case "swap_read_path":
 		if err := w.swapReadPath(ctx); err != nil {
@@ -83,8 +83,8 @@ SELECT kafka_topic, kafka_partition, max(kafka_offset) FROM %[1]s.%[3]s GROUP BY
 
 // localName names table on t: NAME_local on a shard.
 func localName(t storeTarget, table string) string {
-	if strings.HasSuffix(t.raw, schemas.LocalSuffix) {
-		return table + schemas.LocalSuffix
+	if strings.HasSuffix(t.raw, storage.LocalSuffix) {
+		return table + storage.LocalSuffix
 	}
 	return table
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/storage"
 )
 
 // writeOldBlock writes b as the release before the read path did: raw rows
@@ -47,13 +47,13 @@ func writeOldBlock(t *testing.T, w *Writer, b *sinks.Block) {
 // savedQueries runs every saved query over a window holding all test data.
 func savedQueries(t *testing.T, w *Writer) map[string][]string {
 	t.Helper()
-	qs, err := schemas.Queries()
+	qs, err := storage.Queries()
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string][]string{}
 	for _, q := range qs {
-		sql, err := schemas.RenderQuery(&q, w.cfg.Database, schemas.QueryArgs{
+		sql, err := storage.RenderQuery(&q, w.cfg.Database, storage.QueryArgs{
 			"from": time.Unix(1_700_000_000, 0), "to": time.Unix(1_900_000_000, 0), "step": 60,
 			"script": "", "namespace": "", "worker_id": "", "colo": "", "outcome": "", "search": "", "limit": 100000,
 			"status_class": "", "route": "", "skip": 0, "topic": "", "partition": 0, "offset": 0,

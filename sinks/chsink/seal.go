@@ -11,8 +11,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/storage"
 )
 
 // Option configures a Writer beyond Config: seams for tests and benchmarks.
@@ -77,9 +77,9 @@ func (w *Writer) targets() []storeTarget {
 	for _, s := range w.shards {
 		out = append(out, storeTarget{
 			conn: s.conn, ctx: withSettings(s.insert),
-			raw:     TableTraceItems + schemas.LocalSuffix,
-			journal: TableRollupJournal + schemas.LocalSuffix,
-			minutes: TableRollupMinutes + schemas.LocalSuffix,
+			raw:     TableTraceItems + storage.LocalSuffix,
+			journal: TableRollupJournal + storage.LocalSuffix,
+			minutes: TableRollupMinutes + storage.LocalSuffix,
 			label:   "shard " + strconv.Itoa(int(s.num)),
 		})
 	}
@@ -227,7 +227,7 @@ func (w *Writer) sealQuery(t storeTarget, topic string, p int32, blocks []settle
 		last = max(last, b.last)
 	}
 	lastFirst := blocks[len(blocks)-1].first
-	topicLit := schemas.QuoteString(topic)
+	topicLit := storage.QuoteString(topic)
 	sealedAt := fmt.Sprintf("toDateTime(%d, 'UTC')", now.Unix())
 	sums := "requests, errors, exceptions, status_4xx, status_5xx, cpu_time_ms_sum, wall_time_ms_sum"
 	keys := "kind, minute, script_name, host, method, route, colo, outcome, dispatch_namespace, worker_id"
@@ -320,10 +320,10 @@ func (w *Writer) dropPartition(ctx context.Context, t storeTarget, table, partit
 	q := fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION %s", w.cfg.Database, table, partition)
 	if err := t.conn.Exec(ctx, q); err != nil {
 		err = classify(fmt.Sprintf("drop partition %s of %s on %s", partition, table, t.label), err)
-		w.m.errors.WithLabelValues(strings.TrimSuffix(table, schemas.LocalSuffix), Reason(err)).Inc()
+		w.m.errors.WithLabelValues(strings.TrimSuffix(table, storage.LocalSuffix), Reason(err)).Inc()
 		return err
 	}
-	w.m.droppedPartitions.WithLabelValues(strings.TrimSuffix(table, schemas.LocalSuffix)).Inc()
+	w.m.droppedPartitions.WithLabelValues(strings.TrimSuffix(table, storage.LocalSuffix)).Inc()
 	w.log.Info("partition dropped", "table", table, "partition", partition, "on", t.label)
 	return nil
 }

@@ -13,8 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/storage"
 )
 
 // clockWriter is newWriter with a settable clock.
@@ -44,12 +44,12 @@ func clockWriter(t *testing.T, start time.Time) (*Writer, *atomic.Int64) {
 }
 
 // windowQueries are viewQueries over the windowed forms the saved queries
-// use (schemas/windows), for a window holding every test minute.
+// use (storage/windows), for a window holding every test minute.
 func windowViews(t *testing.T, w *Writer) [3][]string {
 	t.Helper()
 	var out [3][]string
 	for i, name := range []string{"endpoint_errors_1m", "colo_requests_1m", "script_outcomes_1m"} {
-		sql, err := schemas.Window(name)
+		sql, err := storage.Window(name)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/storage"
 )
 
 // insertRawV1 inserts rc's rows as a release before migration 009 did
@@ -55,7 +55,7 @@ func writeV1Block(t *testing.T, w *Writer, b *sinks.Block, committed time.Time) 
 func sealV1(t *testing.T, w *Writer, topic string, p int32, first, last int64) {
 	t.Helper()
 	keys := "kind, minute, script_name, host, method, route, colo, outcome"
-	exec(t, w, strings.NewReplacer("{keys}", keys, "{topic}", schemas.QuoteString(topic), "{p}", itoa(int64(p)), "{first}", itoa(first), "{last}", itoa(last)).Replace(`
+	exec(t, w, strings.NewReplacer("{keys}", keys, "{topic}", storage.QuoteString(topic), "{p}", itoa(int64(p)), "{first}", itoa(first), "{last}", itoa(last)).Replace(`
 INSERT INTO $db.rollup_minutes ({keys}, requests, errors, exceptions, status_4xx, status_5xx, cpu_time_ms_sum, wall_time_ms_sum,
     kafka_topic, kafka_partition, seal_first_offset, seal_last_offset, sealed_at)
 SELECT {keys}, sum(requests), sum(errors), sum(exceptions), sum(status_4xx), sum(status_5xx), sum(cpu_time_ms_sum), sum(wall_time_ms_sum),
@@ -156,7 +156,7 @@ func TestMigrateWorkerID(t *testing.T) {
 
 	// 009 interrupted and run again: every statement is safe to rerun on
 	// this server (ADD COLUMN IF NOT EXISTS is emulated before 20.1).
-	migs, err := schemas.Migrations()
+	migs, err := storage.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,10 +165,10 @@ func TestMigrateWorkerID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sv, _ := schemas.ParseServerVersion(ver)
+	sv, _ := storage.ParseServerVersion(ver)
 	var stmts []string
 	for _, s := range m9.Statements {
-		r, err := schemas.DDLParams{Database: w.cfg.Database}.RenderCluster(s)
+		r, err := storage.DDLParams{Database: w.cfg.Database}.RenderCluster(s)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,432 @@
+package storage
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"math"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Saved queries: storage/queries/NAME.sql, the SQL behind the built-in
+// dashboard (taillight dash) and the Grafana dashboards. Each file is one
+// SELECT statement (no trailing ';') after a header of "-- key: value"
+// comment lines:
+//
+//	-- title: Errors per endpoint            (required)
+//	-- description: one sentence             (required)
+//	-- chart: line | bar | stat | table      (required)
+//	-- x: t                                  (line, bar: the x or label column)
+//	-- y: errors                             (line, bar: the value column)
+//	-- series: endpoint                      (line: one line per value; bar: stacked)
+//	-- panel: no                             (optional: not a panel of its own)
+//	-- params: from DateTime, to DateTime, script String
+//
+// Placeholders. ClickHouse 18.16 has no server-side query parameters, so the
+// values are substituted by RenderQuery, never concatenated by hand:
+//
+//	{{database}}     the taillight database (a validated identifier)
+//	{name:DateTime}  a time, rendered toDateTime(<unix seconds>)
+//	{name:UInt32}    a non-negative integer, rendered as digits
+//	{name:UInt64}    the same, up to 2^64-1 (Kafka offsets)
+//	{name:String}    a string, rendered by QuoteString as a '…' literal
+//	{{window:NAME}}  the rows of view NAME (endpoint_errors_1m, …) for the
+//	                 minutes in [{from}, {to}), as a subquery that filters
+//	                 before FINAL (storage/windows/NAME.sql): on 18.16 a
+//	                 WHERE is not pushed into a view, so a query over the
+//	                 view itself reads every sealed minute
+//
+// The {name:Type} form is ClickHouse's own query-parameter syntax, so a
+// current server (and chdb) runs a file unchanged with param_name settings.
+// The params header must list exactly the placeholders the body uses.
+// Filters are empty strings when not set; the SQL says ({x:String} = '' OR
+// col = {x:String}).
+
+//go:embed queries/*.sql
+var queryFiles embed.FS
+
+//go:embed windows/*.sql
+var windowFiles embed.FS
+
+var windowRE = regexp.MustCompile(`\{\{window:([a-z0-9_]+)\}\}`)
+
+// Window returns the windowed form of view name (storage/windows), without
+// its comments, with {{database}}, {from:DateTime} and {to:DateTime}
+// placeholders.
+func Window(name string) (string, error) {
+	b, err := windowFiles.ReadFile("windows/" + name + ".sql")
+	if err != nil {
+		return "", fmt.Errorf("no window form of view %q", name)
+	}
+	var out strings.Builder
+	for line := range strings.Lines(string(b)) {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			out.WriteString(line)
+		}
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+// expandWindows replaces each {{window:NAME}} with its subquery.
+func expandWindows(sql string) (string, error) {
+	var err error
+	out := windowRE.ReplaceAllStringFunc(sql, func(m string) string {
+		w, e := Window(windowRE.FindStringSubmatch(m)[1])
+		if e != nil && err == nil {
+			err = e
+		}
+		return "(\n" + w + "\n)"
+	})
+	return out, err
+}
+
+// Chart types a saved query's header may name.
+const (
+	ChartLine  = "line"  // x is a DateTime column, y a number, series optional
+	ChartBar   = "bar"   // x is a label column, y a number, series optional (stacked)
+	ChartStat  = "stat"  // one row; every column a figure
+	ChartTable = "table" // rows as they come
+)
+
+// Parameter types of the placeholders.
+const (
+	ParamDateTime = "DateTime"
+	ParamUInt32   = "UInt32"
+	ParamUInt64   = "UInt64"
+	ParamString   = "String"
+)
+
+// Param is one declared parameter of a saved query.
+type Param struct {
+	Name string `json:"name"`
+	Type string `json:"type"` // ParamDateTime, ParamUInt32, ParamUInt64 or ParamString
+}
+
+// Query is one saved query.
+type Query struct {
+	Name        string `json:"name"` // the file name without .sql
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	Chart       string `json:"chart"`
+	X           string `json:"x,omitempty"`
+	Y           string `json:"y,omitempty"`
+	Series      string `json:"series,omitempty"`
+	// Panel is false for queries the dashboard runs from a view of their
+	// own (the invocation explorer) rather than as a panel: header
+	// "panel: no". Grafana shows only panels.
+	Panel  bool    `json:"panel"`
+	Params []Param `json:"params"`
+	// SQL is the statement as written, header comments removed, with its
+	// placeholders.
+	SQL string `json:"-"`
+}
+
+// HasParam reports whether q declares the parameter name.
+func (q *Query) HasParam(name string) bool {
+	return slices.ContainsFunc(q.Params, func(p Param) bool { return p.Name == name })
+}
+
+var (
+	queryFileName = regexp.MustCompile(`^([a-z][a-z0-9_]*)\.sql$`)
+	headerLine    = regexp.MustCompile(`^--\s*([a-z]+):\s*(.*?)\s*$`)
+	// placeholderRE matches a typed placeholder {name:Type}.
+	placeholderRE = regexp.MustCompile(`\{([a-z_][a-z0-9_]*):([A-Za-z0-9]+)\}`)
+	paramDecl     = regexp.MustCompile(`^([a-z_][a-z0-9_]*)\s+([A-Za-z0-9]+)$`)
+)
+
+// Queries parses every embedded saved query, ordered by name.
+func Queries() ([]Query, error) {
+	ents, err := fs.ReadDir(queryFiles, "queries")
+	if err != nil {
+		return nil, fmt.Errorf("read embedded queries: %w", err)
+	}
+	var qs []Query
+	for _, e := range ents {
+		b, err := queryFiles.ReadFile("queries/" + e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("read query file %s: %w", e.Name(), err)
+		}
+		q, err := ParseQuery(e.Name(), string(b))
+		if err != nil {
+			return nil, err
+		}
+		qs = append(qs, q)
+	}
+	sort.Slice(qs, func(i, j int) bool { return qs[i].Name < qs[j].Name })
+	return qs, nil
+}
+
+// ParseQuery parses one saved-query file named name with content text.
+func ParseQuery(name, text string) (Query, error) {
+	m := queryFileName.FindStringSubmatch(name)
+	if m == nil {
+		return Query{}, fmt.Errorf("query file %q: name is not lower_case.sql", name)
+	}
+	q := Query{Name: m[1], Panel: true}
+	var body strings.Builder
+	inHeader := true
+	var declared bool
+	for line := range strings.Lines(text) {
+		trim := strings.TrimSpace(line)
+		if inHeader && strings.HasPrefix(trim, "--") {
+			h := headerLine.FindStringSubmatch(trim)
+			if h == nil {
+				continue // a plain comment
+			}
+			switch key, val := h[1], h[2]; key {
+			case "title":
+				q.Title = val
+			case "description":
+				q.Description = val
+			case "chart":
+				q.Chart = val
+			case "x":
+				q.X = val
+			case "y":
+				q.Y = val
+			case "series":
+				q.Series = val
+			case "panel":
+				switch val {
+				case "yes":
+				case "no":
+					q.Panel = false
+				default:
+					return Query{}, fmt.Errorf("query file %s: panel %q: want yes or no", name, val)
+				}
+			case "params":
+				declared = true
+				for _, d := range strings.Split(val, ",") {
+					d = strings.TrimSpace(d)
+					if d == "" {
+						continue
+					}
+					pm := paramDecl.FindStringSubmatch(d)
+					if pm == nil {
+						return Query{}, fmt.Errorf("query file %s: param %q is not 'name Type'", name, d)
+					}
+					q.Params = append(q.Params, Param{Name: pm[1], Type: pm[2]})
+				}
+			default:
+				return Query{}, fmt.Errorf("query file %s: unknown header key %q", name, key)
+			}
+			continue
+		}
+		if inHeader && trim == "" {
+			continue
+		}
+		inHeader = false
+		body.WriteString(line)
+	}
+	sql, err := expandWindows(strings.TrimSpace(body.String()))
+	if err != nil {
+		return Query{}, fmt.Errorf("query file %s: %w", name, err)
+	}
+	q.SQL = sql
+	if err := q.validate(declared); err != nil {
+		return Query{}, fmt.Errorf("query file %s: %w", name, err)
+	}
+	return q, nil
+}
+
+func (q *Query) validate(declared bool) error {
+	if q.Title == "" || q.Description == "" {
+		return fmt.Errorf("title and description headers are required")
+	}
+	switch q.Chart {
+	case ChartLine, ChartBar:
+		if q.X == "" || q.Y == "" {
+			return fmt.Errorf("a %s chart needs x and y headers", q.Chart)
+		}
+	case ChartStat, ChartTable:
+		if q.X != "" || q.Y != "" || q.Series != "" {
+			return fmt.Errorf("a %s chart takes no x, y or series header", q.Chart)
+		}
+	default:
+		return fmt.Errorf("chart %q: want line, bar, stat or table", q.Chart)
+	}
+	if q.Series != "" && q.Chart != ChartLine && q.Chart != ChartBar {
+		return fmt.Errorf("only a line or bar chart takes a series header")
+	}
+	if !declared {
+		return fmt.Errorf("params header is required (it may be empty)")
+	}
+	if q.SQL == "" {
+		return fmt.Errorf("no statement")
+	}
+	if strings.Contains(q.SQL, ";") {
+		return fmt.Errorf("one statement, without ';'")
+	}
+	if strings.Contains(q.SQL, "--") {
+		return fmt.Errorf("comments belong in the header, not in the statement")
+	}
+	if !strings.Contains(q.SQL, PlaceholderDatabase) {
+		return fmt.Errorf("the statement must name its tables as {{database}}.table")
+	}
+	for _, p := range placeholder.FindAllString(q.SQL, -1) {
+		if p != PlaceholderDatabase {
+			return fmt.Errorf("unknown placeholder %s", p)
+		}
+	}
+	decl := map[string]string{}
+	for _, p := range q.Params {
+		switch p.Type {
+		case ParamDateTime, ParamUInt32, ParamUInt64, ParamString:
+		default:
+			return fmt.Errorf("param %s: type %q: want DateTime, UInt32, UInt64 or String", p.Name, p.Type)
+		}
+		if _, dup := decl[p.Name]; dup {
+			return fmt.Errorf("param %s declared twice", p.Name)
+		}
+		decl[p.Name] = p.Type
+	}
+	used := map[string]bool{}
+	for _, m := range placeholderRE.FindAllStringSubmatch(q.SQL, -1) {
+		typ, ok := decl[m[1]]
+		if !ok {
+			return fmt.Errorf("placeholder %s is not in the params header", m[0])
+		}
+		if typ != m[2] {
+			return fmt.Errorf("placeholder %s: declared as %s", m[0], typ)
+		}
+		used[m[1]] = true
+	}
+	for _, p := range q.Params {
+		if !used[p.Name] {
+			return fmt.Errorf("param %s is declared but not used", p.Name)
+		}
+	}
+	// Anything else in braces is a typo of a placeholder.
+	rest := placeholderRE.ReplaceAllString(strings.ReplaceAll(q.SQL, PlaceholderDatabase, ""), "")
+	if strings.ContainsAny(rest, "{}") {
+		return fmt.Errorf("malformed placeholder (want {name:Type})")
+	}
+	return nil
+}
+
+// QueryArgs are the values of a saved query's parameters: time.Time for
+// DateTime, a non-negative integer (int, int64, uint32, uint64) for UInt32
+// and UInt64, string for String. Values for parameters the query does not declare are
+// ignored, so one set of dashboard filters serves every query.
+type QueryArgs map[string]any
+
+// RenderQuery substitutes q's placeholders: database must be a plain
+// identifier, and args must hold a value of the declared type for every
+// declared parameter.
+func RenderQuery(q *Query, database string, args QueryArgs) (string, error) {
+	if !ValidIdentifier(database) {
+		return "", fmt.Errorf("render query %s: database name %q is not a plain identifier", q.Name, database)
+	}
+	vals := make(map[string]string, len(q.Params))
+	for _, p := range q.Params {
+		v, ok := args[p.Name]
+		if !ok {
+			return "", fmt.Errorf("render query %s: no value for parameter %s", q.Name, p.Name)
+		}
+		lit, err := Literal(p.Type, v)
+		if err != nil {
+			return "", fmt.Errorf("render query %s: parameter %s: %w", q.Name, p.Name, err)
+		}
+		vals[p.Name] = lit
+	}
+	var err error
+	out := placeholderRE.ReplaceAllStringFunc(q.SQL, func(ph string) string {
+		m := placeholderRE.FindStringSubmatch(ph)
+		lit, ok := vals[m[1]]
+		if !ok && err == nil {
+			err = fmt.Errorf("render query %s: undeclared placeholder %s", q.Name, ph)
+		}
+		return lit
+	})
+	if err != nil {
+		return "", err
+	}
+	return strings.ReplaceAll(out, PlaceholderDatabase, database), nil
+}
+
+// Literal renders v as a ClickHouse literal of the parameter type typ.
+func Literal(typ string, v any) (string, error) {
+	switch typ {
+	case ParamDateTime:
+		t, ok := v.(time.Time)
+		if !ok {
+			return "", fmt.Errorf("want time.Time for DateTime, got %T", v)
+		}
+		s := t.Unix()
+		if s < 0 || s > math.MaxUint32 {
+			return "", fmt.Errorf("time %s is outside ClickHouse's DateTime range", t.UTC().Format(time.RFC3339))
+		}
+		return "toDateTime(" + strconv.FormatInt(s, 10) + ")", nil
+	case ParamUInt32, ParamUInt64:
+		var n uint64
+		switch x := v.(type) {
+		case int:
+			if x < 0 {
+				return "", fmt.Errorf("%d is negative", x)
+			}
+			n = uint64(x)
+		case int64:
+			if x < 0 {
+				return "", fmt.Errorf("%d is negative", x)
+			}
+			n = uint64(x)
+		case uint32:
+			n = uint64(x)
+		case uint64:
+			n = x
+		default:
+			return "", fmt.Errorf("want an integer for %s, got %T", typ, v)
+		}
+		if typ == ParamUInt32 && n > math.MaxUint32 {
+			return "", fmt.Errorf("%d does not fit UInt32", n)
+		}
+		return strconv.FormatUint(n, 10), nil
+	case ParamString:
+		s, ok := v.(string)
+		if !ok {
+			return "", fmt.Errorf("want string for String, got %T", v)
+		}
+		return QuoteString(s), nil
+	}
+	return "", fmt.Errorf("unknown parameter type %q", typ)
+}
+
+// QuoteString returns s as a single-quoted ClickHouse string literal that
+// evaluates to exactly the bytes of s, on every ClickHouse version: the
+// backslash and the quote are escaped with a backslash, and so are the
+// control bytes that would otherwise be hard to read (NUL, \b, \f, \n, \r,
+// \t). Every other byte, including invalid UTF-8, is copied as it is.
+func QuoteString(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('\'')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			b.WriteString(`\\`)
+		case '\'':
+			b.WriteString(`\'`)
+		case 0:
+			b.WriteString(`\0`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
