@@ -184,15 +184,8 @@ func New(cfg Config, conn driver.Conn, log *slog.Logger, reg prometheus.Register
 		s.byName[s.queries[i].Name] = &s.queries[i]
 	}
 	f := promreg.With(reg) // a second Server on one registry shares the series
-	s.m.queries = f.NewCounterVec(prometheus.CounterOpts{
-		Name: "taillight_dash_queries_total",
-		Help: "Dashboard queries by source (saved, sql, filters; auth for refused credentials) and result (ok, refused, error).",
-	}, []string{"source", "result"})
-	s.m.duration = f.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "taillight_dash_query_duration_seconds",
-		Help:    "Time of dashboard queries on ClickHouse, by source.",
-		Buckets: prometheus.ExponentialBuckets(0.005, 4, 8),
-	}, []string{"source"})
+	s.m.queries = f.CounterVec("taillight_dash_queries_total", "Dashboard queries by source (saved, sql, filters; auth for refused credentials) and result (ok, refused, error).", "source", "result")
+	s.m.duration = f.HistogramVec("taillight_dash_query_duration_seconds", "Time of dashboard queries on ClickHouse, by source.", prometheus.ExponentialBuckets(0.005, 4, 8), "source")
 	web, err := fs.Sub(webFiles, "web")
 	if err != nil {
 		return nil, fmt.Errorf("dash: %w", err)
