@@ -5,6 +5,11 @@ SHELL := /bin/bash
 GO        ?= go
 BIN       := bin/taillight
 PKGS      := ./...
+# MODULES are the Go modules of this repository: taillight itself and the
+# integration tests (their own module, so that library users do not get
+# testcontainers, chromedp and yaml). ./... stops at a module boundary, so
+# every Go target runs in each.
+MODULES   := . integration
 VENV      := .venv
 LOCAL     := deployments/local
 STATICCHECK_VERSION := v0.8.2
@@ -22,13 +27,13 @@ fmt: ## gofmt every Go file
 	gofmt -w $$(git ls-files '*.go')
 
 .PHONY: vet
-vet: ## go vet
-	$(GO) vet $(PKGS)
+vet: ## go vet (every module)
+	@set -e; for m in $(MODULES); do echo "go vet $$m"; (cd $$m && $(GO) vet $(PKGS)); done
 
 .PHONY: lint
 lint: vet ## go vet, gofmt check and staticcheck (fails on any finding)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+	@set -e; for m in $(MODULES); do echo "staticcheck $$m"; (cd $$m && $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)); done
 
 .PHONY: docs
 docs: ## regenerate docs/flags.md from the commands' flag sets (TestFlagsDoc fails while it is stale)
@@ -41,21 +46,21 @@ deps: ## install ClickHouse (Debian), Kafka jars (Maven), workerd (npm), chdb (P
 .PHONY: test
 test: deps ## everything CI runs: lint, unit + integration tests (real Kafka, ClickHouse, workerd), SQL check, bounded fuzzing
 	$(MAKE) lint
-	$(GO) test -race -shuffle=on -timeout 25m $(PKGS)
+	@set -e; for m in $(MODULES); do echo "go test $$m"; (cd $$m && $(GO) test -race -shuffle=on -timeout 25m $(PKGS)); done
 	$(MAKE) test-sql
 	$(MAKE) fuzz-ci
 
 .PHONY: test-unit
 test-unit: ## unit tests only (no real servers)
-	$(GO) test -race -shuffle=on -short $(PKGS)
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -race -shuffle=on -short $(PKGS)); done
 
 .PHONY: test-integration
 test-integration: deps ## integration tests against real Kafka, ClickHouse and workerd
-	TAILLIGHT_E2E=1 $(GO) test -race -timeout 25m ./integration/...
+	cd integration && TAILLIGHT_E2E=1 $(GO) test -race -timeout 25m ./...
 
 .PHONY: chaos
 chaos: deps ## the full chaos suite (1M events, 12 SIGKILLs, 10 s and 60 s ClickHouse outages, broker kills…); a fast subset runs in make test
-	TAILLIGHT_E2E=1 TAILLIGHT_CHAOS=full $(GO) test -count=1 -v -timeout 60m ./integration/chaos/
+	cd integration && TAILLIGHT_E2E=1 TAILLIGHT_CHAOS=full $(GO) test -count=1 -v -timeout 60m ./chaos/
 
 .PHONY: test-sql
 test-sql: ## run every DDL file and saved query on a current ClickHouse engine (chdb)
@@ -63,11 +68,11 @@ test-sql: ## run every DDL file and saved query on a current ClickHouse engine (
 
 .PHONY: screenshots
 screenshots: ## the dashboard in headless Chromium at three data shapes (fresh, 200 scripts, 24 hours): checks, then docs/dash-*.png (1M events each; TAILLIGHT_DASH_SHAPES=small: a tenth)
-	TAILLIGHT_E2E=1 TAILLIGHT_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -run '^TestBrowserShapes$$' -timeout 30m -v ./internal/dash/
+	cd integration && TAILLIGHT_E2E=1 TAILLIGHT_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -run '^TestBrowserShapes$$' -timeout 30m -v ./browser/
 
 .PHONY: bench
 bench: ## Go micro-benchmarks
-	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -run='^$$' -bench=. -benchmem $(PKGS)); done
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)

@@ -14,7 +14,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/processor/proctest"
 	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks/chsink"
@@ -28,28 +29,11 @@ import (
 // own shard only.
 func TestClusterProcessorSIGKILL(t *testing.T) {
 	env := Start(t)
-	e2e := os.Getenv("TAILLIGHT_E2E") == "1"
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cs, err := local.StartClickHouseCluster(ctx, local.ClickHouseClusterConfig{
+	cs := testenv.NeedCluster(t, ctx, testenv.ClickHouseClusterConfig{
 		Name: "taillight", Shards: 2,
-		ZooKeeper: local.ZooKeeperConfig{NoInstall: !e2e},
-		Server:    local.ClickHouseConfig{NoInstall: !e2e, StartTimeout: 90 * time.Second},
-	})
-	if err != nil {
-		if e2e {
-			t.Fatalf("TAILLIGHT_E2E=1 and no ZooKeeper + ClickHouse cluster: %v", err)
-		}
-		t.Skipf("no ZooKeeper + ClickHouse cluster (%v); install them with deployments/local/install-zookeeper.sh "+
-			"and deployments/local/install.sh clickhouse, or set TAILLIGHT_E2E=1 to make this a failure", err)
-	}
-	t.Cleanup(func() { _ = cs.Close() })
-	t.Cleanup(func() {
-		if t.Failed() {
-			for i, l := range cs.ErrorLogs(8) {
-				t.Logf("server %d errors in server.err.log:\n%s", i+1, l)
-			}
-		}
+		Server: devenv.ClickHouseConfig{StartTimeout: 90 * time.Second},
 	})
 
 	const partitions = 4
@@ -97,22 +81,18 @@ func TestClusterProcessorSIGKILL(t *testing.T) {
 		raw0, _ := pe.progress(t)
 		target := raw0 + uint64(rng.IntN(int(total/8))) + 1
 		cmd := start()
-		deadline := time.Now().Add(2 * time.Minute)
-		for {
-			raw, counted := pe.progress(t)
-			if raw >= target {
-				break
-			}
-			if counted >= total {
-				target = 0 // drained before the kill point
-				break
-			}
-			if time.Now().After(deadline) {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-				t.Fatalf("no progress to %d raw rows within 2 minutes (at %d)", target, raw)
-			}
-			<-time.After(50 * time.Millisecond) // each poll reads two views: leave the server to the processor
+		var raw, counted uint64
+		// Every 50 ms: each poll reads two views; leave the server to the processor.
+		if !testenv.Poll(2*time.Minute, 50*time.Millisecond, func() bool {
+			raw, counted = pe.progress(t)
+			return raw >= target || counted >= total
+		}) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("no progress to %d raw rows within 2 minutes (at %d)", target, raw)
+		}
+		if raw < target {
+			target = 0 // drained before the kill point
 		}
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)

@@ -6,7 +6,7 @@
 // The servers come from one of three backends, chosen by TAILLIGHT_BACKEND:
 //
 //   - local: Apache Kafka (one KRaft broker) and a private clickhouse-server,
-//     started as child processes by deployments/local. Needs java 17+, the
+//     started as child processes by deployments/devenv. Needs java 17+, the
 //     jars from deployments/local/install-kafka.sh and the clickhouse-server
 //     binary (deployments/local/install.sh clickhouse).
 //   - containers: testcontainers-go's Kafka and ClickHouse modules; needs a
@@ -48,7 +48,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 // Backend names, the values of TAILLIGHT_BACKEND.
@@ -91,8 +92,8 @@ type Env struct {
 	// the others), for fault tests: StopBroker/StartBroker, Stop/Kill/Start.
 	// A test that stops one must restart it before returning and must not run
 	// in parallel with others (RequireLocal says whether it may).
-	Kafka      *local.Kafka
-	ClickHouse *local.ClickHouse
+	Kafka      *devenv.Kafka
+	ClickHouse *devenv.ClickHouse
 
 	closers []func() error
 }
@@ -163,10 +164,10 @@ func Main(m *testing.M) int {
 // TAILLIGHT_E2E=1); anything else fails.
 func failOrSkip(t testing.TB, err error) {
 	t.Helper()
-	if !errors.Is(err, errUnavailable) && !errors.Is(err, local.ErrKafkaNotInstalled) && !errors.Is(err, local.ErrClickHouseNotFound) {
+	if !errors.Is(err, errUnavailable) && !errors.Is(err, devenv.ErrKafkaNotInstalled) && !errors.Is(err, devenv.ErrClickHouseNotFound) {
 		t.Fatalf("integration backend failed to start: %v", err)
 	}
-	if os.Getenv("TAILLIGHT_E2E") == "1" {
+	if testenv.E2E() {
 		t.Fatalf("TAILLIGHT_E2E=1 and the integration backend is unavailable: %v", err)
 	}
 	t.Skipf("integration backend unavailable (set TAILLIGHT_E2E=1 to fail instead): %v", err)
@@ -187,7 +188,7 @@ func (e *Env) RequireLocal(t testing.TB) {
 // With 3 nodes, topics default to replication factor 3 and
 // min.insync.replicas 2. It skips (fails with TAILLIGHT_E2E=1) when java or
 // the Kafka jars are missing.
-func StartKafkaCluster(t testing.TB, brokers int) *local.Kafka {
+func StartKafkaCluster(t testing.TB, brokers int) *devenv.Kafka {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a real Kafka cluster; skipped under -short")
@@ -195,7 +196,7 @@ func StartKafkaCluster(t testing.TB, brokers int) *local.Kafka {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	t0 := time.Now()
-	k, err := local.StartKafka(ctx, local.KafkaConfig{Brokers: brokers, Log: harnessLog()})
+	k, err := devenv.StartKafka(ctx, devenv.KafkaConfig{Brokers: brokers, Log: harnessLog()})
 	if err != nil {
 		failOrSkip(t, err)
 	}
@@ -359,10 +360,10 @@ func chooseBackend(ctx context.Context) (string, error) {
 // localMissing says what the local backend lacks, or nil.
 func localMissing() error {
 	var errs []error
-	if _, err := local.FindClickHouse(); err != nil {
-		errs = append(errs, fmt.Errorf("%w (%s)", err, local.ClickHouseInstallHint))
+	if _, err := devenv.FindClickHouse(); err != nil {
+		errs = append(errs, fmt.Errorf("%w (%s)", err, devenv.ClickHouseInstallHint))
 	}
-	if err := local.KafkaInstalled(""); err != nil {
+	if err := devenv.KafkaInstalled(""); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -398,16 +399,16 @@ func (e *Env) startLocal(ctx context.Context, log *slog.Logger) error {
 	// Both start at once: a JVM and clickhouse-server each spend seconds
 	// mostly waiting on themselves.
 	var g errgroup.Group
-	var k *local.Kafka
-	var ch *local.ClickHouse
+	var k *devenv.Kafka
+	var ch *devenv.ClickHouse
 	g.Go(func() error {
 		var err error
-		k, err = local.StartKafka(ctx, local.KafkaConfig{Brokers: 1, Log: log})
+		k, err = devenv.StartKafka(ctx, devenv.KafkaConfig{Brokers: 1, Log: log})
 		return err
 	})
 	g.Go(func() error {
 		var err error
-		ch, err = local.StartClickHouse(ctx, local.ClickHouseConfig{Log: log, NoInstall: true})
+		ch, err = devenv.StartClickHouse(ctx, devenv.ClickHouseConfig{Log: log})
 		return err
 	})
 	err := g.Wait()

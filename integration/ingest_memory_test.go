@@ -20,7 +20,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 // procStatusKB reads a field (VmRSS, VmHWM) of /proc/pid/status, in KiB.
@@ -77,7 +77,7 @@ func TestIngestMemoryBudget(t *testing.T) {
 		}
 	}()
 	base := "http://" + addr
-	localtest.Eventually(t, time.Minute, 50*time.Millisecond, func() bool {
+	testenv.Eventually(t, time.Minute, 50*time.Millisecond, func() bool {
 		resp, err := http.Get(base + "/readyz")
 		if err != nil {
 			return false
@@ -189,7 +189,7 @@ func TestIngestMemoryBudget(t *testing.T) {
 
 	// The memory is handed back once the burst is over.
 	var kb int64
-	back := localtest.Poll(time.Minute, 200*time.Millisecond, func() bool {
+	back := testenv.Poll(time.Minute, 200*time.Millisecond, func() bool {
 		var err error
 		if kb, err = procStatusKB(cmd.Process.Pid, "VmRSS"); err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,8 +27,9 @@ var buildOnce struct {
 	err  error
 }
 
-// TaillightBinary builds cmd/taillight once per test binary and returns its
-// path (in a temporary directory left for the OS to clean).
+// TaillightBinary builds cmd/taillight once per test binary, as users build
+// it, and returns its path (in a temporary directory left for the OS to
+// clean).
 func TaillightBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -37,7 +39,16 @@ func TaillightBinary(t testing.TB) string {
 			return
 		}
 		buildOnce.path = filepath.Join(dir, "taillight")
-		out, err := exec.Command("go", "build", "-o", buildOnce.path, "github.com/taillight/taillight/cmd/taillight").CombinedOutput()
+		// Built in the taillight module itself, so with its dependency
+		// versions, not this module's.
+		root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/taillight/taillight").Output()
+		if err != nil {
+			buildOnce.err = fmt.Errorf("find the taillight module: %v", err)
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", buildOnce.path, "./cmd/taillight")
+		cmd.Dir = strings.TrimSpace(string(root))
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}

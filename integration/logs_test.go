@@ -17,7 +17,7 @@ import (
 	"github.com/taillight/taillight/processor/proctest"
 	"github.com/taillight/taillight/sinks/memsink"
 
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 // TestProcessorTopicRecreated: the topic is deleted and created again with
@@ -43,7 +43,7 @@ func TestProcessorTopicRecreated(t *testing.T) {
 		t.Fatalf("delete topic: %v", err)
 	}
 	// Deletion completes in the background: create until it has.
-	localtest.Eventually(t, 2*time.Minute, 100*time.Millisecond, func() bool {
+	testenv.Eventually(t, 2*time.Minute, 100*time.Millisecond, func() bool {
 		resp, err := adm.CreateTopic(ctx, 4, int16(min(3, len(pe.env.Brokers))), nil, pe.topic)
 		if err == nil {
 			err = resp.Err
@@ -54,7 +54,7 @@ func TestProcessorTopicRecreated(t *testing.T) {
 		return err == nil
 	}, "the deleted topic could not be created again")
 	second := proctest.New(4)
-	second.Generate(rand.New(rand.NewPCG(12, 13)), 1500, 0)
+	second.Generate(t, rand.New(rand.NewPCG(12, 13)), 1500, 0)
 	pe.g = second
 	cl := pe.env.KafkaClient(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	for _, r := range second.Records {
@@ -65,7 +65,7 @@ func TestProcessorTopicRecreated(t *testing.T) {
 	}
 
 	ip = startInproc(t, pe.config("g"), pe.sink(t))
-	localtest.Eventually(t, 2*time.Minute, 100*time.Millisecond, func() bool {
+	testenv.Eventually(t, 2*time.Minute, 100*time.Millisecond, func() bool {
 		return ip.metric(t, "taillight_processor_halted_partitions") == 3
 	}, "the 3 partitions of the first log were not halted")
 	err := ip.p.Ready()
@@ -95,7 +95,7 @@ func TestProcessorTopicRecreated(t *testing.T) {
 	ip = startInproc(t, pe.config("g"), pe.sink(t))
 	want := uint64(len(first.Valid) + len(second.Valid))
 	var counted uint64
-	if !localtest.Poll(3*time.Minute, 200*time.Millisecond, func() bool {
+	if !testenv.Poll(3*time.Minute, 200*time.Millisecond, func() bool {
 		pe.query(t, fmt.Sprintf("SELECT count() FROM %s.trace_items FINAL", pe.db), &raw)
 		pe.query(t, fmt.Sprintf("SELECT toUInt64(sum(requests)) FROM %s.script_outcomes_1m", pe.db), &counted)
 		return raw == want && counted == want

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/processor"
 	"github.com/taillight/taillight/processor/proctest"
 	"github.com/taillight/taillight/schemas"
@@ -81,7 +82,7 @@ func (pe *procEnv) config(group string) processor.Config {
 func (pe *procEnv) produce(t testing.TB, seed uint64, n, poisonEvery int) {
 	t.Helper()
 	from := len(pe.g.Records)
-	pe.g.Generate(rand.New(rand.NewPCG(seed, seed+1)), n, poisonEvery)
+	pe.g.Generate(t, rand.New(rand.NewPCG(seed, seed+1)), n, poisonEvery)
 	cl := pe.env.KafkaClient(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	recs := make([]*kgo.Record, 0, n)
 	for _, r := range pe.g.Records[from:] {
@@ -115,21 +116,14 @@ func (pe *procEnv) progress(t testing.TB) (raw, counted uint64) {
 // waitDrained waits until the views count every valid record.
 func (pe *procEnv) waitDrained(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
 	want := uint64(len(pe.g.Valid))
-	for {
-		var n uint64
+	var n, counted uint64
+	if !testenv.Poll(timeout, 200*time.Millisecond, func() bool {
 		pe.query(t, fmt.Sprintf("SELECT count() FROM %s.trace_items FINAL", pe.db), &n)
-		_, counted := pe.progress(t)
-		if n == want && counted >= want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %d distinct raw rows and %d counted requests; want %d", timeout, n, counted, want)
-		}
-		<-tick.C
+		_, counted = pe.progress(t)
+		return n == want && counted >= want
+	}) {
+		t.Fatalf("after %s: %d distinct raw rows and %d counted requests; want %d", timeout, n, counted, want)
 	}
 }
 
@@ -305,13 +299,10 @@ func TestProcessorClickHouseOutage(t *testing.T) {
 	pe.env.RequireLocal(t)
 	pe.produce(t, 20, 3000, 0)
 	ip := startInproc(t, pe.config("outage"), pe.sink(t))
-	deadline := time.Now().Add(time.Minute)
-	for raw, _ := pe.progress(t); raw == 0; raw, _ = pe.progress(t) {
-		if time.Now().After(deadline) {
-			t.Fatal("nothing written within a minute")
-		}
-		<-time.After(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, time.Minute, 20*time.Millisecond, func() bool {
+		raw, _ := pe.progress(t)
+		return raw > 0
+	}, "nothing written within a minute")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := pe.env.ClickHouse.Stop(ctx); err != nil {
@@ -381,22 +372,18 @@ func TestProcessorSIGKILL(t *testing.T) {
 		raw0, _ := pe.progress(t)
 		target := raw0 + uint64(rng.IntN(int(total/8))) + 1
 		cmd := start()
-		deadline := time.Now().Add(2 * time.Minute)
-		for {
-			raw, counted := pe.progress(t)
-			if raw >= target {
-				break
-			}
-			if counted >= total {
-				target = 0 // drained before the kill point
-				break
-			}
-			if time.Now().After(deadline) {
-				cmd.Process.Kill()
-				cmd.Wait()
-				t.Fatalf("no progress to %d raw rows within 2 minutes (at %d)", target, raw)
-			}
-			<-time.After(50 * time.Millisecond) // each poll reads two views: leave the server to the processor
+		var raw, counted uint64
+		// Every 50 ms: each poll reads two views; leave the server to the processor.
+		if !testenv.Poll(2*time.Minute, 50*time.Millisecond, func() bool {
+			raw, counted = pe.progress(t)
+			return raw >= target || counted >= total
+		}) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("no progress to %d raw rows within 2 minutes (at %d)", target, raw)
+		}
+		if raw < target {
+			target = 0 // drained before the kill point
 		}
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)

@@ -28,8 +28,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/taillight/taillight/deployments/local"
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/kafkaclient"
 	"github.com/taillight/taillight/processor"
 	"github.com/taillight/taillight/producer"
@@ -119,7 +119,7 @@ func newTestPKI(t *testing.T, dir string) testPKI {
 // secureKafka starts one broker with, besides its PLAINTEXT listener, SASL
 // (SASL_PLAINTEXT), SASLSSL (SASL_SSL) and MTLS (SSL, client certificate
 // required), PLAIN user alice and SCRAM users bob (SHA-256) and carol (SHA-512).
-func secureKafka(t *testing.T, pki testPKI) *local.Kafka {
+func secureKafka(t *testing.T, pki testPKI) *devenv.Kafka {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a real Kafka with TLS and SASL listeners; skipped under -short")
@@ -142,10 +142,10 @@ func secureKafka(t *testing.T, pki testPKI) *local.Kafka {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	k, err := local.StartKafka(ctx, local.KafkaConfig{
+	k, err := devenv.StartKafka(ctx, devenv.KafkaConfig{
 		Log:        harnessLog(),
 		ExtraProps: props,
-		Listeners: []local.KafkaListener{
+		Listeners: []devenv.KafkaListener{
 			{Name: "SASL", Protocol: "SASL_PLAINTEXT"},
 			{Name: "SASLSSL", Protocol: "SASL_SSL"},
 			{Name: "MTLS", Protocol: "SSL"},
@@ -256,7 +256,7 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 
 // roundTrip publishes generated items to a new topic over brokers with auth
 // and runs a processor with the same auth until the sink holds them all.
-func roundTrip(t *testing.T, k *local.Kafka, brokers []string, auth kafkaclient.Auth) {
+func roundTrip(t *testing.T, k *devenv.Kafka, brokers []string, auth kafkaclient.Auth) {
 	t.Helper()
 	const n = 200
 	topic := TopicName(t)
@@ -449,7 +449,7 @@ func TestClickHouseTLSAndPassword(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ch, err := local.StartClickHouse(ctx, local.ClickHouseConfig{Dir: dir, Log: harnessLog(), NoInstall: true})
+	ch, err := devenv.StartClickHouse(ctx, devenv.ClickHouseConfig{Dir: dir, Log: harnessLog()})
 	if err != nil {
 		failOrSkip(t, err)
 	}
@@ -572,7 +572,7 @@ func TestDaemonsSecretsNotLogged(t *testing.T) {
 	}
 	waitFor := func(out *syncBuffer, what string, d time.Duration) {
 		t.Helper()
-		if !localtest.Poll(d, 50*time.Millisecond, func() bool { return strings.Contains(out.String(), what) }) {
+		if !testenv.Poll(d, 50*time.Millisecond, func() bool { return strings.Contains(out.String(), what) }) {
 			t.Fatalf("no %q in the output within %s:\n%s", what, d, out.String())
 		}
 	}

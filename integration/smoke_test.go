@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 // TestSmokeKafkaGroupCommit produces records, consumes part of them in a
@@ -289,19 +291,12 @@ func waitInISR(ctx context.Context, t *testing.T, adm *kadm.Client, topic string
 // last message after timeout.
 func waitFor(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		select {
-		case <-deadline.C:
-			t.Fatalf("after %s: %s", timeout, msg)
-		case <-tick.C:
-		}
+	var msg string
+	if !testenv.Poll(timeout, 50*time.Millisecond, func() bool {
+		var ok bool
+		ok, msg = cond()
+		return ok
+	}) {
+		t.Fatalf("after %s: %s", timeout, msg)
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 // stallProxy forwards TCP connections to target once opened; until then it
@@ -137,7 +137,7 @@ func TestProcessorWaitsForClickHouse(t *testing.T) {
 
 	// Not ready, with the reason, for several connection attempts.
 	unready := 0
-	localtest.Eventually(t, 2*time.Minute, 500*time.Millisecond, func() bool {
+	testenv.Eventually(t, 2*time.Minute, 500*time.Millisecond, func() bool {
 		select {
 		case err := <-exited:
 			t.Fatalf("the processor exited while ClickHouse did not answer: %v", err)

@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taillight/taillight/deployments/cloudflare"
-	"github.com/taillight/taillight/deployments/local"
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/producer"
 )
 
@@ -59,26 +57,26 @@ type dynamicRow struct {
 // Every invocation of either lands in trace_items with its worker_id, field
 // by field, and the rollups split by Worker.
 func TestWorkerdDynamicWorkers(t *testing.T) {
-	localtest.SkipShort(t, "runs workerd, Kafka and ClickHouse")
-	bin := localtest.Workerd(t)
+	testenv.SkipShort(t, "runs workerd, Kafka and ClickHouse")
+	bin := testenv.NeedWorkerd(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	p := startPipeline(ctx, t)
 
 	wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer wcancel()
-	wd, err := local.StartWorkerd(wctx, local.WorkerdConfig{
+	wd, err := testenv.StartWorkerd(wctx, testenv.WorkerdConfig{
 		// The worker loader binding is experimental in workerd: without
 		// --experimental it refuses the config ("Worker loader bindings
 		// are an experimental feature …"). ctx.exports needs the
 		// enable_ctx_exports flag.
 		Binary: experimentalWorkerd(t, bin),
-		Producer: local.WorkerdWorker{
-			Modules: []local.WorkerdModule{
+		Producer: testenv.WorkerdWorker{
+			Modules: []testenv.WorkerdModule{
 				{Name: "main.js", Source: dynamicMain},
-				{Name: cloudflare.LoaderExampleName, Source: cloudflare.LoaderExampleJS},
-				{Name: cloudflare.DynamicWorkerTailName, Source: cloudflare.DynamicWorkerTailJS},
-				{Name: cloudflare.ForwardName, Source: cloudflare.ForwardJS},
+				testenv.CloudflareModule(t, "loader-example.js"),
+				testenv.CloudflareModule(t, "dynamic-worker-tail.js"),
+				testenv.CloudflareModule(t, "taillight-forward.js"),
 			},
 			CompatibilityFlags: []string{"enable_ctx_exports"},
 			Extra: fmt.Sprintf(`bindings = [
@@ -128,7 +126,7 @@ func TestWorkerdDynamicWorkers(t *testing.T) {
 	conn := p.env.ClickHouseConn(t)
 	want := len(workers) * len(actions)
 	var rows []dynamicRow
-	if !localtest.Poll(2*time.Minute, 100*time.Millisecond, func() bool {
+	if !testenv.Poll(2*time.Minute, 100*time.Millisecond, func() bool {
 		rows = rows[:0]
 		rs, err := conn.Query(ctx, fmt.Sprintf(`SELECT worker_id, script_name, event_kind, outcome, execution_model, method, url, status,
 			logs.level, logs.message, exceptions.name, exceptions.message
@@ -210,7 +208,7 @@ func TestWorkerdDynamicWorkers(t *testing.T) {
 	}
 	var got map[string]counts
 	var colos uint64
-	localtest.Poll(time.Minute, 100*time.Millisecond, func() bool {
+	testenv.Poll(time.Minute, 100*time.Millisecond, func() bool {
 		got = map[string]counts{}
 		rs, err := conn.Query(ctx, fmt.Sprintf(`SELECT e.worker_id, e.r, e.e, e.x, e.s5, s.ok, s.exc FROM
 (SELECT worker_id, toUInt64(sum(requests)) AS r, toUInt64(sum(errors)) AS e, toUInt64(sum(exceptions)) AS x, toUInt64(sum(status_5xx)) AS s5

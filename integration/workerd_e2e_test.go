@@ -16,9 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taillight/taillight/deployments/cloudflare"
-	"github.com/taillight/taillight/deployments/local"
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/processor"
 	"github.com/taillight/taillight/processor/redact"
 	"github.com/taillight/taillight/producer"
@@ -176,8 +174,8 @@ func (s *statusRecorder) WriteHeader(code int) {
 // TraceItem field by field, Cloudflare's redaction included, and the rollup
 // views' counts.
 func TestWorkerdEndToEnd(t *testing.T) {
-	localtest.SkipShort(t, "runs workerd, Kafka and ClickHouse")
-	bin := localtest.Workerd(t)
+	testenv.SkipShort(t, "runs workerd, Kafka and ClickHouse")
+	bin := testenv.NeedWorkerd(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	p := startPipeline(ctx, t)
@@ -187,10 +185,10 @@ func TestWorkerdEndToEnd(t *testing.T) {
 	// binding to itself, and the Tail Worker forwarding to ingest.
 	wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer wcancel()
-	wd, err := local.StartWorkerd(wctx, local.WorkerdConfig{
+	wd, err := testenv.StartWorkerd(wctx, testenv.WorkerdConfig{
 		Binary: experimentalWorkerd(t, bin),
-		Producer: local.WorkerdWorker{
-			Modules: []local.WorkerdModule{{Name: "producer.js", Source: e2eProducer}},
+		Producer: testenv.WorkerdWorker{
+			Modules: []testenv.WorkerdModule{{Name: "producer.js", Source: e2eProducer}},
 			// Makes env.SELF.scheduled() the runtime's scheduled-event trigger
 			// rather than a JS-RPC call to a method named "scheduled".
 			CompatibilityFlags: []string{"service_binding_extra_handlers"},
@@ -198,8 +196,8 @@ func TestWorkerdEndToEnd(t *testing.T) {
   durableObjectNamespaces = [(className = "Counter", uniqueKey = "taillight-e2e-counter")],
   durableObjectStorage = (inMemory = void)`,
 		},
-		Tail: local.WorkerdWorker{
-			Modules:  []local.WorkerdModule{{Name: cloudflare.TailWorkerName, Source: cloudflare.TailWorkerJS}, {Name: cloudflare.ForwardName, Source: cloudflare.ForwardJS}},
+		Tail: testenv.WorkerdWorker{
+			Modules:  []testenv.WorkerdModule{testenv.CloudflareModule(t, "tail-worker.js"), testenv.CloudflareModule(t, "taillight-forward.js")},
 			Bindings: map[string]string{"INGEST_URL": srv.URL + producer.IngestPath, "INGEST_TOKEN": token},
 		},
 	})
@@ -238,7 +236,7 @@ func TestWorkerdEndToEnd(t *testing.T) {
 	conn := env.ClickHouseConn(t)
 	want := len(e2eCases) + 2
 	var rows []e2eRow
-	if !localtest.Poll(2*time.Minute, 100*time.Millisecond, func() bool {
+	if !testenv.Poll(2*time.Minute, 100*time.Millisecond, func() bool {
 		rows = rows[:0]
 		q := fmt.Sprintf(`SELECT script_name, event_kind, outcome, execution_model, entrypoint, durable_object_id, detail,
 			url, host, route, method, status, headers.name, headers.value, logs.level, logs.message,
@@ -407,7 +405,7 @@ func TestWorkerdEndToEnd(t *testing.T) {
 	var got counts
 	wantCounts := counts{requests: 7, errors: 2, exceptions: 1, s4xx: 1, s5xx: 1, colo: 7, scripts: 8, scriptExc: 1}
 	// Checked below: the counts once they match, or as they are after a minute.
-	localtest.Poll(time.Minute, 100*time.Millisecond, func() bool {
+	testenv.Poll(time.Minute, 100*time.Millisecond, func() bool {
 		q := fmt.Sprintf(`SELECT
 			(SELECT toUInt64(sum(requests)) FROM %[1]s.endpoint_errors_1m),
 			(SELECT toUInt64(sum(errors)) FROM %[1]s.endpoint_errors_1m),
@@ -434,7 +432,7 @@ func TestWorkerdEndToEnd(t *testing.T) {
 }
 
 // experimentalWorkerd returns a wrapper that runs bin with --experimental,
-// which the service_binding_extra_handlers flag needs (local.WorkerdConfig
+// which the service_binding_extra_handlers flag needs (testenv.WorkerdConfig
 // has no option for it). exec keeps the pid and the inherited descriptors.
 func experimentalWorkerd(t *testing.T, bin string) string {
 	t.Helper()

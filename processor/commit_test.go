@@ -67,7 +67,7 @@ func TestGroupCommitKeepsStreamGroups(t *testing.T) {
 	c := cluster(t, 4)
 	addrs := c.ListenAddrs()
 	g := proctest.New(4)
-	g.Generate(rand.New(rand.NewPCG(53, 54)), 2000, 10)
+	g.Generate(t, rand.New(rand.NewPCG(53, 54)), 2000, 10)
 	produce(t, addrs, g.Records)
 	s := memsink.New()
 	s.SetGroups(2)

@@ -48,7 +48,7 @@ func TestReadyReportsStuckWrites(t *testing.T) {
 	cfg.Linger = 20 * time.Millisecond
 	cfg.StuckAfter = 300 * time.Millisecond
 	r := start(t, cfg, s)
-	produce(t, addrs, generate(1, 50, 7).Records)
+	produce(t, addrs, generate(t, 1, 50, 7).Records)
 	waitFor(t, 30*time.Second, "Ready reports the stuck write", func() bool {
 		err := r.p.Ready()
 		return err != nil && strings.Contains(err.Error(), "sink writes stuck")
@@ -63,7 +63,7 @@ func TestReadyReportsStuckWrites(t *testing.T) {
 func TestRevokeWithHungSinkIsBounded(t *testing.T) {
 	c := cluster(t, 2)
 	addrs := c.ListenAddrs()
-	g := generate(2, 400, 8)
+	g := generate(t, 2, 400, 8)
 	produce(t, addrs, g.Records)
 	hung := memsink.New()
 	h := newHang()

@@ -71,13 +71,13 @@ func TestDLQHostileRecords(t *testing.T) {
 	c := cluster(t, 1)
 	addrs := c.ListenAddrs()
 	g := proctest.New(1)
-	g.Generate(rand.New(rand.NewPCG(11, 12)), 20, 0)
+	g.Generate(t, rand.New(rand.NewPCG(11, 12)), 20, 0)
 	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC) // source timestamps years old
 	for _, h := range hostile {
 		g.Add(proctest.Record{Partition: 0, Value: []byte(h.value), Timestamp: old}, false)
 		g.Poison[h.reason]++
 	}
-	g.Generate(rand.New(rand.NewPCG(13, 14)), 20, 0)
+	g.Generate(t, rand.New(rand.NewPCG(13, 14)), 20, 0)
 	produce(t, addrs, g.Records)
 
 	var logs lockedBuffer

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/processor/proctest"
 	"github.com/taillight/taillight/schemas"
 	"github.com/taillight/taillight/sinks"
@@ -56,15 +57,7 @@ func produce(t testing.TB, addrs []string, recs []proctest.Record, opts ...kgo.O
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
+	testenv.Eventually(t, timeout, 5*time.Millisecond, cond, "timed out after %s waiting for %s", timeout, what)
 }
 
 // running is a processor started in the background.
@@ -190,7 +183,7 @@ func virtualTopicN(t *testing.T, group string, partitions int32, n int, seed uin
 	t.Cleanup(c.Close)
 	addrs := c.ListenAddrs()
 	g := proctest.New(partitions)
-	g.Generate(rand.New(rand.NewPCG(seed, seed+1)), n, 0)
+	g.Generate(t, rand.New(rand.NewPCG(seed, seed+1)), n, 0)
 	produce(t, addrs, g.Records, kgo.Dialer(vn.DialContext))
 	cfg := testConfig(addrs, group)
 	cfg.Kafka.Opts = []kgo.Opt{kgo.Dialer(vn.DialContext)}
@@ -204,14 +197,10 @@ func runUntilStored(t *testing.T, p *Processor, s *memsink.Sink, want int, withi
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	deadline := time.Now().Add(within)
-	for s.RowCount() < want {
-		if time.Now().After(deadline) {
-			cancel()
-			<-done
-			t.Fatalf("%d of %d rows stored after %s of virtual time", s.RowCount(), want, within)
-		}
-		time.Sleep(100 * time.Millisecond) // virtual time: lets the bubble's clock advance
+	if !testenv.Poll(within, 100*time.Millisecond, func() bool { return s.RowCount() >= want }) {
+		cancel()
+		<-done
+		t.Fatalf("%d of %d rows stored after %s of virtual time", s.RowCount(), want, within)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -27,9 +27,10 @@ func admin(t testing.TB, addrs []string) *kadm.Client {
 	return kadm.NewClient(cl)
 }
 
-func generate(partitions int32, n int, seed uint64) *proctest.Truth {
+func generate(tb testing.TB, partitions int32, n int, seed uint64) *proctest.Truth {
+	tb.Helper()
 	g := proctest.New(partitions)
-	g.Generate(rand.New(rand.NewPCG(seed, seed+1)), n, 0)
+	g.Generate(tb, rand.New(rand.NewPCG(seed, seed+1)), n, 0)
 	return g
 }
 
@@ -79,7 +80,7 @@ func TestTopicRecreatedHaltsUntilRelog(t *testing.T) {
 	addrs := c.ListenAddrs()
 	adm := admin(t, addrs)
 	ctx := context.Background()
-	old := generate(2, 400, 1)
+	old := generate(t, 2, 400, 1)
 	produce(t, addrs, old.Records)
 	s := memsink.New()
 	cfg := testConfig(addrs, "g")
@@ -96,7 +97,7 @@ func TestTopicRecreatedHaltsUntilRelog(t *testing.T) {
 	if _, err := adm.CreateTopic(ctx, 2, 1, nil, testTopic); err != nil {
 		t.Fatal(err)
 	}
-	fresh := generate(2, 150, 2)
+	fresh := generate(t, 2, 150, 2)
 	produce(t, addrs, fresh.Records)
 
 	reg := prometheus.NewRegistry()
@@ -149,7 +150,7 @@ func TestTopicRecreatedHaltsUntilRelog(t *testing.T) {
 func TestWatermarkPastLogEndHalts(t *testing.T) {
 	c := cluster(t, 2)
 	addrs := c.ListenAddrs()
-	g := generate(2, 200, 3)
+	g := generate(t, 2, 200, 3)
 	produce(t, addrs, g.Records)
 	s := memsink.New()
 	ctx := context.Background()
@@ -198,7 +199,7 @@ func TestWatermarkBelowLogStartCountsLoss(t *testing.T) {
 	c := cluster(t, 1)
 	addrs := c.ListenAddrs()
 	ctx := context.Background()
-	first := generate(1, 100, 4)
+	first := generate(t, 1, 100, 4)
 	produce(t, addrs, first.Records)
 	s := memsink.New()
 	cfg := testConfig(addrs, "g")
@@ -208,7 +209,7 @@ func TestWatermarkBelowLogStartCountsLoss(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	more := generate(1, 60, 5)
+	more := generate(t, 1, 60, 5)
 	produce(t, addrs, more.Records)
 	adm := admin(t, addrs)
 	var offs kadm.Offsets

@@ -40,7 +40,7 @@ func TestFullRunMatchesGroundTruth(t *testing.T) {
 	c := cluster(t, 3)
 	addrs := c.ListenAddrs()
 	g := proctest.New(3)
-	g.Generate(rand.New(rand.NewPCG(1, 2)), 3000, 0)
+	g.Generate(t, rand.New(rand.NewPCG(1, 2)), 3000, 0)
 	produce(t, addrs, g.Records)
 
 	s := memsink.New()
@@ -217,7 +217,7 @@ func TestPoisonGoesToDLQ(t *testing.T) {
 	c := cluster(t, 2)
 	addrs := c.ListenAddrs()
 	g := proctest.New(2)
-	g.Generate(rand.New(rand.NewPCG(3, 4)), 400, 7)
+	g.Generate(t, rand.New(rand.NewPCG(3, 4)), 400, 7)
 	// One oversize record: larger than schemas.MaxItemBytes.
 	big := make([]byte, schemas.MaxItemBytes+10)
 	for i := range big {
@@ -229,7 +229,7 @@ func TestPoisonGoesToDLQ(t *testing.T) {
 	g.Add(proctest.Record{Partition: 0, Value: []byte(`{"outcome":"ok","workerId":"bad id"}`)}, false)
 	g.Poison[ReasonInvalid]++
 	// Valid records after the poison ones keep flowing.
-	g.Generate(rand.New(rand.NewPCG(5, 6)), 100, 0)
+	g.Generate(t, rand.New(rand.NewPCG(5, 6)), 100, 0)
 	produce(t, addrs, g.Records)
 
 	s := memsink.New()
@@ -296,7 +296,7 @@ func TestTransientSinkErrorsAreRetried(t *testing.T) {
 	c := cluster(t, 2)
 	addrs := c.ListenAddrs()
 	g := proctest.New(2)
-	g.Generate(rand.New(rand.NewPCG(7, 8)), 1000, 0)
+	g.Generate(t, rand.New(rand.NewPCG(7, 8)), 1000, 0)
 	produce(t, addrs, g.Records)
 
 	s := memsink.New()
@@ -324,7 +324,7 @@ func TestTransientSinkErrorsAreRetried(t *testing.T) {
 	s2.FailNext(1 << 30)
 	c2 := cluster(t, 1)
 	g2 := proctest.New(1)
-	g2.Generate(rand.New(rand.NewPCG(9, 10)), 50, 0)
+	g2.Generate(t, rand.New(rand.NewPCG(9, 10)), 50, 0)
 	produce(t, c2.ListenAddrs(), g2.Records)
 	cfg2 := testConfig(c2.ListenAddrs(), "down")
 	cfg2.MaxRows = 10
@@ -349,7 +349,7 @@ func TestSchemaErrorStopsRun(t *testing.T) {
 	c := cluster(t, 1)
 	addrs := c.ListenAddrs()
 	g := proctest.New(1)
-	g.Generate(rand.New(rand.NewPCG(11, 12)), 20, 0)
+	g.Generate(t, rand.New(rand.NewPCG(11, 12)), 20, 0)
 	produce(t, addrs, g.Records)
 	s := memsink.New()
 	cfg := testConfig(addrs, "schema")
@@ -358,7 +358,7 @@ func TestSchemaErrorStopsRun(t *testing.T) {
 	waitFor(t, 20*time.Second, "first blocks", func() bool { return s.RowCount() == len(g.Valid) })
 	s.FailSchema(true)
 	g2 := proctest.New(1)
-	g2.Generate(rand.New(rand.NewPCG(11, 13)), 10, 0)
+	g2.Generate(t, rand.New(rand.NewPCG(11, 13)), 10, 0)
 	produce(t, addrs, g2.Records)
 	select {
 	case err := <-r.done:
@@ -378,7 +378,7 @@ func TestCrashBetweenRawAndRollupInsert(t *testing.T) {
 	c := cluster(t, 1)
 	addrs := c.ListenAddrs()
 	g := proctest.New(1)
-	g.Generate(rand.New(rand.NewPCG(13, 14)), 300, 0)
+	g.Generate(t, rand.New(rand.NewPCG(13, 14)), 300, 0)
 	produce(t, addrs, g.Records)
 
 	// First run: blocks of 100; the second block's raw rows land, then the

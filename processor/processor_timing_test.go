@@ -47,7 +47,7 @@ func (discardStream) Abort()                    {}
 // (decode, validate, redact, route, raw row, rollup deltas) without Kafka.
 func BenchmarkDecodeAggregate(b *testing.B) {
 	g := proctest.New(1)
-	g.Generate(rand.New(rand.NewPCG(1, 1)), 4096, 0)
+	g.Generate(b, rand.New(rand.NewPCG(1, 1)), 4096, 0)
 	recs := make([]*kgo.Record, len(g.Records))
 	size := 0
 	for i, r := range g.Records {
@@ -84,7 +84,7 @@ func BenchmarkProcessor(b *testing.B) {
 	c := cluster(b, 4)
 	addrs := c.ListenAddrs()
 	g := proctest.New(4)
-	g.Generate(rand.New(rand.NewPCG(2, 2)), n, 0)
+	g.Generate(b, rand.New(rand.NewPCG(2, 2)), n, 0)
 	produce(b, addrs, g.Records)
 	size := 0
 	for _, r := range g.Records {

@@ -21,7 +21,7 @@ func TestRevokeFlushesAndCommits(t *testing.T) {
 	c := cluster(t, 4)
 	addrs := c.ListenAddrs()
 	g := proctest.New(4)
-	g.Generate(rand.New(rand.NewPCG(21, 22)), 2000, 0)
+	g.Generate(t, rand.New(rand.NewPCG(21, 22)), 2000, 0)
 	produce(t, addrs, g.Records)
 
 	s := memsink.New()
@@ -56,7 +56,7 @@ func TestRevokeFlushesAndCommits(t *testing.T) {
 	}
 
 	// More data flows to both members.
-	g.Generate(rand.New(rand.NewPCG(23, 24)), 1000, 0)
+	g.Generate(t, rand.New(rand.NewPCG(23, 24)), 1000, 0)
 	produce(t, addrs, g.Records[2000:])
 	waitFor(t, 20*time.Second, "both polled the rest", func() bool {
 		return r1.p.polled.Load()+r2.p.polled.Load() == int64(len(g.Records))
@@ -80,7 +80,7 @@ func TestLossDropsBuffersAndResumesFromWatermark(t *testing.T) {
 	c := cluster(t, 2, kfake.GroupMinSessionTimeout(100*time.Millisecond))
 	addrs := c.ListenAddrs()
 	g := proctest.New(2)
-	g.Generate(rand.New(rand.NewPCG(31, 32)), 1050, 0)
+	g.Generate(t, rand.New(rand.NewPCG(31, 32)), 1050, 0)
 	produce(t, addrs, g.Records)
 
 	s := memsink.New()

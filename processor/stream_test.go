@@ -48,7 +48,7 @@ func TestStreamSendsPackets(t *testing.T) {
 	c := cluster(t, 2)
 	addrs := c.ListenAddrs()
 	g := proctest.New(2)
-	g.Generate(rand.New(rand.NewPCG(21, 22)), 2000, 0)
+	g.Generate(t, rand.New(rand.NewPCG(21, 22)), 2000, 0)
 	produce(t, addrs, g.Records)
 
 	s := &packetLog{Sink: memsink.New()}
@@ -79,7 +79,7 @@ func TestStreamFailuresReadBlocksAgain(t *testing.T) {
 	c := cluster(t, 3)
 	addrs := c.ListenAddrs()
 	g := proctest.New(3)
-	g.Generate(rand.New(rand.NewPCG(23, 24)), 3000, 20)
+	g.Generate(t, rand.New(rand.NewPCG(23, 24)), 3000, 20)
 	produce(t, addrs, g.Records)
 
 	s := memsink.New()
@@ -111,7 +111,7 @@ func TestNoStreamHoldsBlocks(t *testing.T) {
 	c := cluster(t, 2)
 	addrs := c.ListenAddrs()
 	g := proctest.New(2)
-	g.Generate(rand.New(rand.NewPCG(25, 26)), 1000, 10)
+	g.Generate(t, rand.New(rand.NewPCG(25, 26)), 1000, 10)
 	produce(t, addrs, g.Records)
 	s := memsink.New()
 	cfg := testConfig(addrs, "no-stream")

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 // TestIngestHostileCorpus posts, as the second item of a batch, each value
@@ -142,7 +142,7 @@ func TestIngestInflightBudget(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+testToken)
 	first := make(chan resp, 1)
 	go func() { first <- do(t, req) }()
-	localtest.Eventually(t, 20*time.Second, 5*time.Millisecond, func() bool { return in.inflight.Load() >= int64(len(body)) },
+	testenv.Eventually(t, 20*time.Second, 5*time.Millisecond, func() bool { return in.inflight.Load() >= int64(len(body)) },
 		"the first request never held its %d bytes of the budget", len(body))
 	r := e.post(t, body)
 	if r.code != http.StatusTooManyRequests || r.hdr.Get("Retry-After") != "3" {
@@ -229,6 +229,6 @@ func TestIngestTimeoutKeepsBudget(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	p.Close(ctx) // gives up flushing after 1s and fails the records still buffered
-	localtest.Eventually(t, 20*time.Second, 20*time.Millisecond, func() bool { return in.InflightBytes() == 0 },
+	testenv.Eventually(t, 20*time.Second, 20*time.Millisecond, func() bool { return in.InflightBytes() == 0 },
 		"bytes still held after the publisher closed")
 }

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taillight/taillight/deployments/local"
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 func TestDashUsage(t *testing.T) {
@@ -39,10 +39,10 @@ var dashURLRE = regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+/)`)
 // TestDashCommand runs `taillight dash` on a real ClickHouse (a migrated
 // empty database) and reads its page, API, metrics and readiness.
 func TestDashCommand(t *testing.T) {
-	localtest.SkipShort(t, "needs a real ClickHouse server")
+	testenv.SkipShort(t, "needs a real ClickHouse server")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	srv := localtest.ClickHouse(t, ctx, local.ClickHouseConfig{StartTimeout: 90 * time.Second})
+	srv := testenv.NeedClickHouse(t, ctx, devenv.ClickHouseConfig{StartTimeout: 90 * time.Second})
 	db := fmt.Sprintf("tl_dash_%d", os.Getpid())
 	if code, _, errOut := runMigrateCmd(t, "-clickhouse.addr", srv.Addr(), "-clickhouse.database", db); code != exitOK {
 		t.Fatalf("migrate = %d: %s", code, errOut)
@@ -57,7 +57,7 @@ func TestDashCommand(t *testing.T) {
 			"-clickhouse.database", db, "-clickhouse.user", "readonly"}, stdio{strings.NewReader(""), io.Discard, stderr})
 	}()
 	var base string
-	localtest.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool {
+	testenv.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool {
 		if m := dashURLRE.FindStringSubmatch(stderr.String()); m != nil {
 			base = m[1]
 			return true
@@ -132,14 +132,14 @@ func TestDashWaitsForClickHouse(t *testing.T) {
 	}()
 	listening := regexp.MustCompile(`msg="dashboard listening; connecting to ClickHouse" addr=(\S+)`)
 	var base string
-	localtest.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool {
+	testenv.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool {
 		if m := listening.FindStringSubmatch(stderr.String()); m != nil {
 			base = "http://" + m[1] + "/"
 			return true
 		}
 		return false
 	}, "dash not listening; stderr:\n%s", stderr)
-	localtest.Eventually(t, 30*time.Second, 50*time.Millisecond, func() bool {
+	testenv.Eventually(t, 30*time.Second, 50*time.Millisecond, func() bool {
 		code, body := get(t, base+"readyz")
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "ClickHouse unreachable")
 	}, "readyz never said ClickHouse is unreachable; stderr:\n%s", stderr)

@@ -20,8 +20,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/taillight/taillight/deployments/local"
 	"github.com/taillight/taillight/internal/dash"
+	"github.com/taillight/taillight/internal/devenv"
 	"github.com/taillight/taillight/processor"
 	"github.com/taillight/taillight/producer"
 	"github.com/taillight/taillight/schemas"
@@ -44,7 +44,7 @@ type devFlags struct {
 	log      logFlags
 	dir      string
 	keep     bool
-	install  bool
+	chBinary string
 	external bool // -clickhouse.addr given: no private server
 
 	listenDash, listenIngest, listenMetrics, listenKafka string
@@ -77,7 +77,7 @@ func (f *devFlags) register(fs *flag.FlagSet) {
 	f.log.register(fs)
 	fs.StringVar(&f.dir, "dir", "", "where to create this run's data directory (default $TMPDIR)")
 	fs.BoolVar(&f.keep, "keep", false, "keep the data directory (ClickHouse data and logs) on exit")
-	fs.BoolVar(&f.install, "clickhouse.install", true, "install Debian's clickhouse-server (apt-get, root) when no server binary is found")
+	fs.StringVar(&f.chBinary, "clickhouse.binary", "", "the ClickHouse server binary to run (default: clickhouse-server or clickhouse on $PATH, /usr/sbin, /usr/bin, /usr/local/bin)")
 	fs.StringVar(&f.listenDash, "listen.dash", "127.0.0.1:8090", "address of the dashboard")
 	fs.StringVar(&f.listenIngest, "listen.ingest", "127.0.0.1:8080", "address of POST "+producer.IngestPath)
 	fs.StringVar(&f.listenMetrics, "listen.metrics", "127.0.0.1:9102", "address of /metrics, /healthz and /readyz for the whole pipeline")
@@ -307,18 +307,21 @@ func (d *devRun) run(ctx context.Context) error {
 	// ClickHouse: ours, or the one named by -clickhouse.addr.
 	chCfg := f.ch
 	dashUser := chCfg
-	var chServer *local.ClickHouse
+	var chServer *devenv.ClickHouse
 	if !f.external {
 		log.Info("starting a private ClickHouse", "dir", d.dir+"/clickhouse")
-		chServer, err = local.StartClickHouse(ctx, local.ClickHouseConfig{
-			Dir:       d.dir + "/clickhouse",
-			TCPPort:   f.chPort,
-			HTTPPort:  f.chHTTPPort,
-			Log:       log,
-			NoInstall: !f.install,
+		chServer, err = devenv.StartClickHouse(ctx, devenv.ClickHouseConfig{
+			Dir:      d.dir + "/clickhouse",
+			TCPPort:  f.chPort,
+			HTTPPort: f.chHTTPPort,
+			Binary:   f.chBinary,
+			Log:      log,
 		})
 		if err != nil {
-			if errors.Is(err, local.ErrPortInUse) {
+			if errors.Is(err, devenv.ErrClickHouseNotFound) {
+				return fmt.Errorf("%w; then run taillight dev again (make run installs it and starts dev), name the binary with -clickhouse.binary, or use a running server with -clickhouse.addr", err)
+			}
+			if errors.Is(err, devenv.ErrPortInUse) {
 				return fmt.Errorf("%w (move it with -listen.clickhouse / -listen.clickhouse-http, or use a running server with -clickhouse.addr)", err)
 			}
 			return err
@@ -376,7 +379,7 @@ func (d *devRun) run(ctx context.Context) error {
 	topic := schemas.DefaultTopic
 	dlq := topic + schemas.DLQSuffix
 	lnKafkaUsed = true
-	kc, err := local.StartKfake(1,
+	kc, err := devenv.StartKfake(1,
 		kfake.SeedTopics(int32(f.partitions), topic, dlq),
 		kfake.ListenFn(func(string, string) (net.Listener, error) {
 			var ln net.Listener
@@ -491,7 +494,7 @@ func (d *devRun) run(ctx context.Context) error {
 }
 
 // banner prints where everything is.
-func (d *devRun) banner(brokers []string, ch chsink.Config, srv *local.ClickHouse, dashAddr, ingestAddr, metricsAddr string, took time.Duration) {
+func (d *devRun) banner(brokers []string, ch chsink.Config, srv *devenv.ClickHouse, dashAddr, ingestAddr, metricsAddr string, took time.Duration) {
 	f, w := d.f, d.out
 	token := "<a token from " + f.ingest.TokensFile + ">"
 	if len(f.ingest.Tokens) > 0 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,8 +16,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/taillight/taillight/deployments/local"
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/processor/redact"
 )
 
@@ -49,7 +50,7 @@ func TestDevPortTaken(t *testing.T) {
 	defer ln.Close()
 	root := t.TempDir()
 	for _, fl := range []string{"listen.dash", "listen.ingest", "listen.metrics", "listen.kafka"} {
-		args := []string{"dev", "-dir", root, "-clickhouse.install=false"}
+		args := []string{"dev", "-dir", root}
 		for _, other := range []string{"listen.dash", "listen.ingest", "listen.metrics", "listen.kafka"} {
 			addr := "127.0.0.1:0"
 			if other == fl {
@@ -62,6 +63,24 @@ func TestDevPortTaken(t *testing.T) {
 		want := ln.Addr().String() + " is taken by another process; pick another address with -" + fl
 		if code != exitError || !strings.Contains(stderr.String(), want) {
 			t.Errorf("-%s on a taken port: exit %d, stderr %q; want %d with %q", fl, code, stderr, exitError, want)
+		}
+	}
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Errorf("a failed start left %d entries in -dir", len(ents))
+	}
+}
+
+// TestDevNoClickHouse: without a ClickHouse server binary, dev says which
+// command installs one and which flags avoid it, and leaves nothing behind.
+func TestDevNoClickHouse(t *testing.T) {
+	root := t.TempDir()
+	stderr := &syncBuffer{}
+	code := runMain(context.Background(), []string{"dev", "-dir", root, "-clickhouse.binary", filepath.Join(root, "no-clickhouse"),
+		"-listen.dash", "127.0.0.1:0", "-listen.ingest", "127.0.0.1:0", "-listen.metrics", "127.0.0.1:0", "-listen.kafka", "127.0.0.1:0"},
+		stdio{strings.NewReader(""), io.Discard, stderr})
+	for _, want := range []string{"clickhouse server binary not found", "make deps", "make run", "-clickhouse.addr"} {
+		if code != exitError || !strings.Contains(stderr.String(), want) {
+			t.Errorf("dev without ClickHouse: exit %d, stderr %q; want %d naming %q", code, stderr, exitError, want)
 		}
 	}
 	if ents, _ := os.ReadDir(root); len(ents) != 0 {
@@ -82,10 +101,9 @@ var (
 // to ingest lands redacted, the suggested first query runs, and cancelling
 // stops everything with exit 0 and removes the data directory.
 func TestDevCommand(t *testing.T) {
-	localtest.SkipShort(t, "starts a real ClickHouse server")
-	e2e := localtest.E2E()
-	if _, err := local.FindClickHouse(); err != nil && !e2e {
-		localtest.NoClickHouse(t, err)
+	testenv.SkipShort(t, "starts a real ClickHouse server")
+	if _, err := devenv.FindClickHouse(); err != nil {
+		testenv.NoClickHouse(t, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -95,8 +113,7 @@ func TestDevCommand(t *testing.T) {
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- runMain(dctx, []string{"dev", "-dir", root, "-clickhouse.install=" + strconv.FormatBool(e2e),
-			"-listen.dash", "127.0.0.1:0", "-listen.ingest", "127.0.0.1:0", "-listen.metrics", "127.0.0.1:0",
+		done <- runMain(dctx, []string{"dev", "-dir", root, "-listen.dash", "127.0.0.1:0", "-listen.ingest", "127.0.0.1:0", "-listen.metrics", "127.0.0.1:0",
 			"-listen.kafka", "127.0.0.1:0", "-listen.clickhouse", "0", "-listen.clickhouse-http", "0",
 			"-generate.rate", "200", "-flush.linger", "200ms"}, stdio{strings.NewReader(""), stdout, stderr})
 	}()
@@ -110,7 +127,7 @@ func TestDevCommand(t *testing.T) {
 	// poll runs cond until it holds or within passes.
 	poll := func(within time.Duration, what string, cond func() bool) {
 		t.Helper()
-		if !localtest.Poll(within, 50*time.Millisecond, func() bool {
+		if !testenv.Poll(within, 50*time.Millisecond, func() bool {
 			if cond() {
 				return true
 			}

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 // syncBuffer is a bytes.Buffer safe for a command's goroutine and the test.
@@ -71,7 +71,7 @@ func startIngest(t *testing.T, brokers []string, token string, extra ...string) 
 	}
 	t.Cleanup(func() { cancel(); wait() })
 	var addr string
-	localtest.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
 		if m := listenRE.FindStringSubmatch(stderr.String()); m != nil {
 			addr = m[1]
 			return true
@@ -192,7 +192,7 @@ func TestIngestCommandDrains(t *testing.T) {
 		t.Fatal("produce request never reached Kafka")
 	}
 	cancel() // SIGTERM while the request waits for its acks
-	localtest.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
 		return strings.Contains(stderr.String(), "draining in-flight requests")
 	}, "no shutdown log line")
 	once.Do(func() { close(release) })

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taillight/taillight/deployments/local"
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 func runMigrateCmd(t *testing.T, args ...string) (int, string, string) {
@@ -37,10 +37,10 @@ func TestMigrateUsage(t *testing.T) {
 }
 
 func TestMigrateCommand(t *testing.T) {
-	localtest.SkipShort(t, "needs a real ClickHouse server")
+	testenv.SkipShort(t, "needs a real ClickHouse server")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	srv := localtest.ClickHouse(t, ctx, local.ClickHouseConfig{StartTimeout: 90 * time.Second})
+	srv := testenv.NeedClickHouse(t, ctx, devenv.ClickHouseConfig{StartTimeout: 90 * time.Second})
 	db := fmt.Sprintf("tl_migrate_%d", os.Getpid())
 	flags := []string{"-clickhouse.addr", srv.Addr(), "-clickhouse.database", db}
 

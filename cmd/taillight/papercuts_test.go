@@ -73,7 +73,7 @@ func TestDevPortsTaken(t *testing.T) {
 		taken = append(taken, ln)
 	}
 	port := func(ln net.Listener) string { return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) }
-	args := []string{"dev", "-dir", t.TempDir(), "-clickhouse.install=false",
+	args := []string{"dev", "-dir", t.TempDir(),
 		"-listen.dash", taken[0].Addr().String(), "-listen.ingest", "0", "-listen.metrics", port(taken[1]),
 		"-listen.kafka", "0", "-listen.clickhouse", port(taken[2]), "-listen.clickhouse-http", "0"}
 	stderr := &syncBuffer{}

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taillight/taillight/deployments/local"
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 func TestProcessFlags(t *testing.T) {
@@ -45,7 +45,7 @@ func TestProcessFlags(t *testing.T) {
 			done <- runMain(ctx, []string{"process", "-clickhouse.addr", "127.0.0.1:1", "-clickhouse.dial-timeout", "1s",
 				"-listen.metrics", "127.0.0.1:0"}, stdio{strings.NewReader(""), io.Discard, errb})
 		}()
-		localtest.Eventually(t, 30*time.Second, 10*time.Millisecond, func() bool {
+		testenv.Eventually(t, 30*time.Second, 10*time.Millisecond, func() bool {
 			return strings.Contains(errb.String(), "ClickHouse does not answer; waiting for it")
 		}, "no waiting message; stderr:\n%s", errb)
 		select {
@@ -69,10 +69,10 @@ func TestProcessFlags(t *testing.T) {
 // as such, not as a schema problem to fix with 'taillight migrate', and the
 // password appears nowhere in the output.
 func TestProcessClickHouseAuthMessage(t *testing.T) {
-	localtest.SkipShort(t, "needs a real ClickHouse server")
+	testenv.SkipShort(t, "needs a real ClickHouse server")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv := localtest.ClickHouse(t, ctx, local.ClickHouseConfig{StartTimeout: 90 * time.Second})
+	srv := testenv.NeedClickHouse(t, ctx, devenv.ClickHouseConfig{StartTimeout: 90 * time.Second})
 	const secret = "not-the-password-7f3a9c"
 	var out, errb bytes.Buffer
 	code := runMain(ctx, []string{"process", "-kafka.brokers", "127.0.0.1:1", "-listen.metrics", "127.0.0.1:0",

@@ -65,7 +65,7 @@ write_config() {
 	e="$(xml_escape "$dir")"
 	cat >"$dir/config.xml" <<EOF
 <?xml version="1.0"?>
-<!-- Written by taillight deployments/local (clickhouse.go, clickhouse.sh); rewritten on every start. -->
+<!-- Written by taillight (internal/devenv/clickhouse.go, deployments/local/clickhouse.sh); rewritten on every start. -->
 <yandex>
     <logger>
         <level>warning</level>
@@ -97,7 +97,7 @@ write_config() {
 EOF
 	cat >"$dir/users.xml" <<'EOF'
 <?xml version="1.0"?>
-<!-- Written by taillight deployments/local (clickhouse.go, clickhouse.sh). Loopback only. -->
+<!-- Written by taillight (internal/devenv/clickhouse.go, deployments/local/clickhouse.sh). Loopback only. -->
 <yandex>
     <profiles>
         <default>

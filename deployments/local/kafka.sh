@@ -2,7 +2,7 @@
 # A local Apache Kafka cluster for people, the same one the Go tests start
 # (kafka.go): KRaft, combined broker+controller nodes on free loopback ports,
 # in a temporary directory. It runs in the background under the localkafka
-# command (deployments/local/cmd/localkafka), which stops the brokers when it
+# command (internal/devenv/localkafka), which stops the brokers when it
 # is stopped; the data does not outlive `stop`.
 #
 # Usage: deployments/local/kafka.sh start [1|3] | stop | status
@@ -42,10 +42,10 @@ start() {
 		say "already running (pid $(cat "$pidf")): $(cat "$dir/brokers" 2>/dev/null)"
 		exit 0
 	fi
-	command -v go >/dev/null 2>&1 || die "go not found: kafka.sh builds deployments/local/cmd/localkafka with Go 1.26"
+	command -v go >/dev/null 2>&1 || die "go not found: kafka.sh builds internal/devenv/localkafka with Go 1.26"
 	bash "$here/install-kafka.sh" >&2
 	mkdir -p "$dir"
-	(cd "$root" && go build -o "$dir/localkafka" ./deployments/local/cmd/localkafka) || die "building localkafka failed (above)"
+	(cd "$root" && go build -o "$dir/localkafka" ./internal/devenv/localkafka) || die "building localkafka failed (above)"
 	rm -f "$dir/brokers"
 	: >"$log"
 	# setsid: the cluster must not die with this shell; localkafka's own

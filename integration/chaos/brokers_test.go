@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/taillight/taillight/integration"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/producer"
 )
 
@@ -169,13 +170,8 @@ func TestChaosThreeBrokers(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Recovery: the first batch sent after the kill acknowledged.
-		deadline := time.Now().Add(2 * time.Minute)
-		for sd.firstAckAfter(t0) < 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("no ingest batch acknowledged within 2 minutes of killing broker %d", i)
-			}
-			<-time.After(50 * time.Millisecond)
-		}
+		testenv.Eventually(t, 2*time.Minute, 50*time.Millisecond, func() bool { return sd.firstAckAfter(t0) >= 0 },
+			"no ingest batch acknowledged within 2 minutes of killing broker %d", i)
 		recover = append(recover, sd.firstAckAfter(t0))
 		<-time.After(time.Until(t0.Add(phase)))
 		if err := k.StartBroker(ctx, i); err != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/taillight/taillight/integration"
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 // maxRSS bounds every processor subprocess's resident memory.
@@ -155,13 +156,12 @@ var opsAddr = regexp.MustCompile(`ops listening.*addr=(127\.0\.0\.1:\d+)`)
 func (p *proc) scrape() {
 	t := p.f.t
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
 	var m []string
-	for m = opsAddr.FindStringSubmatch(p.stderr.String()); m == nil; m = opsAddr.FindStringSubmatch(p.stderr.String()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("processor did not log its metrics address within 30 s:\n%s", p.stderr.String())
-		}
-		<-time.After(20 * time.Millisecond)
+	if !testenv.Poll(30*time.Second, 20*time.Millisecond, func() bool {
+		m = opsAddr.FindStringSubmatch(p.stderr.String())
+		return m != nil
+	}) {
+		t.Fatalf("processor did not log its metrics address within 30 s:\n%s", p.stderr.String())
 	}
 	resp, err := http.Get("http://" + m[1] + "/metrics")
 	if err != nil {

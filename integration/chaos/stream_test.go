@@ -131,7 +131,7 @@ func (s *stream) produce(seed uint64, n, hostileEvery int) {
 		k := min(chunk, n-done)
 		next := append([]int64(nil), s.g.Offsets...)
 		s.g.Records = s.g.Records[:0]
-		s.g.Generate(rng, k, 97)
+		s.g.Generate(t, rng, k, 97)
 		gen := len(s.g.Records)
 		for i := 0; i < gen; i++ {
 			r := &s.g.Records[i]

@@ -12,16 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taillight/taillight/deployments/cloudflare"
-	"github.com/taillight/taillight/deployments/local"
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 // requireWorkerd returns the workerd binary. It skips the test when there is
 // none (naming the install script), unless TAILLIGHT_E2E=1, where it fails.
 func requireWorkerd(t testing.TB) string {
 	t.Helper()
-	return localtest.Workerd(t)
+	return testenv.NeedWorkerd(t)
 }
 
 // post is one request received by the ingest stand-in.
@@ -79,16 +77,16 @@ func (in *ingest) snapshot() []post {
 }
 
 // waitFor polls cond every 20ms until it holds or the deadline passes.
-func waitFor(t testing.TB, wd *local.Workerd, within time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, wd *testenv.Workerd, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	if !localtest.Poll(within, 20*time.Millisecond, cond) {
+	if !testenv.Poll(within, 20*time.Millisecond, cond) {
 		t.Fatalf("timed out after %s waiting for %s; workerd output:\n%s", within, what, wd.Output())
 	}
 }
 
 // startWithTail runs producer with the repository's Tail Worker attached,
 // forwarding to in with the given extra env.
-func startWithTail(t testing.TB, bin, producerJS string, in *ingest, env map[string]string) *local.Workerd {
+func startWithTail(t testing.TB, bin, producerJS string, in *ingest, env map[string]string) *testenv.Workerd {
 	t.Helper()
 	bindings := map[string]string{"INGEST_URL": in.url(), "INGEST_TOKEN": testToken}
 	for k, v := range env {
@@ -96,11 +94,11 @@ func startWithTail(t testing.TB, bin, producerJS string, in *ingest, env map[str
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	wd, err := local.StartWorkerd(ctx, local.WorkerdConfig{
+	wd, err := testenv.StartWorkerd(ctx, testenv.WorkerdConfig{
 		Binary:   bin,
-		Producer: local.WorkerdWorker{Modules: []local.WorkerdModule{{Name: "producer.js", Source: producerJS}}},
-		Tail: local.WorkerdWorker{
-			Modules:  []local.WorkerdModule{{Name: cloudflare.TailWorkerName, Source: cloudflare.TailWorkerJS}, {Name: cloudflare.ForwardName, Source: cloudflare.ForwardJS}},
+		Producer: testenv.WorkerdWorker{Modules: []testenv.WorkerdModule{{Name: "producer.js", Source: producerJS}}},
+		Tail: testenv.WorkerdWorker{
+			Modules:  []testenv.WorkerdModule{testenv.CloudflareModule(t, "tail-worker.js"), testenv.CloudflareModule(t, "taillight-forward.js")},
 			Bindings: bindings,
 		},
 	})

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 // BenchmarkTailRoundTrip measures one request through a producer Worker until
@@ -18,7 +18,7 @@ func BenchmarkTailRoundTrip(b *testing.B) {
 	for b.Loop() {
 		get(b, wd.URL(), "/bench", nil)
 		n++
-		if !localtest.Poll(30*time.Second, 50*time.Microsecond, func() bool { return len(in.snapshot()) >= n }) {
+		if !testenv.Poll(30*time.Second, 50*time.Microsecond, func() bool { return len(in.snapshot()) >= n }) {
 			b.Fatalf("tail POST %d did not arrive; workerd output:\n%s", n, wd.Output())
 		}
 	}

@@ -12,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taillight/taillight/deployments/cloudflare"
-	"github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/schemas"
 )
 
@@ -149,12 +148,12 @@ func TestTailWorkerSplitsLargeBatches(t *testing.T) {
 	const limit = 4096
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	wd, err := local.StartWorkerd(ctx, local.WorkerdConfig{
+	wd, err := testenv.StartWorkerd(ctx, testenv.WorkerdConfig{
 		Binary: bin,
-		Producer: local.WorkerdWorker{
-			Modules: []local.WorkerdModule{
+		Producer: testenv.WorkerdWorker{
+			Modules: []testenv.WorkerdModule{
 				{Name: "harness.js", Source: splitHarness},
-				{Name: cloudflare.TailWorkerName, Source: cloudflare.TailWorkerJS}, {Name: cloudflare.ForwardName, Source: cloudflare.ForwardJS},
+				testenv.CloudflareModule(t, "tail-worker.js"), testenv.CloudflareModule(t, "taillight-forward.js"),
 			},
 			Bindings: map[string]string{"INGEST_URL": in.url(), "INGEST_TOKEN": testToken, "MAX_BATCH_BYTES": fmt.Sprint(limit)},
 		},

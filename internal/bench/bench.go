@@ -28,7 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	local "github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/internal/devenv"
 	"github.com/taillight/taillight/producer"
 	"github.com/taillight/taillight/sinks/chsink"
 )
@@ -53,7 +53,8 @@ type Config struct {
 	// Partitions of the benchmark topic (default 4).
 	Partitions int
 	// Brokers of an existing Kafka cluster; empty starts a local Apache
-	// Kafka (deployments/local) for the run.
+	// Kafka (internal/devenv: java and the jars install-kafka.sh fetches) for
+	// the run.
 	Brokers []string
 	// ClickHouse is the native address of an existing server; empty starts a
 	// private local ClickHouse for the run. Its CPU is measured only then.
@@ -250,24 +251,24 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	brokers := cfg.Brokers
 	rep.Kafka = "external " + strings.Join(brokers, ",")
 	if len(brokers) == 0 {
-		log.Info("starting a local Apache Kafka", "version", local.KafkaVersion)
-		k, err := local.StartKafka(ctx, local.KafkaConfig{Brokers: 1, Dir: work, Log: log,
+		log.Info("starting a local Apache Kafka", "version", devenv.KafkaVersion)
+		k, err := devenv.StartKafka(ctx, devenv.KafkaConfig{Brokers: 1, Dir: work, Log: log,
 			// Big segments: a million records would roll a thousand 1 MiB ones.
 			ExtraProps: map[string]string{"log.segment.bytes": "268435456"}})
 		if err != nil {
-			return nil, fmt.Errorf("bench: start kafka: %w", err)
+			return nil, fmt.Errorf("bench: start kafka: %w (or measure against a running cluster with -kafka.brokers)", err)
 		}
 		defer k.Close()
 		brokers = k.Brokers()
-		rep.Kafka = "local Apache Kafka " + local.KafkaVersion + ", 1 broker"
+		rep.Kafka = "local Apache Kafka " + devenv.KafkaVersion + ", 1 broker"
 	}
 	chAddr, chPID := cfg.ClickHouse, 0
 	rep.ClickHouse = "external " + chAddr
 	if chAddr == "" {
 		log.Info("starting a private ClickHouse")
-		ch, err := local.StartClickHouse(ctx, local.ClickHouseConfig{Dir: filepath.Join(work, "clickhouse"), Log: log})
+		ch, err := devenv.StartClickHouse(ctx, devenv.ClickHouseConfig{Dir: filepath.Join(work, "clickhouse"), Log: log})
 		if err != nil {
-			return nil, fmt.Errorf("bench: start clickhouse: %w", err)
+			return nil, fmt.Errorf("bench: start clickhouse: %w (or measure against a running server with -clickhouse.addr)", err)
 		}
 		defer ch.Close()
 		chAddr, chPID = ch.Addr(), ch.PID()

@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	local "github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 func TestParseStatCPU(t *testing.T) {
@@ -155,17 +156,17 @@ func TestChecks(t *testing.T) {
 func servers(t *testing.T) {
 	t.Helper()
 	var missing []string
-	if err := local.KafkaInstalled(""); err != nil {
+	if err := devenv.KafkaInstalled(""); err != nil {
 		missing = append(missing, err.Error())
 	}
-	if _, err := local.FindClickHouse(); err != nil {
+	if _, err := devenv.FindClickHouse(); err != nil {
 		missing = append(missing, err.Error())
 	}
 	if len(missing) == 0 {
 		return
 	}
 	msg := strings.Join(missing, "; ")
-	if os.Getenv("TAILLIGHT_E2E") == "1" {
+	if testenv.E2E() {
 		t.Fatalf("TAILLIGHT_E2E=1 and no real servers: %s", msg)
 	}
 	t.Skipf("needs Apache Kafka and ClickHouse (run deployments/local/install.sh; TAILLIGHT_E2E=1 makes this a failure): %s", msg)

@@ -29,8 +29,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	local "github.com/taillight/taillight/deployments/local"
 	"github.com/taillight/taillight/internal/dash"
+	"github.com/taillight/taillight/internal/devenv"
 	"github.com/taillight/taillight/processor"
 	"github.com/taillight/taillight/processor/redact"
 	"github.com/taillight/taillight/processor/rollup"
@@ -296,9 +296,9 @@ func RunQueries(ctx context.Context, cfg QueryConfig) (*QueryReport, error) {
 		}
 		defer os.RemoveAll(work)
 		log.Info("starting a private ClickHouse")
-		ch, err := local.StartClickHouse(ctx, local.ClickHouseConfig{Dir: filepath.Join(work, "clickhouse"), Log: log})
+		ch, err := devenv.StartClickHouse(ctx, devenv.ClickHouseConfig{Dir: filepath.Join(work, "clickhouse"), Log: log})
 		if err != nil {
-			return nil, fmt.Errorf("bench: start clickhouse: %w", err)
+			return nil, fmt.Errorf("bench: start clickhouse: %w (or measure against a running server with -clickhouse.addr)", err)
 		}
 		defer ch.Close()
 		addr = ch.Addr()

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	local "github.com/taillight/taillight/deployments/local"
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/storage"
 )
 
@@ -68,7 +68,7 @@ func TestQueryConfigValidate(t *testing.T) {
 func TestRunQueries(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	srv := localtest.ClickHouse(t, ctx, local.ClickHouseConfig{StartTimeout: 90 * time.Second})
+	srv := testenv.NeedClickHouse(t, ctx, devenv.ClickHouseConfig{StartTimeout: 90 * time.Second})
 	const rate = 5
 	rep, err := RunQueries(ctx, QueryConfig{ClickHouse: srv.Addr(), Rate: rate, Runs: 2, MergeWait: time.Minute,
 		Histories: []time.Duration{time.Hour, 2 * time.Hour}})

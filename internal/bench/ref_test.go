@@ -7,14 +7,14 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	local "github.com/taillight/taillight/deployments/local"
+	"github.com/taillight/taillight/internal/devenv"
 	"github.com/taillight/taillight/producer"
 )
 
 // TestRunReference reads generated items back through an in-process fake
 // Kafka: every record once, its bytes counted, and a poison value fails.
 func TestRunReference(t *testing.T) {
-	c, err := local.StartKfake(1)
+	c, err := devenv.StartKfake(1)
 	if err != nil {
 		t.Fatal(err)
 	}

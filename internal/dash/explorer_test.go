@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 // TestInvocation opens one invocation of the data set (written twice, so
@@ -90,7 +92,7 @@ func TestLimitErrors(t *testing.T) {
 	dc := DefaultConfig()
 	dc.Database = e.db
 	dc.MaxExecutionTime = time.Second
-	s, err := New(dc, openConn(t, sharedClickHouse(t).Addr(), "readonly", e.db), nil, nil)
+	s, err := New(dc, testenv.OpenClickHouse(t, sharedClickHouse(t).Addr(), "readonly", e.db), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,13 +11,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/taillight/taillight/internal/testenv"
 )
 
 // serveAs serves a dashboard with cfg on e's database, connected as user.
 func (e *env) serveAs(tb testing.TB, user string, cfg Config) (*Server, string) {
 	tb.Helper()
 	cfg.Database = e.db
-	s, err := New(cfg, openConn(tb, sharedClickHouse(tb).Addr(), user, e.db), nil, nil)
+	s, err := New(cfg, testenv.OpenClickHouse(tb, sharedClickHouse(tb).Addr(), user, e.db), nil, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

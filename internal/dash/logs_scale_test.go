@@ -17,7 +17,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/sinks/chsink"
 )
 
@@ -176,11 +176,11 @@ func scaleInvRows(from time.Time, f scaleFilter, status string, skip, limit int)
 // read-only user, over an hour holding 1 GB of log text: they must answer,
 // with the right rows, newest first, and a replayed record once.
 func TestLogQueriesAtScale(t *testing.T) {
-	localtest.SkipShort(t, "writes 1 GB of log text")
+	testenv.SkipShort(t, "writes 1 GB of log text")
 	srv := sharedClickHouse(t)
 	ctx := t.Context()
 	db := fmt.Sprintf("dash_logs_%d_%d", os.Getpid(), dbSeq.Add(1))
-	admin := openConn(t, srv.Addr(), "default", "default")
+	admin := testenv.OpenClickHouse(t, srv.Addr(), "default", "default")
 	t.Cleanup(func() { _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })
 
 	// The tables as taillight migrate creates them.
@@ -233,7 +233,7 @@ func TestLogQueriesAtScale(t *testing.T) {
 
 	dc := DefaultConfig() // the dashboard's limits: 30 s, 10 000 rows
 	dc.Database = db
-	ro := openConn(t, srv.Addr(), "readonly", db)
+	ro := testenv.OpenClickHouse(t, srv.Addr(), "readonly", db)
 	s, err := New(dc, ro, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -17,50 +17,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/taillight/taillight/deployments/local"
-	"github.com/taillight/taillight/deployments/local/localtest"
-	"github.com/taillight/taillight/sinks"
+	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/storage"
 )
 
 // One private ClickHouse server per test binary, started on first use;
 // every test gets its own database on it.
 var (
-	chShared = localtest.SharedClickHouse{Config: local.ClickHouseConfig{StartTimeout: 90 * time.Second}}
+	chShared = testenv.SharedClickHouse{Config: devenv.ClickHouseConfig{StartTimeout: 90 * time.Second}}
 	dbSeq    atomic.Int64
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	chShared.Close()
-	os.Exit(code)
-}
-
-// e2e is localtest.E2E, named for browser_test.go.
-func e2e() bool { return localtest.E2E() }
+func TestMain(m *testing.M) { os.Exit(chShared.Run(m)) }
 
 // sharedClickHouse returns the package's server, or skips (fails under
 // TAILLIGHT_E2E=1) when none can be had.
-func sharedClickHouse(tb testing.TB) *local.ClickHouse {
+func sharedClickHouse(tb testing.TB) *devenv.ClickHouse {
 	tb.Helper()
 	return chShared.Get(tb)
-}
-
-func openConn(tb testing.TB, addr, user, database string) driver.Conn {
-	tb.Helper()
-	conn, err := Open(tb.Context(), &clickhouse.Options{
-		Protocol: clickhouse.Native,
-		Addr:     []string{addr},
-		Auth:     clickhouse.Auth{Database: database, Username: user},
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { conn.Close() })
-	return conn
 }
 
 // env is a migrated database holding the test data set, and a dashboard on
@@ -79,22 +56,22 @@ func newEnv(tb testing.TB, base time.Time) *env {
 	tb.Helper()
 	srv := sharedClickHouse(tb)
 	e := &env{db: fmt.Sprintf("dash_%d_%d", os.Getpid(), dbSeq.Add(1)), base: base}
-	e.admin = openConn(tb, srv.Addr(), "default", "default")
+	e.admin = testenv.OpenClickHouse(tb, srv.Addr(), "default", "default")
 	tb.Cleanup(func() {
 		_ = e.admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+e.db)
 	})
-	migrate(tb, e.admin, e.db)
-	b := dataSet(base)
+	testenv.Migrate(tb, e.admin, e.db)
+	b := testenv.DashboardData(base)
 	// Twice: a replayed block must not count twice (FINAL, rollup views).
 	for range 2 {
-		writeBlock(tb, e.admin, e.db, b)
+		testenv.WriteBlock(tb, e.admin, e.db, b)
 	}
 	var err error
 	dc := DefaultConfig()
 	dc.Database = e.db
 	dc.MaxRows = 1000
 	dc.MaxExecutionTime = 10 * time.Second
-	e.dash, err = New(dc, openConn(tb, srv.Addr(), "readonly", e.db), nil, nil)
+	e.dash, err = New(dc, testenv.OpenClickHouse(tb, srv.Addr(), "readonly", e.db), nil, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -102,62 +79,6 @@ func newEnv(tb testing.TB, base time.Time) *env {
 	tb.Cleanup(hs.Close)
 	e.url = hs.URL
 	return e
-}
-
-// weird is a script name that needs every kind of escaping.
-const weird = `o'b\rien "--`
-
-// dataSet is the known data: minutes 0-2 of base are in the tested range
-// [base, base+10m); minute 20 is outside it and must never show.
-func dataSet(base time.Time) *sinks.Block {
-	m := func(i int) int64 { return base.Unix() + int64(i)*60 }
-	ms := func(sec int, milli int64) int64 { return (base.Unix()+int64(sec))*1000 + milli }
-	b := &sinks.Block{Topic: "trace-items", Partition: 0, FirstOffset: 0, LastOffset: 9}
-	ep := func(min int, script, host, method, route string, req, errs, exc, s4, s5 uint64) {
-		b.Rollups = append(b.Rollups, sinks.RollupRow{Kind: sinks.KindEndpoint, Minute: m(min), ScriptName: script, Host: host,
-			Method: method, Route: route, Requests: req, Errors: errs, Exceptions: exc, Status4xx: s4, Status5xx: s5})
-	}
-	ep(0, "api", "a.dev", "GET", "/u/:id", 10, 3, 1, 2, 3)
-	ep(1, "api", "a.dev", "GET", "/u/:id", 20, 1, 0, 0, 1)
-	ep(1, "api", "a.dev", "POST", "/login", 5, 5, 5, 0, 0)
-	ep(2, "shop", "s.dev", "GET", "/cart", 8, 0, 0, 1, 0)
-	ep(2, weird, "w.dev", "GET", "/q", 4, 2, 0, 0, 0)
-	ep(20, "api", "a.dev", "GET", "/u/:id", 100, 100, 0, 0, 100)
-	colo := func(min int, colo, script, outcome string, req uint64) {
-		b.Rollups = append(b.Rollups, sinks.RollupRow{Kind: sinks.KindColo, Minute: m(min), Colo: colo, ScriptName: script, Outcome: outcome, Requests: req})
-	}
-	colo(0, "SJC", "api", "ok", 7)
-	colo(0, "SJC", "api", "exception", 1)
-	colo(1, "AMS", "api", "ok", 3)
-	colo(1, "AMS", "shop", "exception", 2)
-	colo(2, "unknown", "shop", "ok", 4)
-	colo(20, "SJC", "api", "ok", 1000)
-	script := func(min int, script, outcome string, req, cpu, wall uint64) {
-		b.Rollups = append(b.Rollups, sinks.RollupRow{Kind: sinks.KindScript, Minute: m(min), ScriptName: script, Outcome: outcome,
-			Requests: req, CPUTimeMsSum: cpu, WallTimeMsSum: wall})
-	}
-	script(0, "api", "ok", 10, 50, 200)
-	script(0, "api", "exception", 2, 30, 100)
-	script(1, "shop", "ok", 6, 12, 600)
-	script(2, "shop", "exceededCpu", 1, 50, 60)
-	script(20, "api", "ok", 1000, 1000, 1000)
-	b.Rows = []sinks.RawRow{
-		{EventTsMs: ms(10, 0), ScriptName: "api", EventKind: "fetch", Outcome: "exception", Colo: "SJC", Method: "GET", Host: "a.dev", Route: "/u/:id", Status: 500,
-			LogLevels: []string{"log", "error"}, LogMessages: []string{"Hello World", "boom: it's broken"}, LogTsMs: []int64{ms(10, 1), ms(10, 2)},
-			ExcNames: []string{"TypeError"}, ExcMessages: []string{"x is undefined"}, ExcStacks: []string{""}, ExcTsMs: []int64{ms(10, 3)},
-			KafkaPartition: 0, KafkaOffset: 1},
-		{EventTsMs: ms(70, 0), ScriptName: "shop", EventKind: "fetch", Outcome: "ok", Colo: "AMS", Method: "GET", Host: "s.dev", Route: "/cart", Status: 200,
-			LogLevels: []string{"info"}, LogMessages: []string{"cart loaded"}, LogTsMs: []int64{ms(70, 1)},
-			KafkaPartition: 0, KafkaOffset: 2},
-		{EventTsMs: ms(130, 0), ScriptName: "api", EventKind: "fetch", Outcome: "exception", Colo: "SJC", Method: "POST", Host: "a.dev", Route: "/login", Status: 500,
-			ExcNames: []string{"Error", "RangeError"}, ExcMessages: []string{"bad password", "again"}, ExcStacks: []string{"", ""}, ExcTsMs: []int64{ms(130, 1), ms(130, 2)},
-			KafkaPartition: 0, KafkaOffset: 3},
-		{EventTsMs: ms(1200, 0), ScriptName: "api", EventKind: "fetch", Outcome: "exception", Colo: "SJC", Method: "GET", Host: "a.dev", Route: "/late", Status: 500,
-			LogLevels: []string{"log"}, LogMessages: []string{"Hello late world"}, LogTsMs: []int64{ms(1200, 1)},
-			ExcNames: []string{"Error"}, ExcMessages: []string{"late"}, ExcStacks: []string{""}, ExcTsMs: []int64{ms(1200, 2)},
-			KafkaPartition: 0, KafkaOffset: 4},
-	}
-	return b
 }
 
 type apiResult struct {
@@ -241,15 +162,15 @@ func TestSavedQueries(t *testing.T) {
 		{"top_failing_routes", e.rng(), [][]string{
 			{"api POST a.dev/login", "5", "5", "100", "5", "0", "0", "api", "POST", "a.dev", "/login", "", ""},
 			{"api GET a.dev/u/:id", "30", "4", "13.33", "1", "2", "4", "api", "GET", "a.dev", "/u/:id", "", ""},
-			{weird + " GET w.dev/q", "4", "2", "50", "0", "0", "0", weird, "GET", "w.dev", "/q", "", ""},
+			{testenv.WeirdScript + " GET w.dev/q", "4", "2", "50", "0", "0", "0", testenv.WeirdScript, "GET", "w.dev", "/q", "", ""},
 		}},
 		{"top_failing_routes", e.rng("limit", "1"), [][]string{{"api POST a.dev/login", "5", "5", "100", "5", "0", "0", "api", "POST", "a.dev", "/login", "", ""}}},
-		{"top_failing_routes", e.rng("script", weird), [][]string{{weird + " GET w.dev/q", "4", "2", "50", "0", "0", "0", weird, "GET", "w.dev", "/q", "", ""}}},
+		{"top_failing_routes", e.rng("script", testenv.WeirdScript), [][]string{{testenv.WeirdScript + " GET w.dev/q", "4", "2", "50", "0", "0", "0", testenv.WeirdScript, "GET", "w.dev", "/q", "", ""}}},
 		{"errors_per_endpoint", e.rng(), [][]string{
 			{ts(0), "api GET a.dev/u/:id", "3", "10", "0", "api", "", "", "/u/:id"},
 			{ts(60), "api GET a.dev/u/:id", "1", "20", "0", "api", "", "", "/u/:id"},
 			{ts(60), "api POST a.dev/login", "5", "5", "0", "api", "", "", "/login"},
-			{ts(120), weird + " GET w.dev/q", "2", "4", "0", weird, "", "", "/q"},
+			{ts(120), testenv.WeirdScript + " GET w.dev/q", "2", "4", "0", testenv.WeirdScript, "", "", "/q"},
 		}},
 		// The endpoint with the most errors, the rest summed as "other"
 		// (shop's /cart, without errors, adds requests only).
@@ -454,7 +375,7 @@ func TestReadonlySetting(t *testing.T) {
 	srv := sharedClickHouse(t)
 	dc := DefaultConfig()
 	dc.Database = "default"
-	s, err := New(dc, openConn(t, srv.Addr(), "default", "default"), nil, nil)
+	s, err := New(dc, testenv.OpenClickHouse(t, srv.Addr(), "default", "default"), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,7 +406,7 @@ func TestReadonlySetting(t *testing.T) {
 // back through ClickHouse.
 func TestQuoteStringOnServer(t *testing.T) {
 	srv := sharedClickHouse(t)
-	conn := openConn(t, srv.Addr(), "readonly", "default")
+	conn := testenv.OpenClickHouse(t, srv.Addr(), "readonly", "default")
 	for _, s := range []string{"", "plain", "it's", `back\slash`, `\'`, `\\'`, `') OR 1=1 --`, "/* x */", "a\x00b", "\n\r\t\b\f", "ünï©ødé", "\xff\xfe", `\x41\n`, "'''", `"; DROP TABLE x; --`} {
 		var got string
 		if err := conn.QueryRow(t.Context(), "SELECT "+storage.QuoteString(s)).Scan(&got); err != nil {
@@ -498,89 +419,3 @@ func TestQuoteStringOnServer(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
-
-// migrate applies the embedded DDL to database as chsink.Migrate does
-// (without recording it), skipping files the server is too old for.
-func migrate(tb testing.TB, conn driver.Conn, database string) {
-	tb.Helper()
-	v, err := conn.ServerVersion()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	server := storage.ServerVersion{Major: int(v.Version.Major), Minor: int(v.Version.Minor), Patch: int(v.Version.Patch)}
-	ms, err := storage.Migrations()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, m := range ms {
-		if !m.Requires.IsZero() && !server.AtLeast(m.Requires) {
-			continue
-		}
-		for _, st := range m.Statements {
-			sql, err := storage.DDLParams{Database: database}.Render(st)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			// A fresh database: ADD COLUMN needs no IF NOT EXISTS (which
-			// 18.16 lacks; chsink.Migrate emulates it).
-			if a, ok := storage.ParseAddColumns(sql); ok && !server.AtLeast(storage.AddColumnIfNotExistsSince) {
-				sql = a.Plain
-			}
-			if err := conn.Exec(tb.Context(), sql); err != nil {
-				tb.Fatalf("%s: %v", m.File, err)
-			}
-		}
-	}
-}
-
-// writeBlock inserts b's raw rows into trace_items and its rollup rows,
-// plus the block's mark row, into rollup_journal, as chsink does.
-func writeBlock(tb testing.TB, conn driver.Conn, database string, b *sinks.Block) {
-	tb.Helper()
-	ctx := tb.Context()
-	raw, err := conn.PrepareBatch(ctx, "INSERT INTO "+database+".trace_items (event_ts_ms, script_name, event_kind, outcome, colo, method, host, route, status, "+
-		"`logs.level`, `logs.message`, `logs.ts_ms`, `exceptions.name`, `exceptions.message`, `exceptions.stack`, `exceptions.ts_ms`, kafka_topic, kafka_partition, kafka_offset, "+
-		"dispatch_namespace, worker_id)")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	nz := func(s []string) []string {
-		if s == nil {
-			return []string{}
-		}
-		return s
-	}
-	nzi := func(s []int64) []int64 {
-		if s == nil {
-			return []int64{}
-		}
-		return s
-	}
-	for _, r := range b.Rows {
-		if err := raw.Append(uint64(r.EventTsMs), r.ScriptName, r.EventKind, r.Outcome, r.Colo, r.Method, r.Host, r.Route, r.Status,
-			nz(r.LogLevels), nz(r.LogMessages), nzi(r.LogTsMs), nz(r.ExcNames), nz(r.ExcMessages), nz(r.ExcStacks), nzi(r.ExcTsMs),
-			b.Topic, b.Partition, uint64(r.KafkaOffset), r.DispatchNamespace, r.WorkerID); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	if err := raw.Send(); err != nil {
-		tb.Fatal(err)
-	}
-	roll, err := conn.PrepareBatch(ctx, "INSERT INTO "+database+".rollup_journal (kafka_topic, kafka_partition, block_first_offset, block_last_offset, kind, minute, "+
-		"script_name, host, method, route, colo, outcome, requests, errors, exceptions, status_4xx, status_5xx, cpu_time_ms_sum, wall_time_ms_sum, "+
-		"dispatch_namespace, worker_id)")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	rs := append([]sinks.RollupRow{{Kind: sinks.KindMark, Minute: b.Rollups[0].Minute}}, b.Rollups...)
-	for _, r := range rs {
-		if err := roll.Append(b.Topic, b.Partition, uint64(b.FirstOffset), uint64(b.LastOffset), uint8(r.Kind), time.Unix(r.Minute, 0),
-			r.ScriptName, r.Host, r.Method, r.Route, r.Colo, r.Outcome, r.Requests, r.Errors, r.Exceptions, r.Status4xx, r.Status5xx,
-			r.CPUTimeMsSum, r.WallTimeMsSum, r.DispatchNamespace, r.WorkerID); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	if err := roll.Send(); err != nil {
-		tb.Fatal(err)
-	}
-}

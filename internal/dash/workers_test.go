@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/sinks"
 )
 
@@ -60,7 +61,7 @@ func TestWorkerFilters(t *testing.T) {
 	e := newEnv(t, base)
 	wb := base.Add(2 * time.Hour)
 	for range 2 { // a replay counts once
-		writeBlock(t, e.admin, e.db, workerSet(wb))
+		testenv.WriteBlock(t, e.admin, e.db, workerSet(wb))
 	}
 	e.base = wb
 	ts := fmt.Sprint(wb.Unix())

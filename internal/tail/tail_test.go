@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/kafkaclient"
 	"github.com/taillight/taillight/schemas"
 )
@@ -400,7 +400,7 @@ func produce(t *testing.T, cl *kgo.Client, partition int32, value []byte) {
 // waitFor polls cond until it holds or ten seconds pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	localtest.Eventually(t, 10*time.Second, 10*time.Millisecond, cond, "timed out waiting for %s", what)
+	testenv.Eventually(t, 10*time.Second, 10*time.Millisecond, cond, "timed out waiting for %s", what)
 }
 
 func TestKafkaFromBeginning(t *testing.T) {
@@ -457,14 +457,12 @@ func TestKafkaFromEndAndLimit(t *testing.T) {
 	// The tail starts at the end some time after Run; keep producing new
 	// records until it shows one.
 	shown := func() bool { return strings.Contains(out.String(), "https://a.dev/new") }
-	deadline := time.Now().Add(10 * time.Second)
-	for i := 0; !shown(); i++ {
-		if time.Now().After(deadline) {
-			t.Fatal("tail never showed a record produced after it started")
-		}
+	i := 0
+	testenv.Eventually(t, 10*time.Second, time.Millisecond, func() bool {
 		produce(t, cl, int32(i%3), enc(t, item("new", "GET", "https://a.dev/new", 200, "ok")))
-		localtest.Poll(200*time.Millisecond, 5*time.Millisecond, shown)
-	}
+		i++
+		return testenv.Poll(200*time.Millisecond, 5*time.Millisecond, shown)
+	}, "tail never showed a record produced after it started")
 	produce(t, cl, 1, enc(t, item("new", "GET", "https://a.dev/new", 200, "ok")))
 	select {
 	case err := <-done:

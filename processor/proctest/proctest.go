@@ -1,13 +1,14 @@
 // Package proctest generates TraceItem streams with a ground truth computed
 // from the generator's own choices, for the processor's unit tests and the
-// integration tests. Not for production use.
+// integration tests. Like net/http/httptest it is test support: nothing in
+// the taillight binary imports it, and it reports failures to the test
+// (TB) instead of panicking.
 package proctest
 
 import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/taillight/taillight/processor/rollup"
@@ -15,6 +16,13 @@ import (
 	"github.com/taillight/taillight/sinks"
 	"github.com/taillight/taillight/sinks/memsink"
 )
+
+// TB is the part of testing.TB this package reports to.
+type TB interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+}
 
 // Record is one record to produce (to Partition).
 type Record struct {
@@ -69,8 +77,10 @@ var routes = []struct{ path, route string }{
 
 // Generate appends n items spread over the partitions, with a ground truth
 // computed from the generator's own choices (not from the processor's code).
-// Every poisonEvery-th record (when > 0) is poison.
-func (g *Truth) Generate(rng *rand.Rand, n int, poisonEvery int) {
+// Every poisonEvery-th record (when > 0) is poison. An item that cannot be
+// encoded fails tb.
+func (g *Truth) Generate(tb TB, rng *rand.Rand, n int, poisonEvery int) {
+	tb.Helper()
 	base := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
 	parts := int32(len(g.Offsets))
 	for i := range n {
@@ -160,7 +170,7 @@ func (g *Truth) Generate(rng *rand.Rand, n int, poisonEvery int) {
 			func(t *memsink.Totals) { t.Requests++; t.CPUTimeMsSum += uint64(cpu); t.WallTimeMsSum += uint64(wall) })
 		v, err := schemas.Marshal(nil, &item)
 		if err != nil {
-			panic(err)
+			tb.Fatalf("proctest: item %d: %v", i, err)
 		}
 		g.Add(Record{Partition: part, Key: []byte(script), Value: v, Timestamp: ts}, true)
 	}
@@ -168,7 +178,7 @@ func (g *Truth) Generate(rng *rand.Rand, n int, poisonEvery int) {
 
 // Check asserts the sink holds each valid record exactly once, nothing
 // else, and rollup totals equal to the ground truth.
-func (g *Truth) Check(t testing.TB, s *memsink.Sink) {
+func (g *Truth) Check(t TB, s *memsink.Sink) {
 	t.Helper()
 	rows := s.Rows()
 	if len(rows) != len(g.Valid) {

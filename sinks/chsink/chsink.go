@@ -1,10 +1,9 @@
 // Package chsink stores sinks.Blocks in ClickHouse (clickhouse-go v2, native
 // protocol) and owns the schema migrations.
 //
-// Write inserts a block's raw rows into trace_items with one INSERT, sent
-// column by column as one or more data packets (WriteGroup puts several
-// blocks in that INSERT; Stream lets the processor send the packets as rows
-// arrive). The server squashes the packets of one INSERT into one part.
+// Commit inserts the blocks' raw rows into trace_items with one INSERT, sent
+// column by column as one or more data packets (Stream lets the processor
+// send the packets as rows arrive, and Commit then carries no rows). The server squashes the packets of one INSERT into one part.
 // Then all the block's rollup rows plus one mark row go into rollup_journal
 // with one INSERT: the commit point. Every row of that INSERT carries one
 // committed_at, so it lands in one 10-minute partition as one part, whole or

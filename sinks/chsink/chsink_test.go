@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/sinks"
 	"github.com/taillight/taillight/storage"
 )
@@ -410,15 +411,12 @@ func TestUnavailable(t *testing.T) {
 	}
 	// Pooled connections died with the server; a retry loop like the
 	// processor's gets through once the server is back.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Poll(30*time.Second, 50*time.Millisecond, func() bool {
 		err = w.Write(ctx, testBlock("u", 0, 10, 19))
-		if err == nil {
-			break
-		}
-		if !IsTransient(err) || time.Now().After(deadline) {
-			t.Fatalf("Write after restart: %v", err)
-		}
+		return err == nil || !IsTransient(err)
+	})
+	if err != nil {
+		t.Fatalf("Write after restart: %v", err)
 	}
 	wm, err := w.Watermark(ctx, "u", 0)
 	if err != nil || wm.Next != 20 {

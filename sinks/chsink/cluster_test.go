@@ -13,25 +13,25 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/taillight/taillight/deployments/local"
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/sinks"
 )
 
 // testCluster is ZooKeeper plus two ClickHouse servers, two shards of one
 // replica each, of cluster "taillight".
 type testCluster struct {
-	*local.ClickHouseClusterServers
+	*testenv.ClickHouseClusterServers
 }
 
 func startCluster(t *testing.T) *testCluster {
 	t.Helper()
-	localtest.SkipShort(t, "needs ZooKeeper and two real ClickHouse servers")
+	testenv.SkipShort(t, "needs ZooKeeper and two real ClickHouse servers")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cs := localtest.ClickHouseCluster(t, ctx, local.ClickHouseClusterConfig{
+	cs := testenv.NeedCluster(t, ctx, testenv.ClickHouseClusterConfig{
 		Name: "taillight", Shards: 2,
-		Server: local.ClickHouseConfig{StartTimeout: 90 * time.Second},
+		Server: devenv.ClickHouseConfig{StartTimeout: 90 * time.Second},
 	})
 	return &testCluster{cs}
 }
@@ -223,12 +223,12 @@ UNION ALL SELECT concat('r', toString(kafka_partition)) FROM %[1]s.rollup_journa
 // majority quorum (2 of 2), so a block is on both replicas when Write
 // returns; the watermark read (sequentially consistent) sees it.
 func TestClusterReplicas(t *testing.T) {
-	localtest.SkipShort(t, "needs ZooKeeper and two real ClickHouse servers")
+	testenv.SkipShort(t, "needs ZooKeeper and two real ClickHouse servers")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cs := localtest.ClickHouseCluster(t, ctx, local.ClickHouseClusterConfig{
+	cs := testenv.NeedCluster(t, ctx, testenv.ClickHouseClusterConfig{
 		Name: "taillight", Shards: 1, Replicas: 2,
-		Server: local.ClickHouseConfig{StartTimeout: 90 * time.Second},
+		Server: devenv.ClickHouseConfig{StartTimeout: 90 * time.Second},
 	})
 	c := &testCluster{cs}
 	cfg := DefaultConfig()

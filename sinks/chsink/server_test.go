@@ -13,33 +13,29 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/taillight/taillight/deployments/local"
-	"github.com/taillight/taillight/deployments/local/localtest"
+	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/internal/testenv"
 	"github.com/taillight/taillight/sinks"
 )
 
 // One private ClickHouse server per test binary, started on first use;
 // every test gets its own database on it.
 var (
-	chShared = localtest.SharedClickHouse{Config: local.ClickHouseConfig{StartTimeout: 90 * time.Second}}
+	chShared = testenv.SharedClickHouse{Config: devenv.ClickHouseConfig{StartTimeout: 90 * time.Second}}
 	dbSeq    atomic.Int64
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	chShared.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(chShared.Run(m)) }
 
 // startClickHouse starts a private server (for a test that stops it); on an
 // error the test calls needServer.
-func startClickHouse() (*local.ClickHouse, error) {
+func startClickHouse() (*devenv.ClickHouse, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	return local.StartClickHouse(ctx, local.ClickHouseConfig{
+	return devenv.StartClickHouse(ctx, devenv.ClickHouseConfig{
 		// Installing Debian's package is for make test / CI (E2E); a plain
 		// go test only uses a server that is already there.
-		NoInstall:    !localtest.E2E(),
+
 		StartTimeout: 90 * time.Second,
 	})
 }
@@ -48,18 +44,18 @@ func startClickHouse() (*local.ClickHouse, error) {
 // not start; chsink_test.go's TestUnavailable starts its own.
 func needServer(tb testing.TB, err error) {
 	tb.Helper()
-	localtest.NoClickHouse(tb, err)
+	testenv.NoClickHouse(tb, err)
 }
 
 // sharedClickHouse returns the package's server.
-func sharedClickHouse(tb testing.TB) *local.ClickHouse {
+func sharedClickHouse(tb testing.TB) *devenv.ClickHouse {
 	tb.Helper()
 	return chShared.Get(tb)
 }
 
 // newWriter returns a Writer on a fresh database of srv (dropped at the
 // end of the test), migrated unless migrate is false.
-func newWriter(tb testing.TB, srv *local.ClickHouse, migrate bool) *Writer {
+func newWriter(tb testing.TB, srv *devenv.ClickHouse, migrate bool) *Writer {
 	tb.Helper()
 	cfg := DefaultConfig()
 	cfg.Addrs = []string{srv.Addr()}
