@@ -320,43 +320,38 @@ func (p *Processor) stopWorker(part int32, flush bool) {
 // processor runs may answer fetches at our positions with records of the
 // new log.
 func (p *Processor) watchLog(ctx context.Context, every time.Duration) {
-	if every <= 0 {
+	if every > 0 {
+		tick(ctx, every, func() { p.checkTopicID(ctx) })
+	}
+}
+
+// checkTopicID is one check of watchLog.
+func (p *Processor) checkTopicID(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, p.cfg.KafkaTimeout)
+	md, err := kadm.NewClient(p.cl).Metadata(rctx, p.cfg.Topic)
+	cancel()
+	if err != nil {
 		return
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		rctx, cancel := context.WithTimeout(ctx, p.cfg.KafkaTimeout)
-		md, err := kadm.NewClient(p.cl).Metadata(rctx, p.cfg.Topic)
-		cancel()
-		if err != nil {
-			continue
-		}
-		p.mu.Lock()
-		first := p.topicID
-		p.mu.Unlock()
-		td, ok := md.Topics[p.cfg.Topic]
-		if first == "" || !ok || td.Err != nil || td.ID == (kadm.TopicID{}) || td.ID.String() == first {
-			continue
-		}
-		p.mu.Lock()
-		parts := make([]int32, 0, len(p.wms))
-		for part := range p.wms {
-			parts = append(parts, part)
-		}
-		p.mu.Unlock()
-		for _, part := range parts {
-			p.halt(part, anomalyTopicID, fmt.Sprintf("topic %s changed ID from %s to %s while it was being consumed: it was deleted and created again",
-				p.cfg.Topic, first, td.ID.String()))
-			// Dropped, not flushed: records since the last block may be
-			// of either log.
-			p.stopWorker(part, false)
-		}
+	p.mu.Lock()
+	first := p.topicID
+	p.mu.Unlock()
+	td, ok := md.Topics[p.cfg.Topic]
+	if first == "" || !ok || td.Err != nil || td.ID == (kadm.TopicID{}) || td.ID.String() == first {
+		return
+	}
+	p.mu.Lock()
+	parts := make([]int32, 0, len(p.wms))
+	for part := range p.wms {
+		parts = append(parts, part)
+	}
+	p.mu.Unlock()
+	for _, part := range parts {
+		p.halt(part, anomalyTopicID, fmt.Sprintf("topic %s changed ID from %s to %s while it was being consumed: it was deleted and created again",
+			p.cfg.Topic, first, td.ID.String()))
+		// Dropped, not flushed: records since the last block may be
+		// of either log.
+		p.stopWorker(part, false)
 	}
 }
 

@@ -44,80 +44,24 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promreg.With(reg)
 	m := &metrics{
-		records: f.NewCounter(prometheus.CounterOpts{
-			Name: "taillight_processor_records_total",
-			Help: "Kafka records in blocks written to the sink (poison records included).",
-		}),
-		rows: f.NewCounter(prometheus.CounterOpts{
-			Name: "taillight_processor_rows_total",
-			Help: "Raw rows written to the sink.",
-		}),
-		blocks: f.NewCounter(prometheus.CounterOpts{
-			Name: "taillight_processor_blocks_total",
-			Help: "Blocks written to the sink.",
-		}),
-		flush: f.NewHistogram(prometheus.HistogramOpts{
-			Name:    "taillight_processor_flush_seconds",
-			Help:    "Time to write the blocks of one group commit to the sink (successful attempt).",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
-		}),
-		sealedBlocks: f.NewCounter(prometheus.CounterOpts{
-			Name: "taillight_processor_sealed_blocks_total",
-			Help: "Blocks of the owned partitions sealed into per-minute rows.",
-		}),
-		sealErrors: f.NewCounter(prometheus.CounterOpts{
-			Name: "taillight_processor_seal_errors_total",
-			Help: "Seal runs that failed (retried on the next tick).",
-		}),
-		commitBlocks: f.NewHistogram(prometheus.HistogramOpts{
-			Name:    "taillight_processor_commit_blocks",
-			Help:    "Blocks written together by one group commit (one rollup INSERT per ClickHouse shard).",
-			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
-		}),
-		dlq: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "taillight_processor_dlq_total",
-			Help: "Poison records acknowledged by the dead-letter topic, by reason.",
-		}, []string{"reason"}),
-		lag: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "taillight_processor_lag",
-			Help: "Records between a partition's high watermark and the end of its last written block.",
-		}, []string{"partition"}),
-		freshness: f.NewGauge(prometheus.GaugeOpts{
-			Name: "taillight_processor_event_freshness_seconds",
-			Help: "Age of the newest event (event time) in the last written block when it was written.",
-		}),
-		retries: f.NewCounter(prometheus.CounterOpts{
-			Name: "taillight_processor_sink_retries_total",
-			Help: "Failed attempts to write a block (sink or DLQ) that were retried.",
-		}),
-		replays: f.NewCounter(prometheus.CounterOpts{
-			Name: "taillight_processor_block_replays_total",
-			Help: "Blocks whose raw-row stream failed and whose records were read again from Kafka and sent.",
-		}),
-		paused: f.NewGauge(prometheus.GaugeOpts{
-			Name: "taillight_processor_paused_partitions",
-			Help: "Partitions whose fetching is paused because the sink fails.",
-		}),
-		partitions: f.NewGauge(prometheus.GaugeOpts{
-			Name: "taillight_processor_partitions",
-			Help: "Partitions assigned to this processor.",
-		}),
-		held: f.NewGauge(prometheus.GaugeOpts{
-			Name: "taillight_processor_held_bytes",
-			Help: "Record bytes polled and not yet sent to the sink, bounded by -memory.budget.",
-		}),
-		halted: f.NewGauge(prometheus.GaugeOpts{
-			Name: "taillight_processor_halted_partitions",
-			Help: "Assigned partitions not consumed because their Kafka log changed under the stored watermark (see taillight relog).",
-		}),
-		logLost: f.NewCounter(prometheus.CounterOpts{
-			Name: "taillight_processor_log_lost_records_total",
-			Help: "Records removed from Kafka (retention, truncation) before they were read: the watermark lay below the log start.",
-		}),
-		logAnomalies: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "taillight_processor_log_anomalies_total",
-			Help: "Kafka log changes found, by kind: below_log_start, past_log_end, topic_id_changed.",
-		}, []string{"kind"}),
+		records:      f.Counter("taillight_processor_records_total", "Kafka records in blocks written to the sink (poison records included)."),
+		rows:         f.Counter("taillight_processor_rows_total", "Raw rows written to the sink."),
+		blocks:       f.Counter("taillight_processor_blocks_total", "Blocks written to the sink."),
+		flush:        f.Histogram("taillight_processor_flush_seconds", "Time to write the blocks of one group commit to the sink (successful attempt).", prometheus.ExponentialBuckets(0.001, 2, 16)),
+		sealedBlocks: f.Counter("taillight_processor_sealed_blocks_total", "Blocks of the owned partitions sealed into per-minute rows."),
+		sealErrors:   f.Counter("taillight_processor_seal_errors_total", "Seal runs that failed (retried on the next tick)."),
+		commitBlocks: f.Histogram("taillight_processor_commit_blocks", "Blocks written together by one group commit (one rollup INSERT per ClickHouse shard).", prometheus.ExponentialBuckets(1, 2, 8)),
+		dlq:          f.CounterVec("taillight_processor_dlq_total", "Poison records acknowledged by the dead-letter topic, by reason.", "reason"),
+		lag:          f.GaugeVec("taillight_processor_lag", "Records between a partition's high watermark and the end of its last written block.", "partition"),
+		freshness:    f.Gauge("taillight_processor_event_freshness_seconds", "Age of the newest event (event time) in the last written block when it was written."),
+		retries:      f.Counter("taillight_processor_sink_retries_total", "Failed attempts to write a block (sink or DLQ) that were retried."),
+		replays:      f.Counter("taillight_processor_block_replays_total", "Blocks whose raw-row stream failed and whose records were read again from Kafka and sent."),
+		paused:       f.Gauge("taillight_processor_paused_partitions", "Partitions whose fetching is paused because the sink fails."),
+		partitions:   f.Gauge("taillight_processor_partitions", "Partitions assigned to this processor."),
+		held:         f.Gauge("taillight_processor_held_bytes", "Record bytes polled and not yet sent to the sink, bounded by -memory.budget."),
+		halted:       f.Gauge("taillight_processor_halted_partitions", "Assigned partitions not consumed because their Kafka log changed under the stored watermark (see taillight relog)."),
+		logLost:      f.Counter("taillight_processor_log_lost_records_total", "Records removed from Kafka (retention, truncation) before they were read: the watermark lay below the log start."),
+		logAnomalies: f.CounterVec("taillight_processor_log_anomalies_total", "Kafka log changes found, by kind: below_log_start, past_log_end, topic_id_changed.", "kind"),
 	}
 	for _, k := range []string{anomalyBelowStart, anomalyPastEnd, anomalyTopicID} {
 		m.logAnomalies.WithLabelValues(k)

@@ -14,39 +14,48 @@ import (
 // sealing is retried on the next tick and never holds up consuming, since
 // readers count unsealed blocks from the journal.
 func (p *Processor) sealLoop(ctx context.Context) {
-	if p.cfg.SealInterval < 0 {
-		return
+	if p.cfg.SealInterval >= 0 {
+		tick(ctx, p.cfg.SealInterval, func() { p.sealOwned(ctx) })
 	}
-	t := time.NewTicker(p.cfg.SealInterval)
+}
+
+// sealOwned is one tick of sealLoop: it seals until no backlog is left or
+// a seal fails.
+func (p *Processor) sealOwned(ctx context.Context) {
+	for ctx.Err() == nil {
+		logs := p.ownedLogs()
+		if len(logs) == 0 {
+			return
+		}
+		more := false
+		for _, l := range logs {
+			res, err := p.sink.Seal(ctx, l.name, l.parts)
+			if err != nil {
+				if ctx.Err() == nil {
+					p.m.sealErrors.Inc()
+					p.log.Warn("sealing failed; retried on the next tick", "log", l.name, "err", err)
+				}
+				return
+			}
+			p.m.sealedBlocks.Add(float64(res.Blocks))
+			more = more || res.More
+		}
+		if !more {
+			return
+		}
+	}
+}
+
+// tick calls f every interval until ctx ends.
+func tick(ctx context.Context, every time.Duration, f func()) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		for ctx.Err() == nil {
-			logs := p.ownedLogs()
-			if len(logs) == 0 {
-				break
-			}
-			more, failed := false, false
-			for _, l := range logs {
-				res, err := p.sink.Seal(ctx, l.name, l.parts)
-				if err != nil {
-					if ctx.Err() == nil {
-						p.m.sealErrors.Inc()
-						p.log.Warn("sealing failed; retried on the next tick", "log", l.name, "err", err)
-					}
-					failed = true
-					break
-				}
-				p.m.sealedBlocks.Add(float64(res.Blocks))
-				more = more || res.More
-			}
-			if failed || !more {
-				break
-			}
+			f()
 		}
 	}
 }

@@ -173,36 +173,14 @@ func NewIngest(cfg IngestConfig, pub *Publisher, log *slog.Logger, reg prometheu
 	f := promreg.With(reg)
 	in := &Ingest{
 		cfg: cfg, pub: pub, log: log,
-		requests: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "taillight_ingest_requests_total",
-			Help: "Ingest requests by HTTP status code.",
-		}, []string{"code"}),
-		items: f.NewCounter(prometheus.CounterOpts{
-			Name: "taillight_ingest_items_total",
-			Help: "TraceItems accepted (acknowledged by Kafka).",
-		}),
-		bytes: f.NewCounter(prometheus.CounterOpts{
-			Name: "taillight_ingest_body_bytes_total",
-			Help: "Decompressed request body bytes read.",
-		}),
-		duration: f.NewHistogram(prometheus.HistogramOpts{
-			Name:    "taillight_ingest_request_duration_seconds",
-			Help:    "Time from request to answer, Kafka acks included.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
-		}),
-		reloads: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "taillight_ingest_token_reloads_total",
-			Help: "Tokens file loads that changed the accepted set (ok) or failed (error).",
-		}, []string{"result"}),
-		refused: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "taillight_ingest_refused_total",
-			Help: "Requests refused before publishing, by reason: bad_json, invalid, out_of_range, too_large, busy (in-flight budget).",
-		}, []string{"reason"}),
+		requests: f.CounterVec("taillight_ingest_requests_total", "Ingest requests by HTTP status code.", "code"),
+		items:    f.Counter("taillight_ingest_items_total", "TraceItems accepted (acknowledged by Kafka)."),
+		bytes:    f.Counter("taillight_ingest_body_bytes_total", "Decompressed request body bytes read."),
+		duration: f.Histogram("taillight_ingest_request_duration_seconds", "Time from request to answer, Kafka acks included.", prometheus.ExponentialBuckets(0.001, 2, 15)),
+		reloads:  f.CounterVec("taillight_ingest_token_reloads_total", "Tokens file loads that changed the accepted set (ok) or failed (error).", "result"),
+		refused:  f.CounterVec("taillight_ingest_refused_total", "Requests refused before publishing, by reason: bad_json, invalid, out_of_range, too_large, busy (in-flight budget).", "reason"),
 	}
-	f.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "taillight_ingest_inflight_bytes",
-		Help: "Request body bytes held now (bounded by -ingest.max-inflight-bytes).",
-	}, func() float64 { return float64(in.inflight.Load()) })
+	f.GaugeFunc("taillight_ingest_inflight_bytes", "Request body bytes held now (bounded by -ingest.max-inflight-bytes).", func() float64 { return float64(in.inflight.Load()) })
 	set := digests(cfg.Tokens)
 	in.tokens.Store(&set)
 	if cfg.TokensFile != "" {

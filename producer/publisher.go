@@ -101,21 +101,12 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Publisher, e
 	}
 	f := promreg.With(reg)
 	return &Publisher{
-		cl:    cl,
-		topic: cfg.Topic,
-		log:   log,
-		published: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "taillight_producer_records_total",
-			Help: "Records Kafka acknowledged (result=ok) or that failed (result=reason).",
-		}, []string{"result"}),
-		bytes: f.NewCounter(prometheus.CounterOpts{
-			Name: "taillight_producer_record_bytes_total",
-			Help: "Value bytes of the records Kafka acknowledged.",
-		}),
-		failed: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "taillight_producer_publish_calls_failed_total",
-			Help: "PublishSync/PublishRaw calls that returned an error, by reason.",
-		}, []string{"reason"}),
+		cl:        cl,
+		topic:     cfg.Topic,
+		log:       log,
+		published: f.CounterVec("taillight_producer_records_total", "Records Kafka acknowledged (result=ok) or that failed (result=reason).", "result"),
+		bytes:     f.Counter("taillight_producer_record_bytes_total", "Value bytes of the records Kafka acknowledged."),
+		failed:    f.CounterVec("taillight_producer_publish_calls_failed_total", "PublishSync/PublishRaw calls that returned an error, by reason.", "reason"),
 	}, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"regexp"
 	"sort"
 	"strconv"
@@ -57,31 +56,16 @@ var stepLine = regexp.MustCompile(`^--\s*step:\s*([a-z0-9_]+)\s*$`)
 
 // Migrations parses the embedded DDL files, ordered by version.
 func Migrations() ([]Migration, error) {
-	ents, err := fs.ReadDir(ddlFiles, "ddl")
+	ms, err := parseDir(ddlFiles, "ddl", "ddl file", ParseMigration)
 	if err != nil {
-		return nil, fmt.Errorf("read embedded ddl: %w", err)
+		return nil, err
 	}
-	var ms []Migration
 	seen := map[uint32]string{}
-	for _, e := range ents {
-		m := fileName.FindStringSubmatch(e.Name())
-		if m == nil {
-			return nil, fmt.Errorf("ddl file %q: name is not NNN_name.sql", e.Name())
+	for _, m := range ms {
+		if prev, ok := seen[m.Version]; ok {
+			return nil, fmt.Errorf("ddl files %q and %q share version %d", prev, m.File, m.Version)
 		}
-		v, _ := strconv.ParseUint(m[1], 10, 32)
-		if prev, ok := seen[uint32(v)]; ok {
-			return nil, fmt.Errorf("ddl files %q and %q share version %d", prev, e.Name(), v)
-		}
-		seen[uint32(v)] = e.Name()
-		b, err := ddlFiles.ReadFile("ddl/" + e.Name())
-		if err != nil {
-			return nil, fmt.Errorf("read ddl file %s: %w", e.Name(), err)
-		}
-		mig, err := ParseMigration(e.Name(), string(b))
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, mig)
+		seen[m.Version] = m.File
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
 	return ms, nil

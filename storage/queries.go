@@ -141,24 +141,34 @@ var (
 
 // Queries parses every embedded saved query, ordered by name.
 func Queries() ([]Query, error) {
-	ents, err := fs.ReadDir(queryFiles, "queries")
+	qs, err := parseDir(queryFiles, "queries", "query file", ParseQuery)
 	if err != nil {
-		return nil, fmt.Errorf("read embedded queries: %w", err)
-	}
-	var qs []Query
-	for _, e := range ents {
-		b, err := queryFiles.ReadFile("queries/" + e.Name())
-		if err != nil {
-			return nil, fmt.Errorf("read query file %s: %w", e.Name(), err)
-		}
-		q, err := ParseQuery(e.Name(), string(b))
-		if err != nil {
-			return nil, err
-		}
-		qs = append(qs, q)
+		return nil, err
 	}
 	sort.Slice(qs, func(i, j int) bool { return qs[i].Name < qs[j].Name })
 	return qs, nil
+}
+
+// parseDir parses each file of the embedded directory dir with parse, in
+// the order of their names; kind names a file in errors.
+func parseDir[T any](fsys embed.FS, dir, kind string, parse func(name, text string) (T, error)) ([]T, error) {
+	ents, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("read embedded %s: %w", dir, err)
+	}
+	out := make([]T, 0, len(ents))
+	for _, e := range ents {
+		b, err := fsys.ReadFile(dir + "/" + e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("read %s %s: %w", kind, e.Name(), err)
+		}
+		v, err := parse(e.Name(), string(b))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // ParseQuery parses one saved-query file named name with content text.
@@ -168,6 +178,9 @@ func ParseQuery(name, text string) (Query, error) {
 		return Query{}, fmt.Errorf("query file %q: name is not lower_case.sql", name)
 	}
 	q := Query{Name: m[1], Panel: true}
+	// The headers that set a text field as they are.
+	fields := map[string]*string{"title": &q.Title, "description": &q.Description, "chart": &q.Chart,
+		"x": &q.X, "y": &q.Y, "series": &q.Series}
 	var body strings.Builder
 	inHeader := true
 	var declared bool
@@ -178,19 +191,12 @@ func ParseQuery(name, text string) (Query, error) {
 			if h == nil {
 				continue // a plain comment
 			}
-			switch key, val := h[1], h[2]; key {
-			case "title":
-				q.Title = val
-			case "description":
-				q.Description = val
-			case "chart":
-				q.Chart = val
-			case "x":
-				q.X = val
-			case "y":
-				q.Y = val
-			case "series":
-				q.Series = val
+			key, val := h[1], h[2]
+			if p, ok := fields[key]; ok {
+				*p = val
+				continue
+			}
+			switch key {
 			case "panel":
 				switch val {
 				case "yes":

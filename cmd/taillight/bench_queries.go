@@ -46,6 +46,25 @@ func (d *daysList) Set(v string) error {
 	return nil
 }
 
+const benchQueriesHelp = `Usage: taillight bench-queries [flags]
+
+Writes -days of history at -rate events/s into a fresh database exactly as
+the processor writes in steady operation (raw rows on chsink's stream, one
+block per partition every 500 ms committed as group commits, sealing) on a
+simulated clock, in batches of -commit-every; the last -steady before each
+size is committed and sealed every minute, as the processor's sealer does.
+Then it times every saved query through the dashboard's own handler over the
+last hour and the last 24 hours (medians of -runs), and the page's first
+load with every panel at once. Each history size is measured; the targets
+are checked at the longest.
+
+Examples:
+  taillight bench-queries -days 1,4
+  taillight bench-queries -days 0.25,1 -rate 20 -json artifacts/queries.json
+
+Flags:
+`
+
 func runBenchQueries(ctx context.Context, args []string, s stdio) int {
 	fs := newFlagSet("bench-queries", s)
 	cfg := bench.QueryConfig{Histories: []time.Duration{24 * time.Hour, 96 * time.Hour}}
@@ -65,28 +84,7 @@ func runBenchQueries(ctx context.Context, args []string, s stdio) int {
 	fs.DurationVar(&cfg.MergeWait, "merge-wait", 10*time.Minute, "longest wait for the server's merges to settle before measuring (negative: do not wait)")
 	fs.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file")
 	lf.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `Usage: taillight bench-queries [flags]
-
-Writes -days of history at -rate events/s into a fresh database exactly as
-the processor writes in steady operation (raw rows on chsink's stream, one
-block per partition every 500 ms committed as group commits, sealing) on a
-simulated clock, in batches of -commit-every; the last -steady before each
-size is committed and sealed every minute, as the processor's sealer does.
-Then it times every saved query through the dashboard's own handler over the
-last hour and the last 24 hours (medians of -runs), and the page's first
-load with every panel at once. Each history size is measured; the targets
-are checked at the longest.
-
-Examples:
-  taillight bench-queries -days 1,4
-  taillight bench-queries -days 0.25,1 -rate 20 -json artifacts/queries.json
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseCommand(fs, args, benchQueriesHelp); !ok {
 		return code
 	}
 	log, ok := commandLogger(s, "bench-queries", &lf, cfg.Validate)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -25,6 +24,15 @@ func init() {
 	})
 }
 
+const dashHelp = `Usage: taillight dash [flags]
+
+Serves the dashboard for the taillight tables in ClickHouse. Every query runs with
+readonly=1 and the -dash.* limits; for the ad-hoc SQL box use a read-only ClickHouse
+user limited to the taillight database (-clickhouse.user), or turn it off with
+-dash.sql=false. -dash.auth.token (TAILLIGHT_DASH_AUTH_TOKEN) requires a bearer
+token or basic auth. Flags:
+`
+
 func runDash(ctx context.Context, args []string, s stdio) int {
 	fs := newFlagSet("dash", s)
 	listen := fs.String("listen", "127.0.0.1:8090", "address to serve the dashboard, /metrics, /healthz and /readyz on (a bare port such as 0 listens on 127.0.0.1)")
@@ -34,25 +42,12 @@ func runDash(ctx context.Context, args []string, s stdio) int {
 	dc.RegisterFlags(fs, "dash.")
 	var lf logFlags
 	lf.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: taillight dash [flags]\n\nServes the dashboard for the taillight tables in ClickHouse. Every query runs with\nreadonly=1 and the -dash.* limits; for the ad-hoc SQL box use a read-only ClickHouse\nuser limited to the taillight database (-clickhouse.user), or turn it off with\n-dash.sql=false. -dash.auth.token (TAILLIGHT_DASH_AUTH_TOKEN) requires a bearer\ntoken or basic auth. Flags:")
-		fs.PrintDefaults()
-	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseCommand(fs, args, dashHelp); !ok {
 		return code
 	}
-	log, err := lf.logger(s.err)
-	if err != nil {
-		fmt.Fprintln(s.err, "taillight dash:", err)
-		return exitUsage
-	}
-	if err := ch.Validate(); err != nil {
-		fmt.Fprintln(s.err, "taillight dash:", err)
-		return exitUsage
-	}
 	dc.Database = ch.Database
-	if err := dc.Validate(); err != nil {
-		fmt.Fprintln(s.err, "taillight dash:", err)
+	log, ok := commandLogger(s, "dash", &lf, ch.Validate, dc.Validate)
+	if !ok {
 		return exitUsage
 	}
 	// Served at once: while ClickHouse does not answer, /readyz and the

@@ -60,15 +60,25 @@ func (f *generateFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.gzip, "gzip", false, "gzip each POST body when -out is a URL")
 }
 
+const generateHelp = `Usage: taillight generate [flags]
+
+Realistic synthetic Worker invocations (many scripts, routes with IDs, colos,
+outcomes, logs, exceptions, planted secrets for redaction), deterministic per
+-seed and -start.
+
+Examples:
+  taillight generate -kafka.brokers 127.0.0.1:9092 -n 100000 -rate 2000
+  taillight generate -out ndjson -n 10 -seed 7 -start 2026-01-01T00:00:00Z
+  TAILLIGHT_INGEST_TOKEN=... taillight generate -out http://127.0.0.1:8080/v1/traces -batch 50
+
+Flags:
+`
+
 func runGenerate(ctx context.Context, args []string, s stdio) int {
 	fs := newFlagSet("generate", s)
 	var f generateFlags
 	f.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: taillight generate [flags]\n\nRealistic synthetic Worker invocations (many scripts, routes with IDs, colos,\noutcomes, logs, exceptions, planted secrets for redaction), deterministic per\n-seed and -start.\n\nExamples:\n  taillight generate -kafka.brokers 127.0.0.1:9092 -n 100000 -rate 2000\n  taillight generate -out ndjson -n 10 -seed 7 -start 2026-01-01T00:00:00Z\n  TAILLIGHT_INGEST_TOKEN=... taillight generate -out http://127.0.0.1:8080/v1/traces -batch 50\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseCommand(fs, args, generateHelp); !ok {
 		return code
 	}
 	usageErr := func(format string, a ...any) int {

@@ -49,28 +49,24 @@ func (f *ingestFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 }
 
+const ingestHelp = `Usage: taillight ingest [flags]
+
+Accepts TraceItems from Cloudflare Tail Workers (a JSON array, NDJSON, gzip)
+and answers 202 once Kafka acknowledged every item. Tokens: -ingest.token
+(or TAILLIGHT_INGEST_TOKEN) and/or -ingest.tokens-file.
+
+Flags:
+`
+
 func runIngest(ctx context.Context, args []string, s stdio) int {
 	fs := newFlagSet("ingest", s)
 	var f ingestFlags
 	f.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: taillight ingest [flags]\n\nAccepts TraceItems from Cloudflare Tail Workers (a JSON array, NDJSON, gzip)\nand answers 202 once Kafka acknowledged every item. Tokens: -ingest.token\n(or TAILLIGHT_INGEST_TOKEN) and/or -ingest.tokens-file.\n\nFlags:\n")
-		printDefaults(fs)
-	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseCommand(fs, args, ingestHelp); !ok {
 		return code
 	}
-	log, err := f.log.logger(s.err)
-	if err != nil {
-		fmt.Fprintf(s.err, "taillight ingest: %v\n", err)
-		return exitUsage
-	}
-	if err := f.kafka.Validate(); err != nil {
-		fmt.Fprintf(s.err, "taillight ingest: %v\n", err)
-		return exitUsage
-	}
-	if err := f.ingest.Validate(); err != nil {
-		fmt.Fprintf(s.err, "taillight ingest: %v\n", err)
+	log, ok := commandLogger(s, "ingest", &f.log, f.kafka.Validate, f.ingest.Validate)
+	if !ok {
 		return exitUsage
 	}
 	if f.opsAlias {

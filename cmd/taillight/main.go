@@ -197,6 +197,34 @@ func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 	return 0, true
 }
 
+// parseCommand parses args as parseFlags does, with help (then the flags)
+// as the command's usage text.
+func parseCommand(fs *flag.FlagSet, args []string, help string) (int, bool) {
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), help)
+		printDefaults(fs)
+	}
+	return parseFlags(fs, args)
+}
+
+// commandLogger builds the logger lf asks for and runs the validations in
+// order; the first error is printed as "taillight NAME: err" and ok is false
+// (a usage error: exitUsage).
+func commandLogger(s stdio, name string, lf *logFlags, validate ...func() error) (log *slog.Logger, ok bool) {
+	log, err := lf.logger(s.err)
+	for _, v := range validate {
+		if err != nil {
+			break
+		}
+		err = v()
+	}
+	if err != nil {
+		fmt.Fprintf(s.err, "taillight %s: %v\n", name, err)
+		return nil, false
+	}
+	return log, true
+}
+
 // envName maps a flag name to its environment variable: kafka.brokers →
 // TAILLIGHT_KAFKA_BROKERS.
 func envName(flagName string) string {

@@ -34,12 +34,7 @@ func (f *migrateFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.verbose, "v", false, "also print the statements run")
 }
 
-func runMigrate(ctx context.Context, args []string, s stdio) int {
-	fs := newFlagSet("migrate", s)
-	var f migrateFlags
-	f.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `Usage: taillight migrate [flags]
+const migrateHelp = `Usage: taillight migrate [flags]
 
 Applies the embedded ClickHouse DDL (storage/ddl) to -clickhouse.database,
 creating it if missing, and records each migration in schema_migrations.
@@ -48,10 +43,13 @@ ClickHouse than the server are skipped and applied by a later run after an
 upgrade. Safe to run again, and from several machines at once.
 
 Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if code, ok := parseFlags(fs, args); !ok {
+`
+
+func runMigrate(ctx context.Context, args []string, s stdio) int {
+	fs := newFlagSet("migrate", s)
+	var f migrateFlags
+	f.register(fs)
+	if code, ok := parseCommand(fs, args, migrateHelp); !ok {
 		return code
 	}
 	log, ok := commandLogger(s, "migrate", &f.log, f.ch.Validate)

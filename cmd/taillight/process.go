@@ -44,30 +44,7 @@ func (f *processFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.migrate, "migrate", false, "apply pending ClickHouse migrations before consuming (else run 'taillight migrate' first)")
 }
 
-// commandLogger builds the logger lf asks for and runs the validations in
-// order; the first error is printed as "taillight NAME: err" and ok is false
-// (a usage error: exitUsage).
-func commandLogger(s stdio, name string, lf *logFlags, validate ...func() error) (log *slog.Logger, ok bool) {
-	log, err := lf.logger(s.err)
-	for _, v := range validate {
-		if err != nil {
-			break
-		}
-		err = v()
-	}
-	if err != nil {
-		fmt.Fprintf(s.err, "taillight %s: %v\n", name, err)
-		return nil, false
-	}
-	return log, true
-}
-
-func runProcess(ctx context.Context, args []string, s stdio) int {
-	fs := newFlagSet("process", s)
-	var f processFlags
-	f.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `Usage: taillight process [flags]
+const processHelp = `Usage: taillight process [flags]
 
 Consumes TraceItems from Kafka as a member of a consumer group, redacts them,
 and writes raw rows and per-minute rollups to ClickHouse with an exactly-once
@@ -75,10 +52,13 @@ effect. Scale by running more processes with the same -kafka.group (up to one
 per partition). SIGTERM flushes, commits and leaves the group.
 
 Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if code, ok := parseFlags(fs, args); !ok {
+`
+
+func runProcess(ctx context.Context, args []string, s stdio) int {
+	fs := newFlagSet("process", s)
+	var f processFlags
+	f.register(fs)
+	if code, ok := parseCommand(fs, args, processHelp); !ok {
 		return code
 	}
 	log, ok := commandLogger(s, "process", &f.log, f.proc.Validate, f.ch.Validate, f.retain.Validate)

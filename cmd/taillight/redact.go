@@ -21,23 +21,24 @@ func init() {
 	})
 }
 
+const redactHelp = `Usage: taillight redact [flags] < items.json > redacted.ndjson
+
+Reads TraceItems on stdin, as a JSON array exactly as a Tail Worker sends it or as
+NDJSON, and writes them redacted to stdout, one JSON object per line, in input order.
+The default policy is the Workers runtime's own (request URL and header values);
+the flags below add opt-in rules. Malformed input stops the run with exit status 2
+and a message naming the item and its line or byte offset; the items before it are
+written, and never a partial line.
+
+Flags:
+`
+
 func runRedact(ctx context.Context, args []string, s stdio) int {
 	fs := newFlagSet("redact", s)
 	var rules redact.Rules
 	all := fs.Bool("rules", false, "turn on every extra rule: emails, IP addresses, bearer tokens, JWTs and card numbers in\nlog messages, exception messages and stacks, and query parameters by name (the\n-rules.query-params list, else "+strings.Join(redact.DefaultQueryParams, ",")+")")
 	rules.RegisterFlags(fs, "rules.")
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprintln(w, "Usage: taillight redact [flags] < items.json > redacted.ndjson")
-		fmt.Fprintln(w, "\nReads TraceItems on stdin, as a JSON array exactly as a Tail Worker sends it or as")
-		fmt.Fprintln(w, "NDJSON, and writes them redacted to stdout, one JSON object per line, in input order.")
-		fmt.Fprintln(w, "The default policy is the Workers runtime's own (request URL and header values);")
-		fmt.Fprintln(w, "the flags below add opt-in rules. Malformed input stops the run with exit status 2")
-		fmt.Fprintln(w, "and a message naming the item and its line or byte offset; the items before it are")
-		fmt.Fprintln(w, "written, and never a partial line.\n\nFlags:")
-		fs.PrintDefaults()
-	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseCommand(fs, args, redactHelp); !ok {
 		return code
 	}
 	if *all {

@@ -45,12 +45,7 @@ func (f *relogFlags) register(fs *flag.FlagSet) {
 	f.log.register(fs)
 }
 
-func runRelog(ctx context.Context, args []string, s stdio) int {
-	fs := newFlagSet("relog", s)
-	var f relogFlags
-	f.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `Usage: taillight relog [flags]
+const relogHelp = `Usage: taillight relog [flags]
 
 A processor halts a partition whose Kafka log changed under the watermark
 stored in ClickHouse: the topic was deleted and created again (its topic ID
@@ -65,10 +60,13 @@ their coordinates. Partitions in order are left alone. Restart the
 processors that report halted partitions (their /readyz says which).
 
 Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if code, ok := parseFlags(fs, args); !ok {
+`
+
+func runRelog(ctx context.Context, args []string, s stdio) int {
+	fs := newFlagSet("relog", s)
+	var f relogFlags
+	f.register(fs)
+	if code, ok := parseCommand(fs, args, relogHelp); !ok {
 		return code
 	}
 	var parts []int32

@@ -16,15 +16,7 @@ func init() {
 	})
 }
 
-func runTail(ctx context.Context, args []string, s stdio) int {
-	fs := newFlagSet("tail", s)
-	cfg := livetail.DefaultConfig()
-	var lf logFlags
-	cfg.RegisterFlags(fs, "")
-	lf.register(fs)
-	color := fs.String("color", "auto", "colours in the pretty format: auto (only on a terminal, and not when NO_COLOR is set), always or never")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: taillight tail [flags]
+const tailHelp = `Usage: taillight tail [flags]
 
 Prints the invocations arriving on the trace-items topic, one line each (time,
 script, method, status, outcome, URL) followed by their logs and exceptions,
@@ -39,15 +31,20 @@ filtered or shown. There is no -unredacted: the topic holds exactly what the
 producers sent, and tail never shows more than the dashboards do.
 
 Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if code, ok := parseFlags(fs, args); !ok {
+`
+
+func runTail(ctx context.Context, args []string, s stdio) int {
+	fs := newFlagSet("tail", s)
+	cfg := livetail.DefaultConfig()
+	var lf logFlags
+	cfg.RegisterFlags(fs, "")
+	lf.register(fs)
+	color := fs.String("color", "auto", "colours in the pretty format: auto (only on a terminal, and not when NO_COLOR is set), always or never")
+	if code, ok := parseCommand(fs, args, tailHelp); !ok {
 		return code
 	}
-	log, err := lf.logger(s.err)
-	if err != nil {
-		fmt.Fprintf(s.err, "taillight tail: %v\n", err)
+	log, ok := commandLogger(s, "tail", &lf)
+	if !ok {
 		return exitUsage
 	}
 	switch *color {

@@ -184,15 +184,8 @@ func New(cfg Config, conn driver.Conn, log *slog.Logger, reg prometheus.Register
 		s.byName[s.queries[i].Name] = &s.queries[i]
 	}
 	f := promreg.With(reg) // a second Server on one registry shares the series
-	s.m.queries = f.NewCounterVec(prometheus.CounterOpts{
-		Name: "taillight_dash_queries_total",
-		Help: "Dashboard queries by source (saved, sql, filters; auth for refused credentials) and result (ok, refused, error).",
-	}, []string{"source", "result"})
-	s.m.duration = f.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "taillight_dash_query_duration_seconds",
-		Help:    "Time of dashboard queries on ClickHouse, by source.",
-		Buckets: prometheus.ExponentialBuckets(0.005, 4, 8),
-	}, []string{"source"})
+	s.m.queries = f.CounterVec("taillight_dash_queries_total", "Dashboard queries by source (saved, sql, filters; auth for refused credentials) and result (ok, refused, error).", "source", "result")
+	s.m.duration = f.HistogramVec("taillight_dash_query_duration_seconds", "Time of dashboard queries on ClickHouse, by source.", prometheus.ExponentialBuckets(0.005, 4, 8), "source")
 	web, err := fs.Sub(webFiles, "web")
 	if err != nil {
 		return nil, fmt.Errorf("dash: %w", err)
@@ -380,19 +373,12 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	args, err := s.queryArgs(r, time.Now())
 	if err != nil {
-		s.m.queries.WithLabelValues("saved", "refused").Inc()
-		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		s.refuse(w, "saved", err)
 		return
 	}
 	sql, err := storage.RenderQuery(q, s.cfg.Database, args)
-	if err != nil {
-		s.m.queries.WithLabelValues("saved", "refused").Inc()
-		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
-		return
-	}
-	res, err := s.run(r.Context(), "saved", sql)
-	if err != nil {
-		s.writeQueryError(w, err)
+	res, ok := s.answer(w, r, "saved", sql, err)
+	if !ok {
 		return
 	}
 	res.Name = q.Name
@@ -481,8 +467,7 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		s.m.queries.WithLabelValues("sql", "refused").Inc()
-		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		s.refuse(w, "sql", err)
 		return
 	}
 	dbs, err := s.databases(r.Context())
@@ -491,17 +476,33 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sql, err := CheckSQL(req.SQL, s.cfg.Database, dbs)
-	if err != nil {
-		s.m.queries.WithLabelValues("sql", "refused").Inc()
-		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
-		return
-	}
-	res, err := s.run(r.Context(), "sql", sql)
-	if err != nil {
-		s.writeQueryError(w, err)
+	res, ok := s.answer(w, r, "sql", sql, err)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// refuse answers a query refused for err (bad arguments or SQL), counted
+// under source.
+func (s *Server) refuse(w http.ResponseWriter, source string, err error) {
+	s.m.queries.WithLabelValues(source, "refused").Inc()
+	writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+}
+
+// answer runs sql for source, unless err refuses it. On an error it
+// answers the request itself and returns false.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, source, sql string, err error) (*Result, bool) {
+	if err != nil {
+		s.refuse(w, source, err)
+		return nil, false
+	}
+	res, err := s.run(r.Context(), source, sql)
+	if err != nil {
+		s.writeQueryError(w, err)
+		return nil, false
+	}
+	return res, true
 }
 
 // databases lists the server's databases, for CheckSQL.

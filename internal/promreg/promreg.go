@@ -40,38 +40,53 @@ type Factory struct{ reg prometheus.Registerer }
 // With returns a Factory registering on reg.
 func With(reg prometheus.Registerer) Factory { return Factory{reg} }
 
-// NewCounter registers a counter.
+// Counter registers a counter.
+func (f Factory) Counter(name, help string) prometheus.Counter {
+	return Register(f.reg, prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help}))
+}
+
+// CounterVec registers a counter vector.
+func (f Factory) CounterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return Register(f.reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels))
+}
+
+// Gauge registers a gauge.
+func (f Factory) Gauge(name, help string) prometheus.Gauge {
+	return Register(f.reg, prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help}))
+}
+
+// GaugeVec registers a gauge vector.
+func (f Factory) GaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	return Register(f.reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels))
+}
+
+// GaugeFunc registers a gauge whose value is read from fn at scrape.
+// On a second registration the first function stays.
+func (f Factory) GaugeFunc(name, help string, fn func() float64) prometheus.GaugeFunc {
+	return Register(f.reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))
+}
+
+// Histogram registers a histogram with the given bucket bounds.
+func (f Factory) Histogram(name, help string, buckets []float64) prometheus.Histogram {
+	return Register(f.reg, prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}))
+}
+
+// HistogramVec registers a histogram vector with the given bucket bounds.
+func (f Factory) HistogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	return Register(f.reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels))
+}
+
+// NewCounter registers a counter from its options.
 func (f Factory) NewCounter(o prometheus.CounterOpts) prometheus.Counter {
 	return Register(f.reg, prometheus.NewCounter(o))
 }
 
-// NewCounterVec registers a counter vector.
+// NewCounterVec registers a counter vector from its options.
 func (f Factory) NewCounterVec(o prometheus.CounterOpts, labels []string) *prometheus.CounterVec {
 	return Register(f.reg, prometheus.NewCounterVec(o, labels))
 }
 
-// NewGauge registers a gauge.
-func (f Factory) NewGauge(o prometheus.GaugeOpts) prometheus.Gauge {
-	return Register(f.reg, prometheus.NewGauge(o))
-}
-
-// NewGaugeVec registers a gauge vector.
-func (f Factory) NewGaugeVec(o prometheus.GaugeOpts, labels []string) *prometheus.GaugeVec {
-	return Register(f.reg, prometheus.NewGaugeVec(o, labels))
-}
-
-// NewGaugeFunc registers a gauge whose value is read from fn at scrape.
-// On a second registration the first function stays.
-func (f Factory) NewGaugeFunc(o prometheus.GaugeOpts, fn func() float64) prometheus.GaugeFunc {
-	return Register(f.reg, prometheus.NewGaugeFunc(o, fn))
-}
-
-// NewHistogram registers a histogram.
-func (f Factory) NewHistogram(o prometheus.HistogramOpts) prometheus.Histogram {
-	return Register(f.reg, prometheus.NewHistogram(o))
-}
-
-// NewHistogramVec registers a histogram vector.
+// NewHistogramVec registers a histogram vector from its options.
 func (f Factory) NewHistogramVec(o prometheus.HistogramOpts, labels []string) *prometheus.HistogramVec {
 	return Register(f.reg, prometheus.NewHistogramVec(o, labels))
 }

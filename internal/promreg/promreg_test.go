@@ -9,9 +9,8 @@ import (
 
 func TestRegisterTwice(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	opts := prometheus.CounterOpts{Name: "x_total", Help: "x"}
-	a := With(reg).NewCounter(opts)
-	b := With(reg).NewCounter(opts)
+	a := With(reg).Counter("x_total", "x")
+	b := With(reg).Counter("x_total", "x")
 	a.Inc()
 	b.Inc()
 	if got := testutil.ToFloat64(a); got != 2 {
@@ -20,8 +19,8 @@ func TestRegisterTwice(t *testing.T) {
 	if n, err := testutil.GatherAndCount(reg, "x_total"); err != nil || n != 1 {
 		t.Fatalf("gathered %d series, %v; want 1", n, err)
 	}
-	v1 := With(reg).NewCounterVec(prometheus.CounterOpts{Name: "y_total", Help: "y"}, []string{"l"})
-	v2 := With(reg).NewCounterVec(prometheus.CounterOpts{Name: "y_total", Help: "y"}, []string{"l"})
+	v1 := With(reg).CounterVec("y_total", "y", "l")
+	v2 := With(reg).CounterVec("y_total", "y", "l")
 	if v1 != v2 {
 		t.Fatal("a second vector registration returned a new vector")
 	}
@@ -31,11 +30,11 @@ func TestRegisterTwice(t *testing.T) {
 			t.Fatal("a different metric under a taken name did not panic")
 		}
 	}()
-	With(reg).NewGauge(prometheus.GaugeOpts{Name: "x_total", Help: "other"})
+	With(reg).Gauge("x_total", "other")
 }
 
 func TestNilRegisterer(t *testing.T) {
-	With(nil).NewCounter(prometheus.CounterOpts{Name: "z_total", Help: "z"}).Inc()
+	With(nil).Counter("z_total", "z").Inc()
 	if Shared(nil) != nil {
 		t.Fatal("Shared(nil) is not nil")
 	}

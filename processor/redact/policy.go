@@ -161,8 +161,7 @@ func (p *Policy) query(u string) string {
 	if h := strings.IndexByte(u[q:], '#'); h >= 0 {
 		end = q + h
 	}
-	var b strings.Builder
-	last := 0
+	sp := splice{s: u}
 	for i := q + 1; i < end; {
 		j := i + strings.IndexByte(u[i:end], '&')
 		if j < i {
@@ -171,21 +170,12 @@ func (p *Policy) query(u string) string {
 		if eq := strings.IndexByte(u[i:j], '='); eq >= 0 {
 			name, vs := u[i:i+eq], i+eq+1
 			if v := u[vs:j]; v != "" && v != Redacted && p.param(name) {
-				if b.Cap() == 0 {
-					b.Grow(len(u))
-				}
-				b.WriteString(u[last:vs])
-				b.WriteString(Redacted)
-				last = j
+				sp.replace(vs, j, Redacted)
 			}
 		}
 		i = j + 1
 	}
-	if last == 0 {
-		return u
-	}
-	b.WriteString(u[last:])
-	return b.String()
+	return sp.String()
 }
 
 func (p *Policy) param(name string) bool {
@@ -200,21 +190,7 @@ func (p *Policy) param(name string) bool {
 // Text applies the enabled text rules to s, returning s itself when nothing
 // matches. The rules run to a fixed point (bounded), so Text is idempotent
 // even where one rule's REDACTED completes another's match.
-func (p *Policy) Text(s string) string {
-	for range 4 {
-		changed := false
-		for _, r := range p.rules {
-			var c bool
-			if s, c = r(s); c {
-				changed = true
-			}
-		}
-		if !changed {
-			break
-		}
-	}
-	return s
-}
+func (p *Policy) Text(s string) string { return fixedPoint(s, p.rules) }
 
 // json redacts inside the string values of the JSON text b (object keys are
 // kept) and, with the card rule, replaces integers that are card numbers with

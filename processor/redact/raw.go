@@ -1,7 +1,5 @@
 package redact
 
-import "strings"
-
 // rawRules are the text rules Raw always applies, whatever the Policy's
 // Rules: in text that failed to decode nothing says where a token may be.
 var rawRules = []textRule{jwtRule, bearerRule, cardRule}
@@ -38,16 +36,7 @@ func (p *Policy) Raw(s string) string {
 
 // rawOnce is one pass of Raw: the key-aware rules, then the text rules.
 func (p *Policy) rawOnce(s string) string {
-	var b strings.Builder
-	last := 0 // s[:last] is already in b
-	replace := func(from, to int, v string) {
-		if b.Cap() == 0 {
-			b.Grow(len(s))
-		}
-		b.WriteString(s[last:from])
-		b.WriteString(v)
-		last = to
-	}
+	sp := splice{s: s}
 	var key string         // the key the next string literal is the value of
 	sensitiveName := false // the object's "name" named a sensitive header
 	for i := 0; i < len(s); i++ {
@@ -83,32 +72,15 @@ func (p *Policy) rawOnce(s string) string {
 			sensitiveName = SensitiveHeader(lit)
 		case key == "value" && sensitiveName, key != "" && SensitiveHeader(key):
 			if lit != Redacted {
-				replace(i+1, j, Redacted)
+				sp.replace(i+1, j, Redacted)
 			}
 		case key == "url":
 			if u := p.URL(lit); u != lit {
-				replace(i+1, j, u)
+				sp.replace(i+1, j, u)
 			}
 		}
 		key = ""
 		i = j
 	}
-	if b.Cap() != 0 {
-		b.WriteString(s[last:])
-		s = b.String()
-	}
-	s = p.Text(s)
-	for range 4 {
-		changed := false
-		for _, r := range rawRules {
-			var c bool
-			if s, c = r(s); c {
-				changed = true
-			}
-		}
-		if !changed {
-			break
-		}
-	}
-	return s
+	return fixedPoint(p.Text(sp.String()), rawRules)
 }

@@ -14,8 +14,6 @@
 // The package exports no metrics.
 package redact
 
-import "strings"
-
 // Version is the redaction policy version stored with each row
 // (trace_items.redaction_version). Bump it whenever the default policy's
 // output can change.
@@ -68,8 +66,7 @@ const minRedactRun = 13
 //
 // URL returns s itself, without allocating, when no run matches.
 func URL(s string) string {
-	var b strings.Builder
-	last := 0 // s[:last] is already in b
+	sp := splice{s: s}
 	// Only runs of minRedactRun bytes or more can match, so look for a window
 	// of that many ID bytes, checking it from its far end: a non-ID byte
 	// there skips the whole window (Boyer-Moore style). Invariant: i == 0 or
@@ -88,20 +85,11 @@ func URL(s string) string {
 			j++
 		}
 		if sensitiveRun(s[i:j]) {
-			if b.Cap() == 0 {
-				b.Grow(len(s))
-			}
-			b.WriteString(s[last:i])
-			b.WriteString(Redacted)
-			last = j
+			sp.replace(i, j, Redacted)
 		}
 		i = j + 1
 	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
+	return sp.String()
 }
 
 // runCount packs per-byte increments of four 16-bit counters (upper, lower,

@@ -138,8 +138,7 @@ func matchPattern(segs []string, path string) bool {
 // templatePath applies the ID heuristic; it returns path itself when no
 // segment changes.
 func templatePath(path string) string {
-	var b strings.Builder
-	last := 0 // path[:last] is already in b
+	sp := splice{s: path}
 	n := 0
 	for i := 1; i <= len(path); {
 		k := strings.IndexByte(path[i:], '/')
@@ -149,30 +148,15 @@ func templatePath(path string) string {
 		seg := path[i : i+k]
 		n++
 		if n > maxSegments {
-			if b.Cap() == 0 {
-				b.Grow(len(path))
-			}
-			b.WriteString(path[last:i])
-			b.WriteString("*")
-			last = len(path)
+			sp.replace(i, len(path), "*")
 			break
 		}
 		if repl, ext, ok := idSegment(seg); ok {
-			if b.Cap() == 0 {
-				b.Grow(len(path))
-			}
-			b.WriteString(path[last:i])
-			b.WriteString(repl)
-			b.WriteString(ext)
-			last = i + k
+			sp.replace(i, i+k-len(ext), repl) // ext, a suffix of seg, is kept
 		}
 		i += k + 1
 	}
-	if b.Cap() == 0 {
-		return path
-	}
-	b.WriteString(path[last:])
-	return b.String()
+	return sp.String()
 }
 
 // idSegment reports whether seg is an ID, returning ":id" and the extension

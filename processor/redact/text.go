@@ -43,8 +43,7 @@ func runRule(class *[256]bool, minLen int, maybe func(string) bool, match func(s
 		if len(s) < minLen || !maybe(s) {
 			return s, false
 		}
-		var sb strings.Builder
-		last := 0
+		sp := splice{s: s}
 		for i := 0; i < len(s); {
 			if !class[s[i]] {
 				i++
@@ -59,20 +58,12 @@ func runRule(class *[256]bool, minLen int, maybe func(string) bool, match func(s
 				if !ok {
 					break
 				}
-				if sb.Cap() == 0 {
-					sb.Grow(len(s))
-				}
-				sb.WriteString(s[last:a])
-				sb.WriteString(Redacted)
-				last, k = b, b
+				sp.replace(a, b, Redacted)
+				k = b
 			}
 			i = j
 		}
-		if sb.Cap() == 0 {
-			return s, false
-		}
-		sb.WriteString(s[last:])
-		return sb.String(), true
+		return sp.String(), sp.edited()
 	}
 }
 
@@ -275,8 +266,7 @@ var jwtRule = runRule(jwtClass, len("eyJa.eyJb."), func(s string) bool { return 
 // bearerRule: the token after "Bearer " (any case, one or more spaces), when
 // it is at least 8 bytes long, so prose like "a Bearer token" survives.
 func bearerRule(s string) (string, bool) {
-	var sb strings.Builder
-	last := 0
+	sp := splice{s: s}
 	for i := 0; i+7 < len(s); i++ {
 		if s[i]|0x20 != 'b' || !hasFoldPrefix(s[i:], "bearer") || (i > 0 && wordClass[s[i-1]]) {
 			continue
@@ -296,18 +286,10 @@ func bearerRule(s string) (string, bool) {
 			i = b - 1
 			continue
 		}
-		if sb.Cap() == 0 {
-			sb.Grow(len(s))
-		}
-		sb.WriteString(s[last:a])
-		sb.WriteString(Redacted)
-		last, i = b, b-1
+		sp.replace(a, b, Redacted)
+		i = b - 1
 	}
-	if sb.Cap() == 0 {
-		return s, false
-	}
-	sb.WriteString(s[last:])
-	return sb.String(), true
+	return sp.String(), sp.edited()
 }
 
 // cardRule: 13-19 digits in groups joined by single spaces or dashes,

@@ -449,13 +449,7 @@ func KeyOf(r *sinks.RollupRow) Key {
 
 // Add adds a rollup row's counters to t.
 func (t *Totals) Add(r *sinks.RollupRow) {
-	t.Requests += r.Requests
-	t.Errors += r.Errors
-	t.Exceptions += r.Exceptions
-	t.Status4xx += r.Status4xx
-	t.Status5xx += r.Status5xx
-	t.CPUTimeMsSum += r.CPUTimeMsSum
-	t.WallTimeMsSum += r.WallTimeMsSum
+	t.Merge(Totals{r.Requests, r.Errors, r.Exceptions, r.Status4xx, r.Status5xx, r.CPUTimeMsSum, r.WallTimeMsSum})
 }
 
 // Merge adds o's counters to t.

@@ -89,6 +89,15 @@ async function api(path, opts) {
 
 // errorBox: what went wrong in words a person can act on; the raw text
 // behind a "details" toggle.
+// failed shows e in body and marks box failed, then rethrows it; a load
+// that a newer one (generation) has replaced shows nothing.
+function failed(box, body, gen, e) {
+  if (gen !== generation) return;
+  body.replaceChildren(errorBox(e));
+  box.dataset.state = 'error';
+  throw e;
+}
+
 function errorBox(e) {
   const box = el('div', { class: 'error', 'data-limit': e.limit || '' });
   if (e.limit) {
@@ -606,10 +615,7 @@ async function loadPanel(q, rng, gen) {
     panel.dataset.rows = res.rows.length;
     panel.dataset.state = 'ok';
   } catch (e) {
-    if (gen !== generation) return;
-    body.replaceChildren(errorBox(e));
-    panel.dataset.state = 'error';
-    throw e;
+    failed(panel, body, gen, e);
   }
 }
 
@@ -646,10 +652,7 @@ async function loadExplorer(rng, gen) {
     box.dataset.rows = res.rows.length;
     box.dataset.state = 'ok';
   } catch (e) {
-    if (gen !== generation) return;
-    body.replaceChildren(errorBox(e));
-    box.dataset.state = 'error';
-    throw e;
+    failed(box, body, gen, e);
   }
 }
 
@@ -706,10 +709,7 @@ async function loadInvocation(gen) {
     box.dataset.state = 'ok';
     box.dataset.found = 'yes';
   } catch (e) {
-    if (gen !== generation) return;
-    body.replaceChildren(errorBox(e));
-    box.dataset.state = 'error';
-    throw e;
+    failed(box, body, gen, e);
   }
 }
 
