@@ -72,13 +72,20 @@ func TestProcessorTopicRecreated(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "taillight relog") {
 		t.Fatalf("Ready = %v; want the halted partitions and the recovery step", err)
 	}
+	// The new partition 3 is consumed meanwhile: wait for its rows, then
+	// check nothing else was stored once the processor stopped.
+	var raw uint64
+	halted := uint64(len(first.Valid) + countPartition(second, 3))
+	testenv.Poll(2*time.Minute, 200*time.Millisecond, func() bool {
+		pe.query(t, fmt.Sprintf("SELECT count() FROM %s.trace_items FINAL", pe.db), &raw)
+		return raw >= halted
+	})
 	if err := ip.wait(t); err != nil {
 		t.Fatal(err)
 	}
-	var raw uint64
 	pe.query(t, fmt.Sprintf("SELECT count() FROM %s.trace_items FINAL", pe.db), &raw)
-	if want := uint64(len(first.Valid) + countPartition(second, 3)); raw != want {
-		t.Fatalf("trace_items holds %d rows while halted; want %d (the first log and the new partition 3)", raw, want)
+	if raw != halted {
+		t.Fatalf("trace_items holds %d rows while halted; want %d (the first log and the new partition 3)", raw, halted)
 	}
 
 	ch := pe.chConfig()
