@@ -31,13 +31,6 @@ import (
 // reading the block again from Kafka), its DLQ records, the rollup commit
 // and the Kafka offset commit, and finally sends the worker the result.
 
-// kafkaClient is what the committer needs of the Kafka client.
-type kafkaClient interface {
-	ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.ProduceResults
-	CommitOffsets(ctx context.Context, uncommitted map[string]map[int32]kgo.EpochOffset, onDone func(*kgo.Client, *kmsg.OffsetCommitRequest, *kmsg.OffsetCommitResponse, error))
-	CommitOffsetsSync(ctx context.Context, uncommitted map[string]map[int32]kgo.EpochOffset, onDone func(*kgo.Client, *kmsg.OffsetCommitRequest, *kmsg.OffsetCommitResponse, error))
-}
-
 // sharedStream is one raw-row stream carrying the rows of every partition
 // of a stream group until the committer closes it.
 type sharedStream struct {
@@ -73,7 +66,7 @@ type dlqState struct {
 type committer struct {
 	*env
 	sink sinks.Sink
-	cl   kafkaClient
+	cl   *kgo.Client     // DLQ records and offset commits
 	bg   context.Context // bounds the streams and the committer itself
 	fail func(error)     // stops the processor (a schema error)
 
@@ -100,7 +93,7 @@ type committer struct {
 	since atomic.Int64
 }
 
-func newCommitter(e *env, sink sinks.Sink, cl kafkaClient, bg context.Context, fail func(error)) *committer {
+func newCommitter(e *env, sink sinks.Sink, cl *kgo.Client, bg context.Context, fail func(error)) *committer {
 	return &committer{
 		env: e, sink: sink, cl: cl, bg: bg, fail: fail,
 		sem:       make(chan struct{}, 1),

@@ -194,7 +194,7 @@ func TestCommitterRetryTakesLaterBlocks(t *testing.T) {
 	if commits != 1 || blocks != 2 || testutil.ToFloat64(c.m.retries) != 1 {
 		t.Fatalf("%d commits of %v blocks after %v retries; want one commit of both after one", commits, blocks, testutil.ToFloat64(c.m.retries))
 	}
-	if n := c.failing.n.Load(); n != 0 {
+	if n := c.failing.count(); n != 0 {
 		t.Fatalf("%d partitions still marked failing", n)
 	}
 }

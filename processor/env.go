@@ -211,7 +211,6 @@ func (c *cutClock) dueBy(tick int64, skip func(key uint64) bool) bool {
 type failing struct {
 	mu    sync.Mutex
 	parts map[int32]bool
-	n     atomic.Int32
 	loop  *loopSignal
 }
 
@@ -225,10 +224,8 @@ func (f *failing) set(ctx context.Context, part int32, on bool) {
 	}
 	if on {
 		f.parts[part] = true
-		f.n.Add(1)
 	} else {
 		delete(f.parts, part)
-		f.n.Add(-1)
 	}
 	f.loop.wake()
 }
@@ -237,6 +234,13 @@ func (f *failing) has(part int32) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.parts[part]
+}
+
+// count is how many partitions are failing.
+func (f *failing) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.parts)
 }
 
 // poisonLog logs records going to the DLQ, at most one line every 10 s

@@ -117,7 +117,7 @@ func (p *Processor) Ready() error {
 		}
 		return errors.New("processor stopping")
 	}
-	if n := p.failing.n.Load(); n > 0 {
+	if n := p.failing.count(); n > 0 {
 		return fmt.Errorf("sink failing for %d partitions", n)
 	}
 	if err := p.stuckErr(); err != nil {

@@ -329,7 +329,7 @@ func TestTransientSinkErrorsAreRetried(t *testing.T) {
 	cfg2 := testConfig(c2.ListenAddrs(), "down")
 	cfg2.MaxRows = 10
 	r2 := start(t, cfg2, s2)
-	waitFor(t, 20*time.Second, "not ready while the sink fails", func() bool { return r2.p.Ready() != nil && r2.p.failing.n.Load() == 1 })
+	waitFor(t, 20*time.Second, "not ready while the sink fails", func() bool { return r2.p.Ready() != nil && r2.p.failing.count() == 1 })
 	waitFor(t, 5*time.Second, "started", func() bool { return r2.p.started.Load() })
 	waitFor(t, 20*time.Second, "partition paused", func() bool {
 		return len(r2.p.cl.PauseFetchPartitions(nil)[testTopic]) == 1
