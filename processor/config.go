@@ -52,10 +52,12 @@ type Config struct {
 	DLQTopic string
 	// MaxRows, MaxBytes and Linger cut a partition's block: it is written
 	// when it holds MaxRows records or MaxBytes of record bytes, or Linger
-	// after its first record arrived, whichever comes first. While the
+	// after its first record arrived, whichever comes first. While a
 	// partition is behind (more records past the block as of the last
 	// fetch than four such blocks hold), the linger stretches to four times
-	// Linger. Every block costs ClickHouse a part in each table it writes,
+	// Linger, and the blocks of the processor's other partitions are cut
+	// with it, so they are still committed together (their records wait up
+	// to four lingers meanwhile). Every block costs ClickHouse a part in each table it writes,
 	// and merges later, so a backlog is best caught up in large blocks:
 	// default 100,000 records or 64 MiB (memory does not grow with them
 	// while rows are streamed).

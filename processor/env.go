@@ -152,6 +152,7 @@ func (b *budget) over() bool { return b.held.Load() >= b.limit }
 type cutClock struct {
 	linger time.Duration
 	cut    atomic.Int64 // when the blocks being filled are cut (unix ns)
+	later  atomic.Int64 // when the blocks put off while behind are cut (unix ns)
 
 	mu   sync.Mutex
 	due  map[uint64]int64 // worker → when its block is due (unix ns)
@@ -170,6 +171,28 @@ func (c *cutClock) deadline(now time.Time) time.Time {
 		}
 		if c.cut.CompareAndSwap(cut, own) {
 			return time.Unix(0, own)
+		}
+	}
+}
+
+// putOff returns when a block due at tick is cut instead, or 0 to cut it
+// at tick. A block whose partition is behind is put off to lingerBehind
+// lingers after it started at the latest, and cut with the other blocks
+// put off around then. A block of a partition that keeps up joins such a
+// cut when there is one: while a processor catches up on some partitions,
+// it still commits the blocks of all of them together.
+func (c *cutClock) putOff(tick int64, start time.Time, behind bool) int64 {
+	own := start.Add(lingerBehind * c.linger).UnixNano()
+	for {
+		later := c.later.Load()
+		if later > tick {
+			return min(later, own)
+		}
+		if !behind {
+			return 0
+		}
+		if c.later.CompareAndSwap(later, own) {
+			return own
 		}
 	}
 }

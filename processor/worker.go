@@ -275,17 +275,17 @@ func (w *worker) flushIfDue() error {
 	if !w.lingerDue {
 		return nil
 	}
-	// Linger bounds latency once the partition is caught up. While it is
-	// behind, its records are late anyway and a block cut by time only
-	// multiplies ClickHouse parts, so the block keeps filling, up to
-	// lingerBehind times the linger.
-	if w.behind() {
-		if rest := lingerBehind*w.cfg.Linger - time.Since(w.blockStart); rest > 0 {
-			if !w.deferred {
-				w.deferred = true
-				w.timer.Reset(rest)
-				w.setDue(time.Now().Add(rest).UnixNano())
-			}
+	// Linger bounds latency once the processor is caught up. While a
+	// partition is behind, its records are late anyway and a block cut by
+	// time only multiplies ClickHouse parts, so its block keeps filling, up
+	// to lingerBehind times the linger, and the blocks of the other
+	// partitions wait for the same cut (cutClock.putOff).
+	if !w.deferred {
+		w.deferred = true
+		if at := w.clock.putOff(w.due, w.blockStart, w.behind()); at > time.Now().UnixNano() {
+			w.lingerDue = false
+			w.timer.Reset(time.Until(time.Unix(0, at)))
+			w.setDue(at)
 			return nil
 		}
 	}
