@@ -8,9 +8,8 @@
 
 lib_name="${1:?lib.sh: source it with the name of the script that sources it}"
 lib_script="${BASH_SOURCE[1]}"
-# shellcheck disable=SC2034 # used by the sourcing scripts
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck disable=SC2034
+# shellcheck disable=SC2034 # used by the sourcing scripts
 root="$(cd "$here/../.." && pwd)"
 
 say() { printf '%s: %s\n' "$lib_name" "$*"; }
