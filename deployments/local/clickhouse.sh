@@ -18,134 +18,43 @@
 # set CH_TCP_PORT / CH_HTTP_PORT to choose them. Logs: DIR/log/.
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-say() { printf 'clickhouse.sh: %s\n' "$*"; }
-die() {
-	say "$*" >&2
-	exit 1
-}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" clickhouse.sh
 
-usage() {
-	sed -n 's/^# \{0,1\}//; 8,18p' "${BASH_SOURCE[0]}" >&2
-	exit 2
-}
-
-find_server() {
-	local c
-	for c in clickhouse-server clickhouse; do
-		if command -v "$c" >/dev/null 2>&1; then
-			command -v "$c"
-			return 0
-		fi
-		for d in /usr/sbin /usr/bin /usr/local/bin; do
-			if [[ -x "$d/$c" ]]; then
-				echo "$d/$c"
-				return 0
-			fi
-		done
-	done
-	return 1
-}
+# The config templates clickhouse.go embeds.
+templates="$root/internal/devenv"
 
 xml_escape() {
 	local s="$1"
-	s="${s//&/&amp;}"
-	s="${s//</&lt;}"
-	s="${s//>/&gt;}"
-	s="${s//\"/&#34;}"
-	s="${s//\'/&#39;}"
+	# Quoted replacements: bash 5.2 would expand an unquoted & to the match.
+	s="${s//&/"&amp;"}"
+	s="${s//</"&lt;"}"
+	s="${s//>/"&gt;"}"
+	s="${s//\"/"&#34;"}"
+	s="${s//\'/"&#39;"}"
+	s="${s//$'\t'/"&#x9;"}"
+	s="${s//$'\n'/"&#xA;"}"
+	s="${s//$'\r'/"&#xD;"}"
 	printf '%s' "$s"
 }
 
-# write_config DIR TCP HTTP writes exactly what clickhouse.go's
-# writeClickHouseConfig writes (clickhouse_test.go compares them).
+# write_config DIR TCP HTTP writes DIR/config.xml and DIR/users.xml from the
+# templates, exactly as clickhouse.go's writeClickHouseConfig does
+# (clickhouse_test.go compares them). The directory is filled in last, so
+# its name is never taken for a placeholder.
 write_config() {
-	local dir="$1" tcp="$2" http="$3" e
+	local dir="$1" tcp="$2" http="$3" e config f
+	for f in clickhouse-config.xml clickhouse-users.xml; do
+		[[ -f "$templates/$f" ]] || die "missing $templates/$f: it is part of the repo; restore it with git"
+	done
+	IFS= read -r -d '' config <"$templates/clickhouse-config.xml" || true
 	e="$(xml_escape "$dir")"
-	cat >"$dir/config.xml" <<EOF
-<?xml version="1.0"?>
-<!-- Written by taillight (internal/devenv/clickhouse.go, deployments/local/clickhouse.sh); rewritten on every start. -->
-<yandex>
-    <logger>
-        <level>warning</level>
-        <log>$e/log/server.log</log>
-        <errorlog>$e/log/server.err.log</errorlog>
-        <size>100M</size>
-        <count>2</count>
-        <console>0</console>
-    </logger>
-    <listen_host>127.0.0.1</listen_host>
-    <tcp_port>$tcp</tcp_port>
-    <http_port>$http</http_port>
-    <path>$e/data/</path>
-    <tmp_path>$e/tmp/</tmp_path>
-    <user_files_path>$e/user_files/</user_files_path>
-    <format_schema_path>$e/format_schemas/</format_schema_path>
-    <users_config>users.xml</users_config>
-    <default_profile>default</default_profile>
-    <default_database>default</default_database>
-    <timezone>UTC</timezone>
-    <max_connections>1024</max_connections>
-    <max_concurrent_queries>100</max_concurrent_queries>
-    <keep_alive_timeout>3</keep_alive_timeout>
-    <mark_cache_size>67108864</mark_cache_size>
-    <uncompressed_cache_size>67108864</uncompressed_cache_size>
-    <mlock_executable>false</mlock_executable>
-    <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
-</yandex>
-EOF
-	cat >"$dir/users.xml" <<'EOF'
-<?xml version="1.0"?>
-<!-- Written by taillight (internal/devenv/clickhouse.go, deployments/local/clickhouse.sh). Loopback only. -->
-<yandex>
-    <profiles>
-        <default>
-            <!-- An idle native connection checks for shutdown every
-                 poll_interval seconds (default 10): a graceful stop waits
-                 that long for every open client connection. -->
-            <poll_interval>1</poll_interval>
-            <max_memory_usage>4000000000</max_memory_usage>
-            <load_balancing>random</load_balancing>
-        </default>
-        <!-- For dashboards and ad-hoc SQL: reads only, and the limits below
-             cannot be changed by the query (readonly=1 forbids SET). -->
-        <readonly>
-            <readonly>1</readonly>
-            <max_execution_time>30</max_execution_time>
-            <max_result_rows>100000</max_result_rows>
-            <result_overflow_mode>throw</result_overflow_mode>
-            <max_memory_usage>1000000000</max_memory_usage>
-        </readonly>
-    </profiles>
-    <users>
-        <default>
-            <password></password>
-            <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
-            <profile>default</profile>
-            <quota>default</quota>
-        </default>
-        <readonly>
-            <password></password>
-            <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
-            <profile>readonly</profile>
-            <quota>default</quota>
-        </readonly>
-    </users>
-    <quotas>
-        <default>
-            <interval>
-                <duration>3600</duration>
-                <queries>0</queries>
-                <errors>0</errors>
-                <result_rows>0</result_rows>
-                <read_rows>0</read_rows>
-                <execution_time>0</execution_time>
-            </interval>
-        </default>
-    </quotas>
-</yandex>
-EOF
+	config="${config//@TCP_PORT@/"$tcp"}"
+	config="${config//@HTTP_PORT@/"$http"}"
+	config="${config//@EXTRA@/}"
+	config="${config//@DIR@/"$e"}"
+	printf '%s' "$config" >"$dir/config.xml"
+	cp "$templates/clickhouse-users.xml" "$dir/users.xml"
 }
 
 free_port() {
@@ -185,7 +94,7 @@ print_addrs() {
 }
 
 cmd="${1:-}"
-[[ -n "$cmd" ]] || usage
+[[ -n "$cmd" ]] || usage 8 18
 shift
 case "$cmd" in
 config)
@@ -195,10 +104,10 @@ config)
 	exit 0
 	;;
 start | stop | status | client) ;;
--h | --help | help) usage ;;
+-h | --help | help) usage 8 18 ;;
 *)
 	say "unknown command '$cmd'" >&2
-	usage
+	usage 8 18
 	;;
 esac
 
@@ -215,10 +124,10 @@ start)
 		print_addrs
 		exit 0
 	fi
-	if ! server="$(find_server)"; then
+	if ! server="$(find_command clickhouse-server clickhouse)"; then
 		say "no clickhouse-server binary; installing Debian's package"
 		bash "$here/install-clickhouse.sh"
-		server="$(find_server)" || die "still no clickhouse-server after install-clickhouse.sh"
+		server="$(find_command clickhouse-server clickhouse)" || die "still no clickhouse-server after install-clickhouse.sh"
 	fi
 	command -v curl >/dev/null 2>&1 || die "curl is needed to check the server answers (apt-get install curl)"
 	command -v python3 >/dev/null 2>&1 || die "python3 is needed to pick free ports (or set CH_TCP_PORT and CH_HTTP_PORT)"
@@ -234,7 +143,7 @@ start)
 	[[ "$(basename "$server")" == clickhouse ]] && args=(server "${args[@]}")
 	errlog="$dir/log/server.err.log"
 	erroff=$(stat -c %s "$errlog" 2>/dev/null || echo 0)
-	t0=$(date +%s%N)
+	t0="$(now)"
 	# setsid: its own session and process group, so stop can signal the group
 	# and the server outlives this shell.
 	(cd "$dir" && exec setsid "$server" "${args[@]}" >>"$dir/log/stdout.log" 2>&1 </dev/null) &
@@ -242,7 +151,7 @@ start)
 	echo "$pid" >"$dir/server.pid"
 	for _ in $(seq 1 1200); do # 60 s
 		if [[ "$(query 'SELECT 1')" == 1 ]]; then
-			say "ready in $(awk -v ns="$(($(date +%s%N) - t0))" 'BEGIN { printf "%.2f", ns / 1e9 }')s (pid $pid, ClickHouse $(query 'SELECT version()'))"
+			say "ready in $(elapsed "$t0" 2)s (pid $pid, ClickHouse $(query 'SELECT version()'))"
 			print_addrs
 			exit 0
 		fi

@@ -13,15 +13,11 @@ set -euo pipefail
 
 chdb_version=4.4.0
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" install-chdb
+
 venv="$root/.venv"
 py="${PYTHON:-python3}"
-say() { printf 'install-chdb: %s\n' "$*"; }
-die() {
-	say "$*" >&2
-	exit 1
-}
 
 installed() {
 	"$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("chdb"))' 2>/dev/null

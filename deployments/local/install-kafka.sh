@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Resolves the Apache Kafka broker's jars from Maven Central with `mvn` (the pom
 # in kafka/pom.xml pins the release) into deployments/local/.kafka-jars/<version>/,
-# a git-ignored cache the Go launcher (deployments/local/kafka.go) runs from.
+# a git-ignored cache the Go launcher (internal/devenv/kafka.go) runs from.
 #
 # Idempotent: when the cache already holds a complete copy made from the same pom
 # (a .complete stamp with the pom's checksum) it only says so, so a second run
@@ -15,20 +15,20 @@
 #   env KAFKA_JARS_DIR   cache root (default deployments/local/.kafka-jars)
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" install-kafka
+
 pom="$here/kafka/pom.xml"
-root="${KAFKA_JARS_DIR:-$here/.kafka-jars}"
-say() { printf 'install-kafka: %s\n' "$*"; }
-die() {
-	say "$*" >&2
-	exit 1
-}
+jars="${KAFKA_JARS_DIR:-$here/.kafka-jars}"
 
 force=0
 for a in "$@"; do
 	case "$a" in
 	--force) force=1 ;;
-	-h | --help) sed -n 's/^# \{0,1\}//; 2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
+	-h | --help)
+		header 2 15
+		exit 0
+		;;
 	*) die "unknown argument '$a' (want --force)" ;;
 	esac
 done
@@ -36,7 +36,7 @@ done
 [[ -f "$pom" ]] || die "missing $pom: it is part of the repo; restore it with git"
 version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom" | head -n1)"
 [[ -n "$version" ]] || die "no <kafka.version> in $pom"
-dest="$root/$version"
+dest="$jars/$version"
 sum="$(sha256sum "$pom" | cut -d' ' -f1)"
 
 if [[ $force -eq 0 && -f "$dest/.complete" && "$(head -n1 "$dest/.complete")" == "$sum" ]]; then
@@ -56,14 +56,14 @@ if ! command -v mvn >/dev/null 2>&1; then
 	die "mvn not found: it resolves Kafka's jars from Maven Central; on Debian: apt-get install -y maven"
 fi
 
-mkdir -p "$root"
-tmp="$(mktemp -d "$root/.tmp-$version-XXXXXX")"
+mkdir -p "$jars"
+tmp="$(mktemp -d "$jars/.tmp-$version-XXXXXX")"
 log="$tmp.log"
 cleanup() { rm -rf "$tmp" "$log"; }
 trap cleanup EXIT
 
 say "resolving Kafka $version from Maven Central with mvn into $dest"
-t0="$(date +%s)"
+t0="$(now)"
 if ! mvn -B -f "$pom" dependency:copy-dependencies \
 	-DincludeScope=runtime -DoutputDirectory="$tmp" -Dmdep.overWriteReleases=true >"$log" 2>&1; then
 	tail -n 25 "$log" >&2
@@ -76,4 +76,4 @@ done
 printf '%s\n%s\n' "$sum" "$(date -u +%FT%TZ)" >"$tmp/.complete"
 rm -rf "$dest"
 mv "$tmp" "$dest"
-say "installed $n jars ($(du -sh "$dest" | cut -f1)) for Kafka $version in $(($(date +%s) - t0))s: $dest"
+say "installed $n jars ($(du -sh "$dest" | cut -f1)) for Kafka $version in $(elapsed "$t0" 0)s: $dest"

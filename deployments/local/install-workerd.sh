@@ -11,14 +11,13 @@
 # Then:  the Go tests find the binary there, or set TAILLIGHT_WORKERD=/path/to/workerd.
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-say() { printf 'install-workerd: %s\n' "$*"; }
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" install-workerd
 
 # The pinned version, read without node so the no-op path needs nothing but a shell.
 want="$(sed -n 's/^ *"workerd": *"\([^"]*\)".*/\1/p' "$here/package.json" | head -n1)"
 if [[ -z "$want" ]]; then
-	say "cannot read the pinned workerd version from $here/package.json" >&2
-	exit 1
+	die "cannot read the pinned workerd version from $here/package.json"
 fi
 
 os="$(uname -s)"
@@ -29,8 +28,7 @@ Linux/aarch64 | Linux/arm64) plat="linux-arm64" ;;
 Darwin/x86_64) plat="darwin-64" ;;
 Darwin/arm64) plat="darwin-arm64" ;;
 *)
-	say "no workerd build on npm for $os/$arch" >&2
-	exit 1
+	die "no workerd build on npm for $os/$arch"
 	;;
 esac
 pkgdir="$here/node_modules/@cloudflare/workerd-$plat"
@@ -46,8 +44,7 @@ if [[ -x "$bin" && "$(installed_version)" == "$want" ]]; then
 fi
 
 if ! command -v npm >/dev/null 2>&1; then
-	say "npm not found; install Node.js and npm (e.g. apt-get install nodejs npm), then rerun $0" >&2
-	exit 1
+	die "npm not found; install Node.js and npm (e.g. apt-get install nodejs npm), then rerun $0"
 fi
 
 say "installing workerd $want (@cloudflare/workerd-$plat) from npm into $here/node_modules"
@@ -59,11 +56,9 @@ say "installing workerd $want (@cloudflare/workerd-$plat) from npm into $here/no
 npm install --prefix "$here" --no-save --ignore-scripts --no-audit --no-fund --loglevel=error
 
 if [[ ! -x "$bin" ]]; then
-	say "npm finished but $bin is missing: npm did not install the optional dependency @cloudflare/workerd-$plat (was --omit=optional or --no-optional set?)" >&2
-	exit 1
+	die "npm finished but $bin is missing: npm did not install the optional dependency @cloudflare/workerd-$plat (was --omit=optional or --no-optional set?)"
 fi
 if [[ "$(installed_version)" != "$want" ]]; then
-	say "installed @cloudflare/workerd-$plat is $(installed_version), want $want" >&2
-	exit 1
+	die "installed @cloudflare/workerd-$plat is $(installed_version), want $want"
 fi
 say "installed $("$bin" --version 2>/dev/null || echo "workerd $want"): $bin"

@@ -17,14 +17,10 @@
 # script is an error, not a silent skip. Prints the time each step took.
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-all=(clickhouse kafka workerd chdb chromium zookeeper compose)
-say() { printf 'install: %s\n' "$*"; }
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" install
 
-usage() {
-	sed -n 's/^# \{0,1\}//; 2,15p' "${BASH_SOURCE[0]}" >&2
-	exit 2
-}
+all=(clickhouse kafka workerd chdb chromium zookeeper compose)
 
 comps=()
 if [[ $# -eq 0 ]]; then
@@ -34,7 +30,7 @@ for a in "$@"; do
 	case "$a" in
 	all) comps+=("${all[@]}") ;;
 	clickhouse | kafka | workerd | chdb | chromium | zookeeper | compose) comps+=("$a") ;;
-	-h | --help | help) usage ;;
+	-h | --help | help) usage 2 15 ;;
 	*)
 		say "unknown component '$a' (want all, clickhouse, kafka, workerd, chdb, chromium, zookeeper or compose)" >&2
 		exit 2
@@ -45,13 +41,9 @@ done
 # Check every script up front so a missing one fails before minutes of installing.
 for c in "${comps[@]}"; do
 	if [[ ! -f "$here/install-$c.sh" ]]; then
-		say "missing $here/install-$c.sh: the $c installer is part of the repo; restore it (git checkout) or run a subset, e.g. $0 clickhouse" >&2
-		exit 1
+		die "missing $here/install-$c.sh: the $c installer is part of the repo; restore it (git checkout) or run a subset, e.g. $0 clickhouse"
 	fi
 done
-
-now() { date +%s%N; }
-secs() { awk -v ns="$1" 'BEGIN { printf "%.1f", ns / 1e9 }'; }
 
 summary=()
 total0="$(now)"
@@ -59,10 +51,9 @@ for c in "${comps[@]}"; do
 	say "== $c: install-$c.sh"
 	t0="$(now)"
 	if ! bash "$here/install-$c.sh"; then
-		say "$c failed after $(secs $(($(now) - t0)))s (install-$c.sh said why above)" >&2
-		exit 1
+		die "$c failed after $(elapsed "$t0")s (install-$c.sh said why above)"
 	fi
-	took="$(secs $(($(now) - t0)))"
+	took="$(elapsed "$t0")"
 	say "== $c done in ${took}s"
 	summary+=("$(printf '%-11s %7ss' "$c" "$took")")
 done
@@ -70,4 +61,4 @@ say "summary:"
 for line in "${summary[@]}"; do
 	say "  $line"
 done
-say "  total       $(secs $(($(now) - total0)))s"
+say "  total       $(elapsed "$total0")s"

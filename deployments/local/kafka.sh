@@ -18,20 +18,12 @@
 # own log is named there).
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" kafka.sh
+
 dir="${KAFKA_DIR:-$root/.cache/kafka}"
 pidf="$dir/pid"
 log="$dir/localkafka.log"
-say() { printf 'kafka.sh: %s\n' "$*"; }
-die() {
-	say "$*" >&2
-	exit 1
-}
-usage() {
-	sed -n 's/^# \{0,1\}//; 8,15p' "${BASH_SOURCE[0]}" >&2
-	exit 2
-}
 
 running() { [[ -f "$pidf" ]] && kill -0 "$(cat "$pidf")" 2>/dev/null; }
 
@@ -107,5 +99,5 @@ case "${1:-}" in
 start) start "${2:-1}" ;;
 stop) stop ;;
 status) status ;;
-*) usage ;;
+*) usage 8 15 ;;
 esac

@@ -3,6 +3,7 @@ package devenv
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -576,101 +577,30 @@ func writeClickHouseConfig(dir string, tcpPort, httpPort int) error {
 	return writeClickHouseConfigExtra(dir, tcpPort, httpPort, "")
 }
 
+// The server's config files, templates shared with
+// deployments/local/clickhouse.sh, which fills in the same placeholders:
+// @DIR@ (the directory, XML-escaped), @TCP_PORT@, @HTTP_PORT@ and @EXTRA@
+// (raw XML; the script leaves it empty). users.xml has none.
+var (
+	//go:embed clickhouse-config.xml
+	clickHouseConfigXML string
+	//go:embed clickhouse-users.xml
+	clickHouseUsersXML string
+)
+
 // writeClickHouseConfigExtra is writeClickHouseConfig with extra XML inserted
 // before the root element's end (ClickHouseConfig.ExtraConfig).
 func writeClickHouseConfigExtra(dir string, tcpPort, httpPort int, extra string) error {
-	esc := func(s string) string {
-		var b strings.Builder
-		_ = xml.EscapeText(&b, []byte(s))
-		return b.String()
-	}
-	sub := func(name string) string { return esc(filepath.Join(dir, name) + "/") }
-	config := fmt.Sprintf(`<?xml version="1.0"?>
-<!-- Written by taillight (internal/devenv/clickhouse.go, deployments/local/clickhouse.sh); rewritten on every start. -->
-<yandex>
-    <logger>
-        <level>warning</level>
-        <log>%[1]s</log>
-        <errorlog>%[2]s</errorlog>
-        <size>100M</size>
-        <count>2</count>
-        <console>0</console>
-    </logger>
-    <listen_host>127.0.0.1</listen_host>
-    <tcp_port>%[3]d</tcp_port>
-    <http_port>%[4]d</http_port>
-    <path>%[5]s</path>
-    <tmp_path>%[6]s</tmp_path>
-    <user_files_path>%[7]s</user_files_path>
-    <format_schema_path>%[8]s</format_schema_path>
-    <users_config>users.xml</users_config>
-    <default_profile>default</default_profile>
-    <default_database>default</default_database>
-    <timezone>UTC</timezone>
-    <max_connections>1024</max_connections>
-    <max_concurrent_queries>100</max_concurrent_queries>
-    <keep_alive_timeout>3</keep_alive_timeout>
-    <mark_cache_size>67108864</mark_cache_size>
-    <uncompressed_cache_size>67108864</uncompressed_cache_size>
-    <mlock_executable>false</mlock_executable>
-    <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
-%[9]s</yandex>
-`,
-		esc(filepath.Join(dir, "log", "server.log")), esc(filepath.Join(dir, "log", "server.err.log")),
-		tcpPort, httpPort, sub("data"), sub("tmp"), sub("user_files"), sub("format_schemas"), extra)
-
-	const users = `<?xml version="1.0"?>
-<!-- Written by taillight (internal/devenv/clickhouse.go, deployments/local/clickhouse.sh). Loopback only. -->
-<yandex>
-    <profiles>
-        <default>
-            <!-- An idle native connection checks for shutdown every
-                 poll_interval seconds (default 10): a graceful stop waits
-                 that long for every open client connection. -->
-            <poll_interval>1</poll_interval>
-            <max_memory_usage>4000000000</max_memory_usage>
-            <load_balancing>random</load_balancing>
-        </default>
-        <!-- For dashboards and ad-hoc SQL: reads only, and the limits below
-             cannot be changed by the query (readonly=1 forbids SET). -->
-        <readonly>
-            <readonly>1</readonly>
-            <max_execution_time>30</max_execution_time>
-            <max_result_rows>100000</max_result_rows>
-            <result_overflow_mode>throw</result_overflow_mode>
-            <max_memory_usage>1000000000</max_memory_usage>
-        </readonly>
-    </profiles>
-    <users>
-        <default>
-            <password></password>
-            <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
-            <profile>default</profile>
-            <quota>default</quota>
-        </default>
-        <readonly>
-            <password></password>
-            <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
-            <profile>readonly</profile>
-            <quota>default</quota>
-        </readonly>
-    </users>
-    <quotas>
-        <default>
-            <interval>
-                <duration>3600</duration>
-                <queries>0</queries>
-                <errors>0</errors>
-                <result_rows>0</result_rows>
-                <read_rows>0</read_rows>
-                <execution_time>0</execution_time>
-            </interval>
-        </default>
-    </quotas>
-</yandex>
-`
+	var esc strings.Builder
+	_ = xml.EscapeText(&esc, []byte(filepath.Clean(dir)))
+	config := strings.NewReplacer(
+		"@DIR@", esc.String(),
+		"@TCP_PORT@", strconv.Itoa(tcpPort),
+		"@HTTP_PORT@", strconv.Itoa(httpPort),
+		"@EXTRA@", extra,
+	).Replace(clickHouseConfigXML)
 	if err := os.WriteFile(filepath.Join(dir, "config.xml"), []byte(config), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "users.xml"), []byte(users), 0o644)
+	return os.WriteFile(filepath.Join(dir, "users.xml"), []byte(clickHouseUsersXML), 0o644)
 }
