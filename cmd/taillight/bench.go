@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -42,32 +42,25 @@ type benchFlags struct {
 	latencyDur time.Duration
 	procArgs   string
 	jsonOut    string
-	log        logFlags
 }
 
-func (f *benchFlags) register(fs *flag.FlagSet) {
-	fs.IntVar(&f.cfg.N, "n", 1_000_000, "TraceItems of about 1 KB in the throughput phase")
-	fs.Uint64Var(&f.cfg.Seed, "seed", 1, "workload seed (as taillight generate)")
-	fs.IntVar(&f.cfg.Partitions, "partitions", 4, "partitions of the benchmark topic")
-	fs.Var((*flagx.List)(&f.cfg.Brokers), "kafka.brokers", "existing Kafka cluster, comma-separated seed brokers (default: start a local Apache Kafka)")
-	fs.StringVar(&f.cfg.ClickHouse, "clickhouse.addr", "", "existing ClickHouse native address (default: start a private local ClickHouse; its CPU is measured only then)")
-	fs.Float64Var(&f.cfg.LatencyRate, "latency-rate", 0, "offered events/s of the latency phase (default half the measured maximum)")
-	fs.DurationVar(&f.latencyDur, "latency-duration", 20*time.Second, "length of the latency phase (0 skips it)")
-	fs.StringVar(&f.cfg.ProcessExe, "process.exe", "", "taillight binary to migrate and process with (default: this one), e.g. another release for an A/B under the same harness")
-	fs.StringVar(&f.procArgs, "process.args", "", "extra flags for 'taillight process', space-separated, e.g. \"-flush.linger=500ms\"")
-	fs.StringVar(&f.cfg.CPUProfile, "cpuprofile", "", "write the processor's CPU profile to this file")
-	fs.StringVar(&f.cfg.MemProfile, "memprofile", "", "write the processor's heap profile at its peak heap to this file")
-	fs.DurationVar(&f.cfg.Timeout, "timeout", 30*time.Minute, "bound on each wait for rows")
-	fs.StringVar(&f.jsonOut, "json", "", "also write the report as JSON to this file")
-	f.log.register(fs)
+func (f *benchFlags) register(c *cli) {
+	c.fs.IntVar(&f.cfg.N, "n", 1_000_000, "TraceItems of about 1 KB in the throughput phase")
+	c.fs.Uint64Var(&f.cfg.Seed, "seed", 1, "workload seed (as taillight generate)")
+	c.fs.IntVar(&f.cfg.Partitions, "partitions", 4, "partitions of the benchmark topic")
+	c.fs.Var((*flagx.List)(&f.cfg.Brokers), "kafka.brokers", "existing Kafka cluster, comma-separated seed brokers (default: start a local Apache Kafka)")
+	c.fs.StringVar(&f.cfg.ClickHouse, "clickhouse.addr", "", "existing ClickHouse native address (default: start a private local ClickHouse; its CPU is measured only then)")
+	c.fs.Float64Var(&f.cfg.LatencyRate, "latency-rate", 0, "offered events/s of the latency phase (default half the measured maximum)")
+	c.fs.DurationVar(&f.latencyDur, "latency-duration", 20*time.Second, "length of the latency phase (0 skips it)")
+	c.fs.StringVar(&f.cfg.ProcessExe, "process.exe", "", "taillight binary to migrate and process with (default: this one), e.g. another release for an A/B under the same harness")
+	c.fs.StringVar(&f.procArgs, "process.args", "", "extra flags for 'taillight process', space-separated, e.g. \"-flush.linger=500ms\"")
+	c.fs.StringVar(&f.cfg.CPUProfile, "cpuprofile", "", "write the processor's CPU profile to this file")
+	c.fs.StringVar(&f.cfg.MemProfile, "memprofile", "", "write the processor's heap profile at its peak heap to this file")
+	c.fs.DurationVar(&f.cfg.Timeout, "timeout", 30*time.Minute, "bound on each wait for rows")
+	c.fs.StringVar(&f.jsonOut, "json", "", "also write the report as JSON to this file")
 }
 
-func runBench(ctx context.Context, args []string, s stdio) int {
-	fs := newFlagSet("bench", s)
-	var f benchFlags
-	f.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `Usage: taillight bench [flags]
+const benchHelp = `Usage: taillight bench [flags]
 
 Loads a seeded workload into Kafka, runs a decode-only reference consumer and
 then 'taillight process' (both as subprocesses, from the earliest offset) until
@@ -80,15 +73,13 @@ Examples:
   taillight bench -json artifacts/bench.json
 
 Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	log, ok := commandLogger(s, "bench", &f.log)
+`
+
+func runBench(ctx context.Context, args []string, s stdio) int {
+	var f benchFlags
+	log, code, ok := parseCLI(s, "bench", benchHelp, args, f.register)
 	if !ok {
-		return exitUsage
+		return code
 	}
 	f.cfg.ProcessArgs = strings.Fields(f.procArgs)
 	f.cfg.LatencyDuration = f.latencyDur
@@ -110,17 +101,22 @@ Flags:
 		return exitUsage
 	}
 	rep, err := bench.Run(ctx, f.cfg)
-	if err != nil {
-		fmt.Fprintf(s.err, "taillight bench: %v\n", err)
-		return exitError
-	}
-	rep.WriteTable(s.out)
-	if f.jsonOut != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(f.jsonOut, append(b, '\n'), 0o644); err != nil {
-			fmt.Fprintf(s.err, "taillight bench: %v\n", err)
-			return exitError
+	return writeReport(s, "bench", rep, err, f.jsonOut)
+}
+
+// writeReport prints a benchmark's report as a table on stdout and, with
+// jsonOut, as JSON to that file; or the error that ended the run.
+func writeReport(s stdio, name string, rep interface{ WriteTable(io.Writer) }, err error, jsonOut string) int {
+	if err == nil {
+		rep.WriteTable(s.out)
+		if jsonOut != "" {
+			b, _ := json.MarshalIndent(rep, "", "  ")
+			err = os.WriteFile(jsonOut, append(b, '\n'), 0o644)
 		}
+	}
+	if err != nil {
+		fmt.Fprintf(s.err, "taillight %s: %v\n", name, err)
+		return exitError
 	}
 	return exitOK
 }

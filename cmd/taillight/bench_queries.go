@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -66,46 +64,30 @@ Flags:
 `
 
 func runBenchQueries(ctx context.Context, args []string, s stdio) int {
-	fs := newFlagSet("bench-queries", s)
 	cfg := bench.QueryConfig{Histories: []time.Duration{24 * time.Hour, 96 * time.Hour}}
 	var jsonOut string
-	var lf logFlags
-	fs.Var((*daysList)(&cfg.Histories), "days", "history sizes in days, ascending, comma-separated: the first is written and measured, then extended to the next")
-	fs.Float64Var(&cfg.Rate, "rate", 100, "simulated events/s")
-	fs.IntVar(&cfg.Partitions, "partitions", 6, "partitions of the simulated topic")
-	fs.Uint64Var(&cfg.Seed, "seed", 1, "workload seed (as taillight generate)")
-	fs.IntVar(&cfg.Runs, "runs", 5, "runs of each query per window (the median is reported)")
-	fs.StringVar(&cfg.ClickHouse, "clickhouse.addr", "", "existing ClickHouse native address (default: start a private local ClickHouse)")
-	fs.StringVar(&cfg.Database, "clickhouse.database", "", "database to create for the run; must not exist (default qbench_<random>)")
-	fs.BoolVar(&cfg.Keep, "keep", false, "keep the database on an existing server (default: drop it at the end)")
-	fs.DurationVar(&cfg.CommitEvery, "commit-every", 5*time.Minute, "simulated time per raw stream and group commit (whole minutes)")
-	fs.DurationVar(&cfg.SealEvery, "seal-every", 10*time.Minute, "simulated time between seals")
-	fs.DurationVar(&cfg.Steady, "steady", 10*time.Minute, "simulated time before each measured size committed and sealed every minute, as the processor's sealer (negative: none)")
-	fs.DurationVar(&cfg.MergeWait, "merge-wait", 10*time.Minute, "longest wait for the server's merges to settle before measuring (negative: do not wait)")
-	fs.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file")
-	lf.register(fs)
-	if code, ok := parseCommand(fs, args, benchQueriesHelp); !ok {
-		return code
-	}
-	log, ok := commandLogger(s, "bench-queries", &lf, cfg.Validate)
+	log, code, ok := parseCLI(s, "bench-queries", benchQueriesHelp, args, func(c *cli) {
+		c.fs.Var((*daysList)(&cfg.Histories), "days", "history sizes in days, ascending, comma-separated: the first is written and measured, then extended to the next")
+		c.fs.Float64Var(&cfg.Rate, "rate", 100, "simulated events/s")
+		c.fs.IntVar(&cfg.Partitions, "partitions", 6, "partitions of the simulated topic")
+		c.fs.Uint64Var(&cfg.Seed, "seed", 1, "workload seed (as taillight generate)")
+		c.fs.IntVar(&cfg.Runs, "runs", 5, "runs of each query per window (the median is reported)")
+		c.fs.StringVar(&cfg.ClickHouse, "clickhouse.addr", "", "existing ClickHouse native address (default: start a private local ClickHouse)")
+		c.fs.StringVar(&cfg.Database, "clickhouse.database", "", "database to create for the run; must not exist (default qbench_<random>)")
+		c.fs.BoolVar(&cfg.Keep, "keep", false, "keep the database on an existing server (default: drop it at the end)")
+		c.fs.DurationVar(&cfg.CommitEvery, "commit-every", 5*time.Minute, "simulated time per raw stream and group commit (whole minutes)")
+		c.fs.DurationVar(&cfg.SealEvery, "seal-every", 10*time.Minute, "simulated time between seals")
+		c.fs.DurationVar(&cfg.Steady, "steady", 10*time.Minute, "simulated time before each measured size committed and sealed every minute, as the processor's sealer (negative: none)")
+		c.fs.DurationVar(&cfg.MergeWait, "merge-wait", 10*time.Minute, "longest wait for the server's merges to settle before measuring (negative: do not wait)")
+		c.fs.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file")
+		c.afterParse(func() error { return cfg.Validate() })
+	})
 	if !ok {
-		return exitUsage
+		return code
 	}
 	cfg.Log = log
 	rep, err := bench.RunQueries(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(s.err, "taillight bench-queries: %v\n", err)
-		return exitError
-	}
-	rep.WriteTable(s.out)
-	if jsonOut != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
-			fmt.Fprintf(s.err, "taillight bench-queries: %v\n", err)
-			return exitError
-		}
-	}
-	return exitOK
+	return writeReport(s, "bench-queries", rep, err, jsonOut)
 }
 
 var _ flag.Value = (*daysList)(nil)

@@ -34,21 +34,19 @@ token or basic auth. Flags:
 `
 
 func runDash(ctx context.Context, args []string, s stdio) int {
-	fs := newFlagSet("dash", s)
-	listen := fs.String("listen", "127.0.0.1:8090", "address to serve the dashboard, /metrics, /healthz and /readyz on (a bare port such as 0 listens on 127.0.0.1)")
-	ch := chsink.DefaultConfig()
-	ch.RegisterFlags(fs, "clickhouse.")
-	dc := dash.DefaultConfig()
-	dc.RegisterFlags(fs, "dash.")
-	var lf logFlags
-	lf.register(fs)
-	if code, ok := parseCommand(fs, args, dashHelp); !ok {
-		return code
-	}
-	dc.Database = ch.Database
-	log, ok := commandLogger(s, "dash", &lf, ch.Validate, dc.Validate)
+	var listen string
+	ch, dc := chsink.DefaultConfig(), dash.DefaultConfig()
+	log, code, ok := parseCLI(s, "dash", dashHelp, args, func(c *cli) {
+		c.fs.StringVar(&listen, "listen", "127.0.0.1:8090", "address to serve the dashboard, /metrics, /healthz and /readyz on (a bare port such as 0 listens on 127.0.0.1)")
+		c.config("clickhouse.", &ch)
+		dc.RegisterFlags(c.fs, "dash.")
+		c.afterParse(func() error {
+			dc.Database = ch.Database
+			return dc.Validate()
+		})
+	})
 	if !ok {
-		return exitUsage
+		return code
 	}
 	// Served at once: while ClickHouse does not answer, /readyz and the
 	// page say so, and the command waits instead of exiting.
@@ -82,7 +80,7 @@ func runDash(ctx context.Context, args []string, s stdio) int {
 		defer cancel()
 		return (*c).Ping(pctx)
 	}
-	ops, err := startOps(listenAddr(*listen, "127.0.0.1:8090"), reg, ready, mux, log)
+	ops, err := startOps(listenAddr(listen, "127.0.0.1:8090"), reg, ready, mux, log)
 	if err != nil {
 		log.Error("cannot listen", "err", err)
 		return exitError

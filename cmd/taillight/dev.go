@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,7 +40,6 @@ type devFlags struct {
 	retain   chsink.Retention
 	ingest   producer.IngestConfig
 	dash     dash.Config
-	log      logFlags
 	dir      string
 	keep     bool
 	chBinary string
@@ -59,45 +57,55 @@ type devFlags struct {
 	scripts  int
 }
 
-func (f *devFlags) register(fs *flag.FlagSet) {
-	f.ch = chsink.DefaultConfig()
-	f.ch.RegisterFlags(fs, "clickhouse.")
+func (f *devFlags) register(c *cli) {
+	c.config("clickhouse.", &f.ch)
 	// dev starts its own server unless -clickhouse.addr is given: say so
 	// rather than show the client's default address.
-	if fl := fs.Lookup("clickhouse.addr"); fl != nil {
+	if fl := c.fs.Lookup("clickhouse.addr"); fl != nil {
 		fl.DefValue = ""
 		fl.Usage = "an existing ClickHouse (native protocol, host:port) to use instead of starting a private one"
 	}
-	f.retain = chsink.DefaultRetention()
-	f.retain.RegisterFlags(fs, "retention.")
-	f.ingest = producer.DefaultIngestConfig()
-	f.ingest.RegisterFlags(fs, "")
-	f.dash = dash.DefaultConfig()
-	f.dash.RegisterFlags(fs, "dash.")
-	f.log.register(fs)
-	fs.StringVar(&f.dir, "dir", "", "where to create this run's data directory (default $TMPDIR)")
-	fs.BoolVar(&f.keep, "keep", false, "keep the data directory (ClickHouse data and logs) on exit")
-	fs.StringVar(&f.chBinary, "clickhouse.binary", "", "the ClickHouse server binary to run (default: clickhouse-server or clickhouse on $PATH, /usr/sbin, /usr/bin, /usr/local/bin)")
-	fs.StringVar(&f.listenDash, "listen.dash", "127.0.0.1:8090", "address of the dashboard")
-	fs.StringVar(&f.listenIngest, "listen.ingest", "127.0.0.1:8080", "address of POST "+producer.IngestPath)
-	fs.StringVar(&f.listenMetrics, "listen.metrics", "127.0.0.1:9102", "address of /metrics, /healthz and /readyz for the whole pipeline")
-	fs.StringVar(&f.listenKafka, "listen.kafka", "127.0.0.1:19092", "address of the in-process Kafka (kfake)")
-	fs.IntVar(&f.chPort, "listen.clickhouse", 19000, "native port of the private ClickHouse (0 = a free one; unused with -clickhouse.addr)")
-	fs.IntVar(&f.chHTTPPort, "listen.clickhouse-http", 18123, "HTTP port of the private ClickHouse (0 = a free one; unused with -clickhouse.addr)")
-	fs.IntVar(&f.partitions, "kafka.partitions", 4, "partitions of the TraceItem topic and of its DLQ")
-	fs.DurationVar(&f.linger, "flush.linger", time.Second, "write a partition's block to ClickHouse this long after its first record at the latest")
-	fs.BoolVar(&f.generate, "generate", true, "produce a steady synthetic load")
-	fs.Float64Var(&f.rate, "generate.rate", 50, "synthetic events per second")
-	fs.Uint64Var(&f.seed, "generate.seed", 1, "random seed of the synthetic load")
-	fs.IntVar(&f.scripts, "generate.scripts", 24, "number of distinct synthetic Worker scripts")
+	c.afterParse(func() error {
+		f.external = isSet(c.fs, "clickhouse.addr")
+		return nil
+	})
+	c.config("retention.", &f.retain)
+	f.ingest.RegisterFlags(c.fs, "")
+	c.afterParse(func() error {
+		if len(f.ingest.Tokens) == 0 && f.ingest.TokensFile == "" {
+			f.ingest.Tokens = []string{newDevToken()}
+		}
+		return f.ingest.Validate()
+	})
+	f.dash.RegisterFlags(c.fs, "dash.")
+	c.afterParse(func() error {
+		f.dash.Database = f.ch.Database
+		return f.dash.Validate()
+	})
+	c.fs.StringVar(&f.dir, "dir", "", "where to create this run's data directory (default $TMPDIR)")
+	c.fs.BoolVar(&f.keep, "keep", false, "keep the data directory (ClickHouse data and logs) on exit")
+	c.fs.StringVar(&f.chBinary, "clickhouse.binary", "", "the ClickHouse server binary to run (default: clickhouse-server or clickhouse on $PATH, /usr/sbin, /usr/bin, /usr/local/bin)")
+	c.fs.StringVar(&f.listenDash, "listen.dash", "127.0.0.1:8090", "address of the dashboard")
+	c.fs.StringVar(&f.listenIngest, "listen.ingest", "127.0.0.1:8080", "address of POST "+producer.IngestPath)
+	c.fs.StringVar(&f.listenMetrics, "listen.metrics", "127.0.0.1:9102", "address of /metrics, /healthz and /readyz for the whole pipeline")
+	c.fs.StringVar(&f.listenKafka, "listen.kafka", "127.0.0.1:19092", "address of the in-process Kafka (kfake)")
+	c.fs.IntVar(&f.chPort, "listen.clickhouse", 19000, "native port of the private ClickHouse (0 = a free one; unused with -clickhouse.addr)")
+	c.fs.IntVar(&f.chHTTPPort, "listen.clickhouse-http", 18123, "HTTP port of the private ClickHouse (0 = a free one; unused with -clickhouse.addr)")
+	c.fs.IntVar(&f.partitions, "kafka.partitions", 4, "partitions of the TraceItem topic and of its DLQ")
+	c.fs.DurationVar(&f.linger, "flush.linger", time.Second, "write a partition's block to ClickHouse this long after its first record at the latest")
+	c.fs.BoolVar(&f.generate, "generate", true, "produce a steady synthetic load")
+	c.fs.Float64Var(&f.rate, "generate.rate", 50, "synthetic events per second")
+	c.fs.Uint64Var(&f.seed, "generate.seed", 1, "random seed of the synthetic load")
+	c.fs.IntVar(&f.scripts, "generate.scripts", 24, "number of distinct synthetic Worker scripts")
+	c.afterParse(func() error {
+		if f.partitions <= 0 || f.linger <= 0 || f.rate <= 0 || f.scripts <= 0 {
+			return errors.New("-kafka.partitions, -flush.linger, -generate.rate and -generate.scripts must be positive")
+		}
+		return nil
+	})
 }
 
-func runDev(ctx context.Context, args []string, s stdio) int {
-	fs := newFlagSet("dev", s)
-	var f devFlags
-	f.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `Usage: taillight dev [flags]
+const devHelp = `Usage: taillight dev [flags]
 
 Runs the whole pipeline on this machine: an in-process Kafka (kfake), a
 private ClickHouse (or -clickhouse.addr), the migrations, ingest, the
@@ -106,46 +114,16 @@ is. Ctrl-C stops it in order (load, ingest, processor flush, dashboard,
 ClickHouse) and removes its data unless -keep.
 
 Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if code, ok := parseFlags(fs, args); !ok {
+`
+
+func runDev(ctx context.Context, args []string, s stdio) int {
+	f := devFlags{ch: chsink.DefaultConfig(), retain: chsink.DefaultRetention(), ingest: producer.DefaultIngestConfig(), dash: dash.DefaultConfig()}
+	log, code, ok := parseCLI(s, "dev", devHelp, args, f.register)
+	if !ok {
 		return code
 	}
-	usageErr := func(err error) int {
-		fmt.Fprintf(s.err, "taillight dev: %v\n", err)
-		return exitUsage
-	}
-	log, err := f.log.logger(s.err)
-	if err != nil {
-		return usageErr(err)
-	}
-	fs.Visit(func(fl *flag.Flag) {
-		if fl.Name == "clickhouse.addr" {
-			f.external = true
-		}
-	})
-	if err := f.ch.Validate(); err != nil {
-		return usageErr(err)
-	}
-	if err := f.retain.Validate(); err != nil {
-		return usageErr(err)
-	}
-	if len(f.ingest.Tokens) == 0 && f.ingest.TokensFile == "" {
-		f.ingest.Tokens = []string{newDevToken()}
-	}
-	if err := f.ingest.Validate(); err != nil {
-		return usageErr(err)
-	}
-	f.dash.Database = f.ch.Database
-	if err := f.dash.Validate(); err != nil {
-		return usageErr(err)
-	}
-	if f.partitions <= 0 || f.linger <= 0 || f.rate <= 0 || f.scripts <= 0 {
-		return usageErr(errors.New("-kafka.partitions, -flush.linger, -generate.rate and -generate.scripts must be positive"))
-	}
 	d := &devRun{f: &f, log: log, out: s.out}
-	err = d.run(ctx)
+	err := d.run(ctx)
 	if cerr := d.close(); err == nil {
 		err = cerr
 	}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,7 +32,6 @@ func init() {
 
 type generateFlags struct {
 	kafka   producer.Config
-	log     logFlags
 	n       int
 	seed    uint64
 	rate    float64
@@ -45,19 +43,17 @@ type generateFlags struct {
 	gzip    bool
 }
 
-func (f *generateFlags) register(fs *flag.FlagSet) {
-	f.kafka = producer.DefaultConfig()
-	f.kafka.RegisterFlags(fs, "")
-	f.log.register(fs)
-	fs.IntVar(&f.n, "n", 10000, "number of events (0 = until interrupted)")
-	fs.Uint64Var(&f.seed, "seed", 1, "random seed: the same seed and -start give byte-identical events")
-	fs.Float64Var(&f.rate, "rate", 0, "events per second (0 = as fast as the output takes them)")
-	fs.StringVar(&f.out, "out", "kafka", "where to: kafka, ndjson (stdout) or an ingest URL http(s)://host/v1/traces")
-	fs.StringVar(&f.start, "start", "", "event time of the first event, RFC 3339 (default now; with -rate 0 the events span the 5 minutes before it)")
-	fs.IntVar(&f.scripts, "scripts", 24, "number of distinct Worker scripts")
-	fs.IntVar(&f.batch, "batch", 100, "events per POST when -out is a URL")
-	fs.StringVar(&f.token, "ingest.token", "", "bearer token for an ingest URL (prefer TAILLIGHT_INGEST_TOKEN)")
-	fs.BoolVar(&f.gzip, "gzip", false, "gzip each POST body when -out is a URL")
+func (f *generateFlags) register(c *cli) {
+	f.kafka.RegisterFlags(c.fs, "") // validated only for -out kafka
+	c.fs.IntVar(&f.n, "n", 10000, "number of events (0 = until interrupted)")
+	c.fs.Uint64Var(&f.seed, "seed", 1, "random seed: the same seed and -start give byte-identical events")
+	c.fs.Float64Var(&f.rate, "rate", 0, "events per second (0 = as fast as the output takes them)")
+	c.fs.StringVar(&f.out, "out", "kafka", "where to: kafka, ndjson (stdout) or an ingest URL http(s)://host/v1/traces")
+	c.fs.StringVar(&f.start, "start", "", "event time of the first event, RFC 3339 (default now; with -rate 0 the events span the 5 minutes before it)")
+	c.fs.IntVar(&f.scripts, "scripts", 24, "number of distinct Worker scripts")
+	c.fs.IntVar(&f.batch, "batch", 100, "events per POST when -out is a URL")
+	c.fs.StringVar(&f.token, "ingest.token", "", "bearer token for an ingest URL (prefer TAILLIGHT_INGEST_TOKEN)")
+	c.fs.BoolVar(&f.gzip, "gzip", false, "gzip each POST body when -out is a URL")
 }
 
 const generateHelp = `Usage: taillight generate [flags]
@@ -75,25 +71,21 @@ Flags:
 `
 
 func runGenerate(ctx context.Context, args []string, s stdio) int {
-	fs := newFlagSet("generate", s)
-	var f generateFlags
-	f.register(fs)
-	if code, ok := parseCommand(fs, args, generateHelp); !ok {
+	f := generateFlags{kafka: producer.DefaultConfig()}
+	log, code, ok := parseCLI(s, "generate", generateHelp, args, f.register)
+	if !ok {
 		return code
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(s.err, "taillight generate: "+format+"\n", a...)
 		return exitUsage
 	}
-	log, err := f.log.logger(s.err)
-	if err != nil {
-		return usageErr("%v", err)
-	}
 	if f.n < 0 || f.rate < 0 || f.batch <= 0 || f.scripts <= 0 {
 		return usageErr("-n and -rate must not be negative, -batch and -scripts must be positive")
 	}
 	start := time.Now()
 	if f.start != "" {
+		var err error
 		if start, err = time.Parse(time.RFC3339Nano, f.start); err != nil {
 			return usageErr("-start: %v", err)
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -30,23 +29,19 @@ func init() {
 type ingestFlags struct {
 	kafka    producer.Config
 	ingest   producer.IngestConfig
-	log      logFlags
 	listen   string
 	ops      string
 	opsAlias bool // the deprecated -ops.listen was given
 	shutdown time.Duration
 }
 
-func (f *ingestFlags) register(fs *flag.FlagSet) {
-	f.kafka = producer.DefaultConfig()
-	f.kafka.RegisterFlags(fs, "")
-	f.ingest = producer.DefaultIngestConfig()
-	f.ingest.RegisterFlags(fs, "")
-	f.log.register(fs)
-	fs.StringVar(&f.listen, "listen", ":8080", "address of POST "+producer.IngestPath+" (and of /metrics, /healthz, /readyz unless -listen.metrics is set; a bare port such as 0 listens on all interfaces)")
-	fs.StringVar(&f.ops, "listen.metrics", "", "separate address for /metrics, /healthz and /readyz (empty: served on -listen)")
-	deprecatedFlag(fs, "ops.listen", "listen.metrics", &f.opsAlias)
-	fs.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
+func (f *ingestFlags) register(c *cli) {
+	c.config("", &f.kafka)
+	c.config("", &f.ingest)
+	c.fs.StringVar(&f.listen, "listen", ":8080", "address of POST "+producer.IngestPath+" (and of /metrics, /healthz, /readyz unless -listen.metrics is set; a bare port such as 0 listens on all interfaces)")
+	c.fs.StringVar(&f.ops, "listen.metrics", "", "separate address for /metrics, /healthz and /readyz (empty: served on -listen)")
+	deprecatedFlag(c.fs, "ops.listen", "listen.metrics", &f.opsAlias)
+	c.fs.DurationVar(&f.shutdown, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 }
 
 const ingestHelp = `Usage: taillight ingest [flags]
@@ -59,15 +54,10 @@ Flags:
 `
 
 func runIngest(ctx context.Context, args []string, s stdio) int {
-	fs := newFlagSet("ingest", s)
-	var f ingestFlags
-	f.register(fs)
-	if code, ok := parseCommand(fs, args, ingestHelp); !ok {
-		return code
-	}
-	log, ok := commandLogger(s, "ingest", &f.log, f.kafka.Validate, f.ingest.Validate)
+	f := ingestFlags{kafka: producer.DefaultConfig(), ingest: producer.DefaultIngestConfig()}
+	log, code, ok := parseCLI(s, "ingest", ingestHelp, args, f.register)
 	if !ok {
-		return exitUsage
+		return code
 	}
 	if f.opsAlias {
 		log.Warn("-ops.listen (TAILLIGHT_OPS_LISTEN) is deprecated: use -listen.metrics (TAILLIGHT_LISTEN_METRICS), as in process and dev")

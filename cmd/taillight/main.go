@@ -207,22 +207,66 @@ func parseCommand(fs *flag.FlagSet, args []string, help string) (int, bool) {
 	return parseFlags(fs, args)
 }
 
-// commandLogger builds the logger lf asks for and runs the validations in
-// order; the first error is printed as "taillight NAME: err" and ok is false
-// (a usage error: exitUsage).
-func commandLogger(s stdio, name string, lf *logFlags, validate ...func() error) (log *slog.Logger, ok bool) {
-	log, err := lf.logger(s.err)
-	for _, v := range validate {
+// cli is the frame of a subcommand with flags: its flag set, which always
+// has the -log.* flags, and the steps run once the flags are parsed.
+type cli struct {
+	fs    *flag.FlagSet
+	log   logFlags
+	steps []func() error
+}
+
+// component is a part's configuration (chsink.Config, processor.Config…):
+// it registers its own flags and validates itself.
+type component interface {
+	RegisterFlags(fs *flag.FlagSet, prefix string)
+	Validate() error
+}
+
+// config registers cfg's flags under prefix and validates cfg once the
+// flags are parsed, after the steps added before.
+func (c *cli) config(prefix string, cfg component) {
+	cfg.RegisterFlags(c.fs, prefix)
+	// Not the method value cfg.Validate: with a value receiver it would
+	// copy cfg now, before the flags are parsed.
+	c.afterParse(func() error { return cfg.Validate() })
+}
+
+// afterParse adds a step run once the flags are parsed, after the steps
+// added before: a check, or a value one flag derives from another.
+func (c *cli) afterParse(step func() error) { c.steps = append(c.steps, step) }
+
+// parseCLI builds the flag set of the command name, lets register add the
+// command's flags and parses args as parseCommand does, with help as the
+// usage text. Then it builds the logger the -log.* flags ask for and runs
+// the steps in order; the first error is printed as "taillight NAME: err"
+// (a usage error). When ok is false the command returns code.
+func parseCLI(s stdio, name, help string, args []string, register func(c *cli)) (log *slog.Logger, code int, ok bool) {
+	c := &cli{fs: newFlagSet(name, s)}
+	c.log.register(c.fs)
+	register(c)
+	if code, ok := parseCommand(c.fs, args, help); !ok {
+		return nil, code, false
+	}
+	log, err := c.log.logger(s.err)
+	for _, step := range c.steps {
 		if err != nil {
 			break
 		}
-		err = v()
+		err = step()
 	}
 	if err != nil {
 		fmt.Fprintf(s.err, "taillight %s: %v\n", name, err)
-		return nil, false
+		return nil, exitUsage, false
 	}
-	return log, true
+	return log, exitOK, true
+}
+
+// isSet reports whether the flag name was given (on the command line or
+// as its environment variable).
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // envName maps a flag name to its environment variable: kafka.brokers →
@@ -232,7 +276,7 @@ func envName(flagName string) string {
 	return "TAILLIGHT_" + strings.ToUpper(r.Replace(flagName))
 }
 
-// logFlags are the logging flags every long-running command takes.
+// logFlags are the logging flags of every command parseCLI parses.
 type logFlags struct {
 	level  string
 	format string

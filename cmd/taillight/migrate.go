@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -21,17 +20,14 @@ func init() {
 
 type migrateFlags struct {
 	ch      chsink.Config
-	log     logFlags
 	dryRun  bool
 	verbose bool
 }
 
-func (f *migrateFlags) register(fs *flag.FlagSet) {
-	f.ch = chsink.DefaultConfig()
-	f.ch.RegisterFlags(fs, "clickhouse.")
-	f.log.register(fs)
-	fs.BoolVar(&f.dryRun, "dry-run", false, "print the statements that would run; change nothing")
-	fs.BoolVar(&f.verbose, "v", false, "also print the statements run")
+func (f *migrateFlags) register(c *cli) {
+	c.config("clickhouse.", &f.ch)
+	c.fs.BoolVar(&f.dryRun, "dry-run", false, "print the statements that would run; change nothing")
+	c.fs.BoolVar(&f.verbose, "v", false, "also print the statements run")
 }
 
 const migrateHelp = `Usage: taillight migrate [flags]
@@ -46,15 +42,10 @@ Flags:
 `
 
 func runMigrate(ctx context.Context, args []string, s stdio) int {
-	fs := newFlagSet("migrate", s)
-	var f migrateFlags
-	f.register(fs)
-	if code, ok := parseCommand(fs, args, migrateHelp); !ok {
-		return code
-	}
-	log, ok := commandLogger(s, "migrate", &f.log, f.ch.Validate)
+	f := migrateFlags{ch: chsink.DefaultConfig()}
+	log, code, ok := parseCLI(s, "migrate", migrateHelp, args, f.register)
 	if !ok {
-		return exitUsage
+		return code
 	}
 	w, err := chsink.New(ctx, f.ch, log, nil)
 	if err != nil {

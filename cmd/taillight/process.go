@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -27,21 +26,16 @@ type processFlags struct {
 	proc    processor.Config
 	ch      chsink.Config
 	retain  chsink.Retention
-	log     logFlags
 	metrics string
 	migrate bool
 }
 
-func (f *processFlags) register(fs *flag.FlagSet) {
-	f.proc = processor.DefaultConfig()
-	f.proc.RegisterFlags(fs, "")
-	f.ch = chsink.DefaultConfig()
-	f.ch.RegisterFlags(fs, "clickhouse.")
-	f.retain = chsink.DefaultRetention()
-	f.retain.RegisterFlags(fs, "retention.")
-	f.log.register(fs)
-	fs.StringVar(&f.metrics, "listen.metrics", ":9102", "address of /metrics, /healthz and /readyz")
-	fs.BoolVar(&f.migrate, "migrate", false, "apply pending ClickHouse migrations before consuming (else run 'taillight migrate' first)")
+func (f *processFlags) register(c *cli) {
+	c.config("", &f.proc)
+	c.config("clickhouse.", &f.ch)
+	c.config("retention.", &f.retain)
+	c.fs.StringVar(&f.metrics, "listen.metrics", ":9102", "address of /metrics, /healthz and /readyz")
+	c.fs.BoolVar(&f.migrate, "migrate", false, "apply pending ClickHouse migrations before consuming (else run 'taillight migrate' first)")
 }
 
 const processHelp = `Usage: taillight process [flags]
@@ -55,15 +49,10 @@ Flags:
 `
 
 func runProcess(ctx context.Context, args []string, s stdio) int {
-	fs := newFlagSet("process", s)
-	var f processFlags
-	f.register(fs)
-	if code, ok := parseCommand(fs, args, processHelp); !ok {
-		return code
-	}
-	log, ok := commandLogger(s, "process", &f.log, f.proc.Validate, f.ch.Validate, f.retain.Validate)
+	f := processFlags{proc: processor.DefaultConfig(), ch: chsink.DefaultConfig(), retain: chsink.DefaultRetention()}
+	log, code, ok := parseCLI(s, "process", processHelp, args, f.register)
 	if !ok {
-		return exitUsage
+		return code
 	}
 	if err := serveProcess(ctx, &f, log); err != nil {
 		log.Error("process stopped", "err", err)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -43,9 +42,7 @@ func runRedact(ctx context.Context, args []string, s stdio) int {
 	}
 	if *all {
 		rules.AllText()
-		paramsSet := false
-		fs.Visit(func(f *flag.Flag) { paramsSet = paramsSet || f.Name == "rules.query-params" })
-		if !paramsSet {
+		if !isSet(fs, "rules.query-params") {
 			rules.QueryParams = redact.DefaultQueryParams
 		}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strconv"
 
@@ -28,21 +27,30 @@ type relogFlags struct {
 	kafka      kafkaclient.Config
 	topic      string
 	partitions string
+	parts      []int32 // -partitions, parsed
 	dryRun     bool
 	ch         chsink.Config
-	log        logFlags
 }
 
-func (f *relogFlags) register(fs *flag.FlagSet) {
-	f.kafka = kafkaclient.Config{Brokers: []string{"127.0.0.1:9092"}}
-	f.kafka.RegisterFlags(fs, "kafka.")
-	fs.StringVar(&f.topic, "kafka.topic", schemas.DefaultTopic, "the TraceItem topic")
-	fs.StringVar(&f.topic, "topic", schemas.DefaultTopic, "alias of -kafka.topic")
-	fs.StringVar(&f.partitions, "partitions", "", "comma-separated partitions to consider (default: all of the topic's)")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "say what would be done; change nothing")
-	f.ch = chsink.DefaultConfig()
-	f.ch.RegisterFlags(fs, "clickhouse.")
-	f.log.register(fs)
+func (f *relogFlags) register(c *cli) {
+	c.fs.StringVar(&f.topic, "kafka.topic", schemas.DefaultTopic, "the TraceItem topic")
+	c.fs.StringVar(&f.topic, "topic", schemas.DefaultTopic, "alias of -kafka.topic")
+	c.fs.StringVar(&f.partitions, "partitions", "", "comma-separated partitions to consider (default: all of the topic's)")
+	c.afterParse(f.parsePartitions)
+	c.fs.BoolVar(&f.dryRun, "dry-run", false, "say what would be done; change nothing")
+	c.config("clickhouse.", &f.ch)
+	c.config("kafka.", &f.kafka)
+}
+
+func (f *relogFlags) parsePartitions() error {
+	for _, v := range flagx.Split(f.partitions) {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n < 0 {
+			return fmt.Errorf("-partitions: %q is not a partition number", v)
+		}
+		f.parts = append(f.parts, int32(n))
+	}
+	return nil
 }
 
 const relogHelp = `Usage: taillight relog [flags]
@@ -63,26 +71,10 @@ Flags:
 `
 
 func runRelog(ctx context.Context, args []string, s stdio) int {
-	fs := newFlagSet("relog", s)
-	var f relogFlags
-	f.register(fs)
-	if code, ok := parseCommand(fs, args, relogHelp); !ok {
-		return code
-	}
-	var parts []int32
-	parse := func() error {
-		for _, v := range flagx.Split(f.partitions) {
-			n, err := strconv.ParseInt(v, 10, 32)
-			if err != nil || n < 0 {
-				return fmt.Errorf("-partitions: %q is not a partition number", v)
-			}
-			parts = append(parts, int32(n))
-		}
-		return nil
-	}
-	log, ok := commandLogger(s, "relog", &f.log, parse, f.ch.Validate, f.kafka.Validate)
+	f := relogFlags{kafka: kafkaclient.Config{Brokers: []string{"127.0.0.1:9092"}}, ch: chsink.DefaultConfig()}
+	log, code, ok := parseCLI(s, "relog", relogHelp, args, f.register)
 	if !ok {
-		return exitUsage
+		return code
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(s.err, "taillight relog: %v\n", err)
@@ -102,7 +94,7 @@ func runRelog(ctx context.Context, args []string, s stdio) int {
 	if f.dryRun {
 		sink = dryRunLogs{w}
 	}
-	res, err := processor.Relog(ctx, kadm.NewClient(cl), sink, f.topic, parts)
+	res, err := processor.Relog(ctx, kadm.NewClient(cl), sink, f.topic, f.parts)
 	for _, r := range res {
 		switch {
 		case r.Problem == "":

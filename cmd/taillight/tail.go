@@ -34,27 +34,23 @@ Flags:
 `
 
 func runTail(ctx context.Context, args []string, s stdio) int {
-	fs := newFlagSet("tail", s)
 	cfg := livetail.DefaultConfig()
-	var lf logFlags
-	cfg.RegisterFlags(fs, "")
-	lf.register(fs)
-	color := fs.String("color", "auto", "colours in the pretty format: auto (only on a terminal, and not when NO_COLOR is set), always or never")
-	if code, ok := parseCommand(fs, args, tailHelp); !ok {
+	var color string
+	log, code, ok := parseCLI(s, "tail", tailHelp, args, func(c *cli) {
+		cfg.RegisterFlags(c.fs, "")
+		c.fs.StringVar(&color, "color", "auto", "colours in the pretty format: auto (only on a terminal, and not when NO_COLOR is set), always or never")
+	})
+	if !ok {
 		return code
 	}
-	log, ok := commandLogger(s, "tail", &lf)
-	if !ok {
-		return exitUsage
-	}
-	switch *color {
+	switch color {
 	case "always":
 		cfg.Color = true
 	case "never":
 	case "auto":
 		cfg.Color = isTerminal(s.out) && os.Getenv("NO_COLOR") == ""
 	default:
-		fmt.Fprintf(s.err, "taillight tail: -color %q: want auto, always or never\n", *color)
+		fmt.Fprintf(s.err, "taillight tail: -color %q: want auto, always or never\n", color)
 		return exitUsage
 	}
 	t, err := livetail.New(cfg, s.out, s.err, log)

@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -88,21 +87,11 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
-	if c.N == 0 {
-		c.N = 1_000_000
-	}
-	if c.Seed == 0 {
-		c.Seed = 1
-	}
-	if c.Partitions == 0 {
-		c.Partitions = 4
-	}
-	if c.LatencyDuration == 0 {
-		c.LatencyDuration = 20 * time.Second
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 30 * time.Minute
-	}
+	c.N = cmp.Or(c.N, 1_000_000)
+	c.Seed = cmp.Or(c.Seed, 1)
+	c.Partitions = cmp.Or(c.Partitions, 4)
+	c.LatencyDuration = cmp.Or(c.LatencyDuration, 20*time.Second)
+	c.Timeout = cmp.Or(c.Timeout, 30*time.Minute)
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -318,9 +307,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	cfg.defaults()
 	log := cfg.Log
-	rep := &Report{Started: time.Now().UTC(), Events: cfg.N, Partitions: cfg.Partitions, Seed: cfg.Seed,
+	rep := &Report{Started: time.Now().UTC(), Machine: thisMachine(), Events: cfg.N, Partitions: cfg.Partitions, Seed: cfg.Seed,
 		ProcessArgs: cfg.ProcessArgs, ClickHouseCPUSecPerMillion: -1}
-	rep.Machine = Machine{NProc: runtime.NumCPU(), CPUModel: cpuModel(), MemoryMiB: memTotal(), LoadStart: load1()}
 
 	work, err := os.MkdirTemp("", "taillight-bench-")
 	if err != nil {
@@ -345,10 +333,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	chAddr, chPID := cfg.ClickHouse, 0
 	rep.ClickHouse = "external " + chAddr
 	if chAddr == "" {
-		log.Info("starting a private ClickHouse")
-		ch, err := devenv.StartClickHouse(ctx, devenv.ClickHouseConfig{Dir: filepath.Join(work, "clickhouse"), Log: log})
+		ch, err := privateClickHouse(ctx, filepath.Join(work, "clickhouse"), log)
 		if err != nil {
-			return nil, fmt.Errorf("bench: start clickhouse: %w (or measure against a running server with -clickhouse.addr)", err)
+			return nil, err
 		}
 		defer ch.Close()
 		chAddr, chPID = ch.Addr(), ch.PID()
@@ -549,6 +536,17 @@ func randomID() string {
 	b := make([]byte, 4)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// privateClickHouse starts a ClickHouse for a run in dir ("": a temporary
+// directory its Close removes).
+func privateClickHouse(ctx context.Context, dir string, log *slog.Logger) (*devenv.ClickHouse, error) {
+	log.Info("starting a private ClickHouse")
+	ch, err := devenv.StartClickHouse(ctx, devenv.ClickHouseConfig{Dir: dir, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("bench: start clickhouse: %w (or measure against a running server with -clickhouse.addr)", err)
+	}
+	return ch, nil
 }
 
 func serverVersion(ctx context.Context, cfg chsink.Config) (string, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -120,6 +121,11 @@ type Machine struct {
 	MemoryMiB int64   `json:"memory_mib"`
 	LoadStart float64 `json:"load1_start"`
 	LoadEnd   float64 `json:"load1_end"`
+}
+
+// thisMachine describes this host as a run starts (LoadEnd unset).
+func thisMachine() Machine {
+	return Machine{NProc: runtime.NumCPU(), CPUModel: cpuModel(), MemoryMiB: memTotal(), LoadStart: load1()}
 }
 
 func cpuModel() string {

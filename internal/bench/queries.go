@@ -8,6 +8,7 @@ package bench
 // seen not to follow the history kept (DESIGN.md "Read path").
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,9 +18,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -30,7 +28,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/taillight/taillight/internal/dash"
-	"github.com/taillight/taillight/internal/devenv"
 	"github.com/taillight/taillight/processor"
 	"github.com/taillight/taillight/processor/redact"
 	"github.com/taillight/taillight/processor/rollup"
@@ -113,36 +110,18 @@ func (c *QueryConfig) defaults() {
 	if c.Database == "" {
 		c.Database = "qbench_" + randomID()
 	}
-	if c.Rate == 0 {
-		c.Rate = 100
-	}
 	if len(c.Histories) == 0 {
 		c.Histories = []time.Duration{24 * time.Hour, 96 * time.Hour}
 	}
-	if c.Runs == 0 {
-		c.Runs = 5
-	}
-	if c.Partitions == 0 {
-		c.Partitions = 6
-	}
-	if c.Seed == 0 {
-		c.Seed = 1
-	}
-	if c.Linger == 0 {
-		c.Linger = 500 * time.Millisecond
-	}
-	if c.CommitEvery == 0 {
-		c.CommitEvery = 5 * time.Minute
-	}
-	if c.SealEvery == 0 {
-		c.SealEvery = 10 * time.Minute
-	}
-	if c.Steady == 0 {
-		c.Steady = 10 * time.Minute
-	}
-	if c.MergeWait == 0 {
-		c.MergeWait = 10 * time.Minute
-	}
+	c.Rate = cmp.Or(c.Rate, 100)
+	c.Runs = cmp.Or(c.Runs, 5)
+	c.Partitions = cmp.Or(c.Partitions, 6)
+	c.Seed = cmp.Or(c.Seed, 1)
+	c.Linger = cmp.Or(c.Linger, 500*time.Millisecond)
+	c.CommitEvery = cmp.Or(c.CommitEvery, 5*time.Minute)
+	c.SealEvery = cmp.Or(c.SealEvery, 10*time.Minute)
+	c.Steady = cmp.Or(c.Steady, 10*time.Minute)
+	c.MergeWait = cmp.Or(c.MergeWait, 10*time.Minute)
 	if c.End.IsZero() {
 		c.End = time.Now().UTC().Truncate(time.Minute)
 	}
@@ -282,23 +261,16 @@ func RunQueries(ctx context.Context, cfg QueryConfig) (*QueryReport, error) {
 	}
 	cfg.defaults()
 	log := cfg.Log
-	rep := &QueryReport{Started: time.Now().UTC(), Database: cfg.Database, Rate: cfg.Rate, Partitions: cfg.Partitions,
+	rep := &QueryReport{Started: time.Now().UTC(), Machine: thisMachine(), Database: cfg.Database, Rate: cfg.Rate, Partitions: cfg.Partitions,
 		Seed: cfg.Seed, LingerSec: cfg.Linger.Seconds(), CommitEverySec: cfg.CommitEvery.Seconds(),
 		SealEverySec: cfg.SealEvery.Seconds(), SteadySec: max(cfg.Steady, 0).Seconds(), Runs: cfg.Runs}
-	rep.Machine = Machine{NProc: runtime.NumCPU(), CPUModel: cpuModel(), MemoryMiB: memTotal(), LoadStart: load1()}
 
 	addr := cfg.ClickHouse
 	rep.ClickHouse = "external " + addr
 	if addr == "" {
-		work, err := os.MkdirTemp("", "taillight-qbench-")
+		ch, err := privateClickHouse(ctx, "", log) // in a temporary directory Close removes
 		if err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
-		}
-		defer os.RemoveAll(work)
-		log.Info("starting a private ClickHouse")
-		ch, err := devenv.StartClickHouse(ctx, devenv.ClickHouseConfig{Dir: filepath.Join(work, "clickhouse"), Log: log})
-		if err != nil {
-			return nil, fmt.Errorf("bench: start clickhouse: %w (or measure against a running server with -clickhouse.addr)", err)
+			return nil, err
 		}
 		defer ch.Close()
 		addr = ch.Addr()
