@@ -9,7 +9,8 @@
 //     subquery that filters before FINAL (Window);
 //   - queries/NAME.sql: the saved queries behind the built-in dashboard and
 //     the Grafana dashboards, with their header format (Queries,
-//     RenderQuery).
+//     RenderQuery); queries/fragments/NAME.sql: SQL they share, such as
+//     their filters, included as {{fragment:NAME}}.
 //
 // The DDL and the queries live together because they are one contract: the
 // queries read the tables and views the DDL creates, and make test-sql

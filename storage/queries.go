@@ -40,6 +40,15 @@ import (
 //	                 before FINAL (storage/windows/NAME.sql): on 18.16 a
 //	                 WHERE is not pushed into a view, so a query over the
 //	                 view itself reads every sealed minute
+//	{{fragment:NAME}} the text of storage/queries/fragments/NAME.sql (SQL
+//	                 that several queries share, such as their filters),
+//	                 comment lines removed; a fragment may use fragments and
+//	                 windows, and its {name:Type} placeholders count as the
+//	                 query's own. An unknown fragment fails the load.
+//
+// A window or fragment is inserted as it is, its lines after the first
+// indented as the placeholder's line: a fragment is written as it stands
+// at that line's indentation (and holds no multi-line string literal).
 //
 // The {name:Type} form is ClickHouse's own query-parameter syntax, so a
 // current server (and chdb) runs a file unchanged with param_name settings.
@@ -50,18 +59,33 @@ import (
 //go:embed queries/*.sql
 var queryFiles embed.FS
 
+//go:embed queries/fragments/*.sql
+var fragmentFiles embed.FS
+
 //go:embed windows/*.sql
 var windowFiles embed.FS
 
-var windowRE = regexp.MustCompile(`\{\{window:([a-z0-9_]+)\}\}`)
+var (
+	windowRE   = regexp.MustCompile(`\{\{window:([a-z0-9_]+)\}\}`)
+	fragmentRE = regexp.MustCompile(`\{\{fragment:([a-z0-9_]+)\}\}`)
+)
 
 // Window returns the windowed form of view name (storage/windows), without
 // its comments, with {{database}}, {from:DateTime} and {to:DateTime}
 // placeholders.
 func Window(name string) (string, error) {
-	b, err := windowFiles.ReadFile("windows/" + name + ".sql")
+	w, err := sqlText(windowFiles, "windows/"+name+".sql")
 	if err != nil {
 		return "", fmt.Errorf("no window form of view %q", name)
+	}
+	return w, nil
+}
+
+// sqlText returns the file path of fsys without its comment lines, trimmed.
+func sqlText(fsys fs.FS, path string) (string, error) {
+	b, err := fs.ReadFile(fsys, path)
+	if err != nil {
+		return "", err
 	}
 	var out strings.Builder
 	for line := range strings.Lines(string(b)) {
@@ -72,17 +96,48 @@ func Window(name string) (string, error) {
 	return strings.TrimSpace(out.String()), nil
 }
 
+// expandFragments replaces each {{fragment:NAME}} with the text of
+// queries/fragments/NAME.sql in fsys, its own fragments expanded; outer
+// names the fragments being expanded, to catch a cycle.
+func expandFragments(fsys fs.FS, sql string, outer ...string) (string, error) {
+	return expand(sql, fragmentRE, func(name string) (string, error) {
+		if slices.Contains(outer, name) {
+			return "", fmt.Errorf("fragment %q uses itself (via %s)", name, strings.Join(outer, ", "))
+		}
+		text, err := sqlText(fsys, "queries/fragments/"+name+".sql")
+		if err != nil {
+			return "", fmt.Errorf("unknown fragment %q (no storage/queries/fragments/%s.sql)", name, name)
+		}
+		return expandFragments(fsys, text, append(outer, name)...)
+	})
+}
+
 // expandWindows replaces each {{window:NAME}} with its subquery.
 func expandWindows(sql string) (string, error) {
-	var err error
-	out := windowRE.ReplaceAllStringFunc(sql, func(m string) string {
-		w, e := Window(windowRE.FindStringSubmatch(m)[1])
-		if e != nil && err == nil {
-			err = e
-		}
-		return "(\n" + w + "\n)"
+	return expand(sql, windowRE, func(name string) (string, error) {
+		w, err := Window(name)
+		return "(\n" + w + "\n)", err
 	})
-	return out, err
+}
+
+// expand replaces each match of re in sql with text(its first group), the
+// lines of that text after the first indented as the match's line.
+func expand(sql string, re *regexp.Regexp, text func(name string) (string, error)) (string, error) {
+	var out strings.Builder
+	last := 0
+	for _, m := range re.FindAllStringSubmatchIndex(sql, -1) {
+		t, err := text(sql[m[2]:m[3]])
+		if err != nil {
+			return "", err
+		}
+		line := sql[strings.LastIndexByte(sql[:m[0]], '\n')+1 : m[0]]
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+		out.WriteString(sql[last:m[0]])
+		out.WriteString(strings.ReplaceAll(t, "\n", "\n"+indent))
+		last = m[1]
+	}
+	out.WriteString(sql[last:])
+	return out.String(), nil
 }
 
 // Chart types a saved query's header may name.
@@ -229,7 +284,10 @@ func ParseQuery(name, text string) (Query, error) {
 		inHeader = false
 		body.WriteString(line)
 	}
-	sql, err := expandWindows(strings.TrimSpace(body.String()))
+	sql, err := expandFragments(fragmentFiles, strings.TrimSpace(body.String()))
+	if err == nil {
+		sql, err = expandWindows(sql)
+	}
 	if err != nil {
 		return Query{}, fmt.Errorf("query file %s: %w", name, err)
 	}
@@ -408,31 +466,26 @@ func Literal(typ string, v any) (string, error) {
 // control bytes that would otherwise be hard to read (NUL, \b, \f, \n, \r,
 // \t). Every other byte, including invalid UTF-8, is copied as it is.
 func QuoteString(s string) string {
+	return QuoteWith(s, '\'', &stringEscapes)
+}
+
+var stringEscapes = [256]string{'\\': `\\`, '\'': `\'`, 0: `\0`, '\b': `\b`, '\f': `\f`, '\n': `\n`, '\r': `\r`, '\t': `\t`}
+
+// QuoteWith returns s between two quote bytes, each byte c of s written as
+// escapes[c] where that is not empty and as it is otherwise. It serves
+// other C-style literals as well as ClickHouse's (the test environment's
+// Cap'n Proto config); escapes must cover the quote and the backslash.
+func QuoteWith(s string, quote byte, escapes *[256]string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)
-	b.WriteByte('\'')
+	b.WriteByte(quote)
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\\':
-			b.WriteString(`\\`)
-		case '\'':
-			b.WriteString(`\'`)
-		case 0:
-			b.WriteString(`\0`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		default:
-			b.WriteByte(c)
+		if e := escapes[s[i]]; e != "" {
+			b.WriteString(e)
+		} else {
+			b.WriteByte(s[i])
 		}
 	}
-	b.WriteByte('\'')
+	b.WriteByte(quote)
 	return b.String()
 }

@@ -1,9 +1,12 @@
 package storage
 
 import (
+	"io/fs"
 	"math"
+	"path"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 )
 
@@ -84,6 +87,69 @@ func TestParseQuery(t *testing.T) {
 	f(head+"-- colour: red\n-- chart: table\n-- params:\nSELECT 1 FROM {{database}}.t", "unknown header key")
 	if _, err := ParseQuery("Bad-Name.sql", head); err == nil {
 		t.Fatal("ParseQuery accepted a file name with capitals and a dash")
+	}
+}
+
+func TestExpandFragments(t *testing.T) {
+	fsys := fstest.MapFS{
+		"queries/fragments/a.sql":     {Data: []byte("-- a comment\nx = 1\n    AND {{fragment:b}}\n")},
+		"queries/fragments/b.sql":     {Data: []byte("y = 2\n    AND z = 3\n")},
+		"queries/fragments/loop.sql":  {Data: []byte("{{fragment:loop2}}")},
+		"queries/fragments/loop2.sql": {Data: []byte("{{fragment:loop}}")},
+	}
+	f := func(sql, want, wantErr string) {
+		t.Helper()
+		got, err := expandFragments(fsys, sql)
+		if wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), wantErr) {
+				t.Fatalf("expandFragments(%q) error = %v; want %q", sql, err, wantErr)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("expandFragments(%q): %v", sql, err)
+		}
+		if got != want {
+			t.Fatalf("expandFragments(%q) =\n%s\nwant\n%s", sql, got, want)
+		}
+	}
+	f("SELECT 1", "SELECT 1", "")
+	f("SELECT 1\n  WHERE {{fragment:a}}\n  LIMIT 1", "SELECT 1\n  WHERE x = 1\n      AND y = 2\n          AND z = 3\n  LIMIT 1", "")
+	f("{{fragment:b}} OR {{fragment:b}}", "y = 2\n    AND z = 3 OR y = 2\n    AND z = 3", "")
+	f("WHERE {{fragment:nosuch}}", "", `unknown fragment "nosuch"`)
+	f("WHERE {{fragment:loop}}", "", `fragment "loop" uses itself`)
+	// Through ParseQuery, an unknown fragment fails the load.
+	_, err := ParseQuery("q.sql", "-- title: T\n-- description: D\n-- chart: table\n-- params:\nSELECT 1 FROM {{database}}.t WHERE {{fragment:nosuch}}")
+	if err == nil || !strings.Contains(err.Error(), `query file q.sql: unknown fragment "nosuch"`) {
+		t.Fatalf("ParseQuery with an unknown fragment: err = %v", err)
+	}
+}
+
+// Every fragment is used: an unused one would go unchecked by the tests
+// and by sqlcheck.py, which run only the saved queries.
+func TestFragmentsUsed(t *testing.T) {
+	queries, err := fs.Glob(queryFiles, "queries/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fragments, err := fs.Glob(fragmentFiles, "queries/fragments/*.sql")
+	if err != nil || len(fragments) == 0 {
+		t.Fatalf("fragments: %v, %v", fragments, err)
+	}
+	var all strings.Builder
+	for _, p := range queries {
+		b, _ := fs.ReadFile(queryFiles, p)
+		all.Write(b)
+	}
+	for _, p := range fragments {
+		b, _ := fs.ReadFile(fragmentFiles, p)
+		all.Write(b)
+	}
+	for _, p := range fragments {
+		name := strings.TrimSuffix(path.Base(p), ".sql")
+		if !strings.Contains(all.String(), "{{fragment:"+name+"}}") {
+			t.Errorf("fragment %s is used by no saved query or fragment", name)
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ func BenchmarkRenderQuery(b *testing.B) {
 	args := QueryArgs{
 		"from": time.Unix(1767225600, 0), "to": time.Unix(1767229200, 0), "step": 60,
 		"script": "api", "namespace": "customers", "worker_id": "app-1", "colo": "SJC", "outcome": "ok", "search": `it's a \ test`, "limit": 10,
+		"status_class": "5xx", "route": "/r", "skip": 0, "topic": "t", "partition": 1, "offset": uint64(7),
 	}
 	b.ReportAllocs()
 	for b.Loop() {

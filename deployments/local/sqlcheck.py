@@ -14,9 +14,10 @@ release, so nothing taillight ships works only on the old server:
   2. the whole DDL a second time: every statement must be safe to rerun;
   3. each DDL statement rendered for cluster mode (ON CLUSTER, Replicated*
      engines) through formatQuery(): parsed, not run (no cluster here);
-  4. every saved query storage/queries/NAME.sql (its {{window:NAME}} forms
-     expanded from storage/windows/NAME.sql), against the tables the DDL
-     created, first empty and then filled with deterministic random rows
+  4. every saved query storage/queries/NAME.sql (its {{fragment:NAME}}
+     placeholders expanded from storage/queries/fragments/NAME.sql, then its
+     {{window:NAME}} forms from storage/windows/NAME.sql), against the tables
+     the DDL created, first empty and then filled with deterministic random rows
      (generateRandom with a fixed seed, so a failure reproduces); each time
      twice, with its String filters empty and set.
 
@@ -103,14 +104,20 @@ def split_statements(text):
     return out
 
 
-def requires_of(text):
-    """The version named by a '-- requires:' line in the leading comment block, or None."""
+def leading_comments(text):
+    """The lines of text's leading comment block, stripped (blank lines skipped)."""
     for line in text.splitlines():
         line = line.strip()
         if not line:
             continue
         if not line.startswith("--"):
-            break
+            return
+        yield line
+
+
+def requires_of(text):
+    """The version named by a '-- requires:' line in the leading comment block, or None."""
+    for line in leading_comments(text):
         m = REQUIRES.match(line)
         if m:
             return m.group(1)
@@ -138,30 +145,39 @@ PARAMS_HEADER = re.compile(r"^--\s*params:\s*(.*?)\s*$")
 
 
 WINDOW = re.compile(r"\{\{window:([a-z0-9_]+)\}\}")
+FRAGMENT = re.compile(r"\{\{fragment:([a-z0-9_]+)\}\}")
+
+
+def sql_text(path, what):
+    """The file at path without its comment lines, trimmed; what names it in the error."""
+    if not os.path.isfile(path):
+        raise ValueError("no %s %s" % (what, path))
+    with open(path, encoding="utf-8") as fh:
+        return "".join(l for l in fh if not l.strip().startswith("--")).strip()
+
+
+def expand_fragments(text, fragment_dir, outer=()):
+    """Replace {{fragment:NAME}} with storage/queries/fragments/NAME.sql (its
+    own fragments expanded, comments removed), as storage.ParseQuery does."""
+    def sub(m):
+        name = m.group(1)
+        if name in outer:
+            raise ValueError("fragment %r uses itself (via %s)" % (name, ", ".join(outer)))
+        body = sql_text(os.path.join(fragment_dir, name + ".sql"), "fragment")
+        return expand_fragments(body, fragment_dir, outer + (name,))
+    return FRAGMENT.sub(sub, text)
 
 
 def expand_windows(text, window_dir):
     """Replace {{window:NAME}} with storage/windows/NAME.sql as a subquery
     (comments removed), as storage.ParseQuery does."""
-    def sub(m):
-        path = os.path.join(window_dir, m.group(1) + ".sql")
-        if not os.path.isfile(path):
-            raise ValueError("no window form %s" % path)
-        with open(path, encoding="utf-8") as fh:
-            body = "".join(l for l in fh if not l.strip().startswith("--"))
-        return "(\n" + body.strip() + "\n)"
-    return WINDOW.sub(sub, text)
+    return WINDOW.sub(lambda m: "(\n" + sql_text(os.path.join(window_dir, m.group(1) + ".sql"), "window form") + "\n)", text)
 
 
 def query_params(text):
     """The {name: Type} declared by a saved query's "-- params:" header line."""
     params = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        if not line.startswith("--"):
-            break
+    for line in leading_comments(text):
         m = PARAMS_HEADER.match(line)
         if not m:
             continue
@@ -260,6 +276,7 @@ def main():
     ddl_dir = os.path.join(args.root, "storage", "ddl")
     query_dir = os.path.join(args.root, "storage", "queries")
     window_dir = os.path.join(args.root, "storage", "windows")
+    fragment_dir = os.path.join(query_dir, "fragments")
     check = Check(args.verbose)
 
     with tempfile.TemporaryDirectory(prefix="taillight-sqlcheck-") as tmp:
@@ -356,7 +373,7 @@ def main():
                 text = fh.read()
             try:
                 params = query_params(text)
-                raw = split_statements(expand_windows(text, window_dir))
+                raw = [expand_windows(expand_fragments(s, fragment_dir), window_dir) for s in split_statements(text)]
                 if not raw:
                     raise ValueError("no statements")
                 # With every String filter empty, then set.

@@ -80,17 +80,25 @@ const sqlcheckGoodQuery = `-- title: rows
 -- params: from DateTime, s String, limit UInt32
 SELECT count() AS n, max(a)
 FROM {{database}}.t
-WHERE at >= {from:DateTime} AND ({s:String} = '' OR s = {s:String})
+WHERE {{fragment:filter}}
 LIMIT {limit:UInt32}
 `
 
+// withQueryFragments adds the fragments sqlcheckGoodQuery uses to files:
+// one with a comment line, a placeholder and a fragment of its own.
+func withQueryFragments(files map[string]string) map[string]string {
+	files["storage/queries/fragments/filter.sql"] = "-- the range and the s filter\nat >= {from:DateTime}\n    AND {{fragment:s_filter}}\n"
+	files["storage/queries/fragments/s_filter.sql"] = "({s:String} = '' OR s = {s:String})\n"
+	return files
+}
+
 func TestSQLCheckPasses(t *testing.T) {
-	out, code := sqlcheck(t, map[string]string{
+	out, code := sqlcheck(t, withQueryFragments(map[string]string{
 		"storage/ddl/000_base.sql":  sqlcheckGoodDDL,
 		"storage/ddl/001_new.sql":   "-- requires: 99.1\nALTER TABLE {{database}}.t MODIFY COLUMN s LowCardinality(String);\n",
 		"storage/queries/rows.sql":  sqlcheckGoodQuery,
 		"storage/queries/other.txt": "not a query",
-	})
+	}))
 	if code != 0 {
 		t.Fatalf("exit %d; want 0:\n%s", code, out)
 	}
@@ -139,13 +147,15 @@ func TestSQLCheckFails(t *testing.T) {
 	}, "FAIL  storage/ddl/001_x.sql: unknown placeholder {{db}}")
 	f("bad name", map[string]string{"storage/ddl/base.sql": sqlcheckGoodDDL},
 		"FAIL  storage/ddl/base.sql: name is not NNN_name.sql")
-	f("bad query", map[string]string{
+	f("bad query", withQueryFragments(map[string]string{
 		"storage/ddl/000_base.sql":       sqlcheckGoodDDL,
 		"storage/queries/bad.sql":        "-- params:\nSELECT nosuch FROM {{database}}.t\n",
 		"storage/queries/undeclared.sql": "-- params:\nSELECT {x:UInt32} FROM {{database}}.t\n",
+		"storage/queries/nofragment.sql": "-- params:\nSELECT 1 FROM {{database}}.t WHERE {{fragment:nosuch}}\n",
 		"storage/queries/rows.sql":       sqlcheckGoodQuery,
-	}, "FAIL  storage/queries/bad.sql: filters empty", "nosuch",
+	}), "FAIL  storage/queries/bad.sql: filters empty", "nosuch",
 		"FAIL  storage/queries/undeclared.sql: could not run: placeholder {x:UInt32} is not in the params header",
+		"FAIL  storage/queries/nofragment.sql: could not run: no fragment ",
 		"ok    storage/queries/rows.sql\n")
 }
 

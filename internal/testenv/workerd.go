@@ -14,12 +14,12 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/taillight/taillight/internal/devenv"
+	"github.com/taillight/taillight/storage"
 	"testing"
 )
 
@@ -421,30 +421,19 @@ func writeWorkerdWorker(b *strings.Builder, dir, name string, w WorkerdWorker, t
 
 // capnpString quotes s as a Cap'n Proto text literal (C-style escapes).
 func capnpString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '"', '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		default:
-			if c < 0x20 || c == 0x7f {
-				b.WriteString(`\x` + strconv.FormatUint(uint64(c)|0x100, 16)[1:])
-			} else {
-				b.WriteByte(c)
-			}
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
+	return storage.QuoteWith(s, '"', &capnpEscapes)
 }
+
+// capnpEscapes writes control bytes as \xNN (a Cap'n Proto \0 would take
+// the digits after it as octal), but \n, \r and \t by name.
+var capnpEscapes = func() (e [256]string) {
+	for c := range 0x20 {
+		e[c] = fmt.Sprintf(`\x%02x`, c)
+	}
+	e[0x7f] = `\x7f`
+	e['"'], e['\\'], e['\n'], e['\r'], e['\t'] = `\"`, `\\`, `\n`, `\r`, `\t`
+	return e
+}()
 
 // workerdTailBuffer keeps the last max bytes written to it.
 type workerdTailBuffer struct {

@@ -21,9 +21,7 @@ SELECT
     (
         SELECT dispatch_namespace, worker_id, script_name, method, host, route
         FROM {{window:endpoint_errors_1m}}
-        WHERE ({script:String} = '' OR script_name = {script:String})
-            AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
-            AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
+        WHERE {{fragment:window_filter}}
         GROUP BY dispatch_namespace, worker_id, script_name, method, host, route
         HAVING sum(errors) > 0
         ORDER BY sum(errors) DESC, concat(concat(if(dispatch_namespace = '', '', concat(dispatch_namespace, '/')), script_name, if(worker_id = '', '', concat('[', worker_id, ']'))), ' ', method, ' ', host, route)
@@ -34,10 +32,7 @@ SELECT
     if(other, '', worker_id) AS series_worker_id,
     if(other, '', route) AS series_route
 FROM {{window:endpoint_errors_1m}}
-WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
-    AND ({script:String} = '' OR script_name = {script:String})
-    AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
-    AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
+WHERE {{fragment:window_filter}}
 GROUP BY t, other, endpoint, series_script, series_namespace, series_worker_id, series_route
 HAVING errors > 0
 ORDER BY t, other, endpoint

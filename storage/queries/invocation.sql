@@ -11,9 +11,7 @@
 SELECT *
 FROM {{database}}.trace_items
 PREWHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
-    AND ({script:String} = '' OR script_name = {script:String})
-    AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
-    AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
+    AND {{fragment:worker_filter}}
     AND kafka_topic = {topic:String}
     AND kafka_partition = {partition:UInt32}
     AND kafka_offset = {offset:UInt64}

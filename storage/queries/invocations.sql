@@ -33,15 +33,8 @@ FROM {{database}}.trace_items
 PREWHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
     AND (toStartOfHour(event_time), script_name, kafka_topic, kafka_partition, kafka_offset) IN
     (
-        SELECT toStartOfHour(event_time), script_name, kafka_topic, kafka_partition, kafka_offset
-        FROM {{database}}.trace_items FINAL
-        WHERE {search:String} = ''
-            AND event_time >= {from:DateTime} AND event_time < {to:DateTime}
-            AND ({script:String} = '' OR script_name = {script:String})
-            AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
-            AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
-            AND ({colo:String} = '' OR colo = {colo:String})
-            AND ({outcome:String} = '' OR outcome = {outcome:String})
+        {{fragment:invocation_keys}}
+            AND {search:String} = ''
             AND ({status_class:String} = '' OR if(status = 0, 'none', concat(toString(intDiv(status, 100)), 'xx')) = {status_class:String})
             AND ({route:String} = '' OR route = {route:String})
         ORDER BY event_ts_ms DESC, kafka_topic, kafka_partition, kafka_offset
@@ -50,12 +43,7 @@ PREWHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
         SELECT toStartOfHour(event_time), script_name, kafka_topic, kafka_partition, kafka_offset
         FROM {{database}}.trace_items
         WHERE {search:String} != ''
-            AND event_time >= {from:DateTime} AND event_time < {to:DateTime}
-            AND ({script:String} = '' OR script_name = {script:String})
-            AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
-            AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
-            AND ({colo:String} = '' OR colo = {colo:String})
-            AND ({outcome:String} = '' OR outcome = {outcome:String})
+            AND {{fragment:invocation_filter}}
             AND ({status_class:String} = '' OR if(status = 0, 'none', concat(toString(intDiv(status, 100)), 'xx')) = {status_class:String})
             AND ({route:String} = '' OR route = {route:String})
             AND (positionCaseInsensitiveUTF8(url, {search:String}) > 0

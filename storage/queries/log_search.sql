@@ -38,15 +38,8 @@ ARRAY JOIN logs, arrayEnumerate(logs.ts_ms) AS line
 PREWHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
     AND (toStartOfHour(event_time), script_name, kafka_topic, kafka_partition, kafka_offset) IN
     (
-        SELECT toStartOfHour(event_time), script_name, kafka_topic, kafka_partition, kafka_offset
-        FROM {{database}}.trace_items FINAL
-        WHERE {search:String} = ''
-            AND event_time >= {from:DateTime} AND event_time < {to:DateTime}
-            AND ({script:String} = '' OR script_name = {script:String})
-            AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
-            AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
-            AND ({colo:String} = '' OR colo = {colo:String})
-            AND ({outcome:String} = '' OR outcome = {outcome:String})
+        {{fragment:invocation_keys}}
+            AND {search:String} = ''
             AND notEmpty(logs.ts_ms)
         ORDER BY event_ts_ms DESC, kafka_topic, kafka_partition, kafka_offset
         LIMIT {limit:UInt32}
@@ -54,12 +47,7 @@ PREWHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
         SELECT toStartOfHour(event_time), script_name, kafka_topic, kafka_partition, kafka_offset
         FROM {{database}}.trace_items
         WHERE {search:String} != ''
-            AND event_time >= {from:DateTime} AND event_time < {to:DateTime}
-            AND ({script:String} = '' OR script_name = {script:String})
-            AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
-            AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
-            AND ({colo:String} = '' OR colo = {colo:String})
-            AND ({outcome:String} = '' OR outcome = {outcome:String})
+            AND {{fragment:invocation_filter}}
             AND arrayExists(m -> positionCaseInsensitiveUTF8(m, {search:String}) > 0, logs.message)
         ORDER BY event_ts_ms DESC, kafka_topic, kafka_partition, kafka_offset
         LIMIT 1 BY kafka_topic, kafka_partition, kafka_offset

@@ -18,9 +18,7 @@ SELECT
     (
         SELECT dispatch_namespace, worker_id, script_name
         FROM {{window:script_outcomes_1m}}
-        WHERE ({script:String} = '' OR script_name = {script:String})
-            AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
-            AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
+        WHERE {{fragment:window_filter}}
             AND ({outcome:String} = '' OR outcome = {outcome:String})
         GROUP BY dispatch_namespace, worker_id, script_name
         ORDER BY sum(requests) DESC, script_name, dispatch_namespace, worker_id
@@ -30,10 +28,7 @@ SELECT
     if(other, '', dispatch_namespace) AS series_namespace,
     if(other, '', worker_id) AS series_worker_id
 FROM {{window:script_outcomes_1m}}
-WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
-    AND ({script:String} = '' OR script_name = {script:String})
-    AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
-    AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
+WHERE {{fragment:window_filter}}
     AND ({outcome:String} = '' OR outcome = {outcome:String})
 GROUP BY other, script, outcome, series_script, series_namespace, series_worker_id
 ORDER BY other, script, outcome

@@ -12,9 +12,6 @@ FROM
 (
     SELECT requests, if(outcome = 'ok', 0, requests) AS not_ok_requests, cpu_time_ms_sum, wall_time_ms_sum
     FROM {{window:script_outcomes_1m}}
-    WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
-        AND ({script:String} = '' OR script_name = {script:String})
-        AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
-        AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
+    WHERE {{fragment:window_filter}}
         AND ({outcome:String} = '' OR outcome = {outcome:String})
 )

@@ -26,14 +26,7 @@ ARRAY JOIN exceptions, arrayEnumerate(exceptions.ts_ms) AS n
 PREWHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
     AND (toStartOfHour(event_time), script_name, kafka_topic, kafka_partition, kafka_offset) IN
     (
-        SELECT toStartOfHour(event_time), script_name, kafka_topic, kafka_partition, kafka_offset
-        FROM {{database}}.trace_items FINAL
-        WHERE event_time >= {from:DateTime} AND event_time < {to:DateTime}
-            AND ({script:String} = '' OR script_name = {script:String})
-            AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
-            AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
-            AND ({colo:String} = '' OR colo = {colo:String})
-            AND ({outcome:String} = '' OR outcome = {outcome:String})
+        {{fragment:invocation_keys}}
             AND notEmpty(exceptions.ts_ms)
         ORDER BY event_ts_ms DESC, kafka_topic, kafka_partition, kafka_offset
         LIMIT {limit:UInt32}

@@ -19,10 +19,7 @@ SELECT
     dispatch_namespace,
     worker_id
 FROM {{window:script_outcomes_1m}}
-WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
-    AND ({script:String} = '' OR script_name = {script:String})
-    AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
-    AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
+WHERE {{fragment:window_filter}}
     AND ({outcome:String} = '' OR outcome = {outcome:String})
 GROUP BY dispatch_namespace, worker_id, script_name
 ORDER BY cpu_time_ms DESC, script

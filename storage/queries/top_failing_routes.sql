@@ -23,10 +23,7 @@ SELECT
     dispatch_namespace,
     worker_id
 FROM {{window:endpoint_errors_1m}}
-WHERE minute >= {from:DateTime} AND minute < {to:DateTime}
-    AND ({script:String} = '' OR script_name = {script:String})
-    AND ({namespace:String} = '' OR dispatch_namespace = {namespace:String})
-    AND ({worker_id:String} = '' OR worker_id = {worker_id:String})
+WHERE {{fragment:window_filter}}
 GROUP BY dispatch_namespace, worker_id, script_name, method, host, route
 HAVING errors > 0
 ORDER BY errors DESC, requests DESC, endpoint
