@@ -82,6 +82,30 @@ func TestParseMigration(t *testing.T) {
 	f("009_z.sql", "-- only a comment\n", "no statements", Migration{})
 	f("010_z.sql", "SELECT {{nope}}", "unknown placeholder", Migration{})
 	f("011_z.sql", "-- requires: new\nSELECT 1", "requires", Migration{})
+	// Earlier texts the file stands in for, by their checksums.
+	a, b := strings.Repeat("a", 64), strings.Repeat("0", 64)
+	f("012_r.sql", "-- replaces: "+a+"\n--replaces:"+b+"\nSELECT 1;\n-- replaces: "+strings.Repeat("1", 64), "",
+		Migration{Version: 12, Name: "r", File: "012_r.sql", Statements: []string{"SELECT 1"}, Replaces: []string{a, b}})
+	f("013_r.sql", "-- replaces: "+strings.ToUpper(a)+"\nSELECT 1", "replaces", Migration{})
+	f("014_r.sql", "-- replaces: abc\nSELECT 1", "replaces", Migration{})
+	f("015_r.sql", "-- replaces:\nSELECT 1", "replaces", Migration{})
+}
+
+func TestMigrationCurrent(t *testing.T) {
+	m, err := ParseMigration("003_v.sql", "-- replaces: "+strings.Repeat("b", 64)+"\nSELECT 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(sum string, want bool) {
+		t.Helper()
+		if got := m.Current(sum); got != want {
+			t.Fatalf("Current(%q) = %v; want %v", sum, got, want)
+		}
+	}
+	f(m.Checksum, true)
+	f(strings.Repeat("b", 64), true)
+	f(strings.Repeat("c", 64), false)
+	f("", false)
 }
 
 func TestSplitStatements(t *testing.T) {
