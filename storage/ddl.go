@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,7 +32,15 @@ import (
 //     tables smaller or faster (LowCardinality, codecs, TTL); nothing later
 //     may depend on them;
 //   - 000 is the bootstrap (the database and schema_migrations) and runs on
-//     every migrate.
+//     every migrate;
+//   - a first-lines comment "-- replaces: SHA256" (one a line, any number)
+//     names an earlier text of the same file, by the checksum that
+//     schema_migrations recorded for it, that the current text stands in
+//     for: a database that applied that text is not told the file changed.
+//     Only for rewrites that end every database in the schema the earlier
+//     text would have (such as a CREATE VIEW removed because a later
+//     migration creates that view again); the line stays as long as such
+//     databases may exist.
 
 //go:embed ddl/*.sql
 var ddlFiles embed.FS
@@ -48,11 +57,22 @@ type Migration struct {
 	Step       string
 	Statements []string // templated statements, comments removed
 	Checksum   string   // hex SHA-256 of the file
+	// Replaces holds the checksums of earlier texts of the file that this
+	// one stands in for ("-- replaces: SHA256").
+	Replaces []string
+}
+
+// Current reports whether checksum, as recorded when the migration was
+// applied, is that of its current text or of one it replaces.
+func (m Migration) Current(checksum string) bool {
+	return checksum == m.Checksum || slices.Contains(m.Replaces, checksum)
 }
 
 var fileName = regexp.MustCompile(`^(\d{3})_([a-z0-9_]+)\.sql$`)
 var requiresLine = regexp.MustCompile(`^--\s*requires:\s*(\S+)\s*$`)
 var stepLine = regexp.MustCompile(`^--\s*step:\s*([a-z0-9_]+)\s*$`)
+var replacesLine = regexp.MustCompile(`^--\s*replaces:\s*(\S*)\s*$`)
+var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // Migrations parses the embedded DDL files, ordered by version.
 func Migrations() ([]Migration, error) {
@@ -98,6 +118,12 @@ func ParseMigration(name, text string) (Migration, error) {
 		}
 		if r := stepLine.FindStringSubmatch(line); r != nil {
 			mig.Step = r[1]
+		}
+		if r := replacesLine.FindStringSubmatch(line); r != nil {
+			if !sha256Hex.MatchString(r[1]) {
+				return Migration{}, fmt.Errorf("ddl file %s: replaces: %q is not the lower-case hex SHA-256 of an earlier text", name, r[1])
+			}
+			mig.Replaces = append(mig.Replaces, r[1])
 		}
 	}
 	mig.Statements = SplitStatements(text)

@@ -82,6 +82,30 @@ func TestParseMigration(t *testing.T) {
 	f("009_z.sql", "-- only a comment\n", "no statements", Migration{})
 	f("010_z.sql", "SELECT {{nope}}", "unknown placeholder", Migration{})
 	f("011_z.sql", "-- requires: new\nSELECT 1", "requires", Migration{})
+	// Earlier texts the file stands in for, by their checksums.
+	a, b := strings.Repeat("a", 64), strings.Repeat("0", 64)
+	f("012_r.sql", "-- replaces: "+a+"\n--replaces:"+b+"\nSELECT 1;\n-- replaces: "+strings.Repeat("1", 64), "",
+		Migration{Version: 12, Name: "r", File: "012_r.sql", Statements: []string{"SELECT 1"}, Replaces: []string{a, b}})
+	f("013_r.sql", "-- replaces: "+strings.ToUpper(a)+"\nSELECT 1", "replaces", Migration{})
+	f("014_r.sql", "-- replaces: abc\nSELECT 1", "replaces", Migration{})
+	f("015_r.sql", "-- replaces:\nSELECT 1", "replaces", Migration{})
+}
+
+func TestMigrationCurrent(t *testing.T) {
+	m, err := ParseMigration("003_v.sql", "-- replaces: "+strings.Repeat("b", 64)+"\nSELECT 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(sum string, want bool) {
+		t.Helper()
+		if got := m.Current(sum); got != want {
+			t.Fatalf("Current(%q) = %v; want %v", sum, got, want)
+		}
+	}
+	f(m.Checksum, true)
+	f(strings.Repeat("b", 64), true)
+	f(strings.Repeat("c", 64), false)
+	f("", false)
 }
 
 func TestSplitStatements(t *testing.T) {
@@ -181,6 +205,33 @@ func TestParseAddColumns(t *testing.T) {
 			if strings.Contains(s, "ADD COLUMN") && strings.Count(s, "ADD COLUMN") != strings.Count(s, "ADD COLUMN IF NOT EXISTS") {
 				t.Errorf("%s: ADD COLUMN without IF NOT EXISTS: %s", m.File, s)
 			}
+		}
+	}
+}
+
+// A database that applied the migrations as an earlier release shipped them
+// is not told that a file changed: each file is that text, or replaces it.
+func TestMigrationsReplaceShipped(t *testing.T) {
+	shipped := map[string]string{ // as shipped at 8cc4197
+		"000_schema_migrations.sql":   "eb88f3e67afa452b2e0330d0dd0af67772b552bdc0e895a009a8a3ac9a016806",
+		"001_trace_items.sql":         "ae8626620ddc93f73bf002b189f8ed4edef07db964ada577b4fcf10a941ceb35",
+		"002_rollup_blocks.sql":       "7642cf7005f1491d2d33166dcd90725f1d1124e67cf9c0a24883f379ac03d5cc",
+		"003_views.sql":               "8aa9c097d7dac70247ac2e59cbb33ee271de608dd60837d5b89f72e49e01430c",
+		"004_trace_items_compact.sql": "bde2b29338bfe092dfae698ef864a6f3a49fc763553ea37b0e96d7b5ce437bea",
+		"005_read_path_tables.sql":    "87363b2dcfac600bd866b482bfd14e9594a8e0b470f349f6f377449a55fa4f4f",
+		"006_read_path_swap.sql":      "c3dd85a072834260624467115a93b202a647bd716e5bd7067cf30f37563b1ac5",
+		"007_read_path_views.sql":     "1b67b5630b36cd84664298b74155cb1a81e95cac1f923b7371835e7052620874",
+		"008_read_path_compact.sql":   "721d844b76b4717a12a95f7c828755d36983203804325dcc72e25b43629ccec6",
+		"009_worker_id.sql":           "6547ca964bace5215ecfccdbb894ee6239aab20d95a9355f8b8caa9da2e81aa9",
+		"010_kafka_logs.sql":          "5b97e721caa23c0f58863cd17d02b49fb19f0302b8cc20aed2009aa3ee1761f6",
+	}
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if sum, ok := shipped[m.File]; ok && !m.Current(sum) {
+			t.Errorf("%s changed since it shipped as %s; add -- replaces: %s if the new text ends every database in the same schema", m.File, sum, sum)
 		}
 	}
 }

@@ -151,6 +151,28 @@ func TestMigrate(t *testing.T) {
 	if r := third[1]; r.Status != StatusRecorded || !strings.Contains(r.Note, "changed") {
 		t.Fatalf("Migrate after a checksum change: %s = %s (%s); want already applied, with a note", r.Migration.File, r.Status, r.Note)
 	}
+
+	// One recorded with an earlier text that the file replaces is not.
+	var replacing storage.Migration
+	for _, m := range migs {
+		if len(m.Replaces) > 0 {
+			replacing = m
+			break
+		}
+	}
+	if replacing.File == "" {
+		t.Fatal("no migration has a -- replaces: line")
+	}
+	exec(t, w, fmt.Sprintf("INSERT INTO $db.schema_migrations (version, name, checksum, server_version, applied_at) "+
+		"SELECT version, name, '%s', server_version, applied_at + 2 FROM $db.schema_migrations FINAL WHERE version = %d", replacing.Replaces[0], replacing.Version))
+	logs.Reset()
+	fourth, err := w.Migrate(ctx)
+	if err != nil {
+		t.Fatalf("fourth Migrate: %v", err)
+	}
+	if r := fourth[replacing.Version]; r.Status != StatusRecorded || r.Note != "" || strings.Contains(logs.String(), replacing.File) {
+		t.Fatalf("Migrate after recording a replaced text: %s = %s (%s); want already applied, no note, no warning:\n%s", r.Migration.File, r.Status, r.Note, logs.String())
+	}
 }
 
 // TestRoundTrip writes a row whose every field is set and reads it back:

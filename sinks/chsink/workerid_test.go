@@ -105,7 +105,6 @@ func TestMigrateWorkerID(t *testing.T) {
 	sealV1(t, w, topic, 0, 0, 59) // a sealed, b and c still in the tail
 	writeV1Block(t, w, a, old)    // a late replay of a sealed block
 	want := wantViews(a.Rollups, b.Rollups, c.Rollups)
-	checkViews(t, w, "before 009", want) // the window forms need 009's columns
 	rawQ := "SELECT kafka_topic, kafka_partition, kafka_offset, event_ts_ms, script_name, url, length(logs.message) FROM $db.trace_items FINAL"
 	rawBefore := dump(t, w, rawQ)
 	// The saved queries need 009's columns: their answers after the
@@ -130,6 +129,7 @@ func TestMigrateWorkerID(t *testing.T) {
 		t.Fatalf("009 not applied: %+v", res)
 	}
 	checkAll(t, w, "after 009", want)
+	checkSchema(t, w)
 	if got := dump(t, w, rawQ); !reflect.DeepEqual(got, rawBefore) {
 		t.Fatalf("trace_items after 009 differs: %d rows, was %d", len(got), len(rawBefore))
 	}
