@@ -26,6 +26,13 @@ import (
 //     database name), {{on_cluster}} (empty, or ON CLUSTER `name`) and
 //     {{replicated}} (empty, or Replicated, prefixed to a MergeTree engine
 //     name); for a single server they are taillight, "" and "";
+//   - {{fragment:NAME}}, replaced when the file is parsed by the text of
+//     ddl/fragments/NAME.sql as saved queries' fragments are (comment lines
+//     removed, lines after the first indented as the placeholder's line):
+//     column lists that several tables share. The checksum is that of the
+//     file with its fragments in place, so changing a fragment changes
+//     every migration that uses it, and a file that took a list out into a
+//     fragment keeps the checksum it had, byte for byte;
 //   - a first-lines comment "-- requires: MAJOR.MINOR" gates the whole file
 //     on the server's version(): on an older server it is skipped and not
 //     recorded, so it is applied after an upgrade. Such files only make
@@ -45,6 +52,9 @@ import (
 //go:embed ddl/*.sql
 var ddlFiles embed.FS
 
+//go:embed ddl/fragments/*.sql
+var ddlFragmentFiles embed.FS
+
 // Migration is one DDL file.
 type Migration struct {
 	Version  uint32        // NNN of the file name
@@ -56,7 +66,7 @@ type Migration struct {
 	// that must be resumable. The statements are then the step's own.
 	Step       string
 	Statements []string // templated statements, comments removed
-	Checksum   string   // hex SHA-256 of the file
+	Checksum   string   // hex SHA-256 of the file, its fragments in place
 	// Replaces holds the checksums of earlier texts of the file that this
 	// one stands in for ("-- replaces: SHA256").
 	Replaces []string
@@ -98,6 +108,10 @@ func ParseMigration(name, text string) (Migration, error) {
 		return Migration{}, fmt.Errorf("ddl file %q: name is not NNN_name.sql", name)
 	}
 	v, _ := strconv.ParseUint(m[1], 10, 32)
+	text, err := expandFragments(ddlFragmentFiles, "ddl/fragments", text)
+	if err != nil {
+		return Migration{}, fmt.Errorf("ddl file %s: %w", name, err)
+	}
 	sum := sha256.Sum256([]byte(text))
 	mig := Migration{Version: uint32(v), Name: m[2], File: name, Checksum: hex.EncodeToString(sum[:])}
 	// The requires marker must sit in the leading comment block.

@@ -1,6 +1,9 @@
 package storage
 
 import (
+	"embed"
+	"io/fs"
+	"path"
 	"reflect"
 	"strings"
 	"testing"
@@ -233,5 +236,38 @@ func TestMigrationsReplaceShipped(t *testing.T) {
 		if sum, ok := shipped[m.File]; ok && !m.Current(sum) {
 			t.Errorf("%s changed since it shipped as %s; add -- replaces: %s if the new text ends every database in the same schema", m.File, sum, sum)
 		}
+	}
+}
+
+// Every DDL fragment is used, by a migration or by another fragment: an
+// unused one would go unchecked. (TestMigrationsReplaceShipped shows that
+// taking a column list out into a fragment kept each file's checksum.)
+func TestDDLFragments(t *testing.T) {
+	var all strings.Builder
+	read := func(fsys embed.FS, glob string) []string {
+		paths, err := fs.Glob(fsys, glob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range paths {
+			b, _ := fsys.ReadFile(p)
+			all.Write(b)
+		}
+		return paths
+	}
+	read(ddlFiles, "ddl/*.sql")
+	fragments := read(ddlFragmentFiles, "ddl/fragments/*.sql")
+	if len(fragments) == 0 {
+		t.Fatal("no fragments")
+	}
+	for _, p := range fragments {
+		name := strings.TrimSuffix(path.Base(p), ".sql")
+		if !strings.Contains(all.String(), "{{fragment:"+name+"}}") {
+			t.Errorf("fragment %s is used by no migration", p)
+		}
+	}
+	if _, err := ParseMigration("011_x.sql", "CREATE TABLE {{database}}.t ({{fragment:nosuch}}) ENGINE = Memory"); err == nil ||
+		!strings.Contains(err.Error(), `ddl file 011_x.sql: unknown fragment "nosuch" (no storage/ddl/fragments/nosuch.sql)`) {
+		t.Fatalf("ParseMigration with an unknown fragment: err = %v", err)
 	}
 }

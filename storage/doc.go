@@ -4,7 +4,8 @@
 //   - ddl/NNN_name.sql: the migrations that create the tables and views
 //     (trace_items and the *_1m views are the public SQL contract), parsed
 //     by Migrations and rendered for one server or a cluster by DDLParams;
-//     chsink.Migrate applies them;
+//     chsink.Migrate applies them; ddl/fragments/NAME.sql: column lists
+//     several tables share, included as {{fragment:NAME}};
 //   - windows/NAME.sql: each view's rows for a window of minutes, as a
 //     subquery that filters before FINAL (Window);
 //   - queries/NAME.sql: the saved queries behind the built-in dashboard and

@@ -97,18 +97,19 @@ func sqlText(fsys fs.FS, path string) (string, error) {
 }
 
 // expandFragments replaces each {{fragment:NAME}} with the text of
-// queries/fragments/NAME.sql in fsys, its own fragments expanded; outer
-// names the fragments being expanded, to catch a cycle.
-func expandFragments(fsys fs.FS, sql string, outer ...string) (string, error) {
+// dir/NAME.sql in fsys (queries/fragments, or ddl/fragments for the DDL),
+// its own fragments expanded; outer names the fragments being expanded, to
+// catch a cycle.
+func expandFragments(fsys fs.FS, dir, sql string, outer ...string) (string, error) {
 	return expand(sql, fragmentRE, func(name string) (string, error) {
 		if slices.Contains(outer, name) {
 			return "", fmt.Errorf("fragment %q uses itself (via %s)", name, strings.Join(outer, ", "))
 		}
-		text, err := sqlText(fsys, "queries/fragments/"+name+".sql")
+		text, err := sqlText(fsys, dir+"/"+name+".sql")
 		if err != nil {
-			return "", fmt.Errorf("unknown fragment %q (no storage/queries/fragments/%s.sql)", name, name)
+			return "", fmt.Errorf("unknown fragment %q (no storage/%s/%s.sql)", name, dir, name)
 		}
-		return expandFragments(fsys, text, append(outer, name)...)
+		return expandFragments(fsys, dir, text, append(outer, name)...)
 	})
 }
 
@@ -284,7 +285,7 @@ func ParseQuery(name, text string) (Query, error) {
 		inHeader = false
 		body.WriteString(line)
 	}
-	sql, err := expandFragments(fragmentFiles, strings.TrimSpace(body.String()))
+	sql, err := expandFragments(fragmentFiles, "queries/fragments", strings.TrimSpace(body.String()))
 	if err == nil {
 		sql, err = expandWindows(sql)
 	}

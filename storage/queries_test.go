@@ -99,7 +99,7 @@ func TestExpandFragments(t *testing.T) {
 	}
 	f := func(sql, want, wantErr string) {
 		t.Helper()
-		got, err := expandFragments(fsys, sql)
+		got, err := expandFragments(fsys, "queries/fragments", sql)
 		if wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), wantErr) {
 				t.Fatalf("expandFragments(%q) error = %v; want %q", sql, err, wantErr)

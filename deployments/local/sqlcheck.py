@@ -5,7 +5,8 @@ taillight's DDL and saved queries are tested for real on ClickHouse 18.16 (the
 oldest target, Debian's package). This check proves the same SQL on a current
 release, so nothing taillight ships works only on the old server:
 
-  1. every DDL file storage/ddl/NNN_name.sql, in order, with the placeholders
+  1. every DDL file storage/ddl/NNN_name.sql, in order, its {{fragment:NAME}}
+     placeholders expanded from storage/ddl/fragments/NAME.sql and the others
      rendered for a single server ({{database}} = a test database,
      {{on_cluster}} and {{replicated}} empty), exactly as `taillight migrate`
      applies them. A file whose "-- requires: MAJOR.MINOR" marker (in its
@@ -313,6 +314,7 @@ def main():
             with open(os.path.join(ddl_dir, f), encoding="utf-8") as fh:
                 text = fh.read()
             try:
+                text = expand_fragments(text, os.path.join(ddl_dir, "fragments"))
                 req = requires_of(text)
                 if req and engine_v < parse_version(req):
                     check.skip(what, "requires %s; engine is %s" % (req, engine))

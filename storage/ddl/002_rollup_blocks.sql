@@ -9,25 +9,7 @@
 -- them. Read it through the *_1m views, never with a bare sum().
 CREATE TABLE IF NOT EXISTS {{database}}.rollup_blocks {{on_cluster}}
 (
-    kafka_topic        String,
-    kafka_partition    Int32,
-    block_first_offset UInt64,
-    block_last_offset  UInt64,
-    kind               UInt8,
-    minute             DateTime('UTC'),
-    script_name        String,
-    host               String,
-    method             String,
-    route              String,
-    colo               String,
-    outcome            String,
-    requests           UInt64,
-    errors             UInt64,
-    exceptions         UInt64,
-    status_4xx         UInt64,
-    status_5xx         UInt64,
-    cpu_time_ms_sum    UInt64,
-    wall_time_ms_sum   UInt64,
+    {{fragment:rollup_block_columns}}
     inserted_at        DateTime('UTC') DEFAULT now()
 )
 ENGINE = {{replicated}}ReplacingMergeTree(block_last_offset)

@@ -9,49 +9,7 @@
 -- record still collapses into the original.
 CREATE TABLE IF NOT EXISTS {{database}}.trace_items_v2 {{on_cluster}}
 (
-    event_ts_ms        UInt64,
-    event_time         DateTime('UTC') DEFAULT toDateTime(intDiv(event_ts_ms, 1000), 'UTC'),
-    script_name        String,
-    event_kind         String,
-    outcome            String,
-    execution_model    String,
-    entrypoint         String,
-    dispatch_namespace String,
-    durable_object_id  String,
-    script_version     String,
-    detail             String,
-    url                String,
-    host               String,
-    route              String,
-    method             String,
-    status             UInt16,
-    colo               String,
-    headers Nested
-    (
-        name  String,
-        value String
-    ),
-    logs Nested
-    (
-        level   String,
-        message String,
-        ts_ms   Int64
-    ),
-    exceptions Nested
-    (
-        name    String,
-        message String,
-        stack   String,
-        ts_ms   Int64
-    ),
-    cpu_time_ms        UInt32,
-    wall_time_ms       UInt32,
-    truncated          UInt8,
-    redaction_version  UInt16,
-    kafka_topic        String,
-    kafka_partition    Int32,
-    kafka_offset       UInt64,
-    inserted_at        DateTime('UTC') DEFAULT now()
+    {{fragment:trace_items_columns}}
 )
 ENGINE = {{replicated}}ReplacingMergeTree
 PARTITION BY toYYYYMMDD(event_time)
@@ -83,25 +41,7 @@ ORDER BY (kafka_topic, kafka_partition);
 -- dropped, so the journal holds minutes, not history.
 CREATE TABLE IF NOT EXISTS {{database}}.rollup_journal {{on_cluster}}
 (
-    kafka_topic        String,
-    kafka_partition    Int32,
-    block_first_offset UInt64,
-    block_last_offset  UInt64,
-    kind               UInt8,
-    minute             DateTime('UTC'),
-    script_name        String,
-    host               String,
-    method             String,
-    route              String,
-    colo               String,
-    outcome            String,
-    requests           UInt64,
-    errors             UInt64,
-    exceptions         UInt64,
-    status_4xx         UInt64,
-    status_5xx         UInt64,
-    cpu_time_ms_sum    UInt64,
-    wall_time_ms_sum   UInt64,
+    {{fragment:rollup_block_columns}}
     committed_at       DateTime('UTC') DEFAULT now(),
     inserted_at        DateTime('UTC') DEFAULT now()
 )
@@ -121,21 +61,7 @@ ORDER BY (kafka_topic, kafka_partition, block_first_offset, kind, minute,
 -- two marks from the window on share a seal.
 CREATE TABLE IF NOT EXISTS {{database}}.rollup_minutes {{on_cluster}}
 (
-    kind               UInt8,
-    minute             DateTime('UTC'),
-    script_name        String,
-    host               String,
-    method             String,
-    route              String,
-    colo               String,
-    outcome            String,
-    requests           UInt64,
-    errors             UInt64,
-    exceptions         UInt64,
-    status_4xx         UInt64,
-    status_5xx         UInt64,
-    cpu_time_ms_sum    UInt64,
-    wall_time_ms_sum   UInt64,
+    {{fragment:rollup_columns}}
     kafka_topic        String,
     kafka_partition    Int32,
     seal_first_offset  UInt64,
