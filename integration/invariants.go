@@ -92,36 +92,33 @@ func ReadViews(t testing.TB, conn driver.Conn, db string) map[memsink.Key]memsin
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	got := map[memsink.Key]memsink.Totals{}
-	read := func(q string, scan func(driver.Rows) (memsink.Key, memsink.Totals, error)) {
-		ReadTotals(t, ctx, conn, fmt.Sprintf(q, db), got, scan)
+	for _, view := range []struct {
+		kind  sinks.RollupKind
+		query string
+		dst   func(*memsink.Key, *memsink.Totals) []any // the columns after minute
+	}{
+		{sinks.KindEndpoint, "SELECT minute, script_name, host, method, route, requests, errors, exceptions, status_4xx, status_5xx FROM %s.endpoint_errors_1m",
+			func(k *memsink.Key, v *memsink.Totals) []any {
+				return []any{&k.ScriptName, &k.Host, &k.Method, &k.Route, &v.Requests, &v.Errors, &v.Exceptions, &v.Status4xx, &v.Status5xx}
+			}},
+		{sinks.KindColo, "SELECT minute, colo, script_name, outcome, requests FROM %s.colo_requests_1m",
+			func(k *memsink.Key, v *memsink.Totals) []any {
+				return []any{&k.Colo, &k.ScriptName, &k.Outcome, &v.Requests}
+			}},
+		{sinks.KindScript, "SELECT minute, script_name, outcome, requests, cpu_time_ms_sum, wall_time_ms_sum FROM %s.script_outcomes_1m",
+			func(k *memsink.Key, v *memsink.Totals) []any {
+				return []any{&k.ScriptName, &k.Outcome, &v.Requests, &v.CPUTimeMsSum, &v.WallTimeMsSum}
+			}},
+	} {
+		ReadTotals(t, ctx, conn, fmt.Sprintf(view.query, db), got, func(r driver.Rows) (memsink.Key, memsink.Totals, error) {
+			k := memsink.Key{Kind: view.kind}
+			var v memsink.Totals
+			var m time.Time
+			err := r.Scan(append([]any{&m}, view.dst(&k, &v)...)...)
+			k.Minute = m.Unix()
+			return k, v, err
+		})
 	}
-	read("SELECT minute, script_name, host, method, route, requests, errors, exceptions, status_4xx, status_5xx FROM %s.endpoint_errors_1m",
-		func(r driver.Rows) (memsink.Key, memsink.Totals, error) {
-			var k memsink.Key
-			var v memsink.Totals
-			var m time.Time
-			err := r.Scan(&m, &k.ScriptName, &k.Host, &k.Method, &k.Route, &v.Requests, &v.Errors, &v.Exceptions, &v.Status4xx, &v.Status5xx)
-			k.Kind, k.Minute = sinks.KindEndpoint, m.Unix()
-			return k, v, err
-		})
-	read("SELECT minute, colo, script_name, outcome, requests FROM %s.colo_requests_1m",
-		func(r driver.Rows) (memsink.Key, memsink.Totals, error) {
-			var k memsink.Key
-			var v memsink.Totals
-			var m time.Time
-			err := r.Scan(&m, &k.Colo, &k.ScriptName, &k.Outcome, &v.Requests)
-			k.Kind, k.Minute = sinks.KindColo, m.Unix()
-			return k, v, err
-		})
-	read("SELECT minute, script_name, outcome, requests, cpu_time_ms_sum, wall_time_ms_sum FROM %s.script_outcomes_1m",
-		func(r driver.Rows) (memsink.Key, memsink.Totals, error) {
-			var k memsink.Key
-			var v memsink.Totals
-			var m time.Time
-			err := r.Scan(&m, &k.ScriptName, &k.Outcome, &v.Requests, &v.CPUTimeMsSum, &v.WallTimeMsSum)
-			k.Kind, k.Minute = sinks.KindScript, m.Unix()
-			return k, v, err
-		})
 	return got
 }
 

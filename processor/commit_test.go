@@ -102,7 +102,7 @@ func testCut(p *testPart, first, last int64) *cut {
 	return &cut{ctx: p.ctx, key: uint64(p.id) + 1000, part: p.id, log: testTopic, result: p.result,
 		records: int(last - first + 1),
 		blk: sinks.Block{Topic: testTopic, Partition: p.id, FirstOffset: first, LastOffset: last,
-			Rollups: []sinks.RollupRow{{Kind: sinks.KindScript, Minute: 60, ScriptName: "s", Outcome: "ok", Requests: uint64(last - first + 1)}}}}
+			Rollups: []sinks.RollupRow{{RollupKey: sinks.RollupKey{Kind: sinks.KindScript, Minute: 60, ScriptName: "s", Outcome: "ok"}, Requests: uint64(last - first + 1)}}}}
 }
 
 // runCommitter starts a committer on s, without a processor, and returns

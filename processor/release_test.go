@@ -21,7 +21,7 @@ func TestReleaseBlockDropsReferences(t *testing.T) {
 		r.LogLevels, r.LogMessages, r.LogTsMs = []string{"info"}, []string{"m"}, []int64{1}
 		r.ExcNames, r.ExcMessages, r.ExcStacks, r.ExcTsMs = []string{"E"}, []string{"m"}, []string{"st"}, []int64{1}
 	}
-	b.Rollups = []sinks.RollupRow{{ScriptName: "s", Host: "x", Route: "/"}}
+	b.Rollups = []sinks.RollupRow{{RollupKey: sinks.RollupKey{ScriptName: "s", Host: "x", Route: "/"}}}
 	caps := cap(b.Rows[0].HeaderNames)
 
 	releaseBlock(&b)

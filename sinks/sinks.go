@@ -82,11 +82,12 @@ func (r *RawRow) Reset() {
 	}
 }
 
-// RollupRow is one aggregate delta of a block for one (kind, minute, key).
-// Fields that are not part of a kind's key are left empty. Every kind but
-// the mark is keyed by DispatchNamespace; KindEndpoint and KindScript also by
-// WorkerID (KindColo is not split per Worker: see processor/rollup).
-type RollupRow struct {
+// RollupKey is the (kind, minute, key) a RollupRow is counted under; being
+// comparable, it can key a map of totals. Fields that are not part of a
+// kind's key are left empty. Every kind but the mark is keyed by
+// DispatchNamespace; KindEndpoint and KindScript also by WorkerID (KindColo
+// is not split per Worker: see processor/rollup).
+type RollupKey struct {
 	Kind              RollupKind
 	Minute            int64 // unix seconds, a multiple of 60
 	DispatchNamespace string
@@ -97,13 +98,18 @@ type RollupRow struct {
 	Route             string
 	Colo              string
 	Outcome           string
-	Requests          uint64
-	Errors            uint64
-	Exceptions        uint64
-	Status4xx         uint64
-	Status5xx         uint64
-	CPUTimeMsSum      uint64
-	WallTimeMsSum     uint64
+}
+
+// RollupRow is one aggregate delta of a block for one RollupKey.
+type RollupRow struct {
+	RollupKey
+	Requests      uint64
+	Errors        uint64
+	Exceptions    uint64
+	Status4xx     uint64
+	Status5xx     uint64
+	CPUTimeMsSum  uint64
+	WallTimeMsSum uint64
 }
 
 // Block is everything one flush of one partition writes. It covers the

@@ -31,21 +31,22 @@ func workerSet(base time.Time) *sinks.Block {
 			KafkaPartition: 1, KafkaOffset: 3},
 	}
 	ep := func(ns, worker, script, host string, req, errs, exc, s5 uint64) {
-		b.Rollups = append(b.Rollups, sinks.RollupRow{Kind: sinks.KindEndpoint, Minute: m, DispatchNamespace: ns, WorkerID: worker, ScriptName: script,
-			Host: host, Method: "GET", Route: "/", Requests: req, Errors: errs, Exceptions: exc, Status5xx: s5})
+		b.Rollups = append(b.Rollups, sinks.RollupRow{RollupKey: sinks.RollupKey{Kind: sinks.KindEndpoint, Minute: m, DispatchNamespace: ns, WorkerID: worker, ScriptName: script, Host: host, Method: "GET", Route: "/"},
+			Requests: req, Errors: errs, Exceptions: exc, Status5xx: s5})
 	}
 	ep("", "w1", "loader", "a.dev", 1, 0, 0, 0)
 	ep("", "w2", "loader", "a.dev", 2, 1, 1, 1)
 	ep("customers", "", "tenant-a", "t.dev", 1, 0, 0, 0)
 	colo := func(ns, colo, script, outcome string, req uint64) {
-		b.Rollups = append(b.Rollups, sinks.RollupRow{Kind: sinks.KindColo, Minute: m, DispatchNamespace: ns, Colo: colo, ScriptName: script, Outcome: outcome, Requests: req})
+		b.Rollups = append(b.Rollups, sinks.RollupRow{RollupKey: sinks.RollupKey{Kind: sinks.KindColo, Minute: m, DispatchNamespace: ns, Colo: colo, ScriptName: script, Outcome: outcome},
+			Requests: req})
 	}
 	colo("", "SJC", "loader", "ok", 2)
 	colo("", "AMS", "loader", "exception", 1)
 	colo("customers", "unknown", "tenant-a", "ok", 1)
 	script := func(ns, worker, script, outcome string, cpu uint64) {
-		b.Rollups = append(b.Rollups, sinks.RollupRow{Kind: sinks.KindScript, Minute: m, DispatchNamespace: ns, WorkerID: worker, ScriptName: script,
-			Outcome: outcome, Requests: 1, CPUTimeMsSum: cpu, WallTimeMsSum: 2 * cpu})
+		b.Rollups = append(b.Rollups, sinks.RollupRow{RollupKey: sinks.RollupKey{Kind: sinks.KindScript, Minute: m, DispatchNamespace: ns, WorkerID: worker, ScriptName: script, Outcome: outcome},
+			Requests: 1, CPUTimeMsSum: cpu, WallTimeMsSum: 2 * cpu})
 	}
 	script("", "w1", "loader", "ok", 4)
 	script("", "w2", "loader", "exception", 6)

@@ -103,7 +103,7 @@ func WriteBlock(tb testing.TB, conn driver.Conn, database string, b *sinks.Block
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rs := append([]sinks.RollupRow{{Kind: sinks.KindMark, Minute: b.Rollups[0].Minute}}, b.Rollups...)
+	rs := append([]sinks.RollupRow{{RollupKey: sinks.RollupKey{Kind: sinks.KindMark, Minute: b.Rollups[0].Minute}}}, b.Rollups...)
 	for _, r := range rs {
 		if err := roll.Append(b.Topic, b.Partition, uint64(b.FirstOffset), uint64(b.LastOffset), uint8(r.Kind), time.Unix(r.Minute, 0),
 			r.ScriptName, r.Host, r.Method, r.Route, r.Colo, r.Outcome, r.Requests, r.Errors, r.Exceptions, r.Status4xx, r.Status5xx,
@@ -127,8 +127,8 @@ func DashboardData(base time.Time) *sinks.Block {
 	ms := func(sec int, milli int64) int64 { return (base.Unix()+int64(sec))*1000 + milli }
 	b := &sinks.Block{Topic: "trace-items", Partition: 0, FirstOffset: 0, LastOffset: 9}
 	ep := func(min int, script, host, method, route string, req, errs, exc, s4, s5 uint64) {
-		b.Rollups = append(b.Rollups, sinks.RollupRow{Kind: sinks.KindEndpoint, Minute: m(min), ScriptName: script, Host: host,
-			Method: method, Route: route, Requests: req, Errors: errs, Exceptions: exc, Status4xx: s4, Status5xx: s5})
+		b.Rollups = append(b.Rollups, sinks.RollupRow{RollupKey: sinks.RollupKey{Kind: sinks.KindEndpoint, Minute: m(min), ScriptName: script, Host: host, Method: method, Route: route},
+			Requests: req, Errors: errs, Exceptions: exc, Status4xx: s4, Status5xx: s5})
 	}
 	ep(0, "api", "a.dev", "GET", "/u/:id", 10, 3, 1, 2, 3)
 	ep(1, "api", "a.dev", "GET", "/u/:id", 20, 1, 0, 0, 1)
@@ -137,7 +137,8 @@ func DashboardData(base time.Time) *sinks.Block {
 	ep(2, WeirdScript, "w.dev", "GET", "/q", 4, 2, 0, 0, 0)
 	ep(20, "api", "a.dev", "GET", "/u/:id", 100, 100, 0, 0, 100)
 	colo := func(min int, colo, script, outcome string, req uint64) {
-		b.Rollups = append(b.Rollups, sinks.RollupRow{Kind: sinks.KindColo, Minute: m(min), Colo: colo, ScriptName: script, Outcome: outcome, Requests: req})
+		b.Rollups = append(b.Rollups, sinks.RollupRow{RollupKey: sinks.RollupKey{Kind: sinks.KindColo, Minute: m(min), Colo: colo, ScriptName: script, Outcome: outcome},
+			Requests: req})
 	}
 	colo(0, "SJC", "api", "ok", 7)
 	colo(0, "SJC", "api", "exception", 1)
@@ -146,7 +147,7 @@ func DashboardData(base time.Time) *sinks.Block {
 	colo(2, "unknown", "shop", "ok", 4)
 	colo(20, "SJC", "api", "ok", 1000)
 	script := func(min int, script, outcome string, req, cpu, wall uint64) {
-		b.Rollups = append(b.Rollups, sinks.RollupRow{Kind: sinks.KindScript, Minute: m(min), ScriptName: script, Outcome: outcome,
+		b.Rollups = append(b.Rollups, sinks.RollupRow{RollupKey: sinks.RollupKey{Kind: sinks.KindScript, Minute: m(min), ScriptName: script, Outcome: outcome},
 			Requests: req, CPUTimeMsSum: cpu, WallTimeMsSum: wall})
 	}
 	script(0, "api", "ok", 10, 50, 200)

@@ -170,42 +170,22 @@ func luhn(r string) bool {
 // lower case and compares bytes; names are compared here ignoring ASCII case,
 // which gives the same answer for lower-case names and a safe one for others.
 func SensitiveHeader(name string) bool {
-	switch len(name) {
-	case len("cookie"):
-		if hasFoldPrefix(name, "cookie") {
-			return true
-		}
-	case len("set-cookie"):
-		if hasFoldPrefix(name, "set-cookie") {
-			return true
-		}
+	if (len(name) == len("cookie") && hasFoldPrefix(name, "cookie")) ||
+		(len(name) == len("set-cookie") && hasFoldPrefix(name, "set-cookie")) {
+		return true
 	}
 	for i := 0; i < len(name); i++ {
-		switch name[i] | 0x20 { // ASCII lower case; other bytes never match below
-		case 'a':
-			if hasFoldPrefix(name[i:], "auth") {
-				return true
-			}
-		case 'j':
-			if hasFoldPrefix(name[i:], "jwt") {
-				return true
-			}
-		case 'k':
-			if hasFoldPrefix(name[i:], "key") {
-				return true
-			}
-		case 's':
-			if hasFoldPrefix(name[i:], "secret") {
-				return true
-			}
-		case 't':
-			if hasFoldPrefix(name[i:], "token") {
-				return true
-			}
+		// ASCII lower case; bytes that are no word's first letter find "".
+		if w := sensitiveWords[name[i]|0x20]; w != "" && hasFoldPrefix(name[i:], w) {
+			return true
 		}
 	}
 	return false
 }
+
+// sensitiveWords are the words SensitiveHeader looks for in a name, by
+// their first letter (no two share one).
+var sensitiveWords = [256]string{'a': "auth", 'j': "jwt", 'k': "key", 's': "secret", 't': "token"}
 
 // hasFoldPrefix reports whether s starts with the lower-case ASCII word w,
 // ignoring ASCII case.

@@ -194,21 +194,22 @@ func (a *Accumulator) Flush(dst []sinks.RollupRow) []sinks.RollupRow {
 	for k, i := range a.endpoints {
 		e := &a.endAggs[i]
 		dst = append(dst, sinks.RollupRow{
-			Kind: sinks.KindEndpoint, Minute: k.minute, DispatchNamespace: k.ns, WorkerID: k.worker, ScriptName: k.script, Host: k.host, Method: k.method, Route: k.route,
-			Requests: e.requests, Errors: e.errors, Exceptions: e.exceptions, Status4xx: e.s4xx, Status5xx: e.s5xx,
+			RollupKey: sinks.RollupKey{Kind: sinks.KindEndpoint, Minute: k.minute, DispatchNamespace: k.ns, WorkerID: k.worker, ScriptName: k.script, Host: k.host, Method: k.method, Route: k.route},
+			Requests:  e.requests, Errors: e.errors, Exceptions: e.exceptions, Status4xx: e.s4xx, Status5xx: e.s5xx,
 		})
 	}
 	for k, i := range a.colos {
 		n := a.coloAggs[i]
 		dst = append(dst, sinks.RollupRow{
-			Kind: sinks.KindColo, Minute: k.minute, DispatchNamespace: k.ns, Colo: k.colo, ScriptName: k.script, Outcome: k.outcome, Requests: n,
+			RollupKey: sinks.RollupKey{Kind: sinks.KindColo, Minute: k.minute, DispatchNamespace: k.ns, Colo: k.colo, ScriptName: k.script, Outcome: k.outcome},
+			Requests:  n,
 		})
 	}
 	for k, i := range a.scripts {
 		s := &a.scrAggs[i]
 		dst = append(dst, sinks.RollupRow{
-			Kind: sinks.KindScript, Minute: k.minute, DispatchNamespace: k.ns, WorkerID: k.worker, ScriptName: k.script, Outcome: k.outcome,
-			Requests: s.requests, CPUTimeMsSum: s.cpu, WallTimeMsSum: s.wall,
+			RollupKey: sinks.RollupKey{Kind: sinks.KindScript, Minute: k.minute, DispatchNamespace: k.ns, WorkerID: k.worker, ScriptName: k.script, Outcome: k.outcome},
+			Requests:  s.requests, CPUTimeMsSum: s.cpu, WallTimeMsSum: s.wall,
 		})
 	}
 	a.Reset()

@@ -215,7 +215,7 @@ type rollupColumns struct {
 // fill adds b's rows, stamped committed (unix seconds).
 func (c *rollupColumns) fill(b *sinks.Block, committed int64) {
 	// The mark row first: it carries no counts, only the block's range.
-	c.add(b, &sinks.RollupRow{Kind: sinks.KindMark})
+	c.add(b, &sinks.RollupRow{RollupKey: sinks.RollupKey{Kind: sinks.KindMark}})
 	for i := range b.Rollups {
 		if b.Rollups[i].Kind == sinks.KindMark {
 			continue

@@ -233,11 +233,7 @@ func (w *Writer) rename(ctx context.Context, t storeTarget, pairs [][2]string) e
 func (w *Writer) checkMoved(ctx context.Context, t storeTarget) error {
 	db := w.cfg.Database
 	moved := localName(t, movedRollupBlocks)
-	if ok, err := w.exists(ctx, t, moved); err != nil {
-		return err
-	} else if ok {
-		var missing uint64
-		q := fmt.Sprintf(`SELECT count() FROM
+	missing, err := w.countIfExists(ctx, t, moved, "check the rollup copy", fmt.Sprintf(`SELECT count() FROM
 (
     SELECT kafka_topic, kafka_partition, block_first_offset, max(block_last_offset) AS last
     FROM %[1]s.%[2]s WHERE kind = 0
@@ -247,33 +243,40 @@ WHERE (kafka_topic, kafka_partition, block_first_offset, last) NOT IN
 (
     SELECT kafka_topic, kafka_partition, block_first_offset, block_last_offset
     FROM %[1]s.%[3]s WHERE kind = 0
-)`, db, moved, t.journal)
-		if err := t.conn.QueryRow(ctx, q).Scan(&missing); err != nil {
-			return classify("check the rollup copy on "+t.label, err)
-		}
-		if missing > 0 {
-			return fmt.Errorf("chsink: %d committed blocks of %s are missing from %s on %s; nothing was dropped, run taillight migrate again", missing, moved, t.journal, t.label)
-		}
+)`, db, moved, t.journal))
+	if err != nil {
+		return err
+	}
+	if missing > 0 {
+		return fmt.Errorf("chsink: %d committed blocks of %s are missing from %s on %s; nothing was dropped, run taillight migrate again", missing, moved, t.journal, t.label)
 	}
 	movedRaw := localName(t, movedTraceItems)
-	if ok, err := w.exists(ctx, t, movedRaw); err != nil {
-		return err
-	} else if ok {
-		var short uint64
-		q := fmt.Sprintf(`SELECT count() FROM
+	short, err := w.countIfExists(ctx, t, movedRaw, "check the trace_items copy", fmt.Sprintf(`SELECT count() FROM
 (
     SELECT kafka_topic, kafka_partition, count() AS n FROM %[1]s.%[2]s FINAL GROUP BY kafka_topic, kafka_partition
 ) AS old ANY LEFT JOIN
 (
     SELECT kafka_topic, kafka_partition, count() AS m FROM %[1]s.%[3]s FINAL GROUP BY kafka_topic, kafka_partition
 ) AS new USING (kafka_topic, kafka_partition)
-WHERE m < n`, db, movedRaw, t.raw)
-		if err := t.conn.QueryRow(ctx, q).Scan(&short); err != nil {
-			return classify("check the trace_items copy on "+t.label, err)
-		}
-		if short > 0 {
-			return fmt.Errorf("chsink: %d partitions hold fewer raw rows in %s than in %s on %s; nothing was dropped, run taillight migrate again", short, t.raw, movedRaw, t.label)
-		}
+WHERE m < n`, db, movedRaw, t.raw))
+	if err != nil {
+		return err
+	}
+	if short > 0 {
+		return fmt.Errorf("chsink: %d partitions hold fewer raw rows in %s than in %s on %s; nothing was dropped, run taillight migrate again", short, t.raw, movedRaw, t.label)
 	}
 	return nil
+}
+
+// countIfExists returns the count query q reads on t, or 0 without running
+// it when table is not there (no copy to check).
+func (w *Writer) countIfExists(ctx context.Context, t storeTarget, table, what, q string) (uint64, error) {
+	if ok, err := w.exists(ctx, t, table); err != nil || !ok {
+		return 0, err
+	}
+	var n uint64
+	if err := t.conn.QueryRow(ctx, q).Scan(&n); err != nil {
+		return 0, classify(what+" on "+t.label, err)
+	}
+	return n, nil
 }

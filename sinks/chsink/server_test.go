@@ -186,8 +186,8 @@ func testRollups(rows []sinks.RawRow) []sinks.RollupRow {
 	get := func(k key) *sinks.RollupRow {
 		r := agg[k]
 		if r == nil {
-			r = &sinks.RollupRow{Kind: k.kind, Minute: k.minute, ScriptName: k.script, Host: k.host,
-				Method: k.method, Route: k.route, Colo: k.colo, Outcome: k.outcome, DispatchNamespace: k.ns, WorkerID: k.worker}
+			r = &sinks.RollupRow{RollupKey: sinks.RollupKey{Kind: k.kind, Minute: k.minute, ScriptName: k.script, Host: k.host,
+				Method: k.method, Route: k.route, Colo: k.colo, Outcome: k.outcome, DispatchNamespace: k.ns, WorkerID: k.worker}}
 			agg[k] = r
 		}
 		return r

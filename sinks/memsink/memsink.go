@@ -421,21 +421,8 @@ func (s *Sink) RowCount() int {
 	return len(s.raw)
 }
 
-// Key identifies one rollup total: the fields of a RollupRow that are part of
-// its kind's key.
-type Key struct {
-	Kind       sinks.RollupKind
-	Minute     int64
-	ScriptName string
-	Host       string
-	Method     string
-	Route      string
-	Colo       string
-	Outcome    string
-	// DispatchNamespace and WorkerID: see sinks.RollupRow.
-	DispatchNamespace string
-	WorkerID          string
-}
+// Key identifies one rollup total: a RollupRow's key.
+type Key = sinks.RollupKey
 
 // Totals are the summed counters of one Key.
 type Totals struct {
@@ -443,9 +430,7 @@ type Totals struct {
 }
 
 // KeyOf returns the key of a rollup row.
-func KeyOf(r *sinks.RollupRow) Key {
-	return Key{r.Kind, r.Minute, r.ScriptName, r.Host, r.Method, r.Route, r.Colo, r.Outcome, r.DispatchNamespace, r.WorkerID}
-}
+func KeyOf(r *sinks.RollupRow) Key { return r.RollupKey }
 
 // Add adds a rollup row's counters to t.
 func (t *Totals) Add(r *sinks.RollupRow) {

@@ -14,7 +14,7 @@ func block(first, last int64, rawOffsets []int64, requests uint64) *sinks.Block 
 	for _, o := range rawOffsets {
 		b.Rows = append(b.Rows, sinks.RawRow{KafkaPartition: 1, KafkaOffset: o, ScriptName: "s"})
 	}
-	b.Rollups = append(b.Rollups, sinks.RollupRow{Kind: sinks.KindScript, Minute: 60, ScriptName: "s", Outcome: "ok", Requests: requests})
+	b.Rollups = append(b.Rollups, sinks.RollupRow{RollupKey: sinks.RollupKey{Kind: sinks.KindScript, Minute: 60, ScriptName: "s", Outcome: "ok"}, Requests: requests})
 	return b
 }
 
