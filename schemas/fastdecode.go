@@ -36,7 +36,13 @@ type fdec struct {
 	re    *Decoder // nil: allocate
 }
 
-func (d *fdec) ws(i int) int { return skipWS(d.b, i) }
+// ws is skipWS, testing first for the compact JSON the runtime sends.
+func (d *fdec) ws(i int) int {
+	if i < len(d.b) && d.b[i] > ' ' {
+		return i
+	}
+	return skipWS(d.b, i)
+}
 
 // object walks an object starting at b[i] == '{', calling field for each
 // member with the index of its value; field returns the end of the value
@@ -178,9 +184,21 @@ func (d *fdec) intNum(i int, bits int) (int64, int, bool) {
 	if j < len(b) && (b[j] == '.' || b[j] == 'e' || b[j] == 'E') {
 		return 0, 0, false
 	}
-	v, err := strconv.ParseInt(bytesString(b[i:j]), 10, bits)
-	if err != nil {
-		return 0, 0, false
+	if j-i > 18 || bits < 64 && j-i > 9 { // may not fit: strconv checks the range
+		v, err := strconv.ParseInt(bytesString(b[i:j]), 10, bits)
+		if err != nil {
+			return 0, 0, false
+		}
+		return v, j, true
+	}
+	var v int64
+	for _, c := range b[i:j] {
+		if c != '-' {
+			v = v*10 + int64(c-'0')
+		}
+	}
+	if b[i] == '-' {
+		v = -v
 	}
 	return v, j, true
 }
