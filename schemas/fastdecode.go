@@ -3,6 +3,7 @@ package schemas
 import (
 	stdjson "encoding/json"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/segmentio/encoding/json"
@@ -36,22 +37,23 @@ type fdec struct {
 	re    *Decoder // nil: allocate
 }
 
-func (d *fdec) ws(i int) int { return skipWS(d.b, i) }
+// ws is skipWS, testing first for the compact JSON the runtime sends.
+func (d *fdec) ws(i int) int {
+	if i < len(d.b) && d.b[i] > ' ' {
+		return i
+	}
+	return skipWS(d.b, i)
+}
 
-// object walks an object starting at b[i] == '{', calling field for each
-// member with the index of its value; field returns the end of the value
-// and a field number (-1 when unknown). A repeated known field fails.
-func (d *fdec) object(i int, field func(key string, i int) (int, int, bool)) (int, bool) {
+// object walks an object starting at b[i] == '{'. It decodes the member
+// that keys numbers n into dst[n] (see value), hands any other member to
+// other (nil: skip it) and fails on a repeated known member. Funcs that
+// decode a member go in other, not dst: what dst holds leaks to the heap.
+func (d *fdec) object(i int, keys *keySet, other func(key string, i int) (int, bool), dst ...any) (int, bool) {
 	b := d.b
-	if i >= len(b) || b[i] != '{' {
-		return 0, false
-	}
-	i = d.ws(i + 1)
-	if i < len(b) && b[i] == '}' {
-		return i + 1, true
-	}
+	i, more := d.open(i, '{', '}')
 	var seen uint64
-	for {
+	for more {
 		key, next, ok := d.rawString(i)
 		if !ok {
 			return 0, false
@@ -60,9 +62,10 @@ func (d *fdec) object(i int, field func(key string, i int) (int, int, bool)) (in
 		if i >= len(b) || b[i] != ':' {
 			return 0, false
 		}
-		end, n, ok := field(key, d.ws(i+1))
-		if !ok {
-			return 0, false
+		i = d.ws(i + 1)
+		n := -1
+		if keys != nil {
+			n = keys.find(key)
 		}
 		if n >= 0 {
 			if seen&(1<<n) != 0 {
@@ -70,47 +73,163 @@ func (d *fdec) object(i int, field func(key string, i int) (int, int, bool)) (in
 			}
 			seen |= 1 << n
 		}
-		i = d.ws(end)
-		if i >= len(b) {
-			return 0, false
+		switch {
+		case n >= 0 && n < len(dst):
+			if p, isStr := dst[n].(*string); isStr { // the most common
+				i, ok = d.str(i, p)
+			} else {
+				i, ok = d.value(i, dst[n])
+			}
+		case other != nil:
+			i, ok = other(key, i)
+		default:
+			i, ok = d.skip(i)
 		}
-		if b[i] == '}' {
-			return i + 1, true
-		}
-		if b[i] != ',' {
-			return 0, false
-		}
-		i = d.ws(i + 1)
+		i, more = d.next(i, ok, '}')
 	}
+	return i, i > 0
 }
 
 // array walks an array starting at b[i] == '[', calling elem at each element.
 func (d *fdec) array(i int, elem func(i int) (int, bool)) (int, bool) {
-	b := d.b
-	if i >= len(b) || b[i] != '[' {
+	i, more := d.open(i, '[', ']')
+	for more {
+		var ok bool
+		i, ok = elem(i)
+		i, more = d.next(i, ok, ']')
+	}
+	return i, i > 0
+}
+
+// open steps into the object or array at b[i] == start, to its first
+// member (more) or past its end when it is empty; j is 0 when b[i] is not
+// start.
+func (d *fdec) open(i int, start, end byte) (j int, more bool) {
+	if i >= len(d.b) || d.b[i] != start {
 		return 0, false
 	}
 	i = d.ws(i + 1)
-	if i < len(b) && b[i] == ']' {
-		return i + 1, true
+	if i < len(d.b) && d.b[i] == end {
+		return i + 1, false
 	}
-	for {
-		end, ok := elem(i)
-		if !ok {
-			return 0, false
-		}
-		i = d.ws(end)
-		if i >= len(b) {
-			return 0, false
-		}
-		if b[i] == ']' {
-			return i + 1, true
-		}
-		if b[i] != ',' {
-			return 0, false
-		}
-		i = d.ws(i + 1)
+	return i, true
+}
+
+// next steps from the end of a member at i, decoded when ok, to the next
+// member (more) or past the closing end; j is 0 on a syntax error.
+func (d *fdec) next(i int, ok bool, end byte) (j int, more bool) {
+	if !ok {
+		return 0, false
 	}
+	i = d.ws(i)
+	if i < len(d.b) && d.b[i] == ',' {
+		return d.ws(i + 1), true
+	}
+	if i < len(d.b) && d.b[i] == end {
+		return i + 1, false
+	}
+	return 0, false
+}
+
+// keySet numbers an object's known member names, finding a key with one
+// string compare at its slot in a small perfect hash: a scan of the names,
+// comparing each, costs about 4 % more per typical item.
+type keySet struct {
+	names [64]string // at their slots
+	nums  [64]int8
+	mul   uint // makes the names' slots distinct
+}
+
+func newKeySet(names ...string) *keySet {
+	for mul := uint(1); mul < 1000; mul++ {
+		s := &keySet{mul: mul}
+		for n, name := range names {
+			h := s.slot(name)
+			if s.names[h] != "" {
+				break
+			}
+			s.names[h], s.nums[h] = name, int8(n)
+			if n == len(names)-1 {
+				return s
+			}
+		}
+	}
+	panic("fastdecode: no perfect hash for " + strings.Join(names, ","))
+}
+
+// slot hashes a non-empty key.
+func (s *keySet) slot(k string) uint {
+	return (uint(len(k))*s.mul + uint(k[0])*7 + uint(k[len(k)-1])) % uint(len(s.names))
+}
+
+// find returns key's number, or -1.
+func (s *keySet) find(key string) int {
+	if key == "" {
+		return -1
+	}
+	h := s.slot(key)
+	if s.names[h] != key {
+		return -1
+	}
+	return int(s.nums[h])
+}
+
+// value decodes the value at b[i] into dst, a pointer to a field or to a
+// pointer field it allocates.
+func (d *fdec) value(i int, dst any) (int, bool) {
+	switch p := dst.(type) {
+	case *string:
+		return d.str(i, p)
+	case **string:
+		return d.strPtr(i, p)
+	case *int64:
+		return d.int64v(i, p)
+	case **int64:
+		*p = new(int64)
+		return d.int64v(i, *p)
+	case *int:
+		v, end, ok := d.intNum(i, strconv.IntSize)
+		*p = int(v)
+		return end, ok
+	case **int:
+		*p = new(int)
+		return d.value(i, *p)
+	case *float64:
+		return d.float(i, p)
+	case *bool:
+		return d.boolv(i, p)
+	case **bool:
+		*p = new(bool)
+		return d.boolv(i, *p)
+	case *json.RawMessage:
+		return d.raw(i, p)
+	case *Headers:
+		return d.headers(i, p)
+	case *[]string:
+		return list(d, i, p, d.str)
+	case *[]Exception:
+		return list(d, i, p, d.exception)
+	case *[]DiagnosticEvent:
+		return list(d, i, p, d.diagnostic)
+	case *[]TailConsumedEvent:
+		return list(d, i, p, d.consumed)
+	}
+	panic("fastdecode: no decoder for a destination")
+}
+
+// list decodes an array into a new slice, [] giving an empty one.
+func list[T any](d *fdec, i int, s *[]T, elem func(int, *T) (int, bool)) (int, bool) {
+	*s = []T{}
+	return appendEach(d, i, s, elem)
+}
+
+// appendEach decodes an array's elements onto the end of *s.
+func appendEach[T any](d *fdec, i int, s *[]T, elem func(int, *T) (int, bool)) (int, bool) {
+	return d.array(i, func(i int) (int, bool) {
+		var zero T
+		*s = append(*s, zero)
+		return elem(i, &(*s)[len(*s)-1])
+	})
 }
 
 // rawString returns an unescaped string without control characters.
@@ -164,23 +283,25 @@ func (d *fdec) isNull(i int) bool {
 // intNum decodes a plain JSON integer.
 func (d *fdec) intNum(i int, bits int) (int64, int, bool) {
 	b := d.b
-	j := i
-	if j < len(b) && b[j] == '-' {
-		j++
-	}
-	s := j
-	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-		j++
-	}
-	if j == s || (b[s] == '0' && j > s+1) {
+	j, ok := d.intPart(i)
+	if !ok || j < len(b) && (b[j] == '.' || b[j] == 'e' || b[j] == 'E') {
 		return 0, 0, false
 	}
-	if j < len(b) && (b[j] == '.' || b[j] == 'e' || b[j] == 'E') {
-		return 0, 0, false
+	if j-i > 18 || bits < 64 && j-i > 9 { // may not fit: strconv checks the range
+		v, err := strconv.ParseInt(bytesString(b[i:j]), 10, bits)
+		if err != nil {
+			return 0, 0, false
+		}
+		return v, j, true
 	}
-	v, err := strconv.ParseInt(bytesString(b[i:j]), 10, bits)
-	if err != nil {
-		return 0, 0, false
+	var v int64
+	for _, c := range b[i:j] {
+		if c != '-' {
+			v = v*10 + int64(c-'0')
+		}
+	}
+	if b[i] == '-' {
+		v = -v
 	}
 	return v, j, true
 }
@@ -243,10 +364,7 @@ func (d *fdec) skip(i int) (int, bool) {
 		if d.depth++; d.depth > 100 {
 			return 0, false
 		}
-		end, ok := d.object(i, func(_ string, i int) (int, int, bool) {
-			end, ok := d.skip(i)
-			return end, -1, ok
-		})
+		end, ok := d.object(i, nil, nil)
 		d.depth--
 		return end, ok
 	case c == '[':
@@ -310,24 +428,12 @@ func isHex(c byte) bool {
 
 func (d *fdec) skipNumber(i int) (int, bool) {
 	b := d.b
-	j := i
-	if j < len(b) && b[j] == '-' {
-		j++
-	}
-	s := j
-	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-		j++
-	}
-	if j == s || (b[s] == '0' && j > s+1) {
+	j, ok := d.intPart(i)
+	if !ok {
 		return 0, false
 	}
 	if j < len(b) && b[j] == '.' {
-		j++
-		s = j
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		if j == s {
+		if j, ok = d.digits(j + 1); !ok {
 			return 0, false
 		}
 	}
@@ -336,28 +442,47 @@ func (d *fdec) skipNumber(i int) (int, bool) {
 		if j < len(b) && (b[j] == '+' || b[j] == '-') {
 			j++
 		}
-		s = j
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		if j == s {
+		if j, ok = d.digits(j); !ok {
 			return 0, false
 		}
 	}
 	return j, true
 }
 
+// intPart steps over a number's sign and integer digits, which must not
+// start with a needless 0.
+func (d *fdec) intPart(i int) (int, bool) {
+	if i < len(d.b) && d.b[i] == '-' {
+		i++
+	}
+	end, ok := d.digits(i)
+	return end, ok && (d.b[i] != '0' || end == i+1)
+}
+
+// digits steps over one or more digits.
+func (d *fdec) digits(i int) (int, bool) {
+	j := i
+	for j < len(d.b) && d.b[j] >= '0' && d.b[j] <= '9' {
+		j++
+	}
+	return j, j > i
+}
+
+// traceItemKeys name the members traceItem knows: first those decoded into
+// its destinations, in their order, then those its other decodes.
+var traceItemKeys = newKeySet(
+	"exceptions", "diagnosticsChannelEvents", "entrypoint", "dispatchNamespace", "scriptTags",
+	"durableObjectId", "outcome", "executionModel", "truncated", "cpuTime", "wallTime",
+	"event", "eventTimestamp", "logs", "scriptName", "scriptVersion", "workerId",
+)
+
 func (d *fdec) traceItem(i int, t *TraceItem) (int, bool) {
-	return d.object(i, func(key string, i int) (int, int, bool) {
-		var end int
-		var ok bool
-		n := -1
+	other := func(key string, i int) (int, bool) {
 		switch key {
 		case "event":
-			n = 0
 			if d.isNull(i) {
-				t.Event, end, ok = nil, i+4, true
-				break
+				t.Event = nil
+				return i + 4, true
 			}
 			var blk *fetchBlock
 			if d.re != nil {
@@ -367,60 +492,36 @@ func (d *fdec) traceItem(i int, t *TraceItem) (int, bool) {
 				blk = new(fetchBlock)
 			}
 			t.Event = &blk.e
-			end, ok = d.event(i, blk)
+			return d.event(i, blk)
 		case "eventTimestamp":
-			n = 1
 			if d.isNull(i) {
-				t.EventTimestamp, end, ok = nil, i+4, true
-				break
+				t.EventTimestamp = nil
+				return i + 4, true
 			}
 			if d.re != nil {
 				t.EventTimestamp = &d.re.ts
 			} else {
 				t.EventTimestamp = new(int64)
 			}
-			end, ok = d.int64v(i, t.EventTimestamp)
+			return d.int64v(i, t.EventTimestamp)
 		case "logs":
-			n = 2
 			if d.re != nil && d.re.logs != nil {
 				t.Logs = d.re.logs[:0]
 			} else {
 				t.Logs = make([]Log, 0, 4)
 			}
-			end, ok = d.array(i, func(i int) (int, bool) {
-				t.Logs = append(t.Logs, Log{})
-				return d.log(i, &t.Logs[len(t.Logs)-1])
-			})
+			end, ok := appendEach(d, i, &t.Logs, d.log)
 			if d.re != nil {
 				d.re.logs = t.Logs
 			}
-		case "exceptions":
-			n = 3
-			t.Exceptions = []Exception{}
-			end, ok = d.array(i, func(i int) (int, bool) {
-				t.Exceptions = append(t.Exceptions, Exception{})
-				return d.exception(i, &t.Exceptions[len(t.Exceptions)-1])
-			})
-		case "diagnosticsChannelEvents":
-			n = 4
-			t.DiagnosticsChannelEvents = []DiagnosticEvent{}
-			end, ok = d.array(i, func(i int) (int, bool) {
-				t.DiagnosticsChannelEvents = append(t.DiagnosticsChannelEvents, DiagnosticEvent{})
-				return d.diagnostic(i, &t.DiagnosticsChannelEvents[len(t.DiagnosticsChannelEvents)-1])
-			})
+			return end, ok
 		case "scriptName":
-			n = 5
 			if d.re != nil && !d.isNull(i) {
 				t.ScriptName = &d.re.name
-				end, ok = d.str(i, t.ScriptName)
-				break
+				return d.str(i, t.ScriptName)
 			}
-			end, ok = d.strPtr(i, &t.ScriptName)
-		case "entrypoint":
-			n = 6
-			end, ok = d.str(i, &t.Entrypoint)
+			return d.strPtr(i, &t.ScriptName)
 		case "scriptVersion":
-			n = 7
 			if d.re != nil {
 				d.re.sv = ScriptVersion{}
 				t.ScriptVersion = &d.re.sv
@@ -428,62 +529,22 @@ func (d *fdec) traceItem(i int, t *TraceItem) (int, bool) {
 				t.ScriptVersion = new(ScriptVersion)
 			}
 			v := t.ScriptVersion
-			end, ok = d.object(i, func(key string, i int) (int, int, bool) {
-				switch key {
-				case "id":
-					end, ok := d.str(i, &v.ID)
-					return end, 0, ok
-				case "tag":
-					end, ok := d.str(i, &v.Tag)
-					return end, 1, ok
-				case "message":
-					end, ok := d.str(i, &v.Message)
-					return end, 2, ok
-				}
-				end, ok := d.skip(i)
-				return end, -1, ok
-			})
-		case "dispatchNamespace":
-			n = 8
-			end, ok = d.str(i, &t.DispatchNamespace)
-		case "scriptTags":
-			n = 9
-			t.ScriptTags = []string{}
-			end, ok = d.array(i, func(i int) (int, bool) {
-				t.ScriptTags = append(t.ScriptTags, "")
-				return d.str(i, &t.ScriptTags[len(t.ScriptTags)-1])
-			})
-		case "durableObjectId":
-			n = 10
-			end, ok = d.str(i, &t.DurableObjectID)
-		case "outcome":
-			n = 11
-			end, ok = d.str(i, &t.Outcome)
-		case "executionModel":
-			n = 12
-			end, ok = d.str(i, &t.ExecutionModel)
-		case "truncated":
-			n = 13
-			end, ok = d.boolv(i, &t.Truncated)
-		case "cpuTime":
-			n = 14
-			end, ok = d.float(i, &t.CPUTime)
-		case "wallTime":
-			n = 15
-			end, ok = d.float(i, &t.WallTime)
+			return d.object(i, scriptVersionKeys, nil, &v.ID, &v.Tag, &v.Message)
 		case "workerId":
-			n = 16
 			if d.isNull(i) {
-				t.WorkerID, end, ok = "", i+4, true
-				break
+				t.WorkerID = ""
+				return i + 4, true
 			}
-			end, ok = d.str(i, &t.WorkerID)
-		default:
-			end, ok = d.skip(i)
+			return d.str(i, &t.WorkerID)
 		}
-		return end, n, ok
-	})
+		return d.skip(i)
+	}
+	return d.object(i, traceItemKeys, other,
+		&t.Exceptions, &t.DiagnosticsChannelEvents, &t.Entrypoint, &t.DispatchNamespace, &t.ScriptTags,
+		&t.DurableObjectID, &t.Outcome, &t.ExecutionModel, &t.Truncated, &t.CPUTime, &t.WallTime)
 }
+
+var scriptVersionKeys = newKeySet("id", "tag", "message")
 
 // fetchBlock allocates a fetch event's parts together.
 type fetchBlock struct {
@@ -492,139 +553,64 @@ type fetchBlock struct {
 	resp Response
 }
 
+// eventKeys name the members event knows, as traceItemKeys do.
+var eventKeys = newKeySet(
+	"rpcMethod", "cron", "scheduledTime", "queue", "batchSize", "mailFrom", "rcptTo",
+	"rawSize", "consumedEvents",
+	"request", "response", "getWebSocketEvent",
+)
+
 func (d *fdec) event(i int, blk *fetchBlock) (int, bool) {
 	e := &blk.e
-	return d.object(i, func(key string, i int) (int, int, bool) {
-		var end int
-		var ok bool
-		n := -1
+	other := func(key string, i int) (int, bool) {
 		switch key {
 		case "request":
-			n = 0
 			e.Request = &blk.req
-			end, ok = d.request(i, e.Request)
+			r := e.Request
+			return d.object(i, requestKeys, nil, &r.URL, &r.Method, &r.Headers, &r.Cf)
 		case "response":
-			n = 1
 			e.Response = &blk.resp
-			r := e.Response
-			end, ok = d.object(i, func(key string, i int) (int, int, bool) {
-				if key == "status" {
-					v, end, ok := d.intNum(i, strconv.IntSize)
-					r.Status = int(v)
-					return end, 0, ok
-				}
-				end, ok := d.skip(i)
-				return end, -1, ok
-			})
-		case "rpcMethod":
-			n = 2
-			end, ok = d.str(i, &e.RPCMethod)
-		case "cron":
-			n = 3
-			end, ok = d.str(i, &e.Cron)
-		case "scheduledTime":
-			n = 4
-			end, ok = d.raw(i, &e.ScheduledTime)
-		case "queue":
-			n = 5
-			end, ok = d.str(i, &e.Queue)
-		case "batchSize":
-			n = 6
-			e.BatchSize = new(int64)
-			end, ok = d.int64v(i, e.BatchSize)
-		case "mailFrom":
-			n = 7
-			end, ok = d.str(i, &e.MailFrom)
-		case "rcptTo":
-			n = 8
-			end, ok = d.str(i, &e.RcptTo)
-		case "rawSize":
-			n = 9
-			e.RawSize = new(int64)
-			end, ok = d.int64v(i, e.RawSize)
-		case "consumedEvents":
-			n = 10
-			e.ConsumedEvents = []TailConsumedEvent{}
-			end, ok = d.array(i, func(i int) (int, bool) {
-				e.ConsumedEvents = append(e.ConsumedEvents, TailConsumedEvent{})
-				c := &e.ConsumedEvents[len(e.ConsumedEvents)-1]
-				return d.object(i, func(key string, i int) (int, int, bool) {
-					if key == "scriptName" {
-						end, ok := d.strPtr(i, &c.ScriptName)
-						return end, 0, ok
-					}
-					end, ok := d.skip(i)
-					return end, -1, ok
-				})
-			})
+			return d.object(i, responseKeys, nil, &e.Response.Status)
 		case "getWebSocketEvent":
-			n = 11
 			e.WebSocketEvent = new(WebSocketEvent)
 			w := e.WebSocketEvent
-			end, ok = d.object(i, func(key string, i int) (int, int, bool) {
-				switch key {
-				case "webSocketEventType":
-					end, ok := d.str(i, &w.WebSocketEventType)
-					return end, 0, ok
-				case "code":
-					v, end, ok := d.intNum(i, strconv.IntSize)
-					c := int(v)
-					w.Code = &c
-					return end, 1, ok
-				case "wasClean":
-					w.WasClean = new(bool)
-					end, ok := d.boolv(i, w.WasClean)
-					return end, 2, ok
-				}
-				end, ok := d.skip(i)
-				return end, -1, ok
-			})
-		default:
-			end, ok = d.skip(i)
+			return d.object(i, webSocketKeys, nil, &w.WebSocketEventType, &w.Code, &w.WasClean)
 		}
-		return end, n, ok
-	})
+		return d.skip(i)
+	}
+	return d.object(i, eventKeys, other,
+		&e.RPCMethod, &e.Cron, &e.ScheduledTime, &e.Queue, &e.BatchSize, &e.MailFrom, &e.RcptTo,
+		&e.RawSize, &e.ConsumedEvents)
 }
 
-func (d *fdec) request(i int, r *Request) (int, bool) {
-	return d.object(i, func(key string, i int) (int, int, bool) {
-		switch key {
-		case "url":
-			end, ok := d.str(i, &r.URL)
-			return end, 0, ok
-		case "method":
-			end, ok := d.str(i, &r.Method)
-			return end, 1, ok
-		case "headers":
-			end, ok := d.headers(i, &r.Headers)
-			return end, 2, ok
-		case "cf":
-			end, ok := d.raw(i, &r.Cf)
-			return end, 3, ok
-		}
-		end, ok := d.skip(i)
-		return end, -1, ok
-	})
-}
+var (
+	requestKeys   = newKeySet("url", "method", "headers", "cf")
+	responseKeys  = newKeySet("status")
+	webSocketKeys = newKeySet("webSocketEventType", "code", "wasClean")
+	consumedKeys  = newKeySet("scriptName")
+	logKeys       = newKeySet("message", "level", "timestamp", "errorInfo")
+	exceptionKeys = newKeySet("stack", "name", "message", "timestamp")
+	diagKeys      = newKeySet("channel", "message", "timestamp")
+)
 
 // headers decodes an object of strings, aliasing b unless escaped.
 func (d *fdec) headers(i int, h *Headers) (int, bool) {
 	var stack [32]Header
 	out := stack[:0]
-	end, ok := d.object(i, func(key string, i int) (int, int, bool) {
+	end, ok := d.object(i, nil, func(key string, i int) (int, bool) {
 		v, end, ok := d.rawString(i)
 		if !ok {
 			// An escaped value (sec-ch-ua has quotes): unquote it as
 			// Headers.UnmarshalJSON does.
 			if end, ok = d.skipString(i); !ok {
-				return 0, 0, false
+				return 0, false
 			}
 			if v, ok = unquoteStd(d.b[i:end]); !ok {
-				return 0, 0, false
+				return 0, false
 			}
 		}
 		out = append(out, Header{Name: key, Value: v})
-		return end, -1, true
+		return end, true
 	})
 	if !ok {
 		return 0, false
@@ -650,61 +636,17 @@ func unquoteStd(q []byte) (string, bool) {
 }
 
 func (d *fdec) log(i int, l *Log) (int, bool) {
-	return d.object(i, func(key string, i int) (int, int, bool) {
-		switch key {
-		case "message":
-			end, ok := d.raw(i, &l.Message)
-			return end, 0, ok
-		case "level":
-			end, ok := d.str(i, &l.Level)
-			return end, 1, ok
-		case "timestamp":
-			end, ok := d.int64v(i, &l.Timestamp)
-			return end, 2, ok
-		case "errorInfo":
-			end, ok := d.raw(i, &l.ErrorInfo)
-			return end, 3, ok
-		}
-		end, ok := d.skip(i)
-		return end, -1, ok
-	})
+	return d.object(i, logKeys, nil, &l.Message, &l.Level, &l.Timestamp, &l.ErrorInfo)
 }
 
 func (d *fdec) exception(i int, x *Exception) (int, bool) {
-	return d.object(i, func(key string, i int) (int, int, bool) {
-		switch key {
-		case "stack":
-			end, ok := d.str(i, &x.Stack)
-			return end, 0, ok
-		case "name":
-			end, ok := d.str(i, &x.Name)
-			return end, 1, ok
-		case "message":
-			end, ok := d.str(i, &x.Message)
-			return end, 2, ok
-		case "timestamp":
-			end, ok := d.int64v(i, &x.Timestamp)
-			return end, 3, ok
-		}
-		end, ok := d.skip(i)
-		return end, -1, ok
-	})
+	return d.object(i, exceptionKeys, nil, &x.Stack, &x.Name, &x.Message, &x.Timestamp)
 }
 
 func (d *fdec) diagnostic(i int, x *DiagnosticEvent) (int, bool) {
-	return d.object(i, func(key string, i int) (int, int, bool) {
-		switch key {
-		case "channel":
-			end, ok := d.str(i, &x.Channel)
-			return end, 0, ok
-		case "message":
-			end, ok := d.raw(i, &x.Message)
-			return end, 1, ok
-		case "timestamp":
-			end, ok := d.int64v(i, &x.Timestamp)
-			return end, 2, ok
-		}
-		end, ok := d.skip(i)
-		return end, -1, ok
-	})
+	return d.object(i, diagKeys, nil, &x.Channel, &x.Message, &x.Timestamp)
+}
+
+func (d *fdec) consumed(i int, c *TailConsumedEvent) (int, bool) {
+	return d.object(i, consumedKeys, nil, &c.ScriptName)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	stdjson "encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/segmentio/encoding/json"
@@ -171,5 +172,31 @@ func TestDecoderReuseAgrees(t *testing.T) {
 		}
 	}); n > 0 {
 		t.Errorf("Decoder on the typical item: %v allocs, want 0", n)
+	}
+}
+
+// TestKeySet checks that each decoder's keySet finds every name it holds,
+// and nothing else: a name's prefix, its extension, its case or "".
+func TestKeySet(t *testing.T) {
+	sets := []*keySet{traceItemKeys, scriptVersionKeys, eventKeys, requestKeys, responseKeys,
+		webSocketKeys, consumedKeys, logKeys, exceptionKeys, diagKeys}
+	for _, s := range sets {
+		held := map[string]bool{}
+		for _, name := range s.names {
+			held[name] = name != ""
+		}
+		for h, name := range s.names {
+			if name == "" {
+				continue
+			}
+			if got := s.find(name); got != int(s.nums[h]) {
+				t.Errorf("find(%q) = %d; want %d", name, got, s.nums[h])
+			}
+			for _, other := range []string{name[:len(name)-1], name + "s", strings.ToUpper(name[:1]) + name[1:], ""} {
+				if got := s.find(other); got >= 0 && !held[other] {
+					t.Errorf("find(%q) = %d; want -1", other, got)
+				}
+			}
+		}
 	}
 }
