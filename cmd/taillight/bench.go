@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -21,7 +22,8 @@ func init() {
 	register(&command{
 		name:    "bench",
 		summary: "end-to-end benchmark: Kafka → processor → ClickHouse against a decode-only consumer",
-		run:     runBench,
+		help:    benchHelp,
+		flags:   func() commandFlags { return new(benchFlags) },
 	})
 	register(&command{
 		name:    "bench-ref",
@@ -75,12 +77,7 @@ Examples:
 Flags:
 `
 
-func runBench(ctx context.Context, args []string, s stdio) int {
-	var f benchFlags
-	log, code, ok := parseCLI(s, "bench", benchHelp, args, f.register)
-	if !ok {
-		return code
-	}
+func (f *benchFlags) run(ctx context.Context, log *slog.Logger, s stdio) int {
 	f.cfg.ProcessArgs = strings.Fields(f.procArgs)
 	f.cfg.LatencyDuration = f.latencyDur
 	if f.latencyDur == 0 {
@@ -184,7 +181,7 @@ func runBenchProcess(ctx context.Context, args []string, s stdio) int {
 			}
 		}()
 	}
-	return runProcess(ctx, args, s)
+	return commands["process"].exec(ctx, args, s)
 }
 
 // peakHeapProfile keeps in file the heap profile of the moment the heap in

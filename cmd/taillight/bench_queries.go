@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -16,8 +17,33 @@ func init() {
 	register(&command{
 		name:    "bench-queries",
 		summary: "query benchmark: days of history written as the processor does, every saved query timed",
-		run:     runBenchQueries,
+		help:    benchQueriesHelp,
+		flags: func() commandFlags {
+			return &benchQueriesFlags{cfg: bench.QueryConfig{Histories: []time.Duration{24 * time.Hour, 96 * time.Hour}}}
+		},
 	})
+}
+
+type benchQueriesFlags struct {
+	cfg     bench.QueryConfig
+	jsonOut string
+}
+
+func (f *benchQueriesFlags) register(c *cli) {
+	c.fs.Var((*daysList)(&f.cfg.Histories), "days", "history sizes in days, ascending, comma-separated: the first is written and measured, then extended to the next")
+	c.fs.Float64Var(&f.cfg.Rate, "rate", 100, "simulated events/s")
+	c.fs.IntVar(&f.cfg.Partitions, "partitions", 6, "partitions of the simulated topic")
+	c.fs.Uint64Var(&f.cfg.Seed, "seed", 1, "workload seed (as taillight generate)")
+	c.fs.IntVar(&f.cfg.Runs, "runs", 5, "runs of each query per window (the median is reported)")
+	c.fs.StringVar(&f.cfg.ClickHouse, "clickhouse.addr", "", "existing ClickHouse native address (default: start a private local ClickHouse)")
+	c.fs.StringVar(&f.cfg.Database, "clickhouse.database", "", "database to create for the run; must not exist (default qbench_<random>)")
+	c.fs.BoolVar(&f.cfg.Keep, "keep", false, "keep the database on an existing server (default: drop it at the end)")
+	c.fs.DurationVar(&f.cfg.CommitEvery, "commit-every", 5*time.Minute, "simulated time per raw stream and group commit (whole minutes)")
+	c.fs.DurationVar(&f.cfg.SealEvery, "seal-every", 10*time.Minute, "simulated time between seals")
+	c.fs.DurationVar(&f.cfg.Steady, "steady", 10*time.Minute, "simulated time before each measured size committed and sealed every minute, as the processor's sealer (negative: none)")
+	c.fs.DurationVar(&f.cfg.MergeWait, "merge-wait", 10*time.Minute, "longest wait for the server's merges to settle before measuring (negative: do not wait)")
+	c.fs.StringVar(&f.jsonOut, "json", "", "also write the report as JSON to this file")
+	c.afterParse(func() error { return f.cfg.Validate() })
 }
 
 // daysList is a comma-separated list of day counts, as durations.
@@ -63,31 +89,10 @@ Examples:
 Flags:
 `
 
-func runBenchQueries(ctx context.Context, args []string, s stdio) int {
-	cfg := bench.QueryConfig{Histories: []time.Duration{24 * time.Hour, 96 * time.Hour}}
-	var jsonOut string
-	log, code, ok := parseCLI(s, "bench-queries", benchQueriesHelp, args, func(c *cli) {
-		c.fs.Var((*daysList)(&cfg.Histories), "days", "history sizes in days, ascending, comma-separated: the first is written and measured, then extended to the next")
-		c.fs.Float64Var(&cfg.Rate, "rate", 100, "simulated events/s")
-		c.fs.IntVar(&cfg.Partitions, "partitions", 6, "partitions of the simulated topic")
-		c.fs.Uint64Var(&cfg.Seed, "seed", 1, "workload seed (as taillight generate)")
-		c.fs.IntVar(&cfg.Runs, "runs", 5, "runs of each query per window (the median is reported)")
-		c.fs.StringVar(&cfg.ClickHouse, "clickhouse.addr", "", "existing ClickHouse native address (default: start a private local ClickHouse)")
-		c.fs.StringVar(&cfg.Database, "clickhouse.database", "", "database to create for the run; must not exist (default qbench_<random>)")
-		c.fs.BoolVar(&cfg.Keep, "keep", false, "keep the database on an existing server (default: drop it at the end)")
-		c.fs.DurationVar(&cfg.CommitEvery, "commit-every", 5*time.Minute, "simulated time per raw stream and group commit (whole minutes)")
-		c.fs.DurationVar(&cfg.SealEvery, "seal-every", 10*time.Minute, "simulated time between seals")
-		c.fs.DurationVar(&cfg.Steady, "steady", 10*time.Minute, "simulated time before each measured size committed and sealed every minute, as the processor's sealer (negative: none)")
-		c.fs.DurationVar(&cfg.MergeWait, "merge-wait", 10*time.Minute, "longest wait for the server's merges to settle before measuring (negative: do not wait)")
-		c.fs.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file")
-		c.afterParse(func() error { return cfg.Validate() })
-	})
-	if !ok {
-		return code
-	}
-	cfg.Log = log
-	rep, err := bench.RunQueries(ctx, cfg)
-	return writeReport(s, "bench-queries", rep, err, jsonOut)
+func (f *benchQueriesFlags) run(ctx context.Context, log *slog.Logger, s stdio) int {
+	f.cfg.Log = log
+	rep, err := bench.RunQueries(ctx, f.cfg)
+	return writeReport(s, "bench-queries", rep, err, f.jsonOut)
 }
 
 var _ flag.Value = (*daysList)(nil)

@@ -20,7 +20,24 @@ func init() {
 	register(&command{
 		name:    "dash",
 		summary: "serve the built-in dashboard (saved queries, charts, read-only SQL) on ClickHouse",
-		run:     runDash,
+		help:    dashHelp,
+		flags:   func() commandFlags { return &dashFlags{ch: chsink.DefaultConfig(), dash: dash.DefaultConfig()} },
+	})
+}
+
+type dashFlags struct {
+	listen string
+	ch     chsink.Config
+	dash   dash.Config
+}
+
+func (f *dashFlags) register(c *cli) {
+	c.fs.StringVar(&f.listen, "listen", "127.0.0.1:8090", "address to serve the dashboard, /metrics, /healthz and /readyz on (a bare port such as 0 listens on 127.0.0.1)")
+	c.config("clickhouse.", &f.ch)
+	f.dash.RegisterFlags(c.fs, "dash.")
+	c.afterParse(func() error {
+		f.dash.Database = f.ch.Database
+		return f.dash.Validate()
 	})
 }
 
@@ -33,21 +50,7 @@ user limited to the taillight database (-clickhouse.user), or turn it off with
 token or basic auth. Flags:
 `
 
-func runDash(ctx context.Context, args []string, s stdio) int {
-	var listen string
-	ch, dc := chsink.DefaultConfig(), dash.DefaultConfig()
-	log, code, ok := parseCLI(s, "dash", dashHelp, args, func(c *cli) {
-		c.fs.StringVar(&listen, "listen", "127.0.0.1:8090", "address to serve the dashboard, /metrics, /healthz and /readyz on (a bare port such as 0 listens on 127.0.0.1)")
-		c.config("clickhouse.", &ch)
-		dc.RegisterFlags(c.fs, "dash.")
-		c.afterParse(func() error {
-			dc.Database = ch.Database
-			return dc.Validate()
-		})
-	})
-	if !ok {
-		return code
-	}
+func (f *dashFlags) run(ctx context.Context, log *slog.Logger, s stdio) int {
 	// Served at once: while ClickHouse does not answer, /readyz and the
 	// page say so, and the command waits instead of exiting.
 	reg := newRegistry()
@@ -80,7 +83,7 @@ func runDash(ctx context.Context, args []string, s stdio) int {
 		defer cancel()
 		return (*c).Ping(pctx)
 	}
-	ops, err := startOps(listenAddr(listen, "127.0.0.1:8090"), reg, ready, mux, log)
+	ops, err := startOps(listenAddr(f.listen, "127.0.0.1:8090"), reg, ready, mux, log)
 	if err != nil {
 		log.Error("cannot listen", "err", err)
 		return exitError
@@ -89,9 +92,9 @@ func runDash(ctx context.Context, args []string, s stdio) int {
 	log.Info("dashboard listening; connecting to ClickHouse", "addr", ops.Addr())
 	transient := func(err error) bool { return chsink.Reason(err) != chsink.ReasonAuth }
 	conn, err := connect(ctx, chDep, 10*time.Second, transient, func(ctx context.Context) (driver.Conn, error) {
-		ctx, cancel := context.WithTimeout(ctx, ch.DialTimeout)
+		ctx, cancel := context.WithTimeout(ctx, f.ch.DialTimeout)
 		defer cancel()
-		return openDashConn(ctx, ch)
+		return openDashConn(ctx, f.ch)
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -101,16 +104,16 @@ func runDash(ctx context.Context, args []string, s stdio) int {
 		return exitError
 	}
 	defer conn.Close()
-	srv, err := dash.New(dc, conn, log, reg)
+	srv, err := dash.New(f.dash, conn, log, reg)
 	if err != nil {
 		log.Error("cannot start the dashboard", "err", err)
 		return exitError
 	}
-	logDashLimits(ctx, srv, ch.User, log)
+	logDashLimits(ctx, srv, f.ch.User, log)
 	connP.Store(&conn)
 	server.Store(srv)
-	log.Info("dashboard serving", "url", "http://"+ops.Addr()+"/", "clickhouse", ch.Addrs, "database", ch.Database, "user", ch.User,
-		"auth", dc.AuthToken != "", "sql_box", !dc.NoSQL)
+	log.Info("dashboard serving", "url", "http://"+ops.Addr()+"/", "clickhouse", f.ch.Addrs, "database", f.ch.Database, "user", f.ch.User,
+		"auth", f.dash.AuthToken != "", "sql_box", !f.dash.NoSQL)
 	<-ctx.Done()
 	return exitOK
 }

@@ -31,7 +31,10 @@ func init() {
 	register(&command{
 		name:    "dev",
 		summary: "the whole pipeline on this machine: Kafka, ClickHouse, ingest, processor, dashboard, load",
-		run:     runDev,
+		help:    devHelp,
+		flags: func() commandFlags {
+			return &devFlags{ch: chsink.DefaultConfig(), retain: chsink.DefaultRetention(), ingest: producer.DefaultIngestConfig(), dash: dash.DefaultConfig()}
+		},
 	})
 }
 
@@ -116,13 +119,8 @@ ClickHouse) and removes its data unless -keep.
 Flags:
 `
 
-func runDev(ctx context.Context, args []string, s stdio) int {
-	f := devFlags{ch: chsink.DefaultConfig(), retain: chsink.DefaultRetention(), ingest: producer.DefaultIngestConfig(), dash: dash.DefaultConfig()}
-	log, code, ok := parseCLI(s, "dev", devHelp, args, f.register)
-	if !ok {
-		return code
-	}
-	d := &devRun{f: &f, log: log, out: s.out}
+func (f *devFlags) run(ctx context.Context, log *slog.Logger, s stdio) int {
+	d := &devRun{f: f, log: log, out: s.out}
 	err := d.run(ctx)
 	if cerr := d.close(); err == nil {
 		err = cerr

@@ -45,7 +45,7 @@ func flagsDoc(t testing.TB) string {
 
 	for _, n := range listedCommands() {
 		rec := &flagsRecorder{}
-		code := commands[n].run(context.Background(), []string{"-h"}, stdio{strings.NewReader(""), rec, rec})
+		code := commands[n].exec(context.Background(), []string{"-h"}, stdio{strings.NewReader(""), rec, rec})
 		if code != exitOK {
 			t.Fatalf("taillight %s -h = %d; want %d:\n%s", n, code, exitOK, rec.String())
 		}

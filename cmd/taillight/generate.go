@@ -26,7 +26,8 @@ func init() {
 	register(&command{
 		name:    "generate",
 		summary: "synthetic TraceItems to Kafka, NDJSON on stdout, or an ingest URL",
-		run:     runGenerate,
+		help:    generateHelp,
+		flags:   func() commandFlags { return &generateFlags{kafka: producer.DefaultConfig()} },
 	})
 }
 
@@ -70,12 +71,7 @@ Examples:
 Flags:
 `
 
-func runGenerate(ctx context.Context, args []string, s stdio) int {
-	f := generateFlags{kafka: producer.DefaultConfig()}
-	log, code, ok := parseCLI(s, "generate", generateHelp, args, f.register)
-	if !ok {
-		return code
-	}
+func (f *generateFlags) run(ctx context.Context, log *slog.Logger, s stdio) int {
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(s.err, "taillight generate: "+format+"\n", a...)
 		return exitUsage

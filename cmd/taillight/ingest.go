@@ -22,7 +22,10 @@ func init() {
 	register(&command{
 		name:    "ingest",
 		summary: "HTTP endpoint for Tail Workers: POST /v1/traces, published to Kafka",
-		run:     runIngest,
+		help:    ingestHelp,
+		flags: func() commandFlags {
+			return &ingestFlags{kafka: producer.DefaultConfig(), ingest: producer.DefaultIngestConfig()}
+		},
 	})
 }
 
@@ -53,16 +56,11 @@ and answers 202 once Kafka acknowledged every item. Tokens: -ingest.token
 Flags:
 `
 
-func runIngest(ctx context.Context, args []string, s stdio) int {
-	f := ingestFlags{kafka: producer.DefaultConfig(), ingest: producer.DefaultIngestConfig()}
-	log, code, ok := parseCLI(s, "ingest", ingestHelp, args, f.register)
-	if !ok {
-		return code
-	}
+func (f *ingestFlags) run(ctx context.Context, log *slog.Logger, s stdio) int {
 	if f.opsAlias {
 		log.Warn("-ops.listen (TAILLIGHT_OPS_LISTEN) is deprecated: use -listen.metrics (TAILLIGHT_LISTEN_METRICS), as in process and dev")
 	}
-	if err := serveIngest(ctx, &f, log); err != nil {
+	if err := serveIngest(ctx, f, log); err != nil {
 		log.Error("ingest stopped", "err", err)
 		return exitError
 	}

@@ -22,13 +22,25 @@ const (
 	exitUsage = 2 // bad flags or bad input
 )
 
-// command is one subcommand. run gets the arguments after the subcommand name
-// and a context cancelled on SIGINT/SIGTERM.
+// command is one subcommand. A command with the standard flags has help
+// and flags; exec parses them for it. Any other has run, which gets the
+// arguments after the subcommand name. Both get a context cancelled on
+// SIGINT/SIGTERM.
 type command struct {
 	name    string
 	summary string
+	help    string              // usage text, printed before the flags
+	flags   func() commandFlags // a new flags value holding the defaults
 	run     func(ctx context.Context, args []string, io stdio) int
 	hidden  bool // run by other commands; left out of the help listing
+}
+
+// commandFlags is the flags value of a command with the standard flags:
+// register adds its flags (the -log.* flags are always there) and its
+// steps; run runs the command once they are parsed and the steps passed.
+type commandFlags interface {
+	register(c *cli)
+	run(ctx context.Context, log *slog.Logger, s stdio) int
 }
 
 type stdio struct {
@@ -57,7 +69,7 @@ func runMain(ctx context.Context, args []string, s stdio) int {
 				return exitUsage
 			}
 			// Asked-for help goes to stdout (so | less shows it).
-			return c.run(ctx, []string{"-h"}, stdio{s.in, s.out, s.out})
+			return c.exec(ctx, []string{"-h"}, stdio{s.in, s.out, s.out})
 		}
 		usage(s.out)
 		return exitOK
@@ -69,9 +81,39 @@ func runMain(ctx context.Context, args []string, s stdio) int {
 		return exitUsage
 	}
 	if wantsHelp(args[1:]) {
-		return c.run(ctx, args[1:], stdio{s.in, s.out, s.out})
+		return c.exec(ctx, args[1:], stdio{s.in, s.out, s.out})
 	}
-	return c.run(ctx, args[1:], s)
+	return c.exec(ctx, args[1:], s)
+}
+
+// exec runs the command with args. For a command with the standard flags
+// it builds the flag set, parses args as parseCommand does, with the
+// command's help as the usage text, builds the logger the -log.* flags ask
+// for and runs the steps in order: the first error is printed as
+// "taillight NAME: err" (a usage error).
+func (c *command) exec(ctx context.Context, args []string, s stdio) int {
+	if c.flags == nil {
+		return c.run(ctx, args, s)
+	}
+	f := c.flags()
+	cl := &cli{fs: newFlagSet(c.name, s)}
+	cl.log.register(cl.fs)
+	f.register(cl)
+	if code, ok := parseCommand(cl.fs, args, c.help); !ok {
+		return code
+	}
+	log, err := cl.log.logger(s.err)
+	for _, step := range cl.steps {
+		if err != nil {
+			break
+		}
+		err = step()
+	}
+	if err != nil {
+		fmt.Fprintf(s.err, "taillight %s: %v\n", c.name, err)
+		return exitUsage
+	}
+	return f.run(ctx, log, s)
 }
 
 // wantsHelp reports whether args ask for a command's help (-h, -help,
@@ -235,32 +277,6 @@ func (c *cli) config(prefix string, cfg component) {
 // added before: a check, or a value one flag derives from another.
 func (c *cli) afterParse(step func() error) { c.steps = append(c.steps, step) }
 
-// parseCLI builds the flag set of the command name, lets register add the
-// command's flags and parses args as parseCommand does, with help as the
-// usage text. Then it builds the logger the -log.* flags ask for and runs
-// the steps in order; the first error is printed as "taillight NAME: err"
-// (a usage error). When ok is false the command returns code.
-func parseCLI(s stdio, name, help string, args []string, register func(c *cli)) (log *slog.Logger, code int, ok bool) {
-	c := &cli{fs: newFlagSet(name, s)}
-	c.log.register(c.fs)
-	register(c)
-	if code, ok := parseCommand(c.fs, args, help); !ok {
-		return nil, code, false
-	}
-	log, err := c.log.logger(s.err)
-	for _, step := range c.steps {
-		if err != nil {
-			break
-		}
-		err = step()
-	}
-	if err != nil {
-		fmt.Fprintf(s.err, "taillight %s: %v\n", name, err)
-		return nil, exitUsage, false
-	}
-	return log, exitOK, true
-}
-
 // isSet reports whether the flag name was given (on the command line or
 // as its environment variable).
 func isSet(fs *flag.FlagSet, name string) bool {
@@ -276,7 +292,7 @@ func envName(flagName string) string {
 	return "TAILLIGHT_" + strings.ToUpper(r.Replace(flagName))
 }
 
-// logFlags are the logging flags of every command parseCLI parses.
+// logFlags are the logging flags of every command with the standard flags.
 type logFlags struct {
 	level  string
 	format string

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/taillight/taillight/sinks"
 	"github.com/taillight/taillight/sinks/chsink"
@@ -14,7 +15,8 @@ func init() {
 	register(&command{
 		name:    "migrate",
 		summary: "create or upgrade the ClickHouse tables and views (idempotent)",
-		run:     runMigrate,
+		help:    migrateHelp,
+		flags:   func() commandFlags { return &migrateFlags{ch: chsink.DefaultConfig()} },
 	})
 }
 
@@ -41,12 +43,7 @@ upgrade. Safe to run again, and from several machines at once.
 Flags:
 `
 
-func runMigrate(ctx context.Context, args []string, s stdio) int {
-	f := migrateFlags{ch: chsink.DefaultConfig()}
-	log, code, ok := parseCLI(s, "migrate", migrateHelp, args, f.register)
-	if !ok {
-		return code
-	}
+func (f *migrateFlags) run(ctx context.Context, log *slog.Logger, s stdio) int {
 	w, err := chsink.New(ctx, f.ch, log, nil)
 	if err != nil {
 		fmt.Fprintf(s.err, "taillight migrate: %v\n", err)

@@ -18,7 +18,10 @@ func init() {
 	register(&command{
 		name:    "process",
 		summary: "consumer-group worker: Kafka TraceItems → redacted raw rows and rollups in ClickHouse",
-		run:     runProcess,
+		help:    processHelp,
+		flags: func() commandFlags {
+			return &processFlags{proc: processor.DefaultConfig(), ch: chsink.DefaultConfig(), retain: chsink.DefaultRetention()}
+		},
 	})
 }
 
@@ -48,13 +51,8 @@ per partition). SIGTERM flushes, commits and leaves the group.
 Flags:
 `
 
-func runProcess(ctx context.Context, args []string, s stdio) int {
-	f := processFlags{proc: processor.DefaultConfig(), ch: chsink.DefaultConfig(), retain: chsink.DefaultRetention()}
-	log, code, ok := parseCLI(s, "process", processHelp, args, f.register)
-	if !ok {
-		return code
-	}
-	if err := serveProcess(ctx, &f, log); err != nil {
+func (f *processFlags) run(ctx context.Context, log *slog.Logger, s stdio) int {
+	if err := serveProcess(ctx, f, log); err != nil {
 		log.Error("process stopped", "err", err)
 		switch {
 		case chsink.Reason(err) == chsink.ReasonAuth:

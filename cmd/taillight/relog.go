@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -19,7 +20,10 @@ func init() {
 	register(&command{
 		name:    "relog",
 		summary: "start partitions whose Kafka log changed (topic recreated, failover) over under a new log identity",
-		run:     runRelog,
+		help:    relogHelp,
+		flags: func() commandFlags {
+			return &relogFlags{kafka: kafkaclient.Config{Brokers: []string{"127.0.0.1:9092"}}, ch: chsink.DefaultConfig()}
+		},
 	})
 }
 
@@ -70,12 +74,7 @@ processors that report halted partitions (their /readyz says which).
 Flags:
 `
 
-func runRelog(ctx context.Context, args []string, s stdio) int {
-	f := relogFlags{kafka: kafkaclient.Config{Brokers: []string{"127.0.0.1:9092"}}, ch: chsink.DefaultConfig()}
-	log, code, ok := parseCLI(s, "relog", relogHelp, args, f.register)
-	if !ok {
-		return code
-	}
+func (f *relogFlags) run(ctx context.Context, log *slog.Logger, s stdio) int {
 	fail := func(err error) int {
 		fmt.Fprintf(s.err, "taillight relog: %v\n", err)
 		return exitError

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 
 	livetail "github.com/taillight/taillight/internal/tail"
@@ -12,8 +13,19 @@ func init() {
 	register(&command{
 		name:    "tail",
 		summary: "live view of the trace-items topic, filtered and redacted (like wrangler tail)",
-		run:     runTail,
+		help:    tailHelp,
+		flags:   func() commandFlags { return &tailFlags{cfg: livetail.DefaultConfig()} },
 	})
+}
+
+type tailFlags struct {
+	cfg   livetail.Config
+	color string
+}
+
+func (f *tailFlags) register(c *cli) {
+	f.cfg.RegisterFlags(c.fs, "")
+	c.fs.StringVar(&f.color, "color", "auto", "colours in the pretty format: auto (only on a terminal, and not when NO_COLOR is set), always or never")
 }
 
 const tailHelp = `Usage: taillight tail [flags]
@@ -33,27 +45,18 @@ producers sent, and tail never shows more than the dashboards do.
 Flags:
 `
 
-func runTail(ctx context.Context, args []string, s stdio) int {
-	cfg := livetail.DefaultConfig()
-	var color string
-	log, code, ok := parseCLI(s, "tail", tailHelp, args, func(c *cli) {
-		cfg.RegisterFlags(c.fs, "")
-		c.fs.StringVar(&color, "color", "auto", "colours in the pretty format: auto (only on a terminal, and not when NO_COLOR is set), always or never")
-	})
-	if !ok {
-		return code
-	}
-	switch color {
+func (f *tailFlags) run(ctx context.Context, log *slog.Logger, s stdio) int {
+	switch f.color {
 	case "always":
-		cfg.Color = true
+		f.cfg.Color = true
 	case "never":
 	case "auto":
-		cfg.Color = isTerminal(s.out) && os.Getenv("NO_COLOR") == ""
+		f.cfg.Color = isTerminal(s.out) && os.Getenv("NO_COLOR") == ""
 	default:
-		fmt.Fprintf(s.err, "taillight tail: -color %q: want auto, always or never\n", color)
+		fmt.Fprintf(s.err, "taillight tail: -color %q: want auto, always or never\n", f.color)
 		return exitUsage
 	}
-	t, err := livetail.New(cfg, s.out, s.err, log)
+	t, err := livetail.New(f.cfg, s.out, s.err, log)
 	if err != nil {
 		fmt.Fprintf(s.err, "taillight tail: %v\n", err)
 		return exitUsage

@@ -86,7 +86,8 @@ type Config struct {
 	Log *slog.Logger
 }
 
-func (c *Config) defaults() {
+// prepare fills in the defaults, then reports a configuration Run refuses.
+func (c *Config) prepare() error {
 	c.N = cmp.Or(c.N, 1_000_000)
 	c.Seed = cmp.Or(c.Seed, 1)
 	c.Partitions = cmp.Or(c.Partitions, 4)
@@ -95,11 +96,6 @@ func (c *Config) defaults() {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
-}
-
-// Validate reports a configuration Run refuses.
-func (c Config) Validate() error {
-	c.defaults()
 	switch {
 	case c.Exe == "":
 		return errors.New("bench: the taillight binary is required")
@@ -108,6 +104,9 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// Validate reports a configuration Run refuses. It leaves c as it is.
+func (c Config) Validate() error { return c.prepare() }
 
 // Side is one consumer's throughput figures.
 type Side struct {
@@ -302,10 +301,9 @@ type Report struct {
 // is stopped before it returns; the topic and database it made are left on
 // servers it did not start.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.prepare(); err != nil {
 		return nil, err
 	}
-	cfg.defaults()
 	log := cfg.Log
 	rep := &Report{Started: time.Now().UTC(), Machine: thisMachine(), Events: cfg.N, Partitions: cfg.Partitions, Seed: cfg.Seed,
 		ProcessArgs: cfg.ProcessArgs, ClickHouseCPUSecPerMillion: -1}

@@ -106,7 +106,9 @@ type QueryConfig struct {
 	Log *slog.Logger
 }
 
-func (c *QueryConfig) defaults() {
+// prepare fills in the defaults, then reports a configuration RunQueries
+// refuses.
+func (c *QueryConfig) prepare() error {
 	if c.Database == "" {
 		c.Database = "qbench_" + randomID()
 	}
@@ -128,11 +130,6 @@ func (c *QueryConfig) defaults() {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
-}
-
-// Validate reports a configuration RunQueries refuses.
-func (c QueryConfig) Validate() error {
-	c.defaults()
 	switch {
 	case !storage.ValidIdentifier(c.Database):
 		return fmt.Errorf("bench: database %q must be a plain identifier", c.Database)
@@ -153,6 +150,9 @@ func (c QueryConfig) Validate() error {
 	}
 	return nil
 }
+
+// Validate reports a configuration RunQueries refuses. It leaves c as it is.
+func (c QueryConfig) Validate() error { return c.prepare() }
 
 // QueryReport is the result of RunQueries.
 type QueryReport struct {
@@ -256,10 +256,9 @@ type FirstLoad struct {
 // RunQueries performs the query benchmark. A server it starts is stopped
 // before it returns.
 func RunQueries(ctx context.Context, cfg QueryConfig) (*QueryReport, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.prepare(); err != nil {
 		return nil, err
 	}
-	cfg.defaults()
 	log := cfg.Log
 	rep := &QueryReport{Started: time.Now().UTC(), Machine: thisMachine(), Database: cfg.Database, Rate: cfg.Rate, Partitions: cfg.Partitions,
 		Seed: cfg.Seed, LingerSec: cfg.Linger.Seconds(), CommitEverySec: cfg.CommitEvery.Seconds(),
