@@ -175,11 +175,9 @@ func (s *keySet) find(key string) int {
 }
 
 // value decodes the value at b[i] into dst, a pointer to a field or to a
-// pointer field it allocates.
+// pointer field it allocates; object decodes *string itself.
 func (d *fdec) value(i int, dst any) (int, bool) {
 	switch p := dst.(type) {
-	case *string:
-		return d.str(i, p)
 	case **string:
 		return d.strPtr(i, p)
 	case *int64:

@@ -34,10 +34,16 @@ type dashFlags struct {
 func (f *dashFlags) register(c *cli) {
 	c.fs.StringVar(&f.listen, "listen", "127.0.0.1:8090", "address to serve the dashboard, /metrics, /healthz and /readyz on (a bare port such as 0 listens on 127.0.0.1)")
 	c.config("clickhouse.", &f.ch)
-	f.dash.RegisterFlags(c.fs, "dash.")
+	dashConfig(c, &f.dash, &f.ch)
+}
+
+// dashConfig registers the dashboard's flags; once they are parsed, the
+// dashboard reads the database the ClickHouse flags name.
+func dashConfig(c *cli, d *dash.Config, ch *chsink.Config) {
+	d.RegisterFlags(c.fs, "dash.")
 	c.afterParse(func() error {
-		f.dash.Database = f.ch.Database
-		return f.dash.Validate()
+		d.Database = ch.Database
+		return d.Validate()
 	})
 }
 

@@ -80,11 +80,7 @@ func (f *devFlags) register(c *cli) {
 		}
 		return f.ingest.Validate()
 	})
-	f.dash.RegisterFlags(c.fs, "dash.")
-	c.afterParse(func() error {
-		f.dash.Database = f.ch.Database
-		return f.dash.Validate()
-	})
+	dashConfig(c, &f.dash, &f.ch)
 	c.fs.StringVar(&f.dir, "dir", "", "where to create this run's data directory (default $TMPDIR)")
 	c.fs.BoolVar(&f.keep, "keep", false, "keep the data directory (ClickHouse data and logs) on exit")
 	c.fs.StringVar(&f.chBinary, "clickhouse.binary", "", "the ClickHouse server binary to run (default: clickhouse-server or clickhouse on $PATH, /usr/sbin, /usr/bin, /usr/local/bin)")

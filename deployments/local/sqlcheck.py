@@ -158,8 +158,9 @@ def sql_text(path, what):
 
 
 def expand_fragments(text, fragment_dir, outer=()):
-    """Replace {{fragment:NAME}} with storage/queries/fragments/NAME.sql (its
-    own fragments expanded, comments removed), as storage.ParseQuery does."""
+    """Replace {{fragment:NAME}} with fragment_dir/NAME.sql (its own
+    fragments expanded, comments removed), as storage does for the saved
+    queries and the DDL."""
     def sub(m):
         name = m.group(1)
         if name in outer:
@@ -278,6 +279,7 @@ def main():
     query_dir = os.path.join(args.root, "storage", "queries")
     window_dir = os.path.join(args.root, "storage", "windows")
     fragment_dir = os.path.join(query_dir, "fragments")
+    ddl_fragment_dir = os.path.join(ddl_dir, "fragments")
     check = Check(args.verbose)
 
     with tempfile.TemporaryDirectory(prefix="taillight-sqlcheck-") as tmp:
@@ -314,7 +316,7 @@ def main():
             with open(os.path.join(ddl_dir, f), encoding="utf-8") as fh:
                 text = fh.read()
             try:
-                text = expand_fragments(text, os.path.join(ddl_dir, "fragments"))
+                text = expand_fragments(text, ddl_fragment_dir)
                 req = requires_of(text)
                 if req and engine_v < parse_version(req):
                     check.skip(what, "requires %s; engine is %s" % (req, engine))

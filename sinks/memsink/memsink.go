@@ -429,9 +429,6 @@ type Totals struct {
 	Requests, Errors, Exceptions, Status4xx, Status5xx, CPUTimeMsSum, WallTimeMsSum uint64
 }
 
-// KeyOf returns the key of a rollup row.
-func KeyOf(r *sinks.RollupRow) Key { return r.RollupKey }
-
 // Add adds a rollup row's counters to t.
 func (t *Totals) Add(r *sinks.RollupRow) {
 	t.Merge(Totals{r.Requests, r.Errors, r.Exceptions, r.Status4xx, r.Status5xx, r.CPUTimeMsSum, r.WallTimeMsSum})
@@ -460,7 +457,7 @@ func (s *Sink) Totals() map[Key]Totals {
 			if r.Kind == sinks.KindMark {
 				continue
 			}
-			k := KeyOf(r)
+			k := r.RollupKey
 			t := out[k]
 			t.Add(r)
 			out[k] = t
