@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -403,12 +405,15 @@ func (c *committer) stored(batch []*pending) {
 		c.committed[part] = o
 	}
 	c.commitMu.Unlock()
+	// The callback runs after run has cleared and reused batch: it may only
+	// read offsets.
 	c.cl.CommitOffsets(c.bg, map[string]map[int32]kgo.EpochOffset{c.cfg.Topic: offsets}, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err == nil {
 			err = commitErr(resp)
 		}
 		if err != nil {
-			c.env.log.Debug("kafka commit failed (lag metric only)", "partitions", partitions(batch), "err", err)
+			c.m.kafkaCommitErrors.Inc()
+			c.env.log.Debug("kafka commit failed (lag metric only)", "partitions", slices.Sorted(maps.Keys(offsets)), "err", err)
 		}
 	})
 }
@@ -432,6 +437,7 @@ func (c *committer) commitSync(ctx context.Context, parts []int32) {
 			err = commitErr(resp)
 		}
 		if err != nil {
+			c.m.kafkaCommitErrors.Inc()
 			c.env.log.Warn("kafka commit on revoke failed (lag metric only)", "partitions", parts, "err", err)
 		}
 	})

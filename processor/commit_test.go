@@ -12,7 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/taillight/taillight/processor/proctest"
 	"github.com/taillight/taillight/sinks"
@@ -85,6 +87,44 @@ func TestGroupCommitKeepsStreamGroups(t *testing.T) {
 	if s.Streams() < 2 {
 		t.Fatalf("%d streams; want one per group at least", s.Streams())
 	}
+}
+
+// TestKafkaCommitRefused: Kafka refusing every offset commit costs the
+// lag tools only. Each refusal is counted, and every record is stored
+// once. The commit callback runs after the committer has reused its batch
+// and must not read it.
+func TestKafkaCommitRefused(t *testing.T) {
+	c := cluster(t, 3)
+	c.ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		r := req.(*kmsg.OffsetCommitRequest)
+		resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.OffsetMetadataTooLarge.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	addrs := c.ListenAddrs()
+	g := proctest.New(3)
+	g.Generate(t, rand.New(rand.NewPCG(55, 56)), 1500, 10)
+	produce(t, addrs, g.Records)
+	s := memsink.New()
+	cfg := testConfig(addrs, "commit-refused")
+	cfg.MaxRows, cfg.Linger = 100, 20*time.Millisecond
+	r := start(t, cfg, s)
+	waitFor(t, 20*time.Second, "every record stored", func() bool { return int(s.RowCount()) == len(g.Valid) })
+	waitFor(t, 20*time.Second, "refused commits counted", func() bool { return testutil.ToFloat64(r.p.m.kafkaCommitErrors) >= 3 })
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	g.Check(t, s)
 }
 
 // testPart is a partition as the committer sees it: the context its

@@ -39,6 +39,8 @@ type metrics struct {
 	held         prometheus.Gauge
 	logLost      prometheus.Counter
 	logAnomalies *prometheus.CounterVec
+
+	kafkaCommitErrors prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -61,6 +63,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		held:         f.Gauge("taillight_processor_held_bytes", "Record bytes polled and not yet sent to the sink, bounded by -memory.budget."),
 		halted:       f.Gauge("taillight_processor_halted_partitions", "Assigned partitions not consumed because their Kafka log changed under the stored watermark (see taillight relog)."),
 		logLost:      f.Counter("taillight_processor_log_lost_records_total", "Records removed from Kafka (retention, truncation) before they were read: the watermark lay below the log start."),
+		kafkaCommitErrors: f.Counter("taillight_processor_kafka_commit_errors_total",
+			"Offset commits to Kafka that failed. They only feed consumer-lag tools: the sink holds the delivery watermark."),
 		logAnomalies: f.CounterVec("taillight_processor_log_anomalies_total", "Kafka log changes found, by kind: below_log_start, past_log_end, topic_id_changed.", "kind"),
 	}
 	for _, k := range []string{anomalyBelowStart, anomalyPastEnd, anomalyTopicID} {

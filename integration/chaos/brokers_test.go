@@ -201,7 +201,9 @@ func TestChaosThreeBrokers(t *testing.T) {
 		if err := s.query(fmt.Sprintf("SELECT count() FROM %s.trace_items FINAL", s.db), &n); err == nil && int64(n) >= records {
 			break
 		}
+		f.crashed()
 		if time.Since(t0) > size(3*time.Minute, 20*time.Minute) {
+			s.stuck()
 			t.Fatalf("trace_items FINAL never reached the topic's %d records", records)
 		}
 		<-time.After(200 * time.Millisecond)

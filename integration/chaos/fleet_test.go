@@ -27,9 +27,10 @@ const maxRSS = 300 << 20
 // fleet runs `taillight process` subprocesses of one group, capturing their
 // stderr, sampling their VmRSS, and scraping /metrics before each stop.
 type fleet struct {
-	t    testing.TB
-	bin  string
-	args []string
+	t     testing.TB
+	bin   string
+	args  []string
+	group string
 
 	mu      sync.Mutex
 	logs    bytes.Buffer
@@ -45,6 +46,7 @@ type proc struct {
 	stderr *lockedBuffer
 	done   chan struct{}
 	err    error
+	asked  atomic.Bool // the test sent the signal that ended it
 }
 
 type lockedBuffer struct {
@@ -65,7 +67,8 @@ func (l *lockedBuffer) String() string {
 }
 
 func newFleet(t testing.TB, s *stream, group string) *fleet {
-	f := &fleet{t: t, bin: integration.TaillightBinary(t), args: s.processArgs(group)}
+	f := &fleet{t: t, bin: integration.TaillightBinary(t), args: s.processArgs(group), group: group}
+	s.fleets = append(s.fleets, f)
 	t.Cleanup(func() {
 		for _, p := range f.running() {
 			p.kill()
@@ -95,6 +98,28 @@ func (f *fleet) start() *proc {
 	f.started++
 	f.mu.Unlock()
 	return p
+}
+
+// all returns every processor started, exited or not.
+func (f *fleet) all() []*proc {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*proc(nil), f.procs...)
+}
+
+// crashed fails the test, with the processor's log, if one exited without
+// the test asking it to.
+func (f *fleet) crashed() {
+	f.t.Helper()
+	for _, p := range f.all() {
+		select {
+		case <-p.done:
+			if !p.asked.Load() {
+				f.t.Fatalf("a processor of group %s exited by itself (%v):\n%s", f.group, p.err, tail(p.stderr.String()))
+			}
+		default:
+		}
+	}
 }
 
 // running returns the processors not yet exited.
@@ -179,6 +204,7 @@ func (p *proc) scrape() {
 
 // kill sends SIGKILL and waits for the exit.
 func (p *proc) kill() {
+	p.asked.Store(true)
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
 }
@@ -189,6 +215,7 @@ func (p *proc) term() {
 	t := p.f.t
 	t.Helper()
 	p.scrape()
+	p.asked.Store(true)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,7 @@ type stream struct {
 	// generator assumes, so endpoint rows are compared with the ground
 	// truth without their route (and exactly with trace_items FINAL).
 	routesChanged bool
+	fleets        []*fleet // every fleet started on the stream, for stuck()
 }
 
 // newStream creates a topic of partitions partitions on brokers (replication
@@ -258,10 +259,56 @@ func (s *stream) waitDrained(timeout time.Duration) time.Duration {
 		if err == nil && n == want && counted >= want {
 			return time.Since(t0)
 		}
+		for _, f := range s.fleets {
+			f.crashed()
+		}
 		if time.Since(t0) > timeout {
+			s.stuck()
 			s.t.Fatalf("after %s: %d distinct raw rows, %d counted requests (%v); want %d", timeout, n, counted, err, want)
 		}
 		<-time.After(200 * time.Millisecond)
+	}
+}
+
+// stuck logs, for a drain that timed out, each partition's rows against
+// the topic's end offsets and the end of every processor's log.
+func (s *stream) stuck() {
+	t := s.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(integration.NewKafkaClient(t, s.brokers))
+	ends, err := adm.ListEndOffsets(ctx, s.topic)
+	if err != nil {
+		t.Logf("stuck: end offsets: %v", err)
+	}
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(
+		"SELECT kafka_partition, count(), max(kafka_offset) FROM %s.trace_items FINAL GROUP BY kafka_partition ORDER BY kafka_partition", s.db))
+	if err != nil {
+		t.Logf("stuck: rows per partition: %v", err)
+	} else {
+		for rows.Next() {
+			var p int32
+			var n, last uint64
+			if err := rows.Scan(&p, &n, &last); err != nil {
+				t.Logf("stuck: %v", err)
+				break
+			}
+			end, _ := ends.Lookup(s.topic, p)
+			t.Logf("stuck: partition %d: %d rows, last offset %d; topic end offset %d", p, n, last, end.Offset)
+		}
+		rows.Close()
+	}
+	for _, f := range s.fleets {
+		for i, p := range f.all() {
+			state := "running"
+			select {
+			case <-p.done:
+				state = fmt.Sprintf("exited (%v)", p.err)
+			default:
+			}
+			t.Logf("stuck: processor %d of group %s, %s, log tail:\n%s", i, f.group, state, tail(p.stderr.String()))
+		}
 	}
 }
 
