@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
@@ -399,6 +400,13 @@ func (c *committer) stored(batch []*pending) {
 			c.m.freshness.Set(time.Since(time.UnixMilli(ct.maxEventMs)).Seconds())
 		}
 		offsets[ct.part] = kgo.EpochOffset{Epoch: ct.lastEpoch, Offset: ct.blk.LastOffset + 1}
+	}
+	if c.env.log.Enabled(c.bg, slog.LevelDebug) {
+		blocks := make([]string, len(batch))
+		for i, p := range batch {
+			blocks[i] = fmt.Sprintf("%d:%d:%s", p.c.part, p.c.records, p.c.why)
+		}
+		c.env.log.Debug("blocks committed", "blocks", blocks)
 	}
 	c.commitMu.Lock()
 	for part, o := range offsets {

@@ -39,7 +39,7 @@ func newEnv(cfg Config, log *slog.Logger, m *metrics, policy *redact.Policy, rou
 	e := &env{cfg: cfg, log: log, m: m, policy: policy, router: router, stream: !cfg.NoStream}
 	e.loop.drained = make(chan struct{}, 1)
 	e.budget = budget{limit: cfg.MemoryBudget, gauge: m.held, loop: &e.loop}
-	e.clock = cutClock{linger: cfg.Linger, due: make(map[uint64]int64)}
+	e.clock = cutClock{linger: cfg.Linger, due: make(map[uint64]int64), held: make(map[uint64]struct{})}
 	e.failing = failing{parts: make(map[int32]bool), loop: &e.loop}
 	e.poisons = poisonLog{log: log, topic: cfg.DLQTopic}
 	return e
@@ -152,11 +152,13 @@ func (b *budget) over() bool { return b.held.Load() >= b.limit }
 type cutClock struct {
 	linger time.Duration
 	cut    atomic.Int64 // when the blocks being filled are cut (unix ns)
-	later  atomic.Int64 // when the blocks put off while behind are cut (unix ns)
 
-	mu   sync.Mutex
-	due  map[uint64]int64 // worker → when its block is due (unix ns)
-	next uint64
+	mu    sync.Mutex
+	due   map[uint64]int64 // worker → when its block is due (unix ns)
+	next  uint64
+	later int64               // when the blocks put off while behind are cut (unix ns)
+	pull  chan struct{}       // closed when that cut is brought forward (pullIn)
+	held  map[uint64]struct{} // the workers whose blocks wait for it
 }
 
 // deadline returns when a block started at now is cut: one Linger later at
@@ -175,26 +177,51 @@ func (c *cutClock) deadline(now time.Time) time.Time {
 	}
 }
 
-// putOff returns when a block due at tick is cut instead, or 0 to cut it
-// at tick. A block whose partition is behind is put off to lingerBehind
-// lingers after it started at the latest, and cut with the other blocks
-// put off around then. A block of a partition that keeps up joins such a
-// cut when there is one: while a processor catches up on some partitions,
-// it still commits the blocks of all of them together.
-func (c *cutClock) putOff(tick int64, start time.Time, behind bool) int64 {
-	own := start.Add(lingerBehind * c.linger).UnixNano()
-	for {
-		later := c.later.Load()
-		if later > tick {
-			return min(later, own)
-		}
+// putOff returns when the block of worker key, due at tick, is cut
+// instead, or 0 to cut it at tick, and a channel closed if that cut is
+// brought forward. A block whose partition is behind is put off by
+// lingerBehind-1 lingers (so it lasts at most lingerBehind lingers, since
+// tick is at most one linger after its start), and cut with the other
+// blocks put off at that tick. A block of a partition that keeps up joins
+// such a cut when there is one: while a processor catches up on some
+// partitions, it still commits the blocks of all of them together.
+func (c *cutClock) putOff(key uint64, tick int64, behind bool) (int64, <-chan struct{}) {
+	own := tick + int64(lingerBehind-1)*int64(c.linger)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.later <= tick {
 		if !behind {
-			return 0
+			return 0, nil
 		}
-		if c.later.CompareAndSwap(later, own) {
-			return own
+		c.later, c.pull = own, make(chan struct{})
+		clear(c.held)
+	}
+	at := min(c.later, own)
+	c.due[key] = at
+	c.held[key] = struct{}{}
+	return at, c.pull
+}
+
+// pullIn brings a pending later cut forward to now, when a block is cut by
+// size: the blocks put off to it are cut now too, and committed with that
+// one rather than by themselves a moment later. It returns the tick the
+// blocks are now due at, or 0 when none was pending.
+func (c *cutClock) pullIn(now int64) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.later <= now || c.pull == nil {
+		return 0 // none pending, or already brought forward (the wall clock stepped back)
+	}
+	for key := range c.held {
+		if _, ok := c.due[key]; ok {
+			c.due[key] = now // the committer's gather waits for them
 		}
 	}
+	clear(c.held)
+	c.later = now
+	close(c.pull)
+	c.pull = nil
+	return now
 }
 
 // register returns a key for a new worker's due time.
@@ -211,6 +238,7 @@ func (c *cutClock) setDue(key uint64, at int64) {
 	defer c.mu.Unlock()
 	if at == 0 {
 		delete(c.due, key)
+		delete(c.held, key)
 	} else {
 		c.due[key] = at
 	}

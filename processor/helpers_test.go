@@ -172,8 +172,9 @@ func virtualTopic(t *testing.T, group string, n int, seed uint64) (Config, *proc
 	return virtualTopicN(t, group, 1, n, seed)
 }
 
-// virtualTopicN is virtualTopic with the given number of partitions.
-func virtualTopicN(t *testing.T, group string, partitions int32, n int, seed uint64) (Config, *proctest.Truth) {
+// virtualTopicN is virtualTopic with the given number of partitions;
+// produce options are added to the producer's.
+func virtualTopicN(t *testing.T, group string, partitions int32, n int, seed uint64, produceOpts ...kgo.Opt) (Config, *proctest.Truth) {
 	t.Helper()
 	var vn kfake.VirtualNetwork
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, testTopic), kfake.ListenFn(vn.Listen))
@@ -184,7 +185,7 @@ func virtualTopicN(t *testing.T, group string, partitions int32, n int, seed uin
 	addrs := c.ListenAddrs()
 	g := proctest.New(partitions)
 	g.Generate(t, rand.New(rand.NewPCG(seed, seed+1)), n, 0)
-	produce(t, addrs, g.Records, kgo.Dialer(vn.DialContext))
+	produce(t, addrs, g.Records, append([]kgo.Opt{kgo.Dialer(vn.DialContext)}, produceOpts...)...)
 	cfg := testConfig(addrs, group)
 	cfg.Kafka.Opts = []kgo.Opt{kgo.Dialer(vn.DialContext)}
 	return cfg, g

@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/taillight/taillight/processor/proctest"
 	"github.com/taillight/taillight/sinks"
 	"github.com/taillight/taillight/sinks/memsink"
@@ -150,6 +152,63 @@ type slowSend struct {
 func (s slowSend) Send(rows []sinks.RawRow) error {
 	time.Sleep(s.per) // virtual time
 	return s.RawStream.Send(rows)
+}
+
+// commitLog wraps a sink and records the partitions of every commit.
+type commitLog struct {
+	sinks.Sink
+	mu      sync.Mutex
+	commits [][]int32
+}
+
+func (l *commitLog) Commit(ctx context.Context, blocks []*sinks.Block) error {
+	if err := l.Sink.Commit(ctx, blocks); err != nil {
+		return err
+	}
+	parts := make([]int32, len(blocks))
+	for i, b := range blocks {
+		parts[i] = b.Partition
+	}
+	l.mu.Lock()
+	l.commits = append(l.commits, parts)
+	l.mu.Unlock()
+	return nil
+}
+
+// TestSizeCutPullsLaterCut checks on a virtual clock that, while both
+// partitions are behind, the block of one cut by size brings the shared
+// later cut forward: the other partition's block is cut and committed with
+// it, not by itself a moment later.
+func TestSizeCutPullsLaterCut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Small batches and fetches carry both partitions, as a busy
+		// topic's would, not one partition's backlog after the other's.
+		cfg, g := virtualTopicN(t, "size-pull", 2, 6000, 47, kgo.ProducerBatchMaxBytes(16<<10))
+		s := memsink.New()
+		cfg.Linger, cfg.PacketRows, cfg.MaxPollRecords, cfg.MaxRows = time.Second, 10, 100, 255
+		cfg.Kafka.Opts = append(cfg.Kafka.Opts, kgo.FetchMaxPartitionBytes(16<<10))
+		// 10 rows per 50 ms, about 100 rows/s per partition: a block
+		// reaches 255 rows in about 2.5 s, before its later cut (3 s on).
+		l := &commitLog{Sink: slowStream{s, 50 * time.Millisecond}}
+		p, err := New(cfg, l, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runUntilStored(t, p, s, len(g.Valid), 5*time.Minute)
+		g.Check(t, s)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		// The first half of the backlog: every commit holds both blocks.
+		half := len(l.commits) / 2
+		if half < 4 {
+			t.Fatalf("%d commits; want at least 8: %v", len(l.commits), l.commits)
+		}
+		for i, c := range l.commits[1:half] {
+			if len(c) != 2 {
+				t.Fatalf("commit %d of %d holds partitions %v; want both (commits: %v)", i+1, len(l.commits), c, l.commits)
+			}
+		}
+	})
 }
 
 // TestLingerWaitsWhileBehind checks on a virtual clock that a partition

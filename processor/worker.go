@@ -59,6 +59,7 @@ type worker struct {
 	deferred   bool      // the linger cut is put off while the partition is behind
 	blockStart time.Time // when the block's first record was added
 	timer      *time.Timer
+	pulled     <-chan struct{} // closed when the later cut the block waits for is brought forward
 	spare      []*kgo.Record
 
 	// Streaming: blk.Rows holds at most a packet; full packets go out on
@@ -83,7 +84,8 @@ type cut struct {
 	key        uint64          // the worker's key in env.clock
 	part       int32
 	log        string
-	tick       int64 // the cut it was due at (unix ns), or 0 when cut by size or on revoke
+	tick       int64  // the cut it was due at (unix ns), or 0
+	why        string // what cut it: cutRows, cutBytes, cutLinger, cutLater or cutRevoke
 	blk        sinks.Block
 	dlq        []dlqEntry
 	records    int
@@ -222,6 +224,10 @@ func (w *worker) run() {
 			if w.flushIfDue() != nil {
 				return
 			}
+		case <-w.pulled:
+			if w.flushIfDue() != nil {
+				return
+			}
 		case <-w.finishing:
 			if w.drain() != nil {
 				return
@@ -234,7 +240,7 @@ func (w *worker) run() {
 				return
 			}
 			if w.records > 0 {
-				if w.flush() != nil {
+				if w.flush(cutRevoke, 0) != nil {
 					return
 				}
 			}
@@ -270,10 +276,28 @@ func (w *worker) flushIfDue() error {
 		return nil
 	}
 	if w.records >= w.cfg.MaxRows || w.bytes >= w.cfg.MaxBytes {
-		return w.flush()
+		why := cutRows
+		if w.records < w.cfg.MaxRows {
+			why = cutBytes
+		}
+		// The blocks put off to a later cut are cut now too, and committed
+		// with this one.
+		return w.flush(why, w.clock.pullIn(time.Now().UnixNano()))
 	}
 	if !w.lingerDue {
-		return nil
+		// Checked per record: a worker draining a long inbox (a slow sink
+		// makes every packet wait) returns to its select only at the end.
+		select {
+		case <-w.timer.C:
+			w.lingerDue = true
+		case <-w.pulled:
+			// A block was cut by size: the later cut this one waits for is
+			// now.
+			w.pulled = nil
+			w.lingerDue, w.due = true, time.Now().UnixNano()
+		default:
+			return nil
+		}
 	}
 	// Linger bounds latency once the processor is caught up. While a
 	// partition is behind, its records are late anyway and a block cut by
@@ -282,14 +306,15 @@ func (w *worker) flushIfDue() error {
 	// partitions wait for the same cut (cutClock.putOff).
 	if !w.deferred {
 		w.deferred = true
-		if at := w.clock.putOff(w.due, w.blockStart, w.behind()); at > time.Now().UnixNano() {
+		if at, pull := w.clock.putOff(w.key, w.due, w.behind()); at > time.Now().UnixNano() {
 			w.lingerDue = false
 			w.timer.Reset(time.Until(time.Unix(0, at)))
-			w.setDue(at)
+			w.due, w.pulled = at, pull
 			return nil
 		}
+		return w.flush(cutLinger, w.due)
 	}
-	return w.flush()
+	return w.flush(cutLater, w.due)
 }
 
 // setDue records when the block being filled is cut by time (0: not).
@@ -297,6 +322,15 @@ func (w *worker) setDue(at int64) {
 	w.due = at
 	w.clock.setDue(w.key, at)
 }
+
+// What cut a block (logged per commit at debug level).
+const (
+	cutRows   = "rows"   // Config.MaxRows
+	cutBytes  = "bytes"  // Config.MaxBytes
+	cutLinger = "linger" // the linger, or the shared cut of all partitions
+	cutLater  = "later"  // a cut put off while a partition was behind
+	cutRevoke = "revoke" // the partition was revoked
+)
 
 // lingerBehind is how many lingers a block may last while its partition is
 // behind.
@@ -402,19 +436,17 @@ func (w *worker) nextRow() *sinks.RawRow {
 	return &w.blk.Rows[n]
 }
 
-// flush cuts the block and hands it to the committer, after the block
-// before it is stored, and starts a new block. It returns an error only
-// when the worker must stop (cancelled, or a schema error).
-func (w *worker) flush() error {
+// flush cuts the block, due at tick (0: cut by size or on revoke, with no
+// other block), and hands it to the committer, after the block before it
+// is stored, and starts a new block. It returns an error only when the
+// worker must stop (cancelled, or a schema error).
+func (w *worker) flush(why string, tick int64) error {
 	if w.stream {
 		w.sendPacket()
 	}
 	w.blk.Rollups = w.acc.Flush(w.blk.Rollups[:0])
-	tick := int64(0)
-	if w.lingerDue {
-		tick = w.due
-	}
 	w.setDue(0)
+	w.pulled = nil
 	if err := w.await(); err != nil {
 		return err
 	}
@@ -427,7 +459,7 @@ func (w *worker) flush() error {
 	c.blk, w.blk = w.blk, c.blk
 	c.dlq, w.dlq = w.dlq, c.dlq
 	c.streams, w.streams = w.streams, c.streams[:0]
-	c.ctx, c.key, c.part, c.log, c.tick, c.result = w.ctx, w.key, w.id, w.log, tick, w.result
+	c.ctx, c.key, c.part, c.log, c.tick, c.why, c.result = w.ctx, w.key, w.id, w.log, tick, why, w.result
 	c.records, c.rows, c.maxEventMs, c.lastEpoch = w.records, w.rows, w.maxEventMs, w.lastEpoch
 	c.held, w.unsent = w.unsent, 0
 	c.streamErr, w.streamErr = w.streamErr, nil
