@@ -225,6 +225,7 @@ func (w *worker) run() {
 				return
 			}
 		case <-w.pulled:
+			w.pulledIn()
 			if w.flushIfDue() != nil {
 				return
 			}
@@ -287,17 +288,22 @@ func (w *worker) flushIfDue() error {
 	if !w.lingerDue {
 		// Checked per record: a worker draining a long inbox (a slow sink
 		// makes every packet wait) returns to its select only at the end.
+		// One case per select: a non-blocking receive takes no lock.
 		select {
 		case <-w.timer.C:
 			w.lingerDue = true
-		case <-w.pulled:
-			// A block was cut by size: the later cut this one waits for is
-			// now.
-			w.pulled = nil
-			w.lingerDue, w.due = true, time.Now().UnixNano()
 		default:
-			return nil
 		}
+	}
+	if !w.lingerDue && w.pulled != nil {
+		select {
+		case <-w.pulled:
+			w.pulledIn()
+		default:
+		}
+	}
+	if !w.lingerDue {
+		return nil
 	}
 	// Linger bounds latency once the processor is caught up. While a
 	// partition is behind, its records are late anyway and a block cut by
@@ -315,6 +321,14 @@ func (w *worker) flushIfDue() error {
 		return w.flush(cutLinger, w.due)
 	}
 	return w.flush(cutLater, w.due)
+}
+
+// pulledIn makes the block due now: a block was cut by size, which brought
+// forward the later cut this one waited for. The channel is dropped, as a
+// closed one would keep the worker's select busy.
+func (w *worker) pulledIn() {
+	w.pulled = nil
+	w.lingerDue, w.due = true, time.Now().UnixNano()
 }
 
 // setDue records when the block being filled is cut by time (0: not).
