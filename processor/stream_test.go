@@ -185,10 +185,12 @@ func TestSizeCutPullsLaterCut(t *testing.T) {
 		// topic's would, not one partition's backlog after the other's.
 		cfg, g := virtualTopicN(t, "size-pull", 2, 6000, 47, kgo.ProducerBatchMaxBytes(16<<10))
 		s := memsink.New()
-		cfg.Linger, cfg.PacketRows, cfg.MaxPollRecords, cfg.MaxRows = time.Second, 10, 100, 255
+		cfg.Linger, cfg.PacketRows, cfg.MaxPollRecords, cfg.MaxRows = time.Second, 10, 20, 255
 		cfg.Kafka.Opts = append(cfg.Kafka.Opts, kgo.FetchMaxPartitionBytes(16<<10))
 		// 10 rows per 50 ms, about 100 rows/s per partition: a block
 		// reaches 255 rows in about 2.5 s, before its later cut (3 s on).
+		// Polls of 20 records keep drains short, so each worker sees its
+		// linger in time to put its cut off.
 		l := &commitLog{Sink: slowStream{s, 50 * time.Millisecond}}
 		p, err := New(cfg, l, nil, nil)
 		if err != nil {

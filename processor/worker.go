@@ -285,17 +285,10 @@ func (w *worker) flushIfDue() error {
 		// with this one.
 		return w.flush(why, w.clock.pullIn(time.Now().UnixNano()))
 	}
-	if !w.lingerDue {
-		// Checked per record: a worker draining a long inbox (a slow sink
-		// makes every packet wait) returns to its select only at the end.
-		// One case per select: a non-blocking receive takes no lock.
-		select {
-		case <-w.timer.C:
-			w.lingerDue = true
-		default:
-		}
-	}
 	if !w.lingerDue && w.pulled != nil {
+		// Checked per record: a worker draining a long inbox returns to its
+		// select only at the end. (Its linger is not: a block cut at the
+		// end of a drain holds the records already polled.)
 		select {
 		case <-w.pulled:
 			w.pulledIn()
