@@ -84,5 +84,10 @@
 //	taillight_processor_block_replays_total           counter    blocks read again from Kafka after their row stream failed
 //	taillight_processor_paused_partitions             gauge      partitions with fetching paused
 //	taillight_processor_partitions                    gauge      partitions assigned
+//	taillight_processor_held_bytes                    gauge      record bytes polled and not yet sent (bounded by -memory.budget)
+//	taillight_processor_halted_partitions             gauge      assigned partitions halted because their Kafka log changed
+//	taillight_processor_log_anomalies_total{kind}     counter    Kafka log changes found (below_log_start, past_log_end, topic_id_changed)
+//	taillight_processor_log_lost_records_total        counter    records removed from Kafka before they were read
+//	taillight_processor_kafka_commit_errors_total     counter    refused offset commits to Kafka (lag tools only)
 //	taillight_processor_kafka_*                       kprom client metrics (connections, bytes, fetch/produce batches)
 package processor
