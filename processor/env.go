@@ -29,7 +29,7 @@ type env struct {
 	stream bool // raw rows are streamed to the sink while their block fills (Config.NoStream off)
 
 	budget  budget
-	clock   cutClock
+	clock   *cutClock
 	failing failing
 	poisons poisonLog
 	loop    loopSignal
@@ -39,7 +39,7 @@ func newEnv(cfg Config, log *slog.Logger, m *metrics, policy *redact.Policy, rou
 	e := &env{cfg: cfg, log: log, m: m, policy: policy, router: router, stream: !cfg.NoStream}
 	e.loop.drained = make(chan struct{}, 1)
 	e.budget = budget{limit: cfg.MemoryBudget, gauge: m.held, loop: &e.loop}
-	e.clock = cutClock{linger: cfg.Linger, due: make(map[uint64]int64), held: make(map[uint64]struct{})}
+	e.clock = newCutClock(cfg.Linger)
 	e.failing = failing{parts: make(map[int32]bool), loop: &e.loop}
 	e.poisons = poisonLog{log: log, topic: cfg.DLQTopic}
 	return e
@@ -158,7 +158,11 @@ type cutClock struct {
 	next  uint64
 	later int64               // when the blocks put off while behind are cut (unix ns)
 	pull  chan struct{}       // closed when that cut is brought forward (pullIn)
-	held  map[uint64]struct{} // the workers whose blocks wait for it
+	held  map[uint64]struct{} // the workers whose blocks wait for it (each has a due time)
+}
+
+func newCutClock(linger time.Duration) *cutClock {
+	return &cutClock{linger: linger, due: make(map[uint64]int64), held: make(map[uint64]struct{})}
 }
 
 // deadline returns when a block started at now is cut: one Linger later at
@@ -213,9 +217,7 @@ func (c *cutClock) pullIn(now int64) int64 {
 		return 0 // none pending, or already brought forward (the wall clock stepped back)
 	}
 	for key := range c.held {
-		if _, ok := c.due[key]; ok {
-			c.due[key] = now // the committer's gather waits for them
-		}
+		c.due[key] = now // the committer's gather waits for them
 	}
 	clear(c.held)
 	c.later = now

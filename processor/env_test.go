@@ -5,17 +5,13 @@ import (
 	"time"
 )
 
-func newTestClock(linger time.Duration) *cutClock {
-	return &cutClock{linger: linger, due: map[uint64]int64{}, held: map[uint64]struct{}{}}
-}
-
 // TestCutClockPutOff checks that blocks put off while behind are cut
 // together: the first sets the later cut lingerBehind-1 lingers after its
 // tick, blocks due before it join it, and a partition that keeps up is cut
 // at its tick unless a later cut is pending.
 func TestCutClockPutOff(t *testing.T) {
 	linger := 500 * time.Millisecond
-	c := newTestClock(linger)
+	c := newCutClock(linger)
 	tick := time.Unix(1000, 0).UnixNano()
 
 	if at, pull := c.putOff(1, tick, false); at != 0 || pull != nil {
@@ -53,7 +49,7 @@ func TestCutClockPutOff(t *testing.T) {
 // the committer's gather waits for them; other blocks keep their due time.
 func TestCutClockPullIn(t *testing.T) {
 	linger := 500 * time.Millisecond
-	c := newTestClock(linger)
+	c := newCutClock(linger)
 	tick := time.Unix(1000, 0).UnixNano()
 	if got := c.pullIn(tick); got != 0 {
 		t.Fatalf("nothing pending: pullIn = %d; want 0", got)

@@ -56,8 +56,7 @@ type worker struct {
 	minReach   int64 // the first block must reach this offset (Watermark.MaxRawOffset)
 	due        int64 // when the block being filled is cut by time (unix ns), or 0
 	lingerDue  bool
-	deferred   bool      // the linger cut is put off while the partition is behind
-	blockStart time.Time // when the block's first record was added
+	deferred   bool // the linger cut is put off while the partition is behind
 	timer      *time.Timer
 	pulled     <-chan struct{} // closed when the later cut the block waits for is brought forward
 	spare      []*kgo.Record
@@ -356,10 +355,10 @@ func (w *worker) behind() bool {
 func (w *worker) add(rec *kgo.Record) {
 	if w.records == 0 {
 		w.blk.FirstOffset = rec.Offset
-		w.blockStart = time.Now()
-		due := w.clock.deadline(w.blockStart)
+		start := time.Now()
+		due := w.clock.deadline(start)
 		w.setDue(due.UnixNano())
-		w.timer.Reset(due.Sub(w.blockStart))
+		w.timer.Reset(due.Sub(start))
 	}
 	w.blk.LastOffset = rec.Offset
 	w.lastEpoch = rec.LeaderEpoch

@@ -173,10 +173,8 @@ func TestChaosClickHouseOutage(t *testing.T) {
 			raw, _ := s.progress()
 			recover := s.waitRows(raw+1, 3*time.Minute)
 			drain := s.waitDrained(size(3*time.Minute, 20*time.Minute))
-			select {
-			case <-p.done:
+			if p.exited() {
 				t.Fatalf("the processor exited during the outage: %v\n%s", p.err, tail(p.stderr.String()))
-			default:
 			}
 			logs, metrics := f.finish()
 			res := s.check(logs, metrics)

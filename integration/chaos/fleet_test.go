@@ -112,12 +112,8 @@ func (f *fleet) all() []*proc {
 func (f *fleet) crashed() {
 	f.t.Helper()
 	for _, p := range f.all() {
-		select {
-		case <-p.done:
-			if !p.asked.Load() {
-				f.t.Fatalf("a processor of group %s exited by itself (%v):\n%s", f.group, p.err, tail(p.stderr.String()))
-			}
-		default:
+		if p.exited() && !p.asked.Load() {
+			f.t.Fatalf("a processor of group %s exited by itself (%v):\n%s", f.group, p.err, tail(p.stderr.String()))
 		}
 	}
 }
@@ -128,13 +124,21 @@ func (f *fleet) running() []*proc {
 	defer f.mu.Unlock()
 	var out []*proc
 	for _, p := range f.procs {
-		select {
-		case <-p.done:
-		default:
+		if !p.exited() {
 			out = append(out, p)
 		}
 	}
 	return out
+}
+
+// exited reports whether the processor has exited (p.err is then set).
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (p *proc) sampleRSS() {

@@ -302,10 +302,8 @@ func (s *stream) stuck() {
 	for _, f := range s.fleets {
 		for i, p := range f.all() {
 			state := "running"
-			select {
-			case <-p.done:
+			if p.exited() {
 				state = fmt.Sprintf("exited (%v)", p.err)
-			default:
 			}
 			t.Logf("stuck: processor %d of group %s, %s, log tail:\n%s", i, f.group, state, tail(p.stderr.String()))
 		}
