@@ -1,6 +1,8 @@
 package schemas
 
 import (
+	"encoding/binary"
+	"math/bits"
 	stdjson "encoding/json"
 	"strconv"
 	"strings"
@@ -236,16 +238,42 @@ func (d *fdec) rawString(i int) (string, int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return "", 0, false
 	}
-	for j := i + 1; j < len(b); j++ {
-		c := b[j]
-		if c == '"' {
-			return bytesString(b[i+1 : j]), j + 1, true
-		}
-		if c == '\\' || c < 0x20 {
-			return "", 0, false
-		}
+	j := plainRun(b, i+1)
+	if j < len(b) && b[j] == '"' {
+		return bytesString(b[i+1 : j]), j + 1, true
 	}
 	return "", 0, false
+}
+
+// Byte masks for plainRun's word-at-a-time test.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plainRun returns the index of the first byte of b from j on that ends a
+// run of plain string bytes (a quote, a backslash or a control byte), or
+// len(b). It tests 8 bytes at a time: strings (URLs, stacks, log lines)
+// are most of a record's bytes, and a byte loop was the decoder's hottest.
+func plainRun(b []byte, j int) int {
+	for ; j+8 <= len(b); j += 8 {
+		w := binary.LittleEndian.Uint64(b[j:])
+		q := w ^ ('"' * ones)
+		s := w ^ ('\\' * ones)
+		// A byte is flagged when it is zero in q or s, or below 0x20 in w.
+		// Borrows can flag a byte above a flagged one, never an unflagged
+		// word, so the lowest flag is exact.
+		m := ((q - ones) &^ q) | ((s - ones) &^ s) | ((w - 0x20*ones) &^ w)
+		if m &= highs; m != 0 {
+			return j + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; j < len(b); j++ {
+		if c := b[j]; c == '"' || c == '\\' || c < 0x20 {
+			return j
+		}
+	}
+	return j
 }
 
 // str decodes a string value; escaped strings go through segmentio.
@@ -389,7 +417,7 @@ func (d *fdec) skipString(i int) (int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return 0, false
 	}
-	for j := i + 1; j < len(b); j++ {
+	for j := plainRun(b, i+1); j < len(b); j = plainRun(b, j+1) {
 		switch c := b[j]; {
 		case c == '"':
 			return j + 1, true

@@ -200,3 +200,44 @@ func TestKeySet(t *testing.T) {
 		}
 	}
 }
+
+// plainRun, which tests 8 bytes at a time, stops where a byte loop does:
+// at every position of a quote, backslash or control byte, among bytes
+// just above and below each of them and multi-byte UTF-8.
+func TestPlainRun(t *testing.T) {
+	naive := func(b []byte, j int) int {
+		for ; j < len(b); j++ {
+			if c := b[j]; c == '"' || c == '\\' || c < 0x20 {
+				return j
+			}
+		}
+		return j
+	}
+	fill := []byte{'a', ' ', '!', '#', '[', ']', 0x7f, 0x80, 0xc3, 0xff, 0x21, 0x5d}
+	stops := []byte{'"', '\\', 0x00, 0x01, 0x1f, '\n'}
+	for n := 0; n <= 26; n++ {
+		b := make([]byte, n)
+		for f := range fill {
+			for i := range b {
+				b[i] = fill[(f+i)%len(fill)]
+			}
+			for from := 0; from <= n; from++ {
+				if got, want := plainRun(b, from), naive(b, from); got != want {
+					t.Fatalf("plain %q from %d: %d, want %d", b, from, got, want)
+				}
+			}
+			for p := 0; p < n; p++ {
+				for _, s := range stops {
+					old := b[p]
+					b[p] = s
+					for from := 0; from <= n; from++ {
+						if got, want := plainRun(b, from), naive(b, from); got != want {
+							t.Fatalf("%q from %d: %d, want %d", b, from, got, want)
+						}
+					}
+					b[p] = old
+				}
+			}
+		}
+	}
+}

@@ -535,7 +535,7 @@ func TestConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Addrs: []string{"a:1", "b:2"}, Database: "db2", User: "u", Password: "p",
-		TLS: TLSConfig{Enable: true, InsecureSkipVerify: true}, DialTimeout: 3 * time.Second,
+		TLS: TLSConfig{Enable: true, InsecureSkipVerify: true}, Compression: CompressionNone, DialTimeout: 3 * time.Second,
 		ReadTimeout: 2 * time.Minute, WriteTimeout: 5 * time.Second, MaxOpenConns: 2, SealGrace: 10 * time.Minute, SealMaxBlocks: 7}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("parsed %+v; want %+v", c, want)
@@ -565,11 +565,53 @@ func TestConfig(t *testing.T) {
 	bad("zero dial timeout", func(c *Config) { c.DialTimeout = 0 })
 	bad("zero conns", func(c *Config) { c.MaxOpenConns = 0 })
 	bad("CA without TLS", func(c *Config) { c.TLS.CAFile = "/x" })
+	bad("unknown compression", func(c *Config) { c.Compression = "zstd" })
 
 	c = DefaultConfig()
 	c.TLS = TLSConfig{Enable: true, CAFile: "/nonexistent/ca.pem"}
 	if _, err := c.ClientOptions(""); err == nil {
 		t.Fatal("options with a missing CA file passed")
+	}
+}
+
+// Compression is LZ4 by default except to loopback addresses, where the
+// bytes cross no wire; the older boolean values still parse.
+func TestCompression(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		addrs string
+		lz4   bool
+	}{
+		{nil, "127.0.0.1:9000", false},
+		{nil, "localhost:9000,[::1]:9000", false},
+		{nil, "127.0.0.1:9000,ch.internal:9000", true},
+		{nil, "10.0.0.7:9000", true},
+		{[]string{"-clickhouse.compression"}, "127.0.0.1:9000", true},
+		{[]string{"-clickhouse.compression=lz4"}, "localhost:9000", true},
+		{[]string{"-clickhouse.compression=true"}, "localhost:9000", true},
+		{[]string{"-clickhouse.compression=none"}, "ch.internal:9000", false},
+		{[]string{"-clickhouse.compression=false"}, "ch.internal:9000", false},
+	} {
+		c := DefaultConfig()
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		c.RegisterFlags(fs, "clickhouse.")
+		if err := fs.Parse(append(tc.args, "-clickhouse.addr", tc.addrs)); err != nil {
+			t.Fatal(err)
+		}
+		o, err := c.ClientOptions("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := o.Compression != nil; got != tc.lz4 {
+			t.Errorf("%v to %s: LZ4 %v, want %v", tc.args, tc.addrs, got, tc.lz4)
+		}
+	}
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c := DefaultConfig()
+	c.RegisterFlags(fs, "clickhouse.")
+	if err := fs.Parse([]string{"-clickhouse.compression=gzip"}); err == nil || !strings.Contains(err.Error(), "not auto, lz4 or none") {
+		t.Fatalf("-clickhouse.compression=gzip: %v", err)
 	}
 }
 

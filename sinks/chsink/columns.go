@@ -31,6 +31,8 @@ type rawColumns struct {
 	partition                                    []int32
 	offset                                       []uint64
 	worker                                       []string
+
+	scratch ptrScratch // kept across packets by reset
 }
 
 func (c *rawColumns) fill(b *sinks.Block) { c.fillRows(b.Topic, b.Rows) }
@@ -93,7 +95,7 @@ func (c *rawColumns) columns() []any {
 }
 
 func (c *rawColumns) appendTo(batch driver.Batch) error {
-	return appendColumns(batch, traceItemsColumns, c.columns())
+	return appendColumns(batch, traceItemsColumns, c.columns(), &c.scratch)
 }
 
 // chunkRows is how many rows go into one data packet of a trace_items
@@ -194,6 +196,7 @@ func (c *rawColumns) reset() {
 		excNames: c.excNames[:0], excMessages: c.excMessages[:0], excStacks: c.excStacks[:0], excTs: c.excTs[:0],
 		cpu: c.cpu[:0], wall: c.wall[:0], truncated: c.truncated[:0], redactionVersion: c.redactionVersion[:0],
 		topic: c.topic[:0], partition: c.partition[:0], offset: c.offset[:0], worker: c.worker[:0],
+		scratch: c.scratch,
 	}
 }
 
@@ -259,7 +262,7 @@ func (c *rollupColumns) appendTo(batch driver.Batch) error {
 		c.script, c.host, c.method, c.route, c.colo, c.out,
 		c.requests, c.errors, c.exceptions, c.s4xx, c.s5xx, c.cpu, c.wall, c.committed,
 		c.ns, c.worker,
-	})
+	}, nil)
 }
 
 func (c *rollupColumns) reset() {
@@ -278,11 +281,14 @@ func (c *rollupColumns) reset() {
 
 // appendColumns appends one slice per column: the driver's columnar fast
 // path, with no per-row reflection.
-func appendColumns(batch driver.Batch, names []string, cols []any) error {
+// sp, when not nil, keeps the Nested columns' scratch across calls.
+func appendColumns(batch driver.Batch, names []string, cols []any, sp *ptrScratch) error {
 	if len(cols) != len(names) {
 		return fmt.Errorf("chsink: %d column slices for %d columns", len(cols), len(names))
 	}
-	var sp ptrScratch
+	if sp == nil {
+		sp = new(ptrScratch)
+	}
 	for i, col := range cols {
 		bc := batch.Column(i)
 		var err error
@@ -307,29 +313,43 @@ func appendColumns(batch driver.Batch, names []string, cols []any) error {
 
 // ptrScratch holds the reused []*T rows of appendRows.
 type ptrScratch struct {
-	str []*string
-	i64 []*int64
+	str boxedRows[string]
+	i64 boxedRows[int64]
 }
 
-func appendRows[T any](bc driver.BatchColumn, rows [][]T, scratch *[]*T) error {
-	ps := *scratch
+// boxedRows is a []*T scratch array and its prefixes, each boxed once:
+// boxing a slice into AppendRow's interface allocates its header, once per
+// row and Nested column otherwise. A boxed prefix stays valid while the
+// elements of the array it views are rewritten.
+type boxedRows[T any] struct {
+	ptrs  []*T
+	boxes []any // boxes[n] is ptrs[:n]
+}
+
+// row points the scratch array at r and returns ptrs[:len(r)] boxed.
+func (b *boxedRows[T]) row(r []T) any {
+	if len(r) > cap(b.ptrs) {
+		b.ptrs = make([]*T, max(len(r), 2*cap(b.ptrs), 16))
+		b.boxes = b.boxes[:0] // they view the old array
+	}
+	for i := range r {
+		b.ptrs[i] = &r[i]
+	}
+	for len(b.boxes) <= len(r) {
+		b.boxes = append(b.boxes, b.ptrs[:len(b.boxes)])
+	}
+	return b.boxes[len(r)]
+}
+
+// release drops the pointers, which alias the block's rows.
+func (b *boxedRows[T]) release() { clear(b.ptrs) }
+
+func appendRows[T any](bc driver.BatchColumn, rows [][]T, scratch *boxedRows[T]) error {
+	defer scratch.release()
 	for _, r := range rows {
-		if len(r) == 0 {
-			// A nil slice boxes without allocating.
-			if err := bc.AppendRow([]*T(nil)); err != nil {
-				return err
-			}
-			continue
-		}
-		ps = ps[:0]
-		for i := range r {
-			ps = append(ps, &r[i])
-		}
-		if err := bc.AppendRow(ps); err != nil {
+		if err := bc.AppendRow(scratch.row(r)); err != nil {
 			return err
 		}
 	}
-	clear(ps[:cap(ps)]) // the pointers alias the block's rows
-	*scratch = ps[:0]
 	return nil
 }

@@ -31,8 +31,9 @@ type Config struct {
 	Password string
 	// TLS settings; off by default.
 	TLS TLSConfig
-	// Compression turns LZ4 block compression on (default true).
-	Compression bool
+	// Compression is how blocks to and from ClickHouse are compressed
+	// (default CompressionAuto).
+	Compression Compression
 	// DialTimeout bounds connecting (default 10s).
 	DialTimeout time.Duration
 	// ReadTimeout bounds waiting for a server reply (default 2m).
@@ -79,7 +80,7 @@ func DefaultConfig() Config {
 		Addrs:         []string{"127.0.0.1:9000"},
 		Database:      "taillight",
 		User:          "default",
-		Compression:   true,
+		Compression:   CompressionAuto,
 		DialTimeout:   10 * time.Second,
 		ReadTimeout:   2 * time.Minute,
 		WriteTimeout:  30 * time.Second,
@@ -101,7 +102,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&c.TLS.CAFile, prefix+"tls.ca-file", c.TLS.CAFile, "PEM file of CA certificates for ClickHouse TLS (default: system roots)")
 	fs.StringVar(&c.TLS.ServerName, prefix+"tls.server-name", c.TLS.ServerName, "server name to verify in ClickHouse's certificate (default: the address's host)")
 	fs.BoolVar(&c.TLS.InsecureSkipVerify, prefix+"tls.insecure-skip-verify", c.TLS.InsecureSkipVerify, "do not verify ClickHouse's certificate (testing only)")
-	fs.BoolVar(&c.Compression, prefix+"compression", c.Compression, "LZ4-compress blocks sent to and from ClickHouse")
+	fs.Var(&c.Compression, prefix+"compression", "compression of blocks to and from ClickHouse: auto (lz4 unless every address is a loopback one), lz4 or none")
 	fs.DurationVar(&c.DialTimeout, prefix+"dial-timeout", c.DialTimeout, "timeout for connecting to ClickHouse")
 	fs.DurationVar(&c.ReadTimeout, prefix+"read-timeout", c.ReadTimeout, "timeout for a ClickHouse reply")
 	fs.DurationVar(&c.WriteTimeout, prefix+"write-timeout", c.WriteTimeout, "timeout for each write to ClickHouse while it does not read (0: none)")
@@ -109,6 +110,69 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.SealGrace, prefix+"seal-grace", c.SealGrace, "seal a journal block into per-minute rows this long after its commit (more than read-timeout plus clock skew)")
 	fs.IntVar(&c.SealMaxBlocks, prefix+"seal-max-blocks", c.SealMaxBlocks, "most journal blocks one seal INSERT folds")
 	fs.StringVar(&c.Cluster, prefix+"cluster", c.Cluster, "ClickHouse cluster name: migrate ON CLUSTER with Replicated and Distributed tables, write each partition to one shard (default: a single server)")
+}
+
+// Compression is how blocks to and from ClickHouse are compressed.
+type Compression string
+
+const (
+	// CompressionAuto is LZ4, except when every address is a loopback one
+	// (localhost, 127.0.0.0/8, ::1): there the bytes never cross a wire,
+	// and compressing them costs both ends CPU for nothing. ClickHouse's own
+	// client and cluster connections choose the same way.
+	CompressionAuto Compression = "auto"
+	CompressionLZ4  Compression = "lz4"
+	CompressionNone Compression = "none"
+)
+
+func (c *Compression) String() string { return string(*c) }
+
+// Set takes auto, lz4 or none, and the flag's older boolean values.
+func (c *Compression) Set(s string) error {
+	switch v := Compression(strings.ToLower(strings.TrimSpace(s))); v {
+	case CompressionAuto, CompressionLZ4, CompressionNone:
+		*c = v
+	case "true":
+		*c = CompressionLZ4
+	case "false":
+		*c = CompressionNone
+	default:
+		return fmt.Errorf("compression %q is not auto, lz4 or none", s)
+	}
+	return nil
+}
+
+// IsBoolFlag lets a bare -clickhouse.compression mean lz4, as it did when
+// the flag was a boolean.
+func (c *Compression) IsBoolFlag() bool { return true }
+
+// lz4 reports whether connections to addrs compress with LZ4.
+func (c Compression) lz4(addrs []string) bool {
+	switch c {
+	case CompressionLZ4:
+		return true
+	case CompressionNone:
+		return false
+	}
+	for _, a := range addrs {
+		if !loopback(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// loopback reports whether host:port names this machine without a lookup.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // addrList is a comma-separated flag value.
@@ -139,6 +203,11 @@ func (c *Config) Validate() error {
 	}
 	if !storage.ValidIdentifier(c.Database) {
 		return fmt.Errorf("chsink: database %q must be a plain identifier (letters, digits, _)", c.Database)
+	}
+	if c.Compression != "" { // empty is auto
+		if err := new(Compression).Set(string(c.Compression)); err != nil {
+			return fmt.Errorf("chsink: %w", err)
+		}
 	}
 	if c.WriteTimeout < 0 {
 		return fmt.Errorf("chsink: write timeout (%s) must not be negative", c.WriteTimeout)
@@ -183,7 +252,7 @@ func (c *Config) ClientOptions(database string) (*clickhouse.Options, error) {
 			{Name: "taillight", Version: "1"},
 		}},
 	}
-	if c.Compression {
+	if c.Compression.lz4(c.Addrs) {
 		o.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
 	}
 	if c.TLS.Enable {

@@ -37,7 +37,7 @@ func writeOldBlock(t *testing.T, w *Writer, b *sinks.Block) {
 			rc.topic, rc.partition, rc.first, rc.last, rc.kind, rc.minute,
 			rc.script, rc.host, rc.method, rc.route, rc.colo, rc.out,
 			rc.requests, rc.errors, rc.exceptions, rc.s4xx, rc.s5xx, rc.cpu, rc.wall,
-		})
+		}, nil)
 	})
 	if err != nil {
 		t.Fatalf("old rollup insert: %v", err)

@@ -21,7 +21,7 @@ func insertRawV1(ctx context.Context, w *Writer, rc *rawColumns) error {
 	q := "INSERT INTO " + w.cfg.Database + ".trace_items (" + strings.Join(traceItemsColumnsV1, ", ") + ")"
 	cols := rc.columns()
 	return w.insert(ctx, TableTraceItems, q, len(rc.topic), func(batch driver.Batch) error {
-		return appendColumns(batch, traceItemsColumnsV1, cols[:len(traceItemsColumnsV1)])
+		return appendColumns(batch, traceItemsColumnsV1, cols[:len(traceItemsColumnsV1)], nil)
 	})
 }
 
@@ -43,7 +43,7 @@ func writeV1Block(t *testing.T, w *Writer, b *sinks.Block, committed time.Time) 
 			jc.topic, jc.partition, jc.first, jc.last, jc.kind, jc.minute,
 			jc.script, jc.host, jc.method, jc.route, jc.colo, jc.out,
 			jc.requests, jc.errors, jc.exceptions, jc.s4xx, jc.s5xx, jc.cpu, jc.wall, jc.committed,
-		})
+		}, nil)
 	})
 	if err != nil {
 		t.Fatalf("v1 rollup insert: %v", err)
