@@ -57,9 +57,18 @@ func sharedClickHouse(tb testing.TB) *devenv.ClickHouse {
 // end of the test), migrated unless migrate is false.
 func newWriter(tb testing.TB, srv *devenv.ClickHouse, migrate bool) *Writer {
 	tb.Helper()
+	return newWriterConfig(tb, srv, migrate, nil)
+}
+
+// newWriterConfig is newWriter with mutate applied to the configuration.
+func newWriterConfig(tb testing.TB, srv *devenv.ClickHouse, migrate bool, mutate func(*Config)) *Writer {
+	tb.Helper()
 	cfg := DefaultConfig()
 	cfg.Addrs = []string{srv.Addr()}
 	cfg.Database = fmt.Sprintf("tl_test_%d_%d", os.Getpid(), dbSeq.Add(1))
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	ctx := context.Background()
 	w, err := New(ctx, cfg, nil, prometheus.NewRegistry())
 	if err != nil {
