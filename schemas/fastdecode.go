@@ -2,8 +2,8 @@ package schemas
 
 import (
 	"encoding/binary"
-	"math/bits"
 	stdjson "encoding/json"
+	"math/bits"
 	"strconv"
 	"strings"
 	"unicode/utf8"
