@@ -12,7 +12,7 @@ a current engine, against the 18.16 layout on the same engine:
      --layout current;
   2. each Native file of --chunks (sorted by name) is one INSERT into
      trace_items, as one group commit is (its rows read from the file with
-     file(..., Native), the column list of sinks/chsink);
+     file(..., Native), into the columns the file names);
   3. it waits until no merge runs and the active parts have not changed for a
      second (at most 3 minutes), as the bench's "merges settled" does.
 
@@ -44,17 +44,16 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sqlcheck  # noqa: E402  (the DDL rendering, shared)
 
-COLUMNS = [
-    "event_ts_ms", "script_name", "event_kind", "outcome", "execution_model",
-    "entrypoint", "dispatch_namespace", "durable_object_id", "script_version",
-    "detail", "url", "host", "route", "method", "status", "colo",
-    "headers.name", "headers.value",
-    "logs.level", "logs.message", "logs.ts_ms",
-    "exceptions.name", "exceptions.message", "exceptions.stack", "exceptions.ts_ms",
-    "cpu_time_ms", "wall_time_ms", "truncated", "redaction_version",
-    "kafka_topic", "kafka_partition", "kafka_offset", "worker_id",
-]
 DATABASE = "taillight_ingestcost"
+
+
+def native_columns(path, sess=None):
+    """The column names a Native file holds, in order: the INSERT's column
+    list. chdb reads them, in sess when one is open (chdb has one engine)."""
+    if sess is None:
+        import chdb as sess
+    out = sess.query("DESCRIBE TABLE file('%s', Native)" % path, "TSV").bytes().decode()
+    return ", ".join("`%s`" % l.split("\t")[0] for l in out.splitlines() if l)
 
 
 def cpu_seconds():
@@ -101,8 +100,8 @@ def measure_server(args, root):
     subprocess.run([os.path.join(root, "bin", "taillight"), "migrate", "-clickhouse.addr", args.server,
                     "-clickhouse.database", DATABASE], check=True, stdout=subprocess.DEVNULL)
     engine = scalar(srv, "SELECT version()")
-    cols = ", ".join("`%s`" % c for c in COLUMNS)
     chunks = chunk_files(args.chunks)
+    cols = native_columns(chunks[0])
     try:
         start, t0 = srv.cpu_seconds(), time.monotonic()
         for c in chunks:
@@ -194,7 +193,7 @@ def main():
         engine = scalar(sess, "SELECT version()")
         for s in ddl(args.root, args.layout, sqlcheck.parse_version(engine)):
             sess.query(s, "Null")
-        cols = ", ".join("`%s`" % c for c in COLUMNS)
+        cols = native_columns(chunks[0], sess)
         start, t0 = cpu_seconds(), time.monotonic()
         for c in chunks:
             sess.query("INSERT INTO %s.trace_items (%s) SELECT * FROM file('%s', Native)" % (DATABASE, cols, c), "Null")
