@@ -153,7 +153,7 @@ def settle(sess, deadline):
     """Wait until no merge runs and the active parts stay the same for 1 s."""
     last, since = None, time.monotonic()
     while time.monotonic() < deadline:
-        merges = int(scalar(sess, "SELECT count() FROM system.merges"))
+        merges = int(scalar(sess, "SELECT count() FROM system.merges WHERE database = '%s'" % DATABASE))
         parts = scalar(sess, "SELECT groupArray(name) FROM (SELECT name FROM system.parts WHERE database = '%s' AND active ORDER BY name)" % DATABASE)
         if merges or parts != last:
             last, since = parts, time.monotonic()
@@ -175,18 +175,18 @@ def main():
     if not os.path.isdir(args.chunks) or not chunk_files(args.chunks):
         print("ingestcost: no *.native files in %s" % args.chunks, file=sys.stderr)
         return 2
+    try:  # chdb reads the files' column names in both modes
+        import chdb
+        from chdb import session
+    except ImportError as e:
+        print("ingestcost: chdb is not installed (%s): run deployments/local/install.sh chdb" % e, file=sys.stderr)
+        return 2
     if args.server:
         if not args.server_pid:
             ap.error("--server needs --server-pid")
         return measure_server(args, args.root)
     if not args.layout:
         ap.error("--layout is needed for chdb")
-    try:
-        import chdb
-        from chdb import session
-    except ImportError as e:
-        print("ingestcost: chdb is not installed (%s): run deployments/local/install.sh chdb" % e, file=sys.stderr)
-        return 2
     chunks = chunk_files(args.chunks)
     with tempfile.TemporaryDirectory(prefix="taillight-ingestcost-") as tmp:
         sess = session.Session(tmp)

@@ -594,8 +594,11 @@ func TestCompression(t *testing.T) {
 		{nil, "localhost:9000,[::1]:9000", false},
 		{nil, "127.0.0.1:9000,ch.internal:9000", true},
 		{nil, "10.0.0.7:9000", true},
-		{[]string{"-clickhouse.compression"}, "127.0.0.1:9000", true},
-		{[]string{"-clickhouse.compression=lz4"}, "localhost:9000", true},
+		{[]string{"-clickhouse.compression", "lz4"}, "127.0.0.1:9000", true},
+		{[]string{"-clickhouse.compression=LZ4"}, "localhost:9000", true},
+		{[]string{"-clickhouse.compression=1"}, "localhost:9000", true},
+		{[]string{"-clickhouse.compression=0"}, "ch.internal:9000", false},
+		{[]string{"-clickhouse.compression=auto"}, "ch.internal:9000", true},
 		{[]string{"-clickhouse.compression=true"}, "localhost:9000", true},
 		{[]string{"-clickhouse.compression=none"}, "ch.internal:9000", false},
 		{[]string{"-clickhouse.compression=false"}, "ch.internal:9000", false},
@@ -620,6 +623,20 @@ func TestCompression(t *testing.T) {
 	c.RegisterFlags(fs, "clickhouse.")
 	if err := fs.Parse([]string{"-clickhouse.compression=gzip"}); err == nil || !strings.Contains(err.Error(), "not auto, lz4 or none") {
 		t.Fatalf("-clickhouse.compression=gzip: %v", err)
+	}
+	if err := fs.Parse([]string{"-clickhouse.compression"}); err == nil {
+		t.Fatal("-clickhouse.compression without a value parsed")
+	}
+	// A Config built in Go means what the flag would.
+	for v, lz4 := range map[Compression]bool{"": false, "NONE": false, "false": false, "LZ4": true, "true": true} {
+		c := DefaultConfig()
+		c.Compression = v
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Compression %q: %v", v, err)
+		}
+		if o, _ := c.ClientOptions(""); (o.Compression != nil) != lz4 {
+			t.Errorf("Compression %q to a loopback server: LZ4 %v, want %v", v, o.Compression != nil, lz4)
+		}
 	}
 }
 

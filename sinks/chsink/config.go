@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -127,28 +128,38 @@ const (
 
 func (c *Compression) String() string { return string(*c) }
 
-// Set takes auto, lz4 or none, and the flag's older boolean values.
+// Set takes auto, lz4 or none, and the boolean values of the flag's older
+// form (true is lz4, false none).
 func (c *Compression) Set(s string) error {
-	switch v := Compression(strings.ToLower(strings.TrimSpace(s))); v {
-	case CompressionAuto, CompressionLZ4, CompressionNone:
-		*c = v
-	case "true":
-		*c = CompressionLZ4
-	case "false":
-		*c = CompressionNone
-	default:
-		return fmt.Errorf("compression %q is not auto, lz4 or none", s)
+	v, err := parseCompression(s)
+	if err != nil {
+		return err
 	}
+	*c = v
 	return nil
 }
 
-// IsBoolFlag lets a bare -clickhouse.compression mean lz4, as it did when
-// the flag was a boolean.
-func (c *Compression) IsBoolFlag() bool { return true }
+// parseCompression reads s as Set does; empty is auto.
+func parseCompression(s string) (Compression, error) {
+	switch v := Compression(strings.ToLower(strings.TrimSpace(s))); v {
+	case "", CompressionAuto:
+		return CompressionAuto, nil
+	case CompressionLZ4, CompressionNone:
+		return v, nil
+	}
+	if b, err := strconv.ParseBool(strings.TrimSpace(s)); err == nil {
+		if b {
+			return CompressionLZ4, nil
+		}
+		return CompressionNone, nil
+	}
+	return "", fmt.Errorf("compression %q is not auto, lz4 or none", s)
+}
 
 // lz4 reports whether connections to addrs compress with LZ4.
 func (c Compression) lz4(addrs []string) bool {
-	switch c {
+	v, _ := parseCompression(string(c)) // Validate has refused the rest
+	switch v {
 	case CompressionLZ4:
 		return true
 	case CompressionNone:
@@ -204,10 +215,8 @@ func (c *Config) Validate() error {
 	if !storage.ValidIdentifier(c.Database) {
 		return fmt.Errorf("chsink: database %q must be a plain identifier (letters, digits, _)", c.Database)
 	}
-	if c.Compression != "" { // empty is auto
-		if err := new(Compression).Set(string(c.Compression)); err != nil {
-			return fmt.Errorf("chsink: %w", err)
-		}
+	if _, err := parseCompression(string(c.Compression)); err != nil {
+		return fmt.Errorf("chsink: %w", err)
 	}
 	if c.WriteTimeout < 0 {
 		return fmt.Errorf("chsink: write timeout (%s) must not be negative", c.WriteTimeout)
