@@ -126,7 +126,7 @@ func dlqRecord(topic string, src *kgo.Record, reason string, cause error, pol *r
 		h = append(h, sh)
 	}
 	value := src.Value
-	if v := unsafe.String(unsafe.SliceData(value), len(value)); len(value) > 0 {
+	if v := view(value); len(value) > 0 {
 		if r := pol.Raw(v); r != v {
 			value = []byte(r)
 			h = append(h, kgo.RecordHeader{Key: DLQHeaderRedacted, Value: []byte("1")})
@@ -169,11 +169,8 @@ func colo(raw []byte) string {
 		}
 		if i < len(raw) && raw[i] == '"' {
 			if end := bytes.IndexByte(raw[i+1:], '"'); end >= 0 && bytes.IndexByte(raw[i+1:i+1+end], '\\') < 0 {
-				if end == 0 {
-					return ""
-				}
 				// Aliases the record value, like the zero-copy decode.
-				return unsafe.String(&raw[i+1], end)
+				return view(raw[i+1 : i+1+end])
 			}
 		}
 	}
@@ -235,7 +232,7 @@ func FillRow(r *sinks.RawRow, t *schemas.TraceItem, router *redact.Router, parti
 	for i := range t.Logs {
 		l := &t.Logs[i]
 		r.LogLevels = append(r.LogLevels, l.Level)
-		r.LogMessages = append(r.LogMessages, rawString(l.Message))
+		r.LogMessages = append(r.LogMessages, view(l.Message))
 		r.LogTsMs = append(r.LogTsMs, l.Timestamp)
 	}
 	for i := range t.Exceptions {
@@ -254,10 +251,10 @@ func FillRow(r *sinks.RawRow, t *schemas.TraceItem, router *redact.Router, parti
 	r.WorkerID = t.WorkerID
 }
 
-// rawString views raw JSON as a string without copying, as the item's
-// other strings are: it aliases the record value, or the fresh copy a
-// redaction made, and neither is written again.
-func rawString(b json.RawMessage) string {
+// view is b as a string without copying. b must never be written again:
+// here it is a record value, or the fresh copy a redaction made (the
+// decoded item's strings alias them the same way).
+func view(b []byte) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
