@@ -159,10 +159,11 @@ type cutClock struct {
 	later int64               // when the blocks put off while behind are cut (unix ns)
 	pull  chan struct{}       // closed when that cut is brought forward (pullIn)
 	held  map[uint64]struct{} // the workers whose blocks wait for it (each has a due time)
+	slow  map[uint64]struct{} // those of them put off because their partition was behind
 }
 
 func newCutClock(linger time.Duration) *cutClock {
-	return &cutClock{linger: linger, due: make(map[uint64]int64), held: make(map[uint64]struct{})}
+	return &cutClock{linger: linger, due: make(map[uint64]int64), held: make(map[uint64]struct{}), slow: make(map[uint64]struct{})}
 }
 
 // deadline returns when a block started at now is cut: one Linger later at
@@ -199,11 +200,33 @@ func (c *cutClock) putOff(key uint64, tick int64, behind bool) (int64, <-chan st
 		}
 		c.later, c.pull = own, make(chan struct{})
 		clear(c.held)
+		clear(c.slow)
 	}
 	at := min(c.later, own)
 	c.due[key] = at
 	c.held[key] = struct{}{}
+	if behind {
+		c.slow[key] = struct{}{}
+	}
 	return at, c.pull
+}
+
+// caughtUp reports that the block of worker key, put off to the pending
+// later cut, has reached the end of its partition as of the last fetch.
+// When no block put off because its partition was behind is still behind,
+// nothing is worth waiting for: the cut is brought forward to now (as by
+// pullIn), and caughtUp returns now; else 0. Every block it cuts is past
+// its own linger, so blocks are never cut more often than the linger
+// does.
+func (c *cutClock) caughtUp(key uint64, now int64) int64 {
+	c.mu.Lock()
+	delete(c.slow, key)
+	pending := len(c.slow) == 0 && c.later > now && c.pull != nil
+	c.mu.Unlock()
+	if !pending {
+		return 0
+	}
+	return c.pullIn(now)
 }
 
 // pullIn brings a pending later cut forward to now, when a block is cut by
@@ -220,6 +243,7 @@ func (c *cutClock) pullIn(now int64) int64 {
 		c.due[key] = now // the committer's gather waits for them
 	}
 	clear(c.held)
+	clear(c.slow)
 	c.later = now
 	close(c.pull)
 	c.pull = nil
@@ -241,6 +265,7 @@ func (c *cutClock) setDue(key uint64, at int64) {
 	if at == 0 {
 		delete(c.due, key)
 		delete(c.held, key)
+		delete(c.slow, key)
 	} else {
 		c.due[key] = at
 	}

@@ -83,3 +83,52 @@ func TestCutClockPullIn(t *testing.T) {
 		t.Fatal("a new later cut reuses the closed channel")
 	}
 }
+
+// TestCutClockCaughtUp checks that the later cut is brought forward when
+// the last block put off because its partition was behind has caught up,
+// not before, and not for a block that merely joined it.
+func TestCutClockCaughtUp(t *testing.T) {
+	linger := 500 * time.Millisecond
+	c := newCutClock(linger)
+	tick := time.Unix(1000, 0).UnixNano()
+	now := tick + linger.Nanoseconds()
+	if got := c.caughtUp(1, now); got != 0 {
+		t.Fatalf("nothing pending: caughtUp = %d; want 0", got)
+	}
+	_, pull := c.putOff(1, tick, true)
+	c.putOff(2, tick, true)
+	c.putOff(3, tick, false) // keeps up, joined
+	c.putOff(4, tick, true)
+	c.setDue(4, 0) // revoked: no longer waited for
+	for _, key := range []uint64{3, 1} {
+		if got := c.caughtUp(key, now); got != 0 {
+			t.Fatalf("block %d caught up while 2 is behind: caughtUp = %d; want 0", key, got)
+		}
+	}
+	select {
+	case <-pull:
+		t.Fatal("the later cut was brought forward while a partition is behind")
+	default:
+	}
+	if got := c.caughtUp(2, now); got != now {
+		t.Fatalf("the last behind caught up: caughtUp = %d; want %d", got, now)
+	}
+	select {
+	case <-pull:
+	default:
+		t.Fatal("the blocks put off were not told")
+	}
+	for _, key := range []uint64{1, 2, 3} {
+		if c.due[key] != now {
+			t.Fatalf("block %d due at %d after caughtUp; want %d", key, c.due[key], now)
+		}
+	}
+	if got := c.caughtUp(1, now+1); got != 0 {
+		t.Fatalf("brought forward twice: %d", got)
+	}
+	// Past the later cut it would have had, nothing is pending either.
+	later, _ := c.putOff(5, now+1, true)
+	if got := c.caughtUp(5, later+1); got != 0 {
+		t.Fatalf("after the later cut: caughtUp = %d; want 0", got)
+	}
+}

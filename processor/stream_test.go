@@ -249,3 +249,81 @@ func TestLingerWaitsWhileBehind(t *testing.T) {
 		}
 	})
 }
+
+// slowFirst makes the first n packets of its streams take per each (virtual
+// time) and the rest none, and records when the first was sent: a
+// partition that is behind and then catches up at once.
+type slowFirst struct {
+	*memsink.Sink
+	per   time.Duration
+	mu    sync.Mutex
+	n     int
+	first time.Time
+}
+
+func (s *slowFirst) Stream(ctx context.Context, topic string, partition int32) (sinks.RawStream, error) {
+	st, err := s.Sink.Stream(ctx, topic, partition)
+	if err != nil {
+		return nil, err
+	}
+	return slowFirstSend{st, s}, nil
+}
+
+type slowFirstSend struct {
+	sinks.RawStream
+	s *slowFirst
+}
+
+func (f slowFirstSend) Send(rows []sinks.RawRow) error {
+	f.s.mu.Lock()
+	if f.s.first.IsZero() {
+		f.s.first = time.Now()
+	}
+	slow := f.s.n > 0
+	f.s.n--
+	f.s.mu.Unlock()
+	if slow {
+		time.Sleep(f.s.per) // virtual time
+	}
+	return f.RawStream.Send(rows)
+}
+
+// TestCaughtUpCutsLaterCut checks on a virtual clock that a block put off
+// while its partition was behind is cut once the partition has caught up,
+// not at the later cut: the end of a catch-up is not held back.
+func TestCaughtUpCutsLaterCut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg, g := virtualTopic(t, "caught-up", 2500, 53)
+		s := memsink.New()
+		var log blockLog
+		var stored time.Time
+		s.OnWrite(func(b *sinks.Block) error {
+			stored = time.Now() // virtual time
+			return log.hook(b)
+		})
+		cfg.Linger, cfg.PacketRows, cfg.MaxPollRecords = time.Second, 50, 100
+		// 200 rows/s for the first 600 rows (3 s), then at once. At the
+		// block's linger (1 s) 200-300 rows are in and over 2,000 wait
+		// (behind: more than 4 blocks' worth): it is put off to 4 s. It
+		// catches up at about 3 s.
+		sf := &slowFirst{Sink: s, per: 250 * time.Millisecond, n: 12}
+		p, err := New(cfg, sf, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runUntilStored(t, p, s, len(g.Valid), 5*time.Minute)
+		g.Check(t, s)
+		if b := log.get(); len(b) != 1 {
+			t.Fatalf("blocks %v; want one", b)
+		}
+		sf.mu.Lock()
+		first := sf.first
+		sf.mu.Unlock()
+		// The block started before the first packet was sent, so the
+		// later cut is under 4 s after it; caught up, the block is cut at
+		// about 3 s.
+		if took := stored.Sub(first); took > 3500*time.Millisecond {
+			t.Fatalf("stored %s after the first packet was sent; want about 3 s (caught up), not the later cut at 4 s", took)
+		}
+	})
+}

@@ -268,6 +268,15 @@ func (w *worker) drain() error {
 	if w.stream && w.budget.over() {
 		w.sendPacket() // a partial packet: memory before part size
 	}
+	// A block put off to a later cut that has reached the end of its
+	// partition: once no partition is still behind, the wait is over (the
+	// end of a catch-up would otherwise wait up to lingerBehind lingers).
+	if w.deferred && w.pulled != nil && w.blk.LastOffset+1 >= w.hw.Load() {
+		if w.clock.caughtUp(w.key, time.Now().UnixNano()) != 0 {
+			w.pulledIn()
+			return w.flushIfDue()
+		}
+	}
 	return nil
 }
 

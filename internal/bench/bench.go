@@ -26,6 +26,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/taillight/taillight/internal/devenv"
@@ -367,6 +368,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := createTopic(ctx, pub.Client(), topic, cfg.Partitions); err != nil {
 		return nil, err
 	}
+	if err := groupCoordinatorReady(ctx, pub.Client(), group); err != nil {
+		return nil, err
+	}
 
 	// Load the workload, all of it before any consumer starts.
 	log.Info("producing the workload", "events", cfg.N, "topic", topic)
@@ -578,6 +582,31 @@ func createTopic(ctx context.Context, cl *kgo.Client, topic string, partitions i
 		return fmt.Errorf("bench: create topic %s: %w", topic, err)
 	}
 	return nil
+}
+
+// groupCoordinatorReady waits until the broker coordinating group can
+// describe it. A fresh Kafka creates its offsets topic on the first group
+// request, and the first JoinGroup then waits out a retry backoff: a cost
+// of a new cluster, not of the processor, which a running one has paid.
+func groupCoordinatorReady(ctx context.Context, cl *kgo.Client, group string) error {
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for {
+		gs, err := adm.DescribeGroups(ctx, group)
+		if err == nil {
+			err = gs.Error()
+		}
+		// A new group does not exist yet: the coordinator said so.
+		if err == nil || errors.Is(err, kerr.GroupIDNotFound) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bench: the coordinator of group %s is not ready: %w", group, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // produceAll loads n generated items, keyed by script as `taillight
