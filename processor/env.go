@@ -159,7 +159,7 @@ type cutClock struct {
 	later int64               // when the blocks put off while behind are cut (unix ns)
 	pull  chan struct{}       // closed when that cut is brought forward (pullIn)
 	held  map[uint64]struct{} // the workers whose blocks wait for it (each has a due time)
-	slow  map[uint64]struct{} // those of them put off because their partition was behind
+	slow  map[uint64]struct{} // those of them put off because their partition was behind, until it catches up
 }
 
 func newCutClock(linger time.Duration) *cutClock {
@@ -220,22 +220,26 @@ func (c *cutClock) putOff(key uint64, tick int64, behind bool) (int64, <-chan st
 // does.
 func (c *cutClock) caughtUp(key uint64, now int64) int64 {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	delete(c.slow, key)
-	pending := len(c.slow) == 0 && c.later > now && c.pull != nil
-	c.mu.Unlock()
-	if !pending {
+	if len(c.slow) > 0 {
 		return 0
 	}
-	return c.pullIn(now)
+	return c.pullInLocked(now)
 }
 
-// pullIn brings a pending later cut forward to now, when a block is cut by
-// size: the blocks put off to it are cut now too, and committed with that
-// one rather than by themselves a moment later. It returns the tick the
-// blocks are now due at, or 0 when none was pending.
+// pullIn brings a pending later cut forward to now: a block was cut by
+// size, or the partitions that were behind have caught up. The blocks put
+// off to it are cut now too, and committed together rather than by
+// themselves a moment later. It returns the tick the blocks are now due
+// at, or 0 when none was pending.
 func (c *cutClock) pullIn(now int64) int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.pullInLocked(now)
+}
+
+func (c *cutClock) pullInLocked(now int64) int64 {
 	if c.later <= now || c.pull == nil {
 		return 0 // none pending, or already brought forward (the wall clock stepped back)
 	}

@@ -319,9 +319,9 @@ func TestCaughtUpCutsLaterCut(t *testing.T) {
 		sf.mu.Lock()
 		first := sf.first
 		sf.mu.Unlock()
-		// The block started before the first packet was sent, so the
-		// later cut is under 4 s after it; caught up, the block is cut at
-		// about 3 s.
+		// The first packet is sent as the block starts, so the later cut
+		// is at most 4 s after it; caught up, the block is cut at about
+		// 3 s.
 		if took := stored.Sub(first); took > 3500*time.Millisecond {
 			t.Fatalf("stored %s after the first packet was sent; want about 3 s (caught up), not the later cut at 4 s", took)
 		}

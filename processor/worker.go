@@ -224,7 +224,7 @@ func (w *worker) run() {
 				return
 			}
 		case <-w.pulled:
-			w.pulledIn()
+			w.pulledIn(time.Now().UnixNano())
 			if w.flushIfDue() != nil {
 				return
 			}
@@ -269,11 +269,14 @@ func (w *worker) drain() error {
 		w.sendPacket() // a partial packet: memory before part size
 	}
 	// A block put off to a later cut that has reached the end of its
-	// partition: once no partition is still behind, the wait is over (the
-	// end of a catch-up would otherwise wait up to lingerBehind lingers).
+	// partition: once no partition put off as behind is still behind, the
+	// wait is over (the end of a catch-up would otherwise wait up to
+	// lingerBehind-1 more lingers). Where the partition ends in
+	// transaction markers, the records never reach the high watermark and
+	// the block waits as before.
 	if w.deferred && w.pulled != nil && w.blk.LastOffset+1 >= w.hw.Load() {
-		if w.clock.caughtUp(w.key, time.Now().UnixNano()) != 0 {
-			w.pulledIn()
+		if at := w.clock.caughtUp(w.key, time.Now().UnixNano()); at != 0 {
+			w.pulledIn(at)
 			return w.flushIfDue()
 		}
 	}
@@ -299,7 +302,7 @@ func (w *worker) flushIfDue() error {
 		// end of a drain holds the records already polled.)
 		select {
 		case <-w.pulled:
-			w.pulledIn()
+			w.pulledIn(time.Now().UnixNano())
 		default:
 		}
 	}
@@ -324,12 +327,12 @@ func (w *worker) flushIfDue() error {
 	return w.flush(cutLater, w.due)
 }
 
-// pulledIn makes the block due now: a block was cut by size, which brought
-// forward the later cut this one waited for. The channel is dropped, as a
-// closed one would keep the worker's select busy.
-func (w *worker) pulledIn() {
+// pulledIn makes the block due at at: the later cut it waited for was
+// brought forward (cutClock.pullIn). The channel is dropped, as a closed
+// one would keep the worker's select busy.
+func (w *worker) pulledIn(at int64) {
 	w.pulled = nil
-	w.lingerDue, w.due = true, time.Now().UnixNano()
+	w.lingerDue, w.due = true, at
 }
 
 // setDue records when the block being filled is cut by time (0: not).

@@ -601,6 +601,9 @@ func groupCoordinatorReady(ctx context.Context, cl *kgo.Client, group string) er
 		if err == nil || errors.Is(err, kerr.GroupIDNotFound) {
 			return nil
 		}
+		if !kerr.IsRetriable(err) && ctx.Err() == nil {
+			return fmt.Errorf("bench: describe group %s: %w", group, err)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("bench: the coordinator of group %s is not ready: %w", group, err)
