@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/taillight/taillight/processor/proctest"
+	"github.com/taillight/taillight/processor/rollup"
 	"github.com/taillight/taillight/sinks"
 	"github.com/taillight/taillight/sinks/memsink"
 )
@@ -122,5 +123,35 @@ func BenchmarkProcessor(b *testing.B) {
 			}
 			b.ReportMetric(float64(iter*n)/b.Elapsed().Seconds(), "events/s")
 		})
+	}
+}
+
+// BenchmarkRollupAdd measures the rollup deltas of one row (three keyed
+// sums), on the rows of BenchmarkDecodeAggregate's workload, flushed every
+// 1,000 rows as a block would be.
+func BenchmarkRollupAdd(b *testing.B) {
+	g := proctest.New(1)
+	g.Generate(b, rand.New(rand.NewPCG(1, 1)), 4096, 0)
+	cfg := testConfig([]string{"127.0.0.1:1"}, "bench")
+	cfg.NoStream = true
+	p, err := New(cfg, discardSink{}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := newWorker(p.env, nil, 0, p.cfg.Topic, sinks.Watermark{Next: -1, MaxRawOffset: -1})
+	for i, r := range g.Records {
+		w.add(&kgo.Record{Topic: testTopic, Value: r.Value, Offset: int64(i), Timestamp: r.Timestamp})
+	}
+	rows := w.blk.Rows
+	acc := rollup.New()
+	var out []sinks.RollupRow
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		acc.Add(&rows[i%len(rows)])
+		i++
+		if i%1000 == 0 {
+			out = acc.Flush(out[:0])
+		}
 	}
 }
