@@ -156,14 +156,13 @@ type cutClock struct {
 	mu    sync.Mutex
 	due   map[uint64]int64 // worker → when its block is due (unix ns)
 	next  uint64
-	later int64               // when the blocks put off while behind are cut (unix ns)
-	pull  chan struct{}       // closed when that cut is brought forward (pullIn)
-	held  map[uint64]struct{} // the workers whose blocks wait for it (each has a due time)
-	slow  map[uint64]struct{} // those of them put off because their partition was behind, until it catches up
+	later int64           // when the blocks put off while behind are cut (unix ns)
+	pull  chan struct{}   // closed when that cut is brought forward (pullIn)
+	held  map[uint64]bool // the workers whose blocks wait for it (each has a due time): true while put off as behind
 }
 
 func newCutClock(linger time.Duration) *cutClock {
-	return &cutClock{linger: linger, due: make(map[uint64]int64), held: make(map[uint64]struct{}), slow: make(map[uint64]struct{})}
+	return &cutClock{linger: linger, due: make(map[uint64]int64), held: make(map[uint64]bool)}
 }
 
 // deadline returns when a block started at now is cut: one Linger later at
@@ -200,14 +199,10 @@ func (c *cutClock) putOff(key uint64, tick int64, behind bool) (int64, <-chan st
 		}
 		c.later, c.pull = own, make(chan struct{})
 		clear(c.held)
-		clear(c.slow)
 	}
 	at := min(c.later, own)
 	c.due[key] = at
-	c.held[key] = struct{}{}
-	if behind {
-		c.slow[key] = struct{}{}
-	}
+	c.held[key] = c.held[key] || behind
 	return at, c.pull
 }
 
@@ -221,9 +216,13 @@ func (c *cutClock) putOff(key uint64, tick int64, behind bool) (int64, <-chan st
 func (c *cutClock) caughtUp(key uint64, now int64) int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.slow, key)
-	if len(c.slow) > 0 {
-		return 0
+	if _, ok := c.held[key]; ok {
+		c.held[key] = false
+	}
+	for _, behind := range c.held {
+		if behind {
+			return 0
+		}
 	}
 	return c.pullInLocked(now)
 }
@@ -247,7 +246,6 @@ func (c *cutClock) pullInLocked(now int64) int64 {
 		c.due[key] = now // the committer's gather waits for them
 	}
 	clear(c.held)
-	clear(c.slow)
 	c.later = now
 	close(c.pull)
 	c.pull = nil
@@ -269,7 +267,6 @@ func (c *cutClock) setDue(key uint64, at int64) {
 	if at == 0 {
 		delete(c.due, key)
 		delete(c.held, key)
-		delete(c.slow, key)
 	} else {
 		c.due[key] = at
 	}
